@@ -1,0 +1,43 @@
+/*
+ * droverd's configuration file, /etc/drover/drover.conf (INI, parsed with
+ * libinih). Every key has a default, so an empty or missing default file is a
+ * valid configuration. Unknown sections or keys and bad values are errors that
+ * name file:line, and a reload (SIGHUP) that fails keeps the running config.
+ *
+ * Only node-local settings live here. Cluster-wide settings that must agree on
+ * every node (limits, networks in later issues) are replicated through CPG.
+ */
+#ifndef DROVER_CONFIG_H
+#define DROVER_CONFIG_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct drover_config {
+	/* [daemon] */
+	char state_dir[PATH_MAX];     /* state_dir = /var/lib/drover */
+	int log_priority;             /* log_level = info (err|warning|notice|info|debug) */
+	char ipc_group[64];           /* ipc_group = drover: besides root, who may use the CLI */
+	uint32_t link_poll_ms;        /* link_poll_interval_ms = 1000 (100..60000) */
+	uint32_t request_timeout_ms;  /* request_timeout_ms = 10000 (100..600000) */
+	/* [cluster] */
+	char cpg_group[64];           /* cpg_group = drover (CPG group name, 1..127 chars) */
+};
+
+/* Fill c with the defaults. */
+void config_defaults(struct drover_config *c);
+
+/*
+ * Load path over the defaults into *ret (written only on success).
+ * A missing file is an error when must_exist, else it yields the defaults.
+ * On error returns -errno (-ENOENT, -EINVAL, ...) and writes a one-line reason
+ * such as "/etc/drover/drover.conf:7: unknown key 'foo' in [daemon]" to err.
+ */
+int config_load(const char *path, int must_exist, struct drover_config *ret, char *err,
+		size_t errlen);
+
+/* Print the effective configuration as a valid drover.conf. */
+void config_print(FILE *f, const struct drover_config *c);
+
+#endif
