@@ -1,0 +1,438 @@
+/*
+ * The CLI's door into droverd: libqb IPC service "drover".
+ *
+ * Who may connect is decided in the accept handler from the peer credentials
+ * the kernel gives libqb (SO_PEERCRED): root, or a process whose group is the
+ * configured ipc_group (default "drover"), or a user listed as a member of it.
+ * The group is looked up at start and on reload, never per request.
+ *
+ * Each request is one frame carrying CtlRequest; each gets exactly one
+ * CtlResponse, because the client blocks in qb_ipcc_recv(). Reads are answered
+ * at once from local state. A change is multicast as a peer message and
+ * answered when it comes back in agreed order (so "ok" means every member has
+ * applied it), or with a timeout after request_timeout_ms.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <qb/qbipc_common.h>
+
+#include "ctl.h"
+#include "droverd.h"
+#include "exitcode.h"
+#include "log.h"
+#include "util.h"
+
+#define PENDING_TICK_MS 200
+
+static struct droverd *ctl_ctx;
+static char **group_members; /* NULL-terminated, from getgrnam() */
+
+static void free_members(void)
+{
+	if (!group_members)
+		return;
+	for (char **m = group_members; *m; m++)
+		free(*m);
+	free(group_members);
+	group_members = NULL;
+}
+
+int ctl_server_reload_group(struct droverd *d)
+{
+	struct group *g;
+	size_t n = 0;
+
+	free_members();
+	d->ipc_gid_valid = false;
+	errno = 0;
+	g = getgrnam(d->cfg.ipc_group);
+	if (!g) {
+		log_notice("group '%s' does not exist: only root may use the drover CLI",
+			   d->cfg.ipc_group);
+		return 0;
+	}
+	d->ipc_gid = g->gr_gid;
+	d->ipc_gid_valid = true;
+	while (g->gr_mem && g->gr_mem[n])
+		n++;
+	group_members = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		group_members[i] = xstrdup(g->gr_mem[i]);
+	return 0;
+}
+
+static bool user_in_group(uid_t uid)
+{
+	struct passwd *pw;
+
+	if (!group_members)
+		return false;
+	pw = getpwuid(uid);
+	if (!pw)
+		return false;
+	for (char **m = group_members; *m; m++)
+		if (strcmp(*m, pw->pw_name) == 0)
+			return true;
+	return false;
+}
+
+static int32_t conn_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
+{
+	struct droverd *d = ctl_ctx;
+
+	(void)c;
+	if (uid == 0 || (d->ipc_gid_valid && gid == d->ipc_gid) ||
+	    (d->ipc_gid_valid && user_in_group(uid)))
+		return 0;
+	log_warn("refused CLI connection from uid %u gid %u: not root and not in group '%s'",
+		 (unsigned)uid, (unsigned)gid, d->cfg.ipc_group);
+	return -EACCES;
+}
+
+static void conn_created(qb_ipcs_connection_t *c)
+{
+	(void)c;
+}
+
+static int send_response(qb_ipcs_connection_t *c, Drover__CtlResponse *resp)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	struct qb_ipc_response_header h;
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct iovec iov[2];
+	size_t len;
+	ssize_t r;
+	int e;
+
+	env.body_case = DROVER__ENVELOPE__BODY_CTL_RESPONSE;
+	env.ctl_response = resp;
+	e = frame_encode(&env, &buf, &len);
+	if (e < 0) {
+		log_err("cannot encode CLI response: %s", strerror(-e));
+		return e;
+	}
+	h.id = DROVER_IPC_MSG_ENVELOPE;
+	h.size = (int32_t)(sizeof(h) + len);
+	h.error = 0;
+	iov[0].iov_base = &h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = buf;
+	iov[1].iov_len = len;
+	r = qb_ipcs_response_sendv(c, iov, 2);
+	if (r < 0) {
+		log_info("cannot answer CLI client: %s", strerror((int)-r));
+		return (int)r;
+	}
+	return 0;
+}
+
+static void reply_error(qb_ipcs_connection_t *c, int exit_code, const char *error)
+{
+	Drover__CtlResponse resp = DROVER__CTL_RESPONSE__INIT;
+
+	resp.exit_code = exit_code;
+	resp.error = (char *)(error ? error : "");
+	send_response(c, &resp);
+}
+
+/* ---- status ---- */
+
+static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
+{
+	Drover__CtlResponse resp = DROVER__CTL_RESPONSE__INIT;
+	Drover__StatusReply st = DROVER__STATUS_REPLY__INIT;
+	Drover__NodeStatus ns[DROVER_MAX_NODES], *nsp[DROVER_MAX_NODES];
+	Drover__LinkStatus ls[DROVER_MAX_NODES][DROVER_MAX_LINKS];
+	Drover__LinkStatus *lsp[DROVER_MAX_NODES][DROVER_MAX_LINKS];
+	uint32_t coord = droverd_coordinator(d);
+	char buf[2][32];
+
+	st.quorate = d->quorate;
+	st.coordinator_id = coord;
+	st.coordinator = (char *)(coord ? links_node_name(d, coord, buf[0], sizeof(buf[0])) : "");
+	st.local_id = d->local_id;
+	st.local_name = (char *)links_node_name(d, d->local_id, buf[1], sizeof(buf[1]));
+	st.epoch = d->state.epoch;
+	st.synced = d->synced;
+	st.n_nodes = d->n_nodes;
+	st.nodes = nsp;
+	for (size_t i = 0; i < d->n_nodes; i++) {
+		const struct known_node *k = &d->nodes[i];
+		size_t nl = 0;
+
+		drover__node_status__init(&ns[i]);
+		nsp[i] = &ns[i];
+		ns[i].id = k->id;
+		ns[i].name = (char *)k->name;
+		ns[i].online = droverd_is_member(d, k->id);
+		ns[i].state = state_node_get(&d->state, k->id);
+		for (unsigned l = 0; l < DROVER_MAX_LINKS; l++) {
+			if (!(k->links_configured & (1u << l)))
+				continue;
+			drover__link_status__init(&ls[i][nl]);
+			ls[i][nl].link = l;
+			ls[i][nl].up = (k->links_up >> l) & 1u;
+			lsp[i][nl] = &ls[i][nl];
+			nl++;
+		}
+		ns[i].n_links = nl;
+		ns[i].links = lsp[i];
+	}
+	resp.exit_code = DROVER_EXIT_OK;
+	resp.status = &st;
+	send_response(c, &resp);
+}
+
+/* ---- changes ---- */
+
+static void handle_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,
+				  const Drover__NodeStateRequest *req)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__SetNodeState m = DROVER__SET_NODE_STATE__INIT;
+	const struct known_node *k;
+	struct pending_req *p;
+	char msg[160];
+	int r;
+
+	if (!req || !req->node || !*req->node) {
+		reply_error(c, DROVER_EXIT_USAGE, "no node given");
+		return;
+	}
+	if (!state_operator_settable(req->state)) {
+		reply_error(c, DROVER_EXIT_INVALID_PARAM,
+			    "only 'active' and 'maintenance' can be set directly");
+		return;
+	}
+	k = links_find_by_name(d, req->node);
+	if (!k) {
+		snprintf(msg, sizeof(msg), "no such node '%s' in corosync's nodelist", req->node);
+		reply_error(c, DROVER_EXIT_NOSUCH, msg);
+		return;
+	}
+	if (!d->corosync_ready) {
+		reply_error(c, DROVER_EXIT_UNAVAILABLE, "droverd is not connected to corosync yet");
+		return;
+	}
+	if (!d->quorate) {
+		reply_error(c, DROVER_EXIT_QUORUM,
+			    "this partition has no quorum: it makes no changes");
+		return;
+	}
+	if (!d->synced) {
+		reply_error(c, DROVER_EXIT_UNAVAILABLE,
+			    "cluster state is being synchronised after a membership change; retry");
+		return;
+	}
+	m.node_id = k->id;
+	m.state = req->state;
+	m.request_id = ++d->next_request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
+	env.set_node_state = &m;
+	r = membership_send(d, &env, false);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "cannot send the change to the cluster: %s", strerror(-r));
+		reply_error(c, DROVER_EXIT_UNAVAILABLE, msg);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->request_id = m.request_id;
+	p->deadline_ms = now_ms() + d->cfg.request_timeout_ms;
+	p->conn = c;
+	snprintf(p->what, sizeof(p->what), "node '%s' to %s", k->name,
+		 state_node_state_name(req->state));
+	qb_ipcs_connection_ref(c);
+	p->next = d->pending;
+	d->pending = p;
+	log_info("request %llu: set %s", (unsigned long long)p->request_id, p->what);
+}
+
+static void pending_free(struct pending_req *p)
+{
+	qb_ipcs_connection_unref(p->conn);
+	free(p);
+}
+
+void ctl_request_done(struct droverd *d, uint64_t request_id, int exit_code, const char *error)
+{
+	for (struct pending_req **pp = &d->pending; *pp; pp = &(*pp)->next) {
+		struct pending_req *p = *pp;
+
+		if (p->request_id != request_id)
+			continue;
+		*pp = p->next;
+		log_info("request %llu (%s): %s", (unsigned long long)request_id, p->what,
+			 exit_code == 0 ? "done" : error);
+		reply_error(p->conn, exit_code, error);
+		pending_free(p);
+		return;
+	}
+}
+
+static void pending_tick(void *data)
+{
+	struct droverd *d = data;
+	uint64_t now = now_ms();
+
+	for (struct pending_req **pp = &d->pending; *pp;) {
+		struct pending_req *p = *pp;
+
+		if (p->deadline_ms > now) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		log_warn("request %llu (%s) not delivered within %u ms; answering timeout",
+			 (unsigned long long)p->request_id, p->what, d->cfg.request_timeout_ms);
+		reply_error(p->conn, DROVER_EXIT_TIMEOUT,
+			    "the change was not confirmed by the cluster in time; check `drover status`");
+		pending_free(p);
+	}
+	if (!d->stopping)
+		qb_loop_timer_add(d->loop, QB_LOOP_LOW, PENDING_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+				  pending_tick, &d->pending_timer);
+}
+
+/* ---- dispatch ---- */
+
+static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
+{
+	struct droverd *d = ctl_ctx;
+	const struct qb_ipc_request_header *h = data;
+	Drover__Envelope *env = NULL;
+	char msg[128];
+	int r;
+
+	if (size < sizeof(*h) || h->size < 0 || (size_t)h->size != size ||
+	    h->id != DROVER_IPC_MSG_ENVELOPE) {
+		log_warn("malformed CLI request (%zu bytes): bad libqb header", size);
+		reply_error(c, DROVER_EXIT_DATAERR, "malformed request header");
+		return 0;
+	}
+	r = frame_decode((const uint8_t *)data + sizeof(*h), size - sizeof(*h), &env);
+	if (r < 0) {
+		log_warn("malformed CLI request (%zu bytes): %s", size, frame_strerror(r));
+		snprintf(msg, sizeof(msg), "malformed request: %s", frame_strerror(r));
+		reply_error(c, DROVER_EXIT_DATAERR, msg);
+		return 0;
+	}
+	if (env->body_case != DROVER__ENVELOPE__BODY_CTL_REQUEST) {
+		log_warn("CLI sent a message that is not a request (body %d)", (int)env->body_case);
+		reply_error(c, DROVER_EXIT_DATAERR, "not a control request");
+		frame_free(env);
+		return 0;
+	}
+	switch (env->ctl_request->req_case) {
+	case DROVER__CTL_REQUEST__REQ_STATUS:
+		reply_status(d, c);
+		break;
+	case DROVER__CTL_REQUEST__REQ_SET_NODE_STATE:
+		handle_set_node_state(d, c, env->ctl_request->set_node_state);
+		break;
+	default:
+		reply_error(c, DROVER_EXIT_DATAERR, "unknown request (is the CLI newer than droverd?)");
+		break;
+	}
+	frame_free(env);
+	return 0;
+}
+
+static int32_t conn_closed(qb_ipcs_connection_t *c)
+{
+	struct droverd *d = ctl_ctx;
+
+	/* A client that gave up no longer wants its answer; the change itself stands. */
+	for (struct pending_req **pp = &d->pending; *pp;) {
+		struct pending_req *p = *pp;
+		if (p->conn == c) {
+			*pp = p->next;
+			pending_free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	return 0;
+}
+
+static void conn_destroyed(qb_ipcs_connection_t *c)
+{
+	(void)c;
+}
+
+static int32_t job_add(enum qb_loop_priority p, void *data, qb_loop_job_dispatch_fn fn)
+{
+	return qb_loop_job_add(ctl_ctx->loop, p, data, fn);
+}
+
+static int32_t dispatch_add(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_add(ctl_ctx->loop, p, fd, evts, data, fn);
+}
+
+static int32_t dispatch_mod(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_mod(ctl_ctx->loop, p, fd, evts, data, fn);
+}
+
+static int32_t dispatch_del(int32_t fd)
+{
+	return qb_loop_poll_del(ctl_ctx->loop, fd);
+}
+
+int ctl_server_start(struct droverd *d)
+{
+	static struct qb_ipcs_service_handlers sh = {
+		.connection_accept = conn_accept,
+		.connection_created = conn_created,
+		.msg_process = msg_process,
+		.connection_closed = conn_closed,
+		.connection_destroyed = conn_destroyed,
+	};
+	static struct qb_ipcs_poll_handlers ph = {
+		.job_add = job_add,
+		.dispatch_add = dispatch_add,
+		.dispatch_mod = dispatch_mod,
+		.dispatch_del = dispatch_del,
+	};
+	int r;
+
+	ctl_ctx = d;
+	ctl_server_reload_group(d);
+	d->ipcs = qb_ipcs_create(DROVER_IPC_NAME, 0, QB_IPC_SOCKET, &sh);
+	if (!d->ipcs)
+		return -errno ? -errno : -ENOMEM;
+	qb_ipcs_enforce_buffer_size(d->ipcs, DROVER_IPC_BUFSIZE);
+	qb_ipcs_poll_handlers_set(d->ipcs, &ph);
+	r = qb_ipcs_run(d->ipcs);
+	if (r < 0) {
+		qb_ipcs_destroy(d->ipcs);
+		d->ipcs = NULL;
+		return r;
+	}
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, PENDING_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+			  pending_tick, &d->pending_timer);
+	return 0;
+}
+
+void ctl_server_stop(struct droverd *d)
+{
+	while (d->pending) {
+		struct pending_req *p = d->pending;
+		d->pending = p->next;
+		reply_error(p->conn, DROVER_EXIT_UNAVAILABLE, "droverd is shutting down");
+		pending_free(p);
+	}
+	if (d->ipcs) {
+		qb_ipcs_destroy(d->ipcs);
+		d->ipcs = NULL;
+	}
+	free_members();
+}

@@ -1,0 +1,132 @@
+/*
+ * droverd's one context, shared by the files that make up the daemon. Each
+ * file owns the fields under its name; others read them.
+ */
+#ifndef DROVERD_H
+#define DROVERD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <corosync/cfg.h>
+#include <corosync/cmap.h>
+#include <corosync/cpg.h>
+#include <corosync/votequorum.h>
+#include <qb/qbipcs.h>
+#include <qb/qbloop.h>
+
+#include "config.h"
+#include "frame.h"
+#include "state.h"
+#include "sync.h"
+
+#define NODE_NAME_MAX 64
+#define DROVER_MAX_LINKS 8
+
+struct known_node {
+	uint32_t id;
+	char name[NODE_NAME_MAX];
+	uint8_t links_configured;          /* bit i: ring<i>_addr in the nodelist */
+	uint8_t links_up;                  /* bit i: link i carries traffic (local view) */
+	bool reachable;                    /* corosync sees the node */
+};
+
+struct send_item {
+	struct send_item *next;
+	bool sync_msg; /* digest or full state: stale after a configuration change */
+	size_t len;
+	uint8_t *buf;
+};
+
+struct pending_req {
+	struct pending_req *next;
+	uint64_t request_id;
+	uint64_t deadline_ms;
+	qb_ipcs_connection_t *conn;
+	char what[96];
+};
+
+struct droverd {
+	struct drover_config cfg;
+	const char *config_path;
+	qb_loop_t *loop;
+	bool stopping;
+	bool corosync_ready;      /* every corosync service connected */
+	uint32_t local_id;
+	uint64_t seq;
+
+	/* membership.c */
+	cpg_handle_t cpg;
+	bool cpg_connected;
+	bool cpg_joined;          /* our own join has been delivered */
+	size_t n_members;         /* distinct node ids in the CPG group, sorted */
+	uint32_t members[DROVER_MAX_NODES];
+	struct send_item *sendq;
+	qb_loop_timer_handle send_timer;
+	bool send_timer_armed;
+
+	/* quorum.c */
+	votequorum_handle_t vq;
+	bool vq_connected;
+	bool quorate;
+
+	/* links.c */
+	cmap_handle_t cmap;
+	corosync_cfg_handle_t cfgh;
+	bool cmap_connected, cfg_connected;
+	size_t n_nodes;
+	struct known_node nodes[DROVER_MAX_NODES];
+	qb_loop_timer_handle link_timer;
+
+	/* state: the replicated part and its exchange */
+	struct cluster_state state;
+	struct sync_round sync;
+	bool synced;              /* exchange after the last membership change done */
+
+	/* ctl_server.c */
+	qb_ipcs_service_t *ipcs;
+	gid_t ipc_gid;
+	bool ipc_gid_valid;
+	struct pending_req *pending;
+	uint64_t next_request_id;
+	qb_loop_timer_handle pending_timer;
+};
+
+/* droverd.c: the core, called by the transports. */
+void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined);
+void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
+			     const Drover__Envelope *env);
+void droverd_on_quorum(struct droverd *d, bool quorate);
+void droverd_fatal(struct droverd *d, const char *why);
+uint32_t droverd_coordinator(const struct droverd *d);
+bool droverd_is_member(const struct droverd *d, uint32_t id);
+
+/* membership.c: CPG group "drover". */
+int membership_connect(struct droverd *d);
+void membership_disconnect(struct droverd *d);
+/* Multicast env in agreed order; queued and retried on flow control. */
+int membership_send(struct droverd *d, Drover__Envelope *env, bool sync_msg);
+void membership_drop_sync_msgs(struct droverd *d);
+
+/* quorum.c: votequorum. */
+int quorum_connect(struct droverd *d);
+void quorum_disconnect(struct droverd *d);
+
+/* links.c: node names from cmap, knet link status from cfg. */
+int links_connect(struct droverd *d);
+void links_disconnect(struct droverd *d);
+int links_load_nodelist(struct droverd *d);
+void links_poll(struct droverd *d);
+const struct known_node *links_find(const struct droverd *d, uint32_t id);
+const struct known_node *links_find_by_name(const struct droverd *d, const char *name);
+const char *links_node_name(const struct droverd *d, uint32_t id, char *buf, size_t len);
+
+/* ctl_server.c: the CLI's libqb IPC service. */
+int ctl_server_start(struct droverd *d);
+void ctl_server_stop(struct droverd *d);
+int ctl_server_reload_group(struct droverd *d);
+/* A state-changing request we multicast was delivered (or dropped). */
+void ctl_request_done(struct droverd *d, uint64_t request_id, int exit_code, const char *error);
+
+#endif
