@@ -118,7 +118,7 @@ static void test_members_agree(void **unused)
 		uint64_t ep[8], h[8];
 		struct sync_round r[8];
 		size_t n = 1 + (size_t)(random() % 8);
-		enum sync_action last[8];
+		enum sync_action last[8] = { SYNC_WAIT };
 		int senders = 0;
 
 		for (size_t i = 0; i < n; i++) {
