@@ -22,7 +22,7 @@ struct drover_config {
 	uint32_t link_poll_ms;        /* link_poll_interval_ms = 1000 (100..60000) */
 	uint32_t request_timeout_ms;  /* request_timeout_ms = 10000 (100..600000) */
 	/* [cluster] */
-	char cpg_group[64];           /* cpg_group = drover (CPG group name, 1..127 chars) */
+	char cpg_group[128];          /* cpg_group = drover (CPG group name, 1..127 chars) */
 };
 
 /* Fill c with the defaults. */

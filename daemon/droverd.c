@@ -330,7 +330,8 @@ static int sig_reload(int sig, void *data)
 
 	(void)sig;
 	sd_notify(0, "RELOADING=1");
-	r = config_load(d->config_path, 0, &c, err, sizeof(err));
+	/* A file that existed at start and vanished is an error, not "use defaults". */
+	r = config_load(d->config_path, d->config_existed, &c, err, sizeof(err));
 	if (r < 0) {
 		log_err("reload failed, keeping the running configuration: %s", err);
 		sd_notify(0, "READY=1");
@@ -440,6 +441,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	d.config_path = path;
+	d.config_existed = access(path, F_OK) == 0;
 
 	log_setup("droverd", d.cfg.log_priority, foreground);
 	log_notice("droverd %s starting (config '%s', state '%s')", DROVER_VERSION, path,

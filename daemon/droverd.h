@@ -50,6 +50,7 @@ struct pending_req {
 struct droverd {
 	struct drover_config cfg;
 	const char *config_path;
+	bool config_existed;
 	qb_loop_t *loop;
 	bool stopping;
 	bool corosync_ready;      /* every corosync service connected */
