@@ -1,0 +1,467 @@
+/*
+ * drover, the operator's command line: parses a command, sends one request to
+ * the local droverd (ctl_client.c) and renders the answer (output.c).
+ *
+ * Commands live in one table, a tree: a group such as "node" holds its own
+ * table of subcommands, and usage text is generated from the tables, so a new
+ * command is one row and one function. Each level parses the common options
+ * (--output, --timeout, --help) with getopt_long: the levels above a leaf stop
+ * at the first word ("+"), the leaf permutes, so the options work before the
+ * command, between its words and after its arguments.
+ *
+ * Exit codes are Pacemaker's crm_exit_t numbers (common/exitcode.h). The
+ * daemon decides the outcome of a request and sends its code; the CLI passes
+ * it through unchanged and adds its own only for what the daemon cannot know:
+ * usage (64), no daemon (102), refused connection (4), timeout (124) and a
+ * broken answer (70). Command functions return an exit code, not -errno: it is
+ * the one value the process produces. Everything below them returns -errno.
+ *
+ * Diagnostics go to stderr, always as one line starting with "drover: ";
+ * stdout carries only the answer, so `drover status --output json | jq` never
+ * sees an error text.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl_client.h"
+#include "exitcode.h"
+#include "output.h"
+#include "util.h"
+
+#define DEFAULT_TIMEOUT_S 15
+#define MAX_TIMEOUT_S 3600
+#define MAX_NODE_NAME 255
+
+struct cli {
+	enum output_format output;
+	int timeout_ms;
+};
+
+struct command;
+typedef int (*command_fn)(struct cli *cli, const struct command *cmd, int argc, char **argv);
+
+struct command {
+	const char *name;
+	const char *args;          /* synopsis of the arguments, for usage */
+	const char *summary;       /* one line, for usage */
+	command_fn run;            /* a leaf, or NULL for a group */
+	const struct command *sub; /* a group's subcommands, ended by a zero row */
+	int arg;                   /* a constant the function needs, e.g. a node state */
+	const char *path;          /* "node maintenance": set for usage and messages */
+};
+
+static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char **argv);
+
+/* clang-format off */
+static const struct command node_commands[] = {
+	{ .name = "maintenance", .args = "NODE", .run = cmd_node_state,
+	  .arg = DROVER__NODE_STATE__NODE_STATE_MAINTENANCE, .path = "node maintenance",
+	  .summary = "hand NODE to the operator: no VM is placed on or moved off it" },
+	{ .name = "active", .args = "NODE", .run = cmd_node_state,
+	  .arg = DROVER__NODE_STATE__NODE_STATE_ACTIVE, .path = "node active",
+	  .summary = "return NODE to service: it may run and receive VMs" },
+	{ 0 },
+};
+
+static const struct command commands[] = {
+	{ .name = "status", .run = cmd_status, .path = "status",
+	  .summary = "quorum, coordinator, and every node's state and links" },
+	{ .name = "node", .sub = node_commands, .path = "node",
+	  .summary = "change a node's administrative state" },
+	{ .name = "help", .args = "[COMMAND]", .run = cmd_help, .path = "help",
+	  .summary = "show this help, or a command's" },
+	{ 0 },
+};
+/* clang-format on */
+
+/* ---- usage ---- */
+
+/* clang-format off */
+static const struct {
+	int code;
+	const char *meaning;
+} exit_codes[] = {
+	{ DROVER_EXIT_OK, "success" },
+	{ DROVER_EXIT_ERROR, "generic error" },
+	{ DROVER_EXIT_INVALID_PARAM, "invalid parameter (e.g. a state that cannot be set directly)" },
+	{ DROVER_EXIT_INSUFFICIENT_PRIV, "insufficient privileges (not root or in droverd's group)" },
+	{ DROVER_EXIT_USAGE, "usage error" },
+	{ DROVER_EXIT_DATAERR, "droverd could not read the request" },
+	{ DROVER_EXIT_UNAVAILABLE, "unavailable (droverd not ready, or synchronising: retry)" },
+	{ DROVER_EXIT_SOFTWARE, "internal error (malformed answer from droverd)" },
+	{ DROVER_EXIT_NOT_CONNECTED, "not connected (droverd is not running here)" },
+	{ DROVER_EXIT_NOSUCH, "no such object (e.g. an unknown node)" },
+	{ DROVER_EXIT_QUORUM, "no quorum: this partition makes no changes" },
+	{ DROVER_EXIT_TIMEOUT, "timeout: no answer in time (a change may still take effect)" },
+};
+/* clang-format on */
+
+static void print_commands(FILE *f, const struct command *table, const char *prefix)
+{
+	for (const struct command *c = table; c->name; c++) {
+		char head[128];
+
+		snprintf(head, sizeof(head), "%s%s%s%s", prefix, c->name, c->args ? " " : "",
+			 c->args ? c->args : "");
+		if (c->sub) {
+			char sub_prefix[64];
+
+			snprintf(sub_prefix, sizeof(sub_prefix), "%s%s ", prefix, c->name);
+			print_commands(f, c->sub, sub_prefix);
+		} else {
+			fprintf(f, "  drover %-28s %s\n", head, c->summary);
+		}
+	}
+}
+
+static void print_options(FILE *f)
+{
+	fprintf(f,
+		"Options (before or after the command):\n"
+		"  -o, --output text|json   output format (default text)\n"
+		"  -t, --timeout SECONDS    how long to wait for droverd's answer (default %d);\n"
+		"                           a change is answered once every node applied it\n"
+		"  -h, --help               show this help\n"
+		"  -V, --version            show the version\n",
+		DEFAULT_TIMEOUT_S);
+}
+
+static void print_usage(FILE *f)
+{
+	fprintf(f, "Usage: drover [OPTIONS] COMMAND [ARGS]\n\n"
+		   "Manage a drover cluster through the droverd on this host.\n\n"
+		   "Commands:\n");
+	print_commands(f, commands, "");
+	fprintf(f, "\n");
+	print_options(f);
+	fprintf(f, "\nExit codes (Pacemaker's crm_exit_t numbers, read as for crm_node):\n");
+	for (size_t i = 0; i < ARRAY_SIZE(exit_codes); i++)
+		fprintf(f, "  %3d  %s\n", exit_codes[i].code, exit_codes[i].meaning);
+}
+
+/* Help for one command or group. */
+static void print_command_usage(FILE *f, const struct command *cmd)
+{
+	fprintf(f, "Usage:\n");
+	if (cmd->sub) {
+		char prefix[64];
+
+		snprintf(prefix, sizeof(prefix), "%s ", cmd->path);
+		print_commands(f, cmd->sub, prefix);
+	} else {
+		char head[128];
+
+		snprintf(head, sizeof(head), "%s%s%s", cmd->path, cmd->args ? " " : "",
+			 cmd->args ? cmd->args : "");
+		fprintf(f, "  drover %-28s %s\n", head, cmd->summary);
+	}
+	fprintf(f, "\n");
+	print_options(f);
+	fprintf(f, "\nSee 'drover --help' for the exit codes.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("drover: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'drover --help' for more information.\n", stderr);
+	return DROVER_EXIT_USAGE;
+}
+
+/* ---- options ---- */
+
+/* clang-format off */
+static const struct option common_options[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+/* clang-format on */
+
+/*
+ * Parse the common options of argv (argv[0] is the command word, or the
+ * program). stop_at_word: stop at the first non-option (a group level) rather
+ * than permuting (a leaf). Returns the index of the first non-option,
+ * -ECANCELED when --help or --version was answered (exit 0), or -EINVAL when a
+ * usage error was reported (exit 64): see done_exit_code().
+ */
+static int parse_common_options(struct cli *cli, const struct command *cmd, int argc, char **argv,
+				bool stop_at_word)
+{
+	int c;
+
+	optind = 0; /* glibc: start over on a new argv */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, stop_at_word ? "+:o:t:hV" : ":o:t:hV", common_options,
+				NULL)) != -1) {
+		uint64_t secs;
+
+		switch (c) {
+		case 'o':
+			if (output_format_parse(optarg, &cli->output) < 0) {
+				usage_error("invalid --output '%s': use 'text' or 'json'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 't':
+			if (parse_u64(optarg, 1, MAX_TIMEOUT_S, &secs) < 0) {
+				usage_error("invalid --timeout '%s': a whole number of seconds "
+					    "from 1 to %d",
+					    optarg, MAX_TIMEOUT_S);
+				return -EINVAL;
+			}
+			cli->timeout_ms = (int)secs * 1000;
+			break;
+		case 'h':
+			if (cmd)
+				print_command_usage(stdout, cmd);
+			else
+				print_usage(stdout);
+			return -ECANCELED;
+		case 'V':
+			printf("drover %s\n", DROVER_VERSION);
+			return -ECANCELED;
+		case ':':
+			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (optopt)
+				usage_error("unknown option '-%c'", optopt);
+			else
+				usage_error("unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	return optind;
+}
+
+/* The exit code for a parse that ended the command (see parse_common_options()). */
+static int done_exit_code(int r)
+{
+	return r == -ECANCELED ? DROVER_EXIT_OK : DROVER_EXIT_USAGE;
+}
+
+static const struct command *find_command(const struct command *table, const char *name)
+{
+	for (const struct command *c = table; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+/*
+ * Run the command named by argv[0] from table. parent is the group the table
+ * belongs to (NULL at the top), for messages.
+ */
+static int dispatch(struct cli *cli, const struct command *parent, const struct command *table,
+		    int argc, char **argv)
+{
+	const struct command *cmd;
+	int i;
+
+	if (argc < 1) {
+		if (parent)
+			return usage_error("'%s' needs a subcommand", parent->path);
+		return usage_error("no command given");
+	}
+	cmd = find_command(table, argv[0]);
+	if (!cmd) {
+		if (parent)
+			return usage_error("unknown subcommand '%s %s'", parent->path, argv[0]);
+		return usage_error("unknown command '%s'", argv[0]);
+	}
+	if (cmd->run)
+		return cmd->run(cli, cmd, argc, argv);
+	i = parse_common_options(cli, cmd, argc, argv, true);
+	if (i < 0)
+		return done_exit_code(i);
+	return dispatch(cli, cmd, cmd->sub, argc - i, argv + i);
+}
+
+/*
+ * A leaf's options and exactly nargs positional arguments, into ret_args.
+ * Returns 0, or -ECANCELED / -EINVAL as parse_common_options() (a usage error
+ * has been reported).
+ */
+static int leaf_args(struct cli *cli, const struct command *cmd, int argc, char **argv, int nargs,
+		     char **ret_args)
+{
+	int i = parse_common_options(cli, cmd, argc, argv, false);
+
+	if (i < 0)
+		return i;
+	if (argc - i < nargs) {
+		usage_error("'%s' needs %s", cmd->path, cmd->args);
+		return -EINVAL;
+	}
+	if (argc - i > nargs) {
+		usage_error("unexpected argument '%s' for '%s'", argv[i + nargs], cmd->path);
+		return -EINVAL;
+	}
+	for (int k = 0; k < nargs; k++)
+		ret_args[k] = argv[i + k];
+	return 0;
+}
+
+/* ---- talking to droverd ---- */
+
+/*
+ * Send req; on success (daemon exit code 0) return 0 and the answer in
+ * *ret_env. Otherwise the reason is on stderr and the exit code is returned.
+ */
+static int request(struct cli *cli, const Drover__CtlRequest *req, Drover__Envelope **ret_env)
+{
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__CtlResponse *resp;
+	int r;
+
+	r = ctl_client_call(req, cli->timeout_ms, &env);
+	if (r < 0)
+		return ctl_client_exit_code(r);
+	resp = env->ctl_response;
+	if (resp->exit_code < 0 || resp->exit_code > 255) {
+		fprintf(stderr,
+			"drover: droverd answered with exit code %d, which is not one: %s\n",
+			resp->exit_code, resp->error ? resp->error : "");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	if (resp->exit_code != DROVER_EXIT_OK) {
+		if (resp->error && *resp->error)
+			fprintf(stderr, "drover: %s\n", resp->error);
+		else
+			fprintf(stderr, "drover: droverd refused the request (exit code %d)\n",
+				resp->exit_code);
+		return resp->exit_code;
+	}
+	*ret_env = TAKE_PTR(env);
+	return DROVER_EXIT_OK;
+}
+
+/* ---- commands ---- */
+
+static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__StatusRequest st = DROVER__STATUS_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__StatusReply *reply;
+	int r;
+
+	r = leaf_args(cli, cmd, argc, argv, 0, NULL);
+	if (r < 0)
+		return done_exit_code(r);
+	req.req_case = DROVER__CTL_REQUEST__REQ_STATUS;
+	req.status = &st;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	reply = env->ctl_response->status;
+	if (!reply) {
+		fprintf(stderr, "drover: droverd's answer carries no status\n");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = output_status_json(reply);
+
+		output_json_print(o, stdout);
+	} else {
+		output_status_text(reply, stdout);
+	}
+	return DROVER_EXIT_OK;
+}
+
+/* `node maintenance|active NODE`: cmd->arg is the state to set. */
+static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__NodeStateRequest ns = DROVER__NODE_STATE_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	Drover__NodeState state = (Drover__NodeState)cmd->arg;
+	char *node;
+	int r;
+
+	r = leaf_args(cli, cmd, argc, argv, 1, &node);
+	if (r < 0)
+		return done_exit_code(r);
+	if (!*node || strlen(node) > MAX_NODE_NAME)
+		return usage_error("invalid node name '%s'", node);
+	req.req_case = DROVER__CTL_REQUEST__REQ_SET_NODE_STATE;
+	req.set_node_state = &ns;
+	ns.node = node;
+	ns.state = state;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "node", json_object_new_string(node));
+		json_object_object_add(o, "state",
+				       json_object_new_string(output_node_state_name(state)));
+		output_json_print(o, stdout);
+	} else {
+		printf("node '%s' is now %s%s\n", node,
+		       state == DROVER__NODE_STATE__NODE_STATE_MAINTENANCE ? "in " : "",
+		       output_node_state_name(state));
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	const struct command *table = commands, *c = NULL;
+	int i = parse_common_options(cli, cmd, argc, argv, false);
+
+	if (i < 0)
+		return done_exit_code(i);
+	if (i == argc) {
+		print_usage(stdout);
+		return DROVER_EXIT_OK;
+	}
+	for (; i < argc; i++) {
+		if (!table)
+			return usage_error("'%s' has no subcommand '%s'", c->path, argv[i]);
+		c = find_command(table, argv[i]);
+		if (!c)
+			return usage_error("no such command '%s'", argv[i]);
+		table = c->sub;
+	}
+	print_command_usage(stdout, c);
+	return DROVER_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {
+	    .output = OUTPUT_TEXT,
+	    .timeout_ms = DEFAULT_TIMEOUT_S * 1000,
+	};
+	int i, r;
+
+	i = parse_common_options(&cli, NULL, argc, argv, true);
+	if (i < 0)
+		r = done_exit_code(i);
+	else
+		r = dispatch(&cli, NULL, commands, argc - i, argv + i);
+
+	/* A full disk or closed pipe must not pass for success. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "drover: cannot write to standard output: %s\n", strerror(errno));
+		if (r == DROVER_EXIT_OK)
+			r = DROVER_EXIT_ERROR;
+	}
+	return r;
+}
