@@ -45,7 +45,7 @@ check "malformed CPG messages are sent" "$LAB" run n2 -- \
 wait_for 10 "after the garbage: 3 online, synced, same state" jq_on_all "$ALL" \
 	"$three_online and .epoch == $epoch and (.nodes[] | select(.name == \"n2\") | .state == \"maintenance\")"
 for n in $ALL; do
-	check "droverd on $n still runs" sh -c "'$LAB' run $n -- pgrep -x droverd >/dev/null"
+	check "droverd on $n still runs" sh -c "'$LAB' pids $n droverd | grep -q ."
 	check "droverd on $n logged the dropped CPG messages" \
 		grep -q "dropping CPG message" "$("$LAB" logfile "$n" droverd)"
 done
