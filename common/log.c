@@ -32,8 +32,16 @@ void log_setup(const char *name, int priority, int to_stderr)
 
 void log_set_priority(int priority)
 {
+	/*
+	 * libqb logs its own internals (ring buffers, IPC set-up) through the same
+	 * callsites; at debug they drown ours. Our files get the chosen level,
+	 * libqb's at most info. (libqb matches FILE filters as substrings.)
+	 */
 	qb_log_filter_ctl(log_target, QB_LOG_FILTER_CLEAR_ALL, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);
-	qb_log_filter_ctl(log_target, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", priority);
+	qb_log_filter_ctl(log_target, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
+			  priority < LOG_INFO ? priority : LOG_INFO);
+	qb_log_filter_ctl(log_target, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE,
+			  "daemon/,agent/,common/,plugins/", priority);
 }
 
 void log_teardown(void)

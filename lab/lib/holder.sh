@@ -64,10 +64,12 @@ for b in "${binds[@]}"; do
 	mkdir -p "$dst"
 	mount --bind "$src" "$dst"
 done
-# Name resolution of the lab's nodes (n1, n2-ring1, ...), as a file so the
-# host's /etc/hosts is left alone.
+# Name resolution of the lab's nodes (n1, n2-ring1, ...). /etc is the node's
+# overlay, so this lands in the node's upper layer and the host's /etc/hosts
+# is left alone; a copy (not a bind mount) also works where the host has no
+# /etc/hosts at all, as in a minimal Debian root.
 if [ -f "$dir/hosts" ]; then
-	mount --bind "$dir/hosts" /etc/hosts
+	cp "$dir/hosts" /etc/hosts
 fi
 
 # Ready: the pid file appears atomically, after every mount.
