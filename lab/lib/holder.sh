@@ -9,7 +9,9 @@
 # its private file system view, writes its pid file last (lab/lab waits for
 # that file: it means "ready") and then becomes `sleep infinity`, which keeps
 # the namespaces alive. Every node command enters with
-# `nsenter -t <pid> -m -n -u`. When all processes of the node are SIGKILLed
+# `nsenter -t <pid> -m -n -u -r` (-r keeps the
+# holder's root: entering a mount namespace otherwise resets it, which breaks a
+# lab run inside a chroot). When all processes of the node are SIGKILLed
 # (lab/lab kill), the mount namespace and everything mounted here vanish with
 # them; the directories under NODE_DIR stay, like a disk after power loss.
 set -euo pipefail
