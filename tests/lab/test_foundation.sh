@@ -59,6 +59,21 @@ check "uid 65534 outside group drover is refused (exit $rc, want 4)" test "$rc" 
 check "droverd logged the refusal" grep -q "refused CLI connection from uid 65534" \
 	"$("$LAB" logfile n1 droverd)"
 
+# --- SIGHUP reloads the configuration; a bad file keeps the running one ----
+pid=$("$LAB" pids n1 droverd | head -n1)
+conf=$("$LAB" run n1 -- sh -c 'cat /etc/drover/drover.conf')
+"$LAB" run n1 -- sh -c 'sed -i "s/^log_level.*/log_level = info/" /etc/drover/drover.conf'
+kill -HUP "$pid"
+wait_for 5 "SIGHUP reloads the configuration" \
+	grep -q "configuration reloaded" "$("$LAB" logfile n1 droverd)"
+"$LAB" run n1 -- sh -c 'echo "bogus_key = 1" >> /etc/drover/drover.conf'
+kill -HUP "$pid"
+wait_for 5 "a bad configuration on reload is refused with file:line" \
+	grep -q "reload failed, keeping the running configuration: .*drover.conf:[0-9]*: unknown key 'bogus_key'" \
+	"$("$LAB" logfile n1 droverd)"
+printf '%s\n' "$conf" | "$LAB" run n1 -- sh -c 'cat > /etc/drover/drover.conf'
+check "droverd on n1 still answers after the reloads" jq_on n1 "$three_online"
+
 # --- persistence: power loss of n2, then a restart of every droverd --------
 "$LAB" kill n2
 wait_for 15 "n1 sees n2 offline after power loss" jq_on n1 \
