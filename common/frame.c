@@ -96,3 +96,19 @@ int frame_body_is_control(const Drover__Envelope *env)
 	return env->body_case == DROVER__ENVELOPE__BODY_CTL_REQUEST ||
 	       env->body_case == DROVER__ENVELOPE__BODY_CTL_RESPONSE;
 }
+
+int frame_body_is_agent(const Drover__Envelope *env)
+{
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_AGENT_HELLO:
+	case DROVER__ENVELOPE__BODY_AGENT_JOB:
+	case DROVER__ENVELOPE__BODY_AGENT_JOB_PROGRESS:
+	case DROVER__ENVELOPE__BODY_AGENT_JOB_RESULT:
+	case DROVER__ENVELOPE__BODY_AGENT_EVENT:
+	case DROVER__ENVELOPE__BODY_AGENT_JOB_CANCEL:
+	case DROVER__ENVELOPE__BODY_AGENT_WORKER_READY:
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -43,8 +43,13 @@ void frame_free(Drover__Envelope *env);
 /* A name for a frame_decode() error, for logs. */
 const char *frame_strerror(int err);
 
-/* Peer bodies travel over CPG only; control bodies over IPC only. */
+/*
+ * Peer bodies travel over CPG only; control bodies over IPC only; agent
+ * bodies over the droverd <-> drover-agent socket only (which direction each
+ * may take is the receiver's check, see agent/README.md).
+ */
 int frame_body_is_peer(const Drover__Envelope *env);
 int frame_body_is_control(const Drover__Envelope *env);
+int frame_body_is_agent(const Drover__Envelope *env);
 
 #endif
