@@ -446,7 +446,6 @@ int main(int argc, char **argv)
 	log_setup("droverd", d.cfg.log_priority, foreground);
 	log_notice("droverd %s starting (config '%s', state '%s')", DROVER_VERSION, path,
 		   d.cfg.state_dir);
-	signal(SIGPIPE, SIG_IGN);
 	r = persist_prepare_dir(d.cfg.state_dir);
 	if (r < 0) {
 		log_err("cannot use state directory '%s': %s", d.cfg.state_dir, strerror(-r));
@@ -462,6 +461,8 @@ int main(int argc, char **argv)
 	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGTERM, &d, sig_stop, NULL);
 	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGINT, &d, sig_stop, NULL);
 	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGHUP, &d, sig_reload, NULL);
+	/* After the adds: libqb resets the signals it does not handle when adding. */
+	signal(SIGPIPE, SIG_IGN);
 
 	r = ctl_server_start(&d);
 	if (r < 0) {
