@@ -57,6 +57,9 @@ struct command {
 static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_vm_add(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_vm_remove(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, char **argv);
 
 /* clang-format off */
 static const struct command node_commands[] = {
@@ -69,11 +72,24 @@ static const struct command node_commands[] = {
 	{ 0 },
 };
 
+static const struct command vm_commands[] = {
+	{ .name = "add", .args = "NAME --xml FILE [--priority high|medium|low|none] [--node NODE]",
+	  .run = cmd_vm_add, .path = "vm add",
+	  .summary = "register a VM from its libvirt domain XML (NAME must match <name>)" },
+	{ .name = "remove", .args = "NAME", .run = cmd_vm_remove, .path = "vm remove",
+	  .summary = "remove a VM from the registry (the domain itself is left alone)" },
+	{ .name = "list", .run = cmd_vm_list, .path = "vm list",
+	  .summary = "every registered VM: where it runs and in what state" },
+	{ 0 },
+};
+
 static const struct command commands[] = {
 	{ .name = "status", .run = cmd_status, .path = "status",
 	  .summary = "quorum, coordinator, and every node's state and links" },
 	{ .name = "node", .sub = node_commands, .path = "node",
 	  .summary = "change a node's administrative state" },
+	{ .name = "vm", .sub = vm_commands, .path = "vm",
+	  .summary = "the VM registry" },
 	{ .name = "help", .args = "[COMMAND]", .run = cmd_help, .path = "help",
 	  .summary = "show this help, or a command's" },
 	{ 0 },
@@ -98,6 +114,7 @@ static const struct {
 	{ DROVER_EXIT_NOT_CONNECTED, "not connected (droverd is not running here)" },
 	{ DROVER_EXIT_NOSUCH, "no such object (e.g. an unknown node)" },
 	{ DROVER_EXIT_QUORUM, "no quorum: this partition makes no changes" },
+	{ DROVER_EXIT_EXISTS, "already exists (e.g. a VM name)" },
 	{ DROVER_EXIT_TIMEOUT, "timeout: no answer in time (a change may still take effect)" },
 };
 /* clang-format on */
@@ -416,6 +433,252 @@ static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, 
 		printf("node '%s' is now %s%s\n", node,
 		       state == DROVER__NODE_STATE__NODE_STATE_MAINTENANCE ? "in " : "",
 		       output_node_state_name(state));
+	}
+	return DROVER_EXIT_OK;
+}
+
+/*
+ * Remove "--name VALUE" / "--name=VALUE" from argv (compacting it) and return
+ * VALUE in *ret; 0 if absent, 1 if taken, -EINVAL (reported) if VALUE is
+ * missing or the option is given twice.
+ */
+static int take_option(int *argc, char **argv, const char *name, char **ret)
+{
+	size_t n = strlen(name);
+	int found = 0;
+
+	for (int i = 1; i < *argc;) {
+		char *a = argv[i], *v = NULL;
+		int used = 0;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strcmp(a, name) == 0) {
+			if (i + 1 >= *argc) {
+				usage_error("option '%s' needs an argument", name);
+				return -EINVAL;
+			}
+			v = argv[i + 1];
+			used = 2;
+		} else if (strncmp(a, name, n) == 0 && a[n] == '=') {
+			v = a + n + 1;
+			used = 1;
+		}
+		if (!used) {
+			i++;
+			continue;
+		}
+		if (found) {
+			usage_error("option '%s' given twice", name);
+			return -EINVAL;
+		}
+		found = 1;
+		*ret = v;
+		memmove(&argv[i], &argv[i + used], (size_t)(*argc - i - used + 1) * sizeof(*argv));
+		*argc -= used;
+	}
+	return found;
+}
+
+static int read_file(const char *path, char **ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	FILE *f = fopen(path, "re");
+	size_t len = 0, cap = 0, n;
+
+	if (!f)
+		return -errno;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > 4u * 1024 * 1024) {
+				fclose(f);
+				return -EFBIG;
+			}
+			buf = xrealloc(buf, cap + 1);
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	if (ferror(f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	if (strlen(buf) != len)
+		return -EINVAL; /* a NUL byte: not a text file */
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	Drover__VmPriority prio;
+} priorities[] = {
+	{ "high", DROVER__VM_PRIORITY__VM_PRIORITY_HIGH },
+	{ "medium", DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM },
+	{ "low", DROVER__VM_PRIORITY__VM_PRIORITY_LOW },
+	{ "none", DROVER__VM_PRIORITY__VM_PRIORITY_NONE },
+};
+
+static const char *priority_name(Drover__VmPriority p)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(priorities); i++)
+		if (priorities[i].prio == p)
+			return priorities[i].name;
+	return "unknown";
+}
+
+static int cmd_vm_add(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__VmAddRequest add = DROVER__VM_ADD_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	_cleanup_free_ char *xml = NULL;
+	char *name, *file = NULL, *prio = NULL, *node = NULL;
+	int r;
+
+	if (take_option(&argc, argv, "--xml", &file) < 0 ||
+	    take_option(&argc, argv, "--priority", &prio) < 0 ||
+	    take_option(&argc, argv, "--node", &node) < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 1, &name);
+	if (r < 0)
+		return done_exit_code(r);
+	if (!file)
+		return usage_error("'vm add' needs --xml FILE");
+	add.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+	if (prio) {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(priorities) && strcmp(prio, priorities[i].name); i++)
+			;
+		if (i == ARRAY_SIZE(priorities))
+			return usage_error("invalid --priority '%s': use high, medium, low or none",
+					   prio);
+		add.priority = priorities[i].prio;
+	}
+	r = read_file(file, &xml);
+	if (r < 0) {
+		fprintf(stderr, "drover: cannot read '%s': %s\n", file,
+			r == -EINVAL ? "it contains a NUL byte" : strerror(-r));
+		return DROVER_EXIT_DATAERR;
+	}
+	add.name = name;
+	add.xml = xml;
+	add.node = node ? node : (char *)"";
+	req.req_case = DROVER__CTL_REQUEST__REQ_VM_ADD;
+	req.vm_add = &add;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "vm", json_object_new_string(name));
+		json_object_object_add(o, "added", json_object_new_boolean(1));
+		output_json_print(o, stdout);
+	} else {
+		printf("VM '%s' added\n", name);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_vm_remove(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__VmNameRequest rm = DROVER__VM_NAME_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	char *name;
+	int r;
+
+	r = leaf_args(cli, cmd, argc, argv, 1, &name);
+	if (r < 0)
+		return done_exit_code(r);
+	rm.name = name;
+	req.req_case = DROVER__CTL_REQUEST__REQ_VM_REMOVE;
+	req.vm_remove = &rm;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "vm", json_object_new_string(name));
+		json_object_object_add(o, "removed", json_object_new_boolean(1));
+		output_json_print(o, stdout);
+	} else {
+		printf("VM '%s' removed from the registry\n", name);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__VmListRequest ls = DROVER__VM_LIST_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__VmListReply *reply;
+	int r;
+
+	r = leaf_args(cli, cmd, argc, argv, 0, NULL);
+	if (r < 0)
+		return done_exit_code(r);
+	req.req_case = DROVER__CTL_REQUEST__REQ_VM_LIST;
+	req.vm_list = &ls;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	reply = env->ctl_response->vm_list;
+	if (!reply) {
+		fprintf(stderr, "drover: droverd's answer carries no VM list\n");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+		struct json_object *arr = json_object_new_array();
+
+		for (size_t i = 0; i < reply->n_vms; i++) {
+			const Drover__VmStatus *v = reply->vms[i];
+			struct json_object *j = json_object_new_object();
+
+			json_object_object_add(j, "name", json_object_new_string(v->name));
+			json_object_object_add(j, "node",
+					       output_json_string_or_null(*v->node ? v->node : NULL));
+			json_object_object_add(j, "state", json_object_new_string(v->state));
+			json_object_object_add(j, "priority",
+					       json_object_new_string(priority_name(v->priority)));
+			json_object_object_add(j, "memory_mib",
+					       json_object_new_int64((int64_t)v->memory_mib));
+			json_object_object_add(j, "vcpus", json_object_new_int64(v->vcpus));
+			json_object_object_add(j, "migration", NULL);
+			json_object_array_add(arr, j);
+		}
+		json_object_object_add(o, "vms", arr);
+		output_json_print(o, stdout);
+	} else {
+		static const char *const headers[] = { "NAME", "NODE", "STATE", "PRIORITY",
+						       "MEMORY", "VCPUS" };
+		struct output_table *t = output_table_new(ARRAY_SIZE(headers), headers);
+
+		for (size_t i = 0; i < reply->n_vms; i++) {
+			const Drover__VmStatus *v = reply->vms[i];
+			char mem[32], cpus[16];
+			const char *cells[6];
+
+			snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)v->memory_mib);
+			snprintf(cpus, sizeof(cpus), "%u", v->vcpus);
+			cells[0] = v->name;
+			cells[1] = *v->node ? v->node : "-";
+			cells[2] = v->state;
+			cells[3] = priority_name(v->priority);
+			cells[4] = mem;
+			cells[5] = cpus;
+			output_table_add_row(t, cells);
+		}
+		output_table_print(t, stdout);
+		output_table_free(t);
 	}
 	return DROVER_EXIT_OK;
 }

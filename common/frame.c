@@ -85,6 +85,9 @@ int frame_body_is_peer(const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_STATE_DIGEST:
 	case DROVER__ENVELOPE__BODY_STATE_FULL:
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+	case DROVER__ENVELOPE__BODY_VM_REMOVE:
+	case DROVER__ENVELOPE__BODY_NODE_INVENTORY:
 		return 1;
 	default:
 		return 0;

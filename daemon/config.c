@@ -77,8 +77,10 @@ static int set_log_level(struct drover_config *c, const struct key *k, const cha
 static int set_ipc_group(struct drover_config *c, const struct key *k, const char *value);
 static int set_u32(struct drover_config *c, const struct key *k, const char *value);
 static int set_cpg_group(struct drover_config *c, const struct key *k, const char *value);
+static int set_bool(struct drover_config *c, const struct key *k, const char *value);
+static int set_text(struct drover_config *c, const struct key *k, const char *value);
 
-static const char *const sections[] = {"daemon", "cluster"};
+static const char *const sections[] = {"daemon", "agent", "cluster"};
 
 static const struct key keys[] = {
 	{
@@ -117,6 +119,46 @@ static const struct key keys[] = {
 		.offset = offsetof(struct drover_config, request_timeout_ms),
 	},
 	{
+		.section = "agent",
+		.name = "enabled",
+		.set = set_bool,
+		.expected = "yes or no",
+		.offset = offsetof(struct drover_config, agent_enabled),
+	},
+	{
+		.section = "agent",
+		.name = "path",
+		.set = set_text,
+		.expected = "an absolute path",
+		.min = 1, /* must be absolute */
+		.max = PATH_MAX,
+		.offset = offsetof(struct drover_config, agent_path),
+	},
+	{
+		.section = "agent",
+		.name = "plugin",
+		.set = set_text,
+		.expected = "a plugin name or an absolute path, at most 255 characters",
+		.max = 256,
+		.offset = offsetof(struct drover_config, agent_plugin),
+	},
+	{
+		.section = "agent",
+		.name = "plugin_config",
+		.set = set_text,
+		.expected = "at most 255 printable characters",
+		.max = 256,
+		.offset = offsetof(struct drover_config, agent_plugin_config),
+	},
+	{
+		.section = "agent",
+		.name = "inventory_interval_ms",
+		.set = set_u32,
+		.min = 1000,
+		.max = 3600000,
+		.offset = offsetof(struct drover_config, inventory_ms),
+	},
+	{
 		.section = "cluster",
 		.name = "cpg_group",
 		.set = set_cpg_group,
@@ -145,6 +187,39 @@ void config_defaults(struct drover_config *c)
 	c->link_poll_ms = 1000;
 	c->request_timeout_ms = 10000;
 	strscpy(c->cpg_group, "drover", sizeof(c->cpg_group));
+	c->agent_enabled = true;
+	strscpy(c->agent_path, DROVER_AGENT_DEFAULT, sizeof(c->agent_path));
+	strscpy(c->agent_plugin, "libvirt", sizeof(c->agent_plugin));
+	strscpy(c->agent_plugin_config, "uri=qemu:///system", sizeof(c->agent_plugin_config));
+	c->inventory_ms = 10000;
+}
+
+static int set_bool(struct drover_config *c, const struct key *k, const char *value)
+{
+	bool *b = (bool *)((char *)c + k->offset);
+
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+		*b = true;
+	else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+		 strcmp(value, "0") == 0)
+		*b = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* A printable string into a char[k->max] at k->offset; k->min 1: absolute path. */
+static int set_text(struct drover_config *c, const struct key *k, const char *value)
+{
+	size_t n = strlen(value);
+
+	if (n == 0 || n >= k->max || (k->min && value[0] != '/'))
+		return -EINVAL;
+	for (const char *s = value; *s; s++)
+		if (!isprint((unsigned char)*s))
+			return -EINVAL;
+	memcpy((char *)c + k->offset, value, n + 1);
+	return 0;
 }
 
 static int set_state_dir(struct drover_config *c, const struct key *k, const char *value)
@@ -394,8 +469,17 @@ void config_print(FILE *f, const struct drover_config *c)
 		"link_poll_interval_ms = %u\n"
 		"request_timeout_ms = %u\n"
 		"\n"
+		"[agent]\n"
+		"enabled = %s\n"
+		"path = %s\n"
+		"plugin = %s\n"
+		"plugin_config = %s\n"
+		"inventory_interval_ms = %u\n"
+		"\n"
 		"[cluster]\n"
 		"cpg_group = %s\n",
 		c->state_dir, log_priority_name(c->log_priority), c->ipc_group,
-		(unsigned)c->link_poll_ms, (unsigned)c->request_timeout_ms, c->cpg_group);
+		(unsigned)c->link_poll_ms, (unsigned)c->request_timeout_ms,
+		c->agent_enabled ? "yes" : "no", c->agent_path, c->agent_plugin,
+		c->agent_plugin_config, (unsigned)c->inventory_ms, c->cpg_group);
 }

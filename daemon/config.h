@@ -11,6 +11,7 @@
 #define DROVER_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,6 +22,12 @@ struct drover_config {
 	char ipc_group[64];           /* ipc_group = drover: besides root, who may use the CLI */
 	uint32_t link_poll_ms;        /* link_poll_interval_ms = 1000 (100..60000) */
 	uint32_t request_timeout_ms;  /* request_timeout_ms = 10000 (100..600000) */
+	/* [agent] */
+	bool agent_enabled;           /* enabled = yes: droverd runs and supervises drover-agent */
+	char agent_path[PATH_MAX];    /* path = DROVER_AGENT_DEFAULT */
+	char agent_plugin[256];       /* plugin = libvirt (a name in the plugin dir, or a path) */
+	char agent_plugin_config[256];/* plugin_config = uri=qemu:///system */
+	uint32_t inventory_ms;        /* inventory_interval_ms = 10000 (1000..3600000) */
 	/* [cluster] */
 	char cpg_group[128];          /* cpg_group = drover (CPG group name, 1..127 chars) */
 };

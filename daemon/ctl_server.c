@@ -27,6 +27,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "util.h"
+#include "vmxml.h"
 
 #define PENDING_TICK_MS 200
 
@@ -191,15 +192,64 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 
 /* ---- changes ---- */
 
+/*
+ * Refuse a change this node may not make now; 0 if it may. The checks are the
+ * same for every change: connected, quorate, synchronised.
+ */
+static int change_refused(struct droverd *d, qb_ipcs_connection_t *c)
+{
+	if (!d->corosync_ready) {
+		reply_error(c, DROVER_EXIT_UNAVAILABLE, "droverd is not connected to corosync yet");
+		return 1;
+	}
+	if (!d->quorate) {
+		reply_error(c, DROVER_EXIT_QUORUM,
+			    "this partition has no quorum: it makes no changes");
+		return 1;
+	}
+	if (!d->synced) {
+		reply_error(c, DROVER_EXIT_UNAVAILABLE,
+			    "cluster state is being synchronised after a membership change; retry");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Multicast a change and keep the client waiting until it comes back in
+ * agreed order (ctl_request_done) or request_timeout_ms passes.
+ */
+static void submit_change(struct droverd *d, qb_ipcs_connection_t *c, Drover__Envelope *env,
+			  uint64_t request_id, const char *what)
+{
+	struct pending_req *p;
+	char msg[160];
+	int r;
+
+	r = membership_send(d, env, false);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "cannot send the change to the cluster: %s", strerror(-r));
+		reply_error(c, DROVER_EXIT_UNAVAILABLE, msg);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->request_id = request_id;
+	p->deadline_ms = now_ms() + d->cfg.request_timeout_ms;
+	p->conn = c;
+	strscpy(p->what, what, sizeof(p->what));
+	qb_ipcs_connection_ref(c);
+	p->next = d->pending;
+	d->pending = p;
+	log_info("request %llu: %s", (unsigned long long)request_id, what);
+}
+
 static void handle_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,
 				  const Drover__NodeStateRequest *req)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__SetNodeState m = DROVER__SET_NODE_STATE__INIT;
 	const struct known_node *k;
-	struct pending_req *p;
 	char msg[160];
-	int r;
 
 	if (!req || !req->node || !*req->node) {
 		reply_error(c, DROVER_EXIT_USAGE, "no node given");
@@ -216,41 +266,120 @@ static void handle_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,
 		reply_error(c, DROVER_EXIT_NOSUCH, msg);
 		return;
 	}
-	if (!d->corosync_ready) {
-		reply_error(c, DROVER_EXIT_UNAVAILABLE, "droverd is not connected to corosync yet");
+	if (change_refused(d, c))
 		return;
-	}
-	if (!d->quorate) {
-		reply_error(c, DROVER_EXIT_QUORUM,
-			    "this partition has no quorum: it makes no changes");
-		return;
-	}
-	if (!d->synced) {
-		reply_error(c, DROVER_EXIT_UNAVAILABLE,
-			    "cluster state is being synchronised after a membership change; retry");
-		return;
-	}
 	m.node_id = k->id;
 	m.state = req->state;
 	m.request_id = ++d->next_request_id;
 	env.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
 	env.set_node_state = &m;
-	r = membership_send(d, &env, false);
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), "cannot send the change to the cluster: %s", strerror(-r));
-		reply_error(c, DROVER_EXIT_UNAVAILABLE, msg);
+	snprintf(msg, sizeof(msg), "set node '%s' to %s", k->name,
+		 state_node_state_name(req->state));
+	submit_change(d, c, &env, m.request_id, msg);
+}
+
+static void handle_vm_add(struct droverd *d, qb_ipcs_connection_t *c, const Drover__VmAddRequest *req)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAdd m = DROVER__VM_ADD__INIT;
+	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+	struct vm_xml_info info;
+	const struct known_node *k = NULL;
+	char err[256], msg[400];
+
+	if (!req || !req->xml || vmxml_parse(req->xml, strlen(req->xml), &info, err,
+					     sizeof(err)) < 0) {
+		snprintf(msg, sizeof(msg), "invalid domain XML: %s", req ? err : "none given");
+		reply_error(c, DROVER_EXIT_DATAERR, msg);
 		return;
 	}
-	p = xcalloc(1, sizeof(*p));
-	p->request_id = m.request_id;
-	p->deadline_ms = now_ms() + d->cfg.request_timeout_ms;
-	p->conn = c;
-	snprintf(p->what, sizeof(p->what), "node '%s' to %s", k->name,
-		 state_node_state_name(req->state));
-	qb_ipcs_connection_ref(c);
-	p->next = d->pending;
-	d->pending = p;
-	log_info("request %llu: set %s", (unsigned long long)p->request_id, p->what);
+	if (req->name && *req->name && strcmp(req->name, info.name) != 0) {
+		snprintf(msg, sizeof(msg), "the XML's <name> is '%s', not '%s'", info.name,
+			 req->name);
+		reply_error(c, DROVER_EXIT_DATAERR, msg);
+		return;
+	}
+	if (req->node && *req->node) {
+		k = links_find_by_name(d, req->node);
+		if (!k) {
+			snprintf(msg, sizeof(msg), "no such node '%s' in corosync's nodelist",
+				 req->node);
+			reply_error(c, DROVER_EXIT_NOSUCH, msg);
+			return;
+		}
+	}
+	if (state_vm_find(&d->state, info.name)) {
+		snprintf(msg, sizeof(msg), "VM '%s' already exists", info.name);
+		reply_error(c, DROVER_EXIT_EXISTS, msg);
+		return;
+	}
+	if (change_refused(d, c))
+		return;
+	vm.name = info.name;
+	vm.xml = req->xml;
+	vm.priority = req->priority ? req->priority : DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+	vm.memory_mib = info.memory_mib;
+	vm.vcpus = info.vcpus;
+	vm.home_node = k ? k->id : 0;
+	m.vm = &vm;
+	m.request_id = ++d->next_request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+	env.vm_add = &m;
+	snprintf(msg, sizeof(msg), "add VM '%s'", info.name);
+	submit_change(d, c, &env, m.request_id, msg);
+}
+
+static void handle_vm_remove(struct droverd *d, qb_ipcs_connection_t *c,
+			     const Drover__VmNameRequest *req)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmRemove m = DROVER__VM_REMOVE__INIT;
+	char msg[160];
+
+	if (!req || !req->name || !state_vm_find(&d->state, req->name)) {
+		snprintf(msg, sizeof(msg), "no such VM '%s'", req && req->name ? req->name : "");
+		reply_error(c, DROVER_EXIT_NOSUCH, msg);
+		return;
+	}
+	if (change_refused(d, c))
+		return;
+	m.name = req->name;
+	m.request_id = ++d->next_request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_REMOVE;
+	env.vm_remove = &m;
+	snprintf(msg, sizeof(msg), "remove VM '%s'", req->name);
+	submit_change(d, c, &env, m.request_id, msg);
+}
+
+static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
+{
+	Drover__CtlResponse resp = DROVER__CTL_RESPONSE__INIT;
+	Drover__VmListReply list = DROVER__VM_LIST_REPLY__INIT;
+	size_t n = d->state.n_vms;
+	_cleanup_free_ Drover__VmStatus *vs = xcalloc(n, sizeof(*vs));
+	_cleanup_free_ Drover__VmStatus **vp = xcalloc(n, sizeof(*vp));
+	_cleanup_free_ struct vm_location *loc = xcalloc(n, sizeof(*loc));
+
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_cfg *v = &d->state.vms[i];
+
+		drover__vm_status__init(&vs[i]);
+		vp[i] = &vs[i];
+		droverd_vm_locate(d, v->name, &loc[i]);
+		vs[i].name = (char *)v->name;
+		vs[i].node = (char *)loc[i].node_name;
+		vs[i].state = (char *)loc[i].state;
+		vs[i].priority = v->priority;
+		vs[i].memory_mib = v->memory_mib;
+		vs[i].vcpus = v->vcpus;
+		vs[i].n_also_on = loc[i].n_also;
+		vs[i].also_on = loc[i].also;
+	}
+	list.n_vms = n;
+	list.vms = vp;
+	resp.exit_code = DROVER_EXIT_OK;
+	resp.vm_list = &list;
+	send_response(c, &resp);
 }
 
 static void pending_free(struct pending_req *p)
@@ -334,6 +463,15 @@ static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		break;
 	case DROVER__CTL_REQUEST__REQ_SET_NODE_STATE:
 		handle_set_node_state(d, c, env->ctl_request->set_node_state);
+		break;
+	case DROVER__CTL_REQUEST__REQ_VM_ADD:
+		handle_vm_add(d, c, env->ctl_request->vm_add);
+		break;
+	case DROVER__CTL_REQUEST__REQ_VM_REMOVE:
+		handle_vm_remove(d, c, env->ctl_request->vm_remove);
+		break;
+	case DROVER__CTL_REQUEST__REQ_VM_LIST:
+		reply_vm_list(d, c);
 		break;
 	default:
 		reply_error(c, DROVER_EXIT_DATAERR, "unknown request (is the CLI newer than droverd?)");

@@ -34,6 +34,8 @@
 #define CONNECT_RETRY_MS 1000
 
 static int exit_status = 0;
+
+static void resend_own_inventory(struct droverd *d);
 static uint32_t last_coordinator;
 static bool last_quorate;
 
@@ -118,6 +120,7 @@ static void send_full(struct droverd *d)
 	env.body_case = DROVER__ENVELOPE__BODY_STATE_FULL;
 	env.state_full = &full;
 	r = membership_send(d, &env, true);
+	state_proto_storage_free(&storage);
 	if (r < 0)
 		log_err("cannot send full state: %s", strerror(-r));
 }
@@ -150,6 +153,9 @@ void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined)
 		sync_begin(&d->sync, d->members, d->n_members);
 		send_digest(d);
 	}
+	/* Observations are not part of the exchange: joiners get ours again. */
+	if (joined_any)
+		resend_own_inventory(d);
 	note_coordinator(d);
 }
 
@@ -190,43 +196,247 @@ static void on_full(struct droverd *d, uint32_t from, const Drover__StateFull *f
 	} else if (state_hash(&s) != state_hash(&d->state)) {
 		log_notice("adopting node %u's cluster state (epoch %llu, ours was %llu)", from,
 			   (unsigned long long)s.epoch, (unsigned long long)d->state.epoch);
+		state_free(&d->state);
 		d->state = s;
 		save_state(d);
+	} else {
+		state_free(&s);
 	}
 	sync_finished(d);
 }
 
-static void on_set_node_state(struct droverd *d, uint32_t from, bool from_self,
-			      const Drover__SetNodeState *m)
+static uint64_t change_request_id(const Drover__Envelope *env)
 {
-	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
+		return env->set_node_state ? env->set_node_state->request_id : 0;
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+		return env->vm_add ? env->vm_add->request_id : 0;
+	case DROVER__ENVELOPE__BODY_VM_REMOVE:
+		return env->vm_remove ? env->vm_remove->request_id : 0;
+	default:
+		return 0;
+	}
+}
+
+static void log_change(struct droverd *d, uint32_t from, const Drover__Envelope *env)
+{
 	char buf[32];
-	int r;
+
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
+		log_notice("node '%s' is now %s (requested via node %u; epoch %llu)",
+			   links_node_name(d, env->set_node_state->node_id, buf, sizeof(buf)),
+			   state_node_state_name(env->set_node_state->state), from,
+			   (unsigned long long)d->state.epoch);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+		log_notice("VM '%s' registered (requested via node %u; epoch %llu)",
+			   env->vm_add->vm->name, from, (unsigned long long)d->state.epoch);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_REMOVE:
+		log_notice("VM '%s' removed from the registry (requested via node %u; epoch %llu)",
+			   env->vm_remove->name, from, (unsigned long long)d->state.epoch);
+		break;
+	default:
+		break;
+	}
+}
+
+/* An operator's change, delivered: every member applies it alike. */
+static void on_change(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env)
+{
+	uint64_t request_id = change_request_id(env);
+	int r, code;
+	const char *why;
 
 	if (!d->synced) {
 		/* Every member is mid-exchange at this point of the stream: all drop it. */
-		log_info("dropping node state change from node %u: state exchange in progress",
-			 from);
+		log_info("dropping a change from node %u: state exchange in progress", from);
 		if (from_self)
-			ctl_request_done(d, m->request_id, DROVER_EXIT_UNAVAILABLE,
+			ctl_request_done(d, request_id, DROVER_EXIT_UNAVAILABLE,
 					 "membership changed while applying; retry");
 		return;
 	}
-	env.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
-	env.set_node_state = (Drover__SetNodeState *)m;
-	r = state_apply(&d->state, &env);
+	r = state_apply(&d->state, env);
 	if (r == 1) {
-		log_notice("node '%s' is now %s (requested via node %u; epoch %llu)",
-			   links_node_name(d, m->node_id, buf, sizeof(buf)),
-			   state_node_state_name(m->state), from,
-			   (unsigned long long)d->state.epoch);
+		log_change(d, from, env);
 		save_state(d);
 	} else if (r < 0) {
-		log_warn("rejected node state change from node %u: %s", from, strerror(-r));
+		log_warn("rejected a change from node %u: %s", from, strerror(-r));
 	}
-	if (from_self)
-		ctl_request_done(d, m->request_id, r < 0 ? DROVER_EXIT_INVALID_PARAM : 0,
-				 r < 0 ? "the cluster rejected the change" : "");
+	if (!from_self)
+		return;
+	switch (r) {
+	case -EEXIST:
+		code = DROVER_EXIT_EXISTS, why = "it already exists (a concurrent request won)";
+		break;
+	case -ENOENT:
+		code = DROVER_EXIT_NOSUCH, why = "it no longer exists (a concurrent request won)";
+		break;
+	case -ENOSPC:
+		code = DROVER_EXIT_ERROR, why = "the registry is full";
+		break;
+	default:
+		code = r < 0 ? DROVER_EXIT_INVALID_PARAM : 0;
+		why = r < 0 ? "the cluster rejected the change" : "";
+		break;
+	}
+	ctl_request_done(d, request_id, code, why);
+}
+
+static struct node_obs *obs_slot(struct droverd *d, uint32_t node_id, bool create)
+{
+	struct node_obs *free_slot = NULL;
+
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
+		if (d->obs[i].node_id == node_id)
+			return &d->obs[i];
+		if (!free_slot && d->obs[i].node_id == 0)
+			free_slot = &d->obs[i];
+	}
+	if (create && free_slot)
+		free_slot->node_id = node_id;
+	return create ? free_slot : NULL;
+}
+
+/* A node's agent report, delivered: replace that node's observation. */
+static void on_inventory(struct droverd *d, uint32_t from, const Drover__NodeInventory *m)
+{
+	struct node_obs *o = obs_slot(d, from, true);
+	const Drover__AgentInventory *inv = m->inventory;
+	size_t n = inv ? inv->n_domains : 0;
+
+	if (!o)
+		return;
+	if (!m->agent_ok) {
+		/*
+		 * No working agent is not "no VMs": keep what it last saw, marked
+		 * unknown, so nothing is started twice on the strength of silence.
+		 */
+		if (o->agent_ok || !*o->agent_error)
+			log_warn("node %u has no working agent: %s", from,
+				 m->agent_error ? m->agent_error : "");
+		o->agent_ok = false;
+		strscpy(o->agent_error, m->agent_error ? m->agent_error : "",
+			sizeof(o->agent_error));
+		return;
+	}
+	if (n > 2 * DROVER_MAX_VMS) {
+		log_warn("dropping inventory of node %u: %zu domains is more than we track", from,
+			 n);
+		return;
+	}
+	free(o->domains);
+	o->domains = n ? xcalloc(n, sizeof(*o->domains)) : NULL;
+	o->n_domains = 0;
+	for (size_t i = 0; i < n; i++) {
+		const Drover__AgentDomain *dom = inv->domains[i];
+
+		if (!dom || !dom->name || strscpy(o->domains[o->n_domains].name, dom->name,
+						  DROVER_VM_NAME_MAX) < 0)
+			continue;
+		o->domains[o->n_domains++].state = dom->state;
+	}
+	o->agent_ok = m->agent_ok;
+	strscpy(o->agent_error, m->agent_error ? m->agent_error : "", sizeof(o->agent_error));
+	o->memory_mib = inv ? inv->memory_mib : 0;
+	o->vcpus = inv ? inv->vcpus : 0;
+}
+
+/* Multicast our own observation (again), e.g. for a node that just joined. */
+static void send_inventory(struct droverd *d, const Drover__AgentInventory *inv, const char *why)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
+	Drover__AgentInventory empty = DROVER__AGENT_INVENTORY__INIT;
+
+	if (!d->cpg_joined)
+		return;
+	m.inventory = (Drover__AgentInventory *)(inv ? inv : &empty);
+	m.agent_ok = inv != NULL;
+	m.agent_error = (char *)(why ? why : "");
+	env.body_case = DROVER__ENVELOPE__BODY_NODE_INVENTORY;
+	env.node_inventory = &m;
+	membership_send(d, &env, false);
+}
+
+void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory *inv,
+				const char *why)
+{
+	send_inventory(d, inv, why);
+}
+
+static void resend_own_inventory(struct droverd *d)
+{
+	const struct node_obs *o = obs_slot(d, d->local_id, false);
+	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
+	Drover__AgentDomain *doms, **ptrs;
+
+	if (!o)
+		return;
+	doms = xcalloc(o->n_domains, sizeof(*doms));
+	ptrs = xcalloc(o->n_domains, sizeof(*ptrs));
+	for (size_t i = 0; i < o->n_domains; i++) {
+		drover__agent_domain__init(&doms[i]);
+		doms[i].name = (char *)o->domains[i].name;
+		doms[i].state = o->domains[i].state;
+		ptrs[i] = &doms[i];
+	}
+	inv.memory_mib = o->memory_mib;
+	inv.vcpus = o->vcpus;
+	inv.n_domains = o->n_domains;
+	inv.domains = ptrs;
+	send_inventory(d, o->agent_ok ? &inv : NULL, o->agent_error);
+	free(doms);
+	free(ptrs);
+}
+
+void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret)
+{
+	const char *defined_on = NULL;
+	bool crashed = false, stale = false;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->node_name = "";
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
+		const struct node_obs *o = &d->obs[i];
+		bool online = o->node_id && o->agent_ok && droverd_is_member(d, o->node_id);
+		const struct known_node *k = o->node_id ? links_find(d, o->node_id) : NULL;
+		const char *name = k ? k->name : "?";
+
+		for (size_t j = 0; o->node_id && j < o->n_domains; j++) {
+			const struct obs_domain *dom = &o->domains[j];
+
+			if (strcmp(dom->name, vm) != 0)
+				continue;
+			if (!online) {
+				stale = true;
+				continue;
+			}
+			if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
+			    dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
+			    dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN) {
+				if (!*ret->node_name)
+					ret->node_name = name;
+				else if (ret->n_also < DROVER_MAX_NODES)
+					ret->also[ret->n_also++] = (char *)name;
+			} else {
+				if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED)
+					crashed = true;
+				if (!defined_on)
+					defined_on = name;
+			}
+		}
+	}
+	if (*ret->node_name)
+		ret->state = "running";
+	else if (crashed)
+		ret->state = "failed", ret->node_name = defined_on;
+	else if (stale)
+		ret->state = "unknown";
+	else
+		ret->state = "stopped", ret->node_name = defined_on ? defined_on : "";
 }
 
 void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
@@ -246,7 +456,12 @@ void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 		on_full(d, nodeid, env->state_full);
 		break;
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
-		on_set_node_state(d, nodeid, from_self, env->set_node_state);
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+	case DROVER__ENVELOPE__BODY_VM_REMOVE:
+		on_change(d, nodeid, from_self, env);
+		break;
+	case DROVER__ENVELOPE__BODY_NODE_INVENTORY:
+		on_inventory(d, nodeid, env->node_inventory);
 		break;
 	default:
 		log_warn("dropping message from node %u: unexpected body %d", nodeid,
@@ -308,6 +523,8 @@ static void connect_timer_fn(void *data)
 	links_poll(d);
 	link_timer_fn(d);
 	sd_notify(0, "READY=1\nSTATUS=connected to corosync");
+	if (!d->agent)
+		agent_link_start(d);
 }
 
 static int sig_stop(int sig, void *data)
@@ -476,6 +693,7 @@ int main(int argc, char **argv)
 
 	log_notice("droverd stopping");
 	ctl_server_stop(&d);
+	agent_link_stop(&d);
 	membership_disconnect(&d);
 	quorum_disconnect(&d);
 	links_disconnect(&d);

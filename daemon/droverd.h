@@ -47,6 +47,33 @@ struct pending_req {
 	char what[96];
 };
 
+/* What a node's agent last reported (NodeInventory): an observation. */
+struct obs_domain {
+	char name[DROVER_VM_NAME_MAX];
+	Drover__VmRunState state;
+};
+
+struct node_obs {
+	uint32_t node_id;         /* 0: slot unused */
+	bool agent_ok;
+	char agent_error[160];
+	uint64_t memory_mib;
+	uint32_t vcpus;
+	size_t n_domains;
+	struct obs_domain *domains;
+};
+
+/* Where a registered VM is, from the observations (droverd_vm_locate). */
+struct vm_location {
+	const char *node_name;    /* "" if nowhere */
+	const char *state;        /* running, stopped, failed, unknown */
+	size_t n_also;            /* other nodes that report it running: never expected */
+	char *also[DROVER_MAX_NODES];
+	char name_buf[32];
+};
+
+struct agent_link;
+
 struct droverd {
 	struct drover_config cfg;
 	const char *config_path;
@@ -85,6 +112,10 @@ struct droverd {
 	struct sync_round sync;
 	bool synced;              /* exchange after the last membership change done */
 
+	/* observations from every node's agent, replicated in agreed order */
+	struct node_obs obs[DROVER_MAX_NODES];
+	struct agent_link *agent;  /* agent_link.c */
+
 	/* ctl_server.c */
 	qb_ipcs_service_t *ipcs;
 	gid_t ipc_gid;
@@ -102,6 +133,17 @@ void droverd_on_quorum(struct droverd *d, bool quorate);
 void droverd_fatal(struct droverd *d, const char *why);
 uint32_t droverd_coordinator(const struct droverd *d);
 bool droverd_is_member(const struct droverd *d, uint32_t id);
+
+void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret);
+/* The local agent's inventory (NULL inv: agent unavailable, with why). */
+void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory *inv,
+				const char *why);
+
+/* agent_link.c: spawns, supervises and talks to the local drover-agent. */
+int agent_link_start(struct droverd *d);
+void agent_link_stop(struct droverd *d);
+/* Ask for an inventory now (coalesced with one in flight). */
+void agent_link_request_inventory(struct droverd *d);
 
 /* membership.c: CPG group "drover". */
 int membership_connect(struct droverd *d);

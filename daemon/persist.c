@@ -79,6 +79,7 @@ int persist_save(const char *state_dir, const struct cluster_state *s)
 	put_be32(buf + 8, PERSIST_FORMAT);
 	put_be32(buf + 12, (uint32_t)n);
 	drover__cluster_state__pack(&msg, buf + 16);
+	state_proto_storage_free(&storage);
 
 	if (snprintf(path, sizeof(path), "%s/%s", state_dir, PERSIST_FILE) >= (int)sizeof(path) ||
 	    snprintf(tmp, sizeof(tmp), "%s/.%s.%d", state_dir, PERSIST_FILE, (int)getpid()) >=

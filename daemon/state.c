@@ -9,11 +9,51 @@
 #include "state.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
+#include "vmxml.h"
 
 void state_init(struct cluster_state *s)
 {
 	memset(s, 0, sizeof(*s));
+}
+
+void state_free(struct cluster_state *s)
+{
+	for (size_t i = 0; i < s->n_vms; i++)
+		free(s->vms[i].xml);
+	free(s->vms);
+	state_init(s);
+}
+
+void state_copy(const struct cluster_state *src, struct cluster_state *ret)
+{
+	*ret = *src;
+	ret->vms = NULL;
+	if (src->n_vms) {
+		ret->vms = xcalloc(src->n_vms, sizeof(*ret->vms));
+		for (size_t i = 0; i < src->n_vms; i++) {
+			ret->vms[i] = src->vms[i];
+			ret->vms[i].xml = xstrdup(src->vms[i].xml);
+		}
+	}
+}
+
+static ssize_t vm_index(const struct cluster_state *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_vms; i++)
+		if (strcmp(s->vms[i].name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+const struct vm_cfg *state_vm_find(const struct cluster_state *s, const char *name)
+{
+	ssize_t i = vm_index(s, name);
+
+	return i < 0 ? NULL : &s->vms[i];
 }
 
 static uint64_t fnv1a(uint64_t h, uint64_t v)
@@ -22,6 +62,16 @@ static uint64_t fnv1a(uint64_t h, uint64_t v)
 		h ^= (v >> (8 * i)) & 0xff;
 		h *= 0x100000001b3ull;
 	}
+	return h;
+}
+
+/* Strings are hashed with their terminating NUL, so "ab"+"c" != "a"+"bc". */
+static uint64_t fnv1a_str(uint64_t h, const char *p)
+{
+	do {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ull;
+	} while (*p++);
 	return h;
 }
 
@@ -34,6 +84,17 @@ uint64_t state_hash(const struct cluster_state *s)
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		h = fnv1a(h, s->nodes[i].id);
 		h = fnv1a(h, (uint64_t)s->nodes[i].state);
+	}
+	h = fnv1a(h, s->n_vms);
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct vm_cfg *v = &s->vms[i];
+
+		h = fnv1a_str(h, v->name);
+		h = fnv1a_str(h, v->xml);
+		h = fnv1a(h, (uint64_t)v->priority);
+		h = fnv1a(h, v->memory_mib);
+		h = fnv1a(h, v->vcpus);
+		h = fnv1a(h, v->home_node);
 	}
 	return h;
 }
@@ -101,11 +162,99 @@ static int apply_set_node_state(struct cluster_state *s, const Drover__SetNodeSt
 	return 1;
 }
 
+static bool priority_valid(int p)
+{
+	return p >= DROVER__VM_PRIORITY__VM_PRIORITY_HIGH &&
+	       p <= DROVER__VM_PRIORITY__VM_PRIORITY_NONE;
+}
+
+/*
+ * Validate a VmConfig from the wire: every member runs the same checks on the
+ * same bytes, so all accept or all refuse. The XML must agree with the
+ * memory/vCPU figures it carries, so a peer cannot register a VM whose size
+ * placement would misjudge.
+ */
+static int vm_from_proto(const Drover__VmConfig *m, struct vm_cfg *ret)
+{
+	struct vm_xml_info info;
+	char err[256];
+
+	if (!m || !m->name || !m->xml || !vmxml_valid_name(m->name) ||
+	    !priority_valid(m->priority))
+		return -EINVAL;
+	if (vmxml_parse(m->xml, strlen(m->xml), &info, err, sizeof(err)) < 0 ||
+	    strcmp(info.name, m->name) != 0 || info.memory_mib != m->memory_mib ||
+	    info.vcpus != m->vcpus)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	strscpy(ret->name, m->name, sizeof(ret->name));
+	ret->priority = m->priority;
+	ret->memory_mib = m->memory_mib;
+	ret->vcpus = m->vcpus;
+	ret->home_node = m->home_node;
+	ret->xml = xstrdup(m->xml);
+	return 0;
+}
+
+static void vm_insert(struct cluster_state *s, struct vm_cfg *v)
+{
+	size_t i;
+
+	s->vms = xrealloc(s->vms, (s->n_vms + 1) * sizeof(*s->vms));
+	for (i = s->n_vms; i > 0 && strcmp(s->vms[i - 1].name, v->name) > 0; i--)
+		s->vms[i] = s->vms[i - 1];
+	s->vms[i] = *v;
+	s->n_vms++;
+}
+
+static int apply_vm_add(struct cluster_state *s, const Drover__VmAdd *m)
+{
+	struct vm_cfg v;
+	int r;
+
+	if (!m)
+		return -EINVAL;
+	r = vm_from_proto(m->vm, &v);
+	if (r < 0)
+		return r;
+	if (vm_index(s, v.name) >= 0) {
+		free(v.xml);
+		return -EEXIST;
+	}
+	if (s->n_vms >= DROVER_MAX_VMS) {
+		free(v.xml);
+		return -ENOSPC;
+	}
+	vm_insert(s, &v);
+	s->epoch++;
+	return 1;
+}
+
+static int apply_vm_remove(struct cluster_state *s, const Drover__VmRemove *m)
+{
+	ssize_t i;
+
+	if (!m || !m->name)
+		return -EINVAL;
+	i = vm_index(s, m->name);
+	if (i < 0)
+		return -ENOENT;
+	free(s->vms[i].xml);
+	memmove(&s->vms[i], &s->vms[i + 1], (s->n_vms - (size_t)i - 1) * sizeof(*s->vms));
+	s->n_vms--;
+	s->epoch++;
+	return 1;
+}
+
 int state_apply(struct cluster_state *s, const Drover__Envelope *env)
 {
 	switch (env->body_case) {
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
 		return apply_set_node_state(s, env->set_node_state);
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+		return apply_vm_add(s, env->vm_add);
+	case DROVER__ENVELOPE__BODY_VM_REMOVE:
+		return apply_vm_remove(s, env->vm_remove);
 	default:
 		return -ENOTSUP;
 	}
@@ -124,6 +273,30 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		st->nodes[i].state = s->nodes[i].state;
 		st->ptrs[i] = &st->nodes[i];
 	}
+	st->vms = s->n_vms ? xcalloc(s->n_vms, sizeof(*st->vms)) : NULL;
+	st->vm_ptrs = s->n_vms ? xcalloc(s->n_vms, sizeof(*st->vm_ptrs)) : NULL;
+	msg->n_vms = s->n_vms;
+	msg->vms = st->vm_ptrs;
+	for (size_t i = 0; i < s->n_vms; i++) {
+		Drover__VmConfig *v = &st->vms[i];
+
+		drover__vm_config__init(v);
+		v->name = (char *)s->vms[i].name;
+		v->xml = s->vms[i].xml;
+		v->priority = s->vms[i].priority;
+		v->memory_mib = s->vms[i].memory_mib;
+		v->vcpus = s->vms[i].vcpus;
+		v->home_node = s->vms[i].home_node;
+		st->vm_ptrs[i] = v;
+	}
+}
+
+void state_proto_storage_free(struct state_proto_storage *st)
+{
+	free(st->vms);
+	free(st->vm_ptrs);
+	st->vms = NULL;
+	st->vm_ptrs = NULL;
 }
 
 int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
@@ -143,8 +316,51 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 		e = insert(&s, n->id);
 		e->state = n->state;
 	}
+	if (msg->n_vms > DROVER_MAX_VMS)
+		return -EINVAL;
+	for (size_t i = 0; i < msg->n_vms; i++) {
+		struct vm_cfg v;
+
+		if (vm_from_proto(msg->vms[i], &v) < 0) {
+			state_free(&s);
+			return -EINVAL;
+		}
+		if (vm_index(&s, v.name) >= 0) {
+			free(v.xml);
+			state_free(&s);
+			return -EINVAL;
+		}
+		vm_insert(&s, &v);
+	}
 	*ret = s;
 	return 0;
+}
+
+const char *state_vm_priority_name(Drover__VmPriority p)
+{
+	switch (p) {
+	case DROVER__VM_PRIORITY__VM_PRIORITY_HIGH:
+		return "high";
+	case DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM:
+		return "medium";
+	case DROVER__VM_PRIORITY__VM_PRIORITY_LOW:
+		return "low";
+	case DROVER__VM_PRIORITY__VM_PRIORITY_NONE:
+		return "none";
+	default:
+		return "unknown";
+	}
+}
+
+int state_vm_priority_from_name(const char *name, Drover__VmPriority *ret)
+{
+	for (int p = DROVER__VM_PRIORITY__VM_PRIORITY_HIGH; p <= DROVER__VM_PRIORITY__VM_PRIORITY_NONE;
+	     p++)
+		if (strcmp(name, state_vm_priority_name((Drover__VmPriority)p)) == 0) {
+			*ret = (Drover__VmPriority)p;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 const char *state_node_state_name(Drover__NodeState st)

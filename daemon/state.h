@@ -20,19 +20,39 @@
 
 /* Corosync's nodelist tops out far above this; the mission is ~32 hosts. */
 #define DROVER_MAX_NODES 64
+/* ~32 hosts with a few dozen VMs each; bounded so a peer cannot exhaust memory. */
+#define DROVER_MAX_VMS 2048
+#define DROVER_VM_NAME_MAX 64
 
 struct node_cfg {
 	uint32_t id;
 	Drover__NodeState state;
 };
 
+struct vm_cfg {
+	char name[DROVER_VM_NAME_MAX];
+	char *xml;                    /* owned */
+	Drover__VmPriority priority;
+	uint64_t memory_mib;
+	uint32_t vcpus;
+	uint32_t home_node;
+};
+
 struct cluster_state {
 	uint64_t epoch;     /* number of changes applied since the cluster was made */
 	size_t n_nodes;     /* entries in nodes[], sorted by id */
 	struct node_cfg nodes[DROVER_MAX_NODES];
+	size_t n_vms;       /* entries in vms[], sorted by name */
+	struct vm_cfg *vms; /* owned */
 };
 
 void state_init(struct cluster_state *s);
+/* Release what s owns and leave it empty. */
+void state_free(struct cluster_state *s);
+/* Deep copy of src into *ret (which must not own anything). */
+void state_copy(const struct cluster_state *src, struct cluster_state *ret);
+
+const struct vm_cfg *state_vm_find(const struct cluster_state *s, const char *name);
 
 /* 64-bit FNV-1a over a canonical encoding of the whole state, epoch included. */
 uint64_t state_hash(const struct cluster_state *s);
@@ -47,7 +67,8 @@ bool state_operator_settable(Drover__NodeState st);
  * Apply one state-changing peer message. Returns 1 if the state changed (the
  * epoch was incremented), 0 if the message was valid but changed nothing,
  * -EINVAL if it is invalid (the state is untouched), -ENOTSUP if the body is
- * not a state change, -ENOSPC if the node table is full.
+ * not a state change, -ENOSPC if a table is full, -EEXIST for a VM name
+ * already registered, -ENOENT for removing a VM that is not.
  */
 int state_apply(struct cluster_state *s, const Drover__Envelope *env);
 
@@ -61,11 +82,17 @@ int state_apply(struct cluster_state *s, const Drover__Envelope *env);
 struct state_proto_storage {
 	Drover__NodeConfig nodes[DROVER_MAX_NODES];
 	Drover__NodeConfig *ptrs[DROVER_MAX_NODES];
+	Drover__VmConfig *vms;       /* allocated: free with state_proto_storage_free() */
+	Drover__VmConfig **vm_ptrs;
 };
+void state_proto_storage_free(struct state_proto_storage *storage);
 void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		    struct state_proto_storage *storage);
 int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret);
 
 const char *state_node_state_name(Drover__NodeState st);
+const char *state_vm_priority_name(Drover__VmPriority p);
+/* "high", "medium", "low", "none" -> priority; -EINVAL otherwise. */
+int state_vm_priority_from_name(const char *name, Drover__VmPriority *ret);
 
 #endif

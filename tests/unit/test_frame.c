@@ -188,22 +188,17 @@ static int decode_payload(const uint8_t *payload, size_t n)
 }
 
 /* The body pointer of a decoded envelope: a success must never lack one. */
+/* The set body's message, whatever the body: found through the descriptor, so
+ * bodies added to the schema later are covered without touching this test. */
 static const void *body_of(const Drover__Envelope *env)
 {
-	switch (env->body_case) {
-	case DROVER__ENVELOPE__BODY_STATE_DIGEST:
-		return env->state_digest;
-	case DROVER__ENVELOPE__BODY_STATE_FULL:
-		return env->state_full;
-	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
-		return env->set_node_state;
-	case DROVER__ENVELOPE__BODY_CTL_REQUEST:
-		return env->ctl_request;
-	case DROVER__ENVELOPE__BODY_CTL_RESPONSE:
-		return env->ctl_response;
-	default:
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&drover__envelope__descriptor,
+							(unsigned)env->body_case);
+
+	if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE)
 		return NULL;
-	}
+	return *(void *const *)((const char *)env + f->offset);
 }
 
 static void check_round_trip(enum kind k)
