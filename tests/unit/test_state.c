@@ -172,6 +172,86 @@ static void test_proto_rejects_bad(void **unused)
 	assert_int_equal(state_node_get(&ret, 2), DROVER__NODE_STATE__NODE_STATE_MAINTENANCE);
 }
 
+static int apply_vm(struct cluster_state *s, const char *name, const char *xml, uint64_t mem,
+		    uint32_t vcpus, int prio)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAdd m = DROVER__VM_ADD__INIT;
+	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+
+	vm.name = (char *)name;
+	vm.xml = (char *)xml;
+	vm.memory_mib = mem;
+	vm.vcpus = vcpus;
+	vm.priority = (Drover__VmPriority)prio;
+	m.vm = &vm;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+	env.vm_add = &m;
+	return state_apply(s, &env);
+}
+
+static int remove_vm(struct cluster_state *s, const char *name)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmRemove m = DROVER__VM_REMOVE__INIT;
+
+	m.name = (char *)name;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_REMOVE;
+	env.vm_remove = &m;
+	return state_apply(s, &env);
+}
+
+#define XML(n, mib, cpus)                                                                  \
+	"<domain><name>" n "</name><memory unit='MiB'>" #mib "</memory><vcpu>" #cpus      \
+	"</vcpu></domain>"
+
+static void test_vm_registry(void **unused)
+{
+	struct cluster_state s, copy, back;
+	Drover__ClusterState msg;
+	struct state_proto_storage st;
+	uint64_t h;
+
+	(void)unused;
+	state_init(&s);
+	assert_int_equal(apply_vm(&s, "b", XML("b", 64, 1), 64, 1, 1), 1);
+	assert_int_equal(apply_vm(&s, "a", XML("a", 128, 2), 128, 2, 3), 1);
+	assert_int_equal(s.n_vms, 2);
+	assert_string_equal(s.vms[0].name, "a"); /* sorted */
+	assert_int_equal(s.epoch, 2);
+	h = state_hash(&s);
+	/* Refused alike by every member, nothing changes. */
+	assert_int_equal(apply_vm(&s, "a", XML("a", 128, 2), 128, 2, 3), -EEXIST);
+	assert_int_equal(apply_vm(&s, "c", XML("c", 64, 1), 999, 1, 1), -EINVAL); /* size lie */
+	assert_int_equal(apply_vm(&s, "c", XML("d", 64, 1), 64, 1, 1), -EINVAL);  /* name lie */
+	assert_int_equal(apply_vm(&s, "c", "<domain>", 64, 1, 1), -EINVAL);
+	assert_int_equal(apply_vm(&s, "c", XML("c", 64, 1), 64, 1, 0), -EINVAL); /* priority */
+	assert_int_equal(apply_vm(&s, "c", XML("c", 64, 1), 64, 1, 9), -EINVAL);
+	assert_int_equal(apply_vm(&s, "bad name", XML("bad name", 64, 1), 64, 1, 1), -EINVAL);
+	assert_int_equal(remove_vm(&s, "zzz"), -ENOENT);
+	assert_int_equal(state_hash(&s), h);
+	assert_int_equal(s.epoch, 2);
+
+	/* Deep copy and protobuf round trip keep everything. */
+	state_copy(&s, &copy);
+	assert_int_equal(state_hash(&copy), h);
+	state_to_proto(&s, &msg, &st);
+	assert_int_equal(state_from_proto(&msg, &back), 0);
+	state_proto_storage_free(&st);
+	assert_int_equal(state_hash(&back), h);
+	assert_string_equal(state_vm_find(&back, "a")->xml, XML("a", 128, 2));
+
+	assert_int_equal(remove_vm(&s, "a"), 1);
+	assert_int_equal(s.n_vms, 1);
+	assert_null(state_vm_find(&s, "a"));
+	assert_int_not_equal(state_hash(&s), h);
+	/* The copy is independent of the original. */
+	assert_non_null(state_vm_find(&copy, "a"));
+	state_free(&s);
+	state_free(&copy);
+	state_free(&back);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_hash_distinguishes),
 		cmocka_unit_test(test_proto_roundtrip),
 		cmocka_unit_test(test_proto_rejects_bad),
+		cmocka_unit_test(test_vm_registry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
