@@ -60,6 +60,8 @@ static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char *
 static int cmd_vm_add(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_vm_remove(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_vm_action(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_vm_migrate(struct cli *cli, const struct command *cmd, int argc, char **argv);
 
 /* clang-format off */
 static const struct command node_commands[] = {
@@ -80,6 +82,15 @@ static const struct command vm_commands[] = {
 	  .summary = "remove a VM from the registry (the domain itself is left alone)" },
 	{ .name = "list", .run = cmd_vm_list, .path = "vm list",
 	  .summary = "every registered VM: where it runs and in what state" },
+	{ .name = "start", .args = "NAME", .run = cmd_vm_action, .path = "vm start",
+	  .arg = DROVER__VM_ACTION_KIND__VM_ACTION_START,
+	  .summary = "start a VM (where it is defined, else its home node, else the least loaded)" },
+	{ .name = "stop", .args = "NAME", .run = cmd_vm_action, .path = "vm stop",
+	  .arg = DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
+	  .summary = "shut a VM down (forced after 30 s)" },
+	{ .name = "migrate", .args = "NAME --to NODE [--network NET]", .run = cmd_vm_migrate,
+	  .path = "vm migrate",
+	  .summary = "live-migrate a VM, its data over network NET if given" },
 	{ 0 },
 };
 
@@ -614,6 +625,118 @@ static int cmd_vm_remove(struct cli *cli, const struct command *cmd, int argc, c
 	return DROVER_EXIT_OK;
 }
 
+/* The hypervisor's work outlasts the default timeout: wait as long as droverd does. */
+static void long_timeout(struct cli *cli, int secs)
+{
+	if (cli->timeout_ms == DEFAULT_TIMEOUT_S * 1000)
+		cli->timeout_ms = secs * 1000;
+}
+
+static int print_done(struct cli *cli, const char *vm, const char *what)
+{
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "vm", json_object_new_string(vm));
+		json_object_object_add(o, "done", json_object_new_string(what));
+		output_json_print(o, stdout);
+	} else {
+		printf("VM '%s' %s\n", vm, what);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_vm_action(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__VmNameRequest nr = DROVER__VM_NAME_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	bool start = cmd->arg == DROVER__VM_ACTION_KIND__VM_ACTION_START;
+	char *name;
+	int r;
+
+	r = leaf_args(cli, cmd, argc, argv, 1, &name);
+	if (r < 0)
+		return done_exit_code(r);
+	long_timeout(cli, 160);
+	nr.name = name;
+	if (start) {
+		req.req_case = DROVER__CTL_REQUEST__REQ_VM_START;
+		req.vm_start = &nr;
+	} else {
+		req.req_case = DROVER__CTL_REQUEST__REQ_VM_STOP;
+		req.vm_stop = &nr;
+	}
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (env->ctl_response->error && *env->ctl_response->error)
+		return print_done(cli, name, env->ctl_response->error);
+	return print_done(cli, name, start ? "started" : "stopped");
+}
+
+static int cmd_vm_migrate(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__VmMigrateRequest mr = DROVER__VM_MIGRATE_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	char *name, *to = NULL, *net = NULL, done[160];
+	int r;
+
+	if (take_option(&argc, argv, "--to", &to) < 0 ||
+	    take_option(&argc, argv, "--network", &net) < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 1, &name);
+	if (r < 0)
+		return done_exit_code(r);
+	if (!to || !*to)
+		return usage_error("'vm migrate' needs --to NODE");
+	long_timeout(cli, 910);
+	mr.name = name;
+	mr.to = to;
+	mr.network = net ? net : (char *)"";
+	req.req_case = DROVER__CTL_REQUEST__REQ_VM_MIGRATE;
+	req.vm_migrate = &mr;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (env->ctl_response->error && *env->ctl_response->error)
+		return print_done(cli, name, env->ctl_response->error);
+	snprintf(done, sizeof(done), "migrated to %s%s%s", to, net ? " over " : "", net ? net : "");
+	return print_done(cli, name, done);
+}
+
+static struct json_object *migration_json(const Drover__VmStatus *v)
+{
+	const Drover__MigrationProgress *p = v->migration;
+	struct json_object *m;
+	uint64_t total;
+
+	if (!p)
+		return NULL;
+	m = json_object_new_object();
+	total = p->memory_total;
+	json_object_object_add(m, "to", json_object_new_string(v->migration_target));
+	json_object_object_add(m, "network", output_json_string_or_null(
+						     *v->migration_network ? v->migration_network
+									   : NULL));
+	json_object_object_add(m, "progress_pct",
+			       json_object_new_double(total ? 100.0 * (double)p->memory_processed /
+								      (double)(p->memory_processed +
+									       p->memory_remaining)
+							    : 0.0));
+	json_object_object_add(m, "memory_total", json_object_new_int64((int64_t)total));
+	json_object_object_add(m, "processed_bytes",
+			       json_object_new_int64((int64_t)p->memory_processed));
+	json_object_object_add(m, "remaining_bytes",
+			       json_object_new_int64((int64_t)p->memory_remaining));
+	json_object_object_add(m, "rate_bps", json_object_new_int64((int64_t)p->bytes_per_s));
+	json_object_object_add(m, "dirty_rate", json_object_new_int64((int64_t)p->dirty_rate));
+	json_object_object_add(m, "iteration", json_object_new_int64(p->iteration));
+	json_object_object_add(m, "elapsed_ms", json_object_new_int64((int64_t)p->elapsed_ms));
+	return m;
+}
+
 static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, char **argv)
 {
 	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
@@ -652,7 +775,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 			json_object_object_add(j, "memory_mib",
 					       json_object_new_int64((int64_t)v->memory_mib));
 			json_object_object_add(j, "vcpus", json_object_new_int64(v->vcpus));
-			json_object_object_add(j, "migration", NULL);
+			json_object_object_add(j, "migration", migration_json(v));
 			json_object_array_add(arr, j);
 		}
 		json_object_object_add(o, "vms", arr);

@@ -85,6 +85,7 @@ static void agent_down(struct agent_link *a, const char *why)
 	qb_loop_timer_del(d->loop, a->hello_timer);
 	a->hello = false;
 	a->inv_inflight = false;
+	vm_actions_agent_lost(d);
 	droverd_on_local_inventory(d, NULL, why);
 	if (d->stopping || a->restart_armed)
 		return;
@@ -148,7 +149,11 @@ static void hello_timeout_fn(void *data)
 
 static void on_result(struct agent_link *a, const Drover__AgentJobResult *r)
 {
-	if (r->job_id != a->inv_job || !a->inv_inflight) {
+	if (r->job_id != a->inv_job) {
+		vm_actions_job_done(a->d, r->job_id, r);
+		return;
+	}
+	if (!a->inv_inflight) {
 		log_debug("agent result for job %llu that is not ours anymore",
 			  (unsigned long long)r->job_id);
 		return;
@@ -208,6 +213,8 @@ static int agent_readable(int fd, int revents, void *data)
 			request_inventory(a);
 			break;
 		case DROVER__ENVELOPE__BODY_AGENT_JOB_PROGRESS:
+			vm_actions_job_progress(a->d, env->agent_job_progress->job_id,
+						env->agent_job_progress->migration);
 			break;
 		default:
 			log_warn("unexpected message %d from drover-agent", (int)env->body_case);
@@ -311,6 +318,21 @@ void agent_link_request_inventory(struct droverd *d)
 {
 	if (d->agent)
 		request_inventory(d->agent);
+}
+
+int agent_link_submit(struct droverd *d, Drover__AgentJob *job, uint64_t *ret_job_id)
+{
+	struct agent_link *a = d->agent;
+	int r;
+
+	if (!a || a->fd < 0 || !a->hello)
+		return -ENOTCONN;
+	job->job_id = ++a->next_job;
+	r = send_job(a, job);
+	if (r < 0)
+		return r;
+	*ret_job_id = job->job_id;
+	return 0;
 }
 
 void agent_link_stop(struct droverd *d)

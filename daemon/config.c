@@ -159,6 +159,22 @@ static const struct key keys[] = {
 		.offset = offsetof(struct drover_config, inventory_ms),
 	},
 	{
+		.section = "agent",
+		.name = "dest_uri",
+		.set = set_text,
+		.expected = "a libvirt URI template, %n the target node's name",
+		.max = 256,
+		.offset = offsetof(struct drover_config, agent_dest_uri),
+	},
+	{
+		.section = "agent",
+		.name = "migrate_uri",
+		.set = set_text,
+		.expected = "a migration URI template, %n the target node, %N the network",
+		.max = 256,
+		.offset = offsetof(struct drover_config, agent_migrate_uri),
+	},
+	{
 		.section = "cluster",
 		.name = "cpg_group",
 		.set = set_cpg_group,
@@ -192,6 +208,8 @@ void config_defaults(struct drover_config *c)
 	strscpy(c->agent_plugin, "libvirt", sizeof(c->agent_plugin));
 	strscpy(c->agent_plugin_config, "uri=qemu:///system", sizeof(c->agent_plugin_config));
 	c->inventory_ms = 10000;
+	strscpy(c->agent_dest_uri, "qemu+tcp://%n/system", sizeof(c->agent_dest_uri));
+	strscpy(c->agent_migrate_uri, "tcp://%n-%N", sizeof(c->agent_migrate_uri));
 }
 
 static int set_bool(struct drover_config *c, const struct key *k, const char *value)
@@ -475,11 +493,14 @@ void config_print(FILE *f, const struct drover_config *c)
 		"plugin = %s\n"
 		"plugin_config = %s\n"
 		"inventory_interval_ms = %u\n"
+		"dest_uri = %s\n"
+		"migrate_uri = %s\n"
 		"\n"
 		"[cluster]\n"
 		"cpg_group = %s\n",
 		c->state_dir, log_priority_name(c->log_priority), c->ipc_group,
 		(unsigned)c->link_poll_ms, (unsigned)c->request_timeout_ms,
 		c->agent_enabled ? "yes" : "no", c->agent_path, c->agent_plugin,
-		c->agent_plugin_config, (unsigned)c->inventory_ms, c->cpg_group);
+		c->agent_plugin_config, (unsigned)c->inventory_ms, c->agent_dest_uri,
+		c->agent_migrate_uri, c->cpg_group);
 }

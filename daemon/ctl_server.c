@@ -219,8 +219,9 @@ static int change_refused(struct droverd *d, qb_ipcs_connection_t *c)
  * Multicast a change and keep the client waiting until it comes back in
  * agreed order (ctl_request_done) or request_timeout_ms passes.
  */
-static void submit_change(struct droverd *d, qb_ipcs_connection_t *c, Drover__Envelope *env,
-			  uint64_t request_id, const char *what)
+static void submit_change_until(struct droverd *d, qb_ipcs_connection_t *c,
+				Drover__Envelope *env, uint64_t request_id, const char *what,
+				uint32_t timeout_ms)
 {
 	struct pending_req *p;
 	char msg[160];
@@ -234,13 +235,69 @@ static void submit_change(struct droverd *d, qb_ipcs_connection_t *c, Drover__En
 	}
 	p = xcalloc(1, sizeof(*p));
 	p->request_id = request_id;
-	p->deadline_ms = now_ms() + d->cfg.request_timeout_ms;
+	p->deadline_ms = now_ms() + timeout_ms;
 	p->conn = c;
 	strscpy(p->what, what, sizeof(p->what));
 	qb_ipcs_connection_ref(c);
 	p->next = d->pending;
 	d->pending = p;
 	log_info("request %llu: %s", (unsigned long long)request_id, what);
+}
+
+static void submit_change(struct droverd *d, qb_ipcs_connection_t *c, Drover__Envelope *env,
+			  uint64_t request_id, const char *what)
+{
+	submit_change_until(d, c, env, request_id, what, d->cfg.request_timeout_ms);
+}
+
+/*
+ * vm start|stop|migrate: multicast the request; the coordinator decides and
+ * the answer comes with the action's result, after the hypervisor is done.
+ */
+static void handle_vm_request(struct droverd *d, qb_ipcs_connection_t *c,
+			      Drover__VmActionKind kind, const char *name, const char *to,
+			      const char *network)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmRequest m = DROVER__VM_REQUEST__INIT;
+	const struct known_node *k = NULL;
+	char msg[200];
+
+	if (!name || !state_vm_find(&d->state, name)) {
+		snprintf(msg, sizeof(msg), "no such VM '%s'", name ? name : "");
+		reply_error(c, DROVER_EXIT_NOSUCH, msg);
+		return;
+	}
+	if (kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
+		k = to && *to ? links_find_by_name(d, to) : NULL;
+		if (!k) {
+			snprintf(msg, sizeof(msg), "no such node '%s' in corosync's nodelist",
+				 to ? to : "");
+			reply_error(c, DROVER_EXIT_NOSUCH, msg);
+			return;
+		}
+		if (network && strlen(network) >= NETWORK_NAME_MAX) {
+			reply_error(c, DROVER_EXIT_INVALID_PARAM, "network name too long");
+			return;
+		}
+	}
+	if (change_refused(d, c))
+		return;
+	m.kind = kind;
+	m.vm = (char *)name;
+	m.target_node = k ? k->id : 0;
+	m.network = (char *)(network ? network : "");
+	m.request_id = ++d->next_request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_REQUEST;
+	env.vm_request = &m;
+	snprintf(msg, sizeof(msg), "%s VM '%s'%s%s",
+		 kind == DROVER__VM_ACTION_KIND__VM_ACTION_START  ? "start"
+		 : kind == DROVER__VM_ACTION_KIND__VM_ACTION_STOP ? "stop"
+								  : "migrate",
+		 name, k ? " to " : "", k ? k->name : "");
+	/* The hypervisor's work takes its time: the agent's deadlines bound it. */
+	submit_change_until(d, c, &env, m.request_id, msg,
+			    kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? 905000u : 155000u);
 }
 
 static void handle_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,
@@ -359,6 +416,8 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	_cleanup_free_ Drover__VmStatus *vs = xcalloc(n, sizeof(*vs));
 	_cleanup_free_ Drover__VmStatus **vp = xcalloc(n, sizeof(*vp));
 	_cleanup_free_ struct vm_location *loc = xcalloc(n, sizeof(*loc));
+	const struct vm_action *act;
+	char tbuf[2][32];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct vm_cfg *v = &d->state.vms[i];
@@ -374,6 +433,14 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		vs[i].vcpus = v->vcpus;
 		vs[i].n_also_on = loc[i].n_also;
 		vs[i].also_on = loc[i].also;
+		act = vm_actions_find(d, v->name);
+		if (act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
+			vs[i].state = (char *)"migrating";
+			vs[i].migration = (Drover__MigrationProgress *)&act->progress;
+			vs[i].migration_target = (char *)links_node_name(d, act->target, tbuf[i % 2],
+									 sizeof(tbuf[0]));
+			vs[i].migration_network = (char *)act->network;
+		}
 	}
 	list.n_vms = n;
 	list.vms = vp;
@@ -473,6 +540,23 @@ static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 	case DROVER__CTL_REQUEST__REQ_VM_LIST:
 		reply_vm_list(d, c);
 		break;
+	case DROVER__CTL_REQUEST__REQ_VM_START:
+		handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_START,
+				  env->ctl_request->vm_start ? env->ctl_request->vm_start->name : NULL,
+				  NULL, NULL);
+		break;
+	case DROVER__CTL_REQUEST__REQ_VM_STOP:
+		handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
+				  env->ctl_request->vm_stop ? env->ctl_request->vm_stop->name : NULL,
+				  NULL, NULL);
+		break;
+	case DROVER__CTL_REQUEST__REQ_VM_MIGRATE: {
+		const Drover__VmMigrateRequest *m = env->ctl_request->vm_migrate;
+
+		handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE,
+				  m ? m->name : NULL, m ? m->to : NULL, m ? m->network : NULL);
+		break;
+	}
 	default:
 		reply_error(c, DROVER_EXIT_DATAERR, "unknown request (is the CLI newer than droverd?)");
 		break;

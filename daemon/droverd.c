@@ -153,6 +153,7 @@ void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined)
 		sync_begin(&d->sync, d->members, d->n_members);
 		send_digest(d);
 	}
+	vm_actions_on_members_changed(d);
 	/* Observations are not part of the exchange: joiners get ours again. */
 	if (joined_any)
 		resend_own_inventory(d);
@@ -462,6 +463,18 @@ void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 		break;
 	case DROVER__ENVELOPE__BODY_NODE_INVENTORY:
 		on_inventory(d, nodeid, env->node_inventory);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_REQUEST:
+		vm_actions_on_request(d, nodeid, env->vm_request);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ACTION:
+		vm_actions_on_action(d, nodeid, env->vm_action);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS:
+		vm_actions_on_progress(d, nodeid, env->vm_action_progress);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
+		vm_actions_on_result(d, nodeid, env->vm_action_result);
 		break;
 	default:
 		log_warn("dropping message from node %u: unexpected body %d", nodeid,

@@ -74,6 +74,24 @@ struct vm_location {
 
 struct agent_link;
 
+#define DROVER_MAX_ACTIONS 256
+#define NETWORK_NAME_MAX 32
+
+/* A coordinator's VmAction in flight: every member keeps the same table. */
+struct vm_action {
+	uint64_t id;
+	Drover__VmActionKind kind;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t node;            /* executes */
+	uint32_t target;          /* migrate */
+	char network[NETWORK_NAME_MAX];
+	uint32_t origin;
+	uint64_t request_id;
+	bool has_progress;
+	Drover__MigrationProgress progress; /* scalar fields only */
+	uint64_t job_id;          /* our agent's job, when node is us; 0 otherwise */
+};
+
 struct droverd {
 	struct drover_config cfg;
 	const char *config_path;
@@ -116,6 +134,11 @@ struct droverd {
 	struct node_obs obs[DROVER_MAX_NODES];
 	struct agent_link *agent;  /* agent_link.c */
 
+	/* vm_actions.c */
+	size_t n_actions;
+	struct vm_action actions[DROVER_MAX_ACTIONS];
+	uint64_t next_action;
+
 	/* ctl_server.c */
 	qb_ipcs_service_t *ipcs;
 	gid_t ipc_gid;
@@ -139,11 +162,24 @@ void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_locati
 void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 				const char *why);
 
+/* vm_actions.c: VM requests, the coordinator's actions, their execution. */
+void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m);
+void vm_actions_on_action(struct droverd *d, uint32_t from, const Drover__VmAction *m);
+void vm_actions_on_progress(struct droverd *d, uint32_t from, const Drover__VmActionProgress *m);
+void vm_actions_on_result(struct droverd *d, uint32_t from, const Drover__VmActionResult *m);
+void vm_actions_on_members_changed(struct droverd *d);
+void vm_actions_job_done(struct droverd *d, uint64_t job_id, const Drover__AgentJobResult *r);
+void vm_actions_job_progress(struct droverd *d, uint64_t job_id, const Drover__MigrationProgress *p);
+void vm_actions_agent_lost(struct droverd *d);
+const struct vm_action *vm_actions_find(const struct droverd *d, const char *vm);
+
 /* agent_link.c: spawns, supervises and talks to the local drover-agent. */
 int agent_link_start(struct droverd *d);
 void agent_link_stop(struct droverd *d);
 /* Ask for an inventory now (coalesced with one in flight). */
 void agent_link_request_inventory(struct droverd *d);
+/* Send a job (its job_id is assigned here and returned); -errno if no agent. */
+int agent_link_submit(struct droverd *d, Drover__AgentJob *job, uint64_t *ret_job_id);
 
 /* membership.c: CPG group "drover". */
 int membership_connect(struct droverd *d);
