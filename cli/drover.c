@@ -438,12 +438,12 @@ static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, 
 
 		json_object_object_add(o, "node", json_object_new_string(node));
 		json_object_object_add(o, "state",
-				       json_object_new_string(output_node_state_name(state)));
+				       json_object_new_string(node_state_name(state)));
 		output_json_print(o, stdout);
 	} else {
 		printf("node '%s' is now %s%s\n", node,
 		       state == DROVER__NODE_STATE__NODE_STATE_MAINTENANCE ? "in " : "",
-		       output_node_state_name(state));
+		       node_state_name(state));
 	}
 	return DROVER_EXIT_OK;
 }
@@ -523,24 +523,6 @@ static int read_file(const char *path, char **ret)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	Drover__VmPriority prio;
-} priorities[] = {
-	{ "high", DROVER__VM_PRIORITY__VM_PRIORITY_HIGH },
-	{ "medium", DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM },
-	{ "low", DROVER__VM_PRIORITY__VM_PRIORITY_LOW },
-	{ "none", DROVER__VM_PRIORITY__VM_PRIORITY_NONE },
-};
-
-static const char *priority_name(Drover__VmPriority p)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(priorities); i++)
-		if (priorities[i].prio == p)
-			return priorities[i].name;
-	return "unknown";
-}
-
 static int cmd_vm_add(struct cli *cli, const struct command *cmd, int argc, char **argv)
 {
 	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
@@ -560,16 +542,8 @@ static int cmd_vm_add(struct cli *cli, const struct command *cmd, int argc, char
 	if (!file)
 		return usage_error("'vm add' needs --xml FILE");
 	add.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
-	if (prio) {
-		size_t i;
-
-		for (i = 0; i < ARRAY_SIZE(priorities) && strcmp(prio, priorities[i].name); i++)
-			;
-		if (i == ARRAY_SIZE(priorities))
-			return usage_error("invalid --priority '%s': use high, medium, low or none",
-					   prio);
-		add.priority = priorities[i].prio;
-	}
+	if (prio && vm_priority_from_name(prio, &add.priority) < 0)
+		return usage_error("invalid --priority '%s': use high, medium, low or none", prio);
 	r = read_file(file, &xml);
 	if (r < 0) {
 		fprintf(stderr, "drover: cannot read '%s': %s\n", file,
@@ -771,7 +745,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 					       output_json_string_or_null(*v->node ? v->node : NULL));
 			json_object_object_add(j, "state", json_object_new_string(v->state));
 			json_object_object_add(j, "priority",
-					       json_object_new_string(priority_name(v->priority)));
+					       json_object_new_string(vm_priority_name(v->priority)));
 			json_object_object_add(j, "memory_mib",
 					       json_object_new_int64((int64_t)v->memory_mib));
 			json_object_object_add(j, "vcpus", json_object_new_int64(v->vcpus));
@@ -795,7 +769,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 			cells[0] = v->name;
 			cells[1] = *v->node ? v->node : "-";
 			cells[2] = v->state;
-			cells[3] = priority_name(v->priority);
+			cells[3] = vm_priority_name(v->priority);
 			cells[4] = mem;
 			cells[5] = cpus;
 			output_table_add_row(t, cells);

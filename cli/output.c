@@ -28,24 +28,6 @@ int output_format_parse(const char *s, enum output_format *ret)
 	return 0;
 }
 
-const char *output_node_state_name(Drover__NodeState state)
-{
-	switch (state) {
-	case DROVER__NODE_STATE__NODE_STATE_ACTIVE:
-		return "active";
-	case DROVER__NODE_STATE__NODE_STATE_DRAINING:
-		return "draining";
-	case DROVER__NODE_STATE__NODE_STATE_DRAINED:
-		return "drained";
-	case DROVER__NODE_STATE__NODE_STATE_MAINTENANCE:
-		return "maintenance";
-	case DROVER__NODE_STATE__NODE_STATE_FENCED:
-		return "fenced";
-	default:
-		return "unknown";
-	}
-}
-
 struct json_object *output_json_string_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -149,7 +131,7 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 		json_object_object_add(jn, "id", json_object_new_int64(n->id));
 		json_object_object_add(jn, "online", json_object_new_boolean(n->online));
 		json_object_object_add(jn, "state",
-				       json_object_new_string(output_node_state_name(n->state)));
+				       json_object_new_string(node_state_name(n->state)));
 		for (size_t l = 0; l < n->n_links; l++) {
 			struct json_object *jl = json_object_new_object();
 
@@ -219,7 +201,7 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 		row[0] = name_or_dash(n->name);
 		row[1] = id;
 		row[2] = n->online ? "yes" : "no";
-		row[3] = output_node_state_name(n->state);
+		row[3] = node_state_name(n->state);
 		row[4] = links;
 		output_table_add_row(t, row);
 	}

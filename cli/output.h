@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "drover.pb-c.h"
+#include "names.h"
 #include "util.h"
 
 enum output_format {
@@ -26,12 +27,6 @@ enum output_format {
 /* "text" or "json" into *ret; -EINVAL for anything else. */
 int output_format_parse(const char *s, enum output_format *ret);
 
-/*
- * The lower-case name of a node state as used on the command line and in JSON:
- * active, draining, drained, maintenance, fenced; "unknown" for unspecified or
- * a value from a newer daemon. Never NULL.
- */
-const char *output_node_state_name(Drover__NodeState state);
 
 /* A JSON string, or JSON null when s is NULL. */
 struct json_object *output_json_string_or_null(const char *s);

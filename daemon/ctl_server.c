@@ -331,7 +331,7 @@ static void handle_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,
 	env.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
 	env.set_node_state = &m;
 	snprintf(msg, sizeof(msg), "set node '%s' to %s", k->name,
-		 state_node_state_name(req->state));
+		 node_state_name(req->state));
 	submit_change(d, c, &env, m.request_id, msg);
 }
 

@@ -228,7 +228,7 @@ static void log_change(struct droverd *d, uint32_t from, const Drover__Envelope 
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
 		log_notice("node '%s' is now %s (requested via node %u; epoch %llu)",
 			   links_node_name(d, env->set_node_state->node_id, buf, sizeof(buf)),
-			   state_node_state_name(env->set_node_state->state), from,
+			   node_state_name(env->set_node_state->state), from,
 			   (unsigned long long)d->state.epoch);
 		break;
 	case DROVER__ENVELOPE__BODY_VM_ADD:

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "drover.pb-c.h"
+#include "names.h"
 
 /* Corosync's nodelist tops out far above this; the mission is ~32 hosts. */
 #define DROVER_MAX_NODES 64
@@ -90,9 +91,6 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		    struct state_proto_storage *storage);
 int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret);
 
-const char *state_node_state_name(Drover__NodeState st);
-const char *state_vm_priority_name(Drover__VmPriority p);
-/* "high", "medium", "low", "none" -> priority; -EINVAL otherwise. */
-int state_vm_priority_from_name(const char *name, Drover__VmPriority *ret);
+
 
 #endif

@@ -1,0 +1,52 @@
+/*
+ * Names of enum values for logs, CLI output and CLI input (see names.h).
+ */
+#include "names.h"
+
+#include <errno.h>
+#include <string.h>
+
+const char *node_state_name(Drover__NodeState st)
+{
+	switch (st) {
+	case DROVER__NODE_STATE__NODE_STATE_ACTIVE:
+		return "active";
+	case DROVER__NODE_STATE__NODE_STATE_DRAINING:
+		return "draining";
+	case DROVER__NODE_STATE__NODE_STATE_DRAINED:
+		return "drained";
+	case DROVER__NODE_STATE__NODE_STATE_MAINTENANCE:
+		return "maintenance";
+	case DROVER__NODE_STATE__NODE_STATE_FENCED:
+		return "fenced";
+	default:
+		return "unknown";
+	}
+}
+
+const char *vm_priority_name(Drover__VmPriority p)
+{
+	switch (p) {
+	case DROVER__VM_PRIORITY__VM_PRIORITY_HIGH:
+		return "high";
+	case DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM:
+		return "medium";
+	case DROVER__VM_PRIORITY__VM_PRIORITY_LOW:
+		return "low";
+	case DROVER__VM_PRIORITY__VM_PRIORITY_NONE:
+		return "none";
+	default:
+		return "unknown";
+	}
+}
+
+int vm_priority_from_name(const char *name, Drover__VmPriority *ret)
+{
+	for (int p = DROVER__VM_PRIORITY__VM_PRIORITY_HIGH; p <= DROVER__VM_PRIORITY__VM_PRIORITY_NONE;
+	     p++)
+		if (strcmp(name, vm_priority_name((Drover__VmPriority)p)) == 0) {
+			*ret = (Drover__VmPriority)p;
+			return 0;
+		}
+	return -EINVAL;
+}

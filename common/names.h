@@ -1,0 +1,19 @@
+/*
+ * The operator-facing names of enum values (node states, VM priorities), in
+ * one place: the daemon logs them and the CLI prints and parses them, and the
+ * two must never disagree.
+ */
+#ifndef DROVER_NAMES_H
+#define DROVER_NAMES_H
+
+#include "drover.pb-c.h"
+
+/* "active", "draining", "drained", "maintenance", "fenced"; "unknown" otherwise. */
+const char *node_state_name(Drover__NodeState st);
+
+/* "high", "medium", "low", "none"; "unknown" otherwise. */
+const char *vm_priority_name(Drover__VmPriority p);
+/* The inverse of vm_priority_name(); -EINVAL for anything else. */
+int vm_priority_from_name(const char *name, Drover__VmPriority *ret);
+
+#endif
