@@ -253,6 +253,8 @@ static void spawn(struct agent_link *a)
 		if (null >= 0)
 			dup2(null, 0);
 		dup2(sv[1], 3); /* dup2 clears close-on-exec */
+		/* corosync's and libqb's descriptors are not all close-on-exec. */
+		close_range(4, ~0u, 0);
 		setsid();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		/* libqb blocked or redirected signals in droverd; the agent starts clean. */
