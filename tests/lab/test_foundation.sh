@@ -15,7 +15,7 @@ ALL="n1 n2 n3"
 three_online='.quorate and .synced and ([.nodes[] | select(.online)] | length) == 3'
 
 log "bringing up a 3-node lab"
-if ! "$LAB" up --nodes 3 --token 1000; then
+if ! "$LAB" up --nodes 3 --token 1000 --vms 0; then
 	fail "lab up"
 	summary
 	exit 1

@@ -41,7 +41,7 @@ printf '<domain><name>broken</name><memory>1' >"$work/malformed.xml"
 sed 's/web1/web2/' "$work/web1.xml" >"$work/web2.xml"
 
 log "bringing up a 3-node lab"
-"$LAB" up --nodes 3 >/dev/null || { fail "lab up"; summary; exit 1; }
+"$LAB" up --nodes 3 --vms 0 >/dev/null || { fail "lab up"; summary; exit 1; }
 
 check "vm add web1 on n1" "$LAB" run n1 -- drover vm add web1 --xml "$work/web1.xml" \
 	--priority high --node n2
