@@ -614,6 +614,8 @@ static int print_done(struct cli *cli, const char *vm, const char *what)
 		json_object_object_add(o, "vm", json_object_new_string(vm));
 		json_object_object_add(o, "done", json_object_new_string(what));
 		output_json_print(o, stdout);
+	} else if (strncmp(what, "VM '", 4) == 0) {
+		printf("%s\n", what); /* droverd's own sentence: "VM 'x' is already running on n2" */
 	} else {
 		printf("VM '%s' %s\n", vm, what);
 	}

@@ -160,6 +160,14 @@ static const struct key keys[] = {
 	},
 	{
 		.section = "agent",
+		.name = "start_deadline_ms",
+		.set = set_u32,
+		.min = 1000,
+		.max = 3600000,
+		.offset = offsetof(struct drover_config, start_deadline_ms),
+	},
+	{
+		.section = "agent",
 		.name = "dest_uri",
 		.set = set_text,
 		.expected = "a libvirt URI template, %n the target node's name",
@@ -208,6 +216,7 @@ void config_defaults(struct drover_config *c)
 	strscpy(c->agent_plugin, "libvirt", sizeof(c->agent_plugin));
 	strscpy(c->agent_plugin_config, "uri=qemu:///system", sizeof(c->agent_plugin_config));
 	c->inventory_ms = 10000;
+	c->start_deadline_ms = 120000;
 	strscpy(c->agent_dest_uri, "qemu+tcp://%n/system", sizeof(c->agent_dest_uri));
 	strscpy(c->agent_migrate_uri, "tcp://%n-%N", sizeof(c->agent_migrate_uri));
 }
@@ -493,6 +502,7 @@ void config_print(FILE *f, const struct drover_config *c)
 		"plugin = %s\n"
 		"plugin_config = %s\n"
 		"inventory_interval_ms = %u\n"
+		"start_deadline_ms = %u\n"
 		"dest_uri = %s\n"
 		"migrate_uri = %s\n"
 		"\n"
@@ -501,6 +511,7 @@ void config_print(FILE *f, const struct drover_config *c)
 		c->state_dir, log_priority_name(c->log_priority), c->ipc_group,
 		(unsigned)c->link_poll_ms, (unsigned)c->request_timeout_ms,
 		c->agent_enabled ? "yes" : "no", c->agent_path, c->agent_plugin,
-		c->agent_plugin_config, (unsigned)c->inventory_ms, c->agent_dest_uri,
+		c->agent_plugin_config, (unsigned)c->inventory_ms, (unsigned)c->start_deadline_ms,
+		c->agent_dest_uri,
 		c->agent_migrate_uri, c->cpg_group);
 }

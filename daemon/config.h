@@ -28,6 +28,7 @@ struct drover_config {
 	char agent_plugin[256];       /* plugin = libvirt (a name in the plugin dir, or a path) */
 	char agent_plugin_config[256];/* plugin_config = uri=qemu:///system */
 	uint32_t inventory_ms;        /* inventory_interval_ms = 10000 (1000..3600000) */
+	uint32_t start_deadline_ms;   /* start_deadline_ms = 120000 (1000..3600000) */
 	char agent_dest_uri[256];     /* dest_uri = qemu+tcp://%n/system (%n: target node name) */
 	char agent_migrate_uri[256];  /* migrate_uri = tcp://%n-%N (%N: network name) */
 	/* [cluster] */

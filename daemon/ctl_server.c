@@ -297,7 +297,10 @@ static void handle_vm_request(struct droverd *d, qb_ipcs_connection_t *c,
 		 name, k ? " to " : "", k ? k->name : "");
 	/* The hypervisor's work takes its time: the agent's deadlines bound it. */
 	submit_change_until(d, c, &env, m.request_id, msg,
-			    kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? 905000u : 155000u);
+			    kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? 905000u
+			    : kind == DROVER__VM_ACTION_KIND__VM_ACTION_START
+				    ? d->cfg.start_deadline_ms + 5000u
+				    : 155000u);
 }
 
 static void handle_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,

@@ -28,7 +28,6 @@
 #include "log.h"
 #include "util.h"
 
-#define START_DEADLINE_MS 120000u
 #define STOP_DEADLINE_MS 150000u
 #define STOP_GRACE_MS 30000u
 #define MIGRATE_DEADLINE_MS 900000u
@@ -344,7 +343,7 @@ static void execute(struct droverd *d, struct vm_action *a)
 		start.xml = v->xml;
 		job.kind_case = DROVER__AGENT_JOB__KIND_VM_START;
 		job.vm_start = &start;
-		job.deadline_ms = START_DEADLINE_MS;
+		job.deadline_ms = d->cfg.start_deadline_ms;
 		break;
 	case DROVER__VM_ACTION_KIND__VM_ACTION_STOP:
 		stop.vm = (char *)v->name;
