@@ -763,7 +763,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 
 		for (size_t i = 0; i < reply->n_vms; i++) {
 			const Drover__VmStatus *v = reply->vms[i];
-			char mem[32], cpus[16];
+			char mem[32], cpus[16], state[160];
 			const char *cells[6];
 
 			snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)v->memory_mib);
@@ -771,6 +771,16 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 			cells[0] = v->name;
 			cells[1] = *v->node ? v->node : "-";
 			cells[2] = v->state;
+			if (v->migration) {
+				const Drover__MigrationProgress *p = v->migration;
+				uint64_t all = p->memory_processed + p->memory_remaining;
+
+				snprintf(state, sizeof(state), "migrating to %s%s%s %.0f%%",
+					 v->migration_target, *v->migration_network ? " over " : "",
+					 v->migration_network,
+					 all ? 100.0 * (double)p->memory_processed / (double)all : 0.0);
+				cells[2] = state;
+			}
 			cells[3] = vm_priority_name(v->priority);
 			cells[4] = mem;
 			cells[5] = cpus;

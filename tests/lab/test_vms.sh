@@ -93,8 +93,14 @@ check "starting a running VM is success and starts nothing twice" sh -c \
 wait_for 2 "a virsh destroy of vm3 is noticed within 2 s" vm_on n1 \
 	'.vms[] | select(.name == "vm3") | .state == "stopped" or .state == "failed"'
 
-# --- droverd restart: locations re-learnt, nothing restarted -----------------
+# --- droverd killed and restarted: locations re-learnt, nothing restarted ----
 ids_before=$(for n in $ALL; do "$LAB" run "$n" -- virsh list --name 2>/dev/null; done | sort | tr '\n' ' ')
+kill -9 $("$LAB" pids n2 droverd)
+wait_for 10 "n1 sees n2's droverd gone after kill -9" jq_on n1 \
+	'.nodes[] | select(.name == "n2") | .online == false'
+"$LAB" start-daemon n2 >/dev/null
+wait_for 30 "after kill -9 and restart of droverd on n2: vm1, vm2 listed running on n2" vm_jq_all \
+	'[.vms[] | select(.node == "n2" and .state == "running") | .name] == ["vm1", "vm2"]'
 for n in $ALL; do "$LAB" stop-daemon "$n" >/dev/null; done
 for n in $ALL; do "$LAB" start-daemon "$n" >/dev/null; done
 wait_for 30 "after restarting every droverd: vm1@n2 and vm2@n2 running, vm3 stopped" vm_jq_all \
