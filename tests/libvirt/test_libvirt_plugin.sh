@@ -81,8 +81,8 @@ cleanup() {
 	local rc=$? n
 	set +e
 	if [ "${LPT_KEEP:-0}" = 1 ]; then
-		echo "LPT_KEEP=1: nodes left running; enter with nsenter -t ${holder[a]:-?} -n -m (a)," \
-			"nsenter -t ${holder[b]:-?} -n -m (b); the next run removes them"
+		echo "LPT_KEEP=1: nodes left running; enter with nsenter -t ${holder[a]:-?} -n -m -r (a)," \
+			"nsenter -t ${holder[b]:-?} -n -m -r (b); the next run removes them"
 		summary_line
 		exit 1
 	fi
@@ -150,7 +150,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 # Nothing started in a node keeps the lock (fd 8) open.
-in_node() { local n=$1; shift; nsenter -t "${holder[$n]}" -n -m "$@" 8>&-; }
+in_node() { local n=$1; shift; nsenter -t "${holder[$n]}" -n -m -r "$@" 8>&-; }
 drv() { local n=$1; shift; in_node "$n" "$driver" "$plugin" "$config" "$@"; }
 vsh() { local n=$1; shift; in_node "$n" virsh -q -c qemu:///system "$@"; }
 
@@ -235,8 +235,8 @@ n1=$((($(tx a lpt1-a) - n1_0) / 1024)) n2=$((($(tx a lpt2-a) - n2_0) / 1024))
 log "migration took $ms ms; sent by a: net1 $n1 KiB, net2 $n2 KiB"
 check "migrate a -> b returns success" eval '[ $rc -eq 0 ] && grep -qx ok "$out"'
 check "$vm runs on b (virsh)" [ "$(state_on b)" = running ]
-check "$vm is no longer defined on a" bash -c "! nsenter -t ${holder[a]} -n -m virsh -q list --all --name | grep -qx $vm"
-check "$vm is persistent on b" bash -c "nsenter -t ${holder[b]} -n -m virsh -q dominfo $vm | grep -q '^Persistent: *yes'"
+check "$vm is no longer defined on a" bash -c "! nsenter -t ${holder[a]} -n -m -r virsh -q list --all --name | grep -qx $vm"
+check "$vm is persistent on b" bash -c "nsenter -t ${holder[b]} -n -m -r virsh -q dominfo $vm | grep -q '^Persistent: *yes'"
 check "the migration data went over net2 ($n2 KiB) rather than net1 ($n1 KiB)" eval '[ "$n2" -gt 200 ] && [ "$n2" -gt $((4 * n1)) ]'
 
 # progress_ok FILE: at least 2 lines; processed and iteration never decrease;
@@ -284,7 +284,7 @@ check "the aborted migration returns ECANCELED" eval '[ $rc -eq 1 ] && grep -q "
 check "progress was reported while the capped migration ran" \
 	grep -q '^progress .* iteration=[1-9].* processed=[1-9]' "$work/run/mig2"
 check "$vm still runs on b after the abort" [ "$(state_on b)" = running ]
-check "$vm is not running on a after the abort" bash -c "[ \"\$(nsenter -t ${holder[a]} -n -m virsh -q domstate $vm 2>/dev/null | head -n1)\" != running ]"
+check "$vm is not running on a after the abort" bash -c "[ \"\$(nsenter -t ${holder[a]} -n -m -r virsh -q domstate $vm 2>/dev/null | head -n1)\" != running ]"
 
 # ---- completion timeout ----
 run timeout b migrate "$vm" "qemu+tcp://$(addr 1 a)/system" "tcp://$(addr 2 a)" 1 --completion-timeout 1500
@@ -356,7 +356,7 @@ cat >"$work/run/nic.xml" <<NIC
 NIC
 check "the events listener is ready on b" listen 3 10
 check "attach a macvtap NIC to $vm on b" run attach b attach "$vm" "$work/run/nic.xml"
-check "the NIC is in $vm's live XML" bash -c "nsenter -t ${holder[b]} -n -m virsh -q dumpxml $vm | grep -q \"52:54:00:89:02:02\""
+check "the NIC is in $vm's live XML" bash -c "nsenter -t ${holder[b]} -n -m -r virsh -q dumpxml $vm | grep -q \"52:54:00:89:02:02\""
 # The firmware never acknowledges an unplug: libvirt accepts the detach
 # (after waiting ~5 s for the guest) and no device-removed event follows.
 check "detach of the NIC is accepted" run detach b detach "$vm" "$work/run/nic.xml"
