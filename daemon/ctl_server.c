@@ -4,7 +4,8 @@
  * Who may connect is decided in the accept handler from the peer credentials
  * the kernel gives libqb (SO_PEERCRED): root, or a process whose group is the
  * configured ipc_group (default "drover"), or a user listed as a member of it.
- * The group is looked up at start and on reload, never per request.
+ * The group and its members' uids are looked up at start and on reload, never
+ * per connection.
  *
  * Each request is one frame carrying CtlRequest; each gets exactly one
  * CtlResponse, because the client blocks in qb_ipcc_recv(). Reads are answered
@@ -32,16 +33,19 @@
 #define PENDING_TICK_MS 200
 
 static struct droverd *ctl_ctx;
-static char **group_members; /* NULL-terminated, from getgrnam() */
+/*
+ * The uids of the group's listed members, resolved at start and on reload: the
+ * accept handler then needs no user database lookup, which with LDAP or sssd
+ * could block the loop.
+ */
+static uid_t *member_uids;
+static size_t n_member_uids;
 
 static void free_members(void)
 {
-	if (!group_members)
-		return;
-	for (char **m = group_members; *m; m++)
-		free(*m);
-	free(group_members);
-	group_members = NULL;
+	free(member_uids);
+	member_uids = NULL;
+	n_member_uids = 0;
 }
 
 int ctl_server_reload_group(struct droverd *d)
@@ -62,23 +66,29 @@ int ctl_server_reload_group(struct droverd *d)
 	d->ipc_gid_valid = true;
 	while (g->gr_mem && g->gr_mem[n])
 		n++;
-	group_members = xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		group_members[i] = xstrdup(g->gr_mem[i]);
+	{
+		/* getpwnam() below may reuse getgrnam()'s static buffer: copy first. */
+		char **names = xcalloc(n + 1, sizeof(char *));
+
+		for (size_t i = 0; i < n; i++)
+			names[i] = xstrdup(g->gr_mem[i]);
+		member_uids = xcalloc(n + 1, sizeof(uid_t));
+		for (size_t i = 0; i < n; i++) {
+			struct passwd *pw = getpwnam(names[i]);
+
+			if (pw)
+				member_uids[n_member_uids++] = pw->pw_uid;
+			free(names[i]);
+		}
+		free(names);
+	}
 	return 0;
 }
 
 static bool user_in_group(uid_t uid)
 {
-	struct passwd *pw;
-
-	if (!group_members)
-		return false;
-	pw = getpwuid(uid);
-	if (!pw)
-		return false;
-	for (char **m = group_members; *m; m++)
-		if (strcmp(*m, pw->pw_name) == 0)
+	for (size_t i = 0; i < n_member_uids; i++)
+		if (member_uids[i] == uid)
 			return true;
 	return false;
 }
