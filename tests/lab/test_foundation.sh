@@ -58,14 +58,35 @@ rc=$?
 check "uid 65534 outside group drover is refused (exit $rc, want 4)" test "$rc" -eq 4
 check "droverd logged the refusal" grep -q "refused CLI connection from uid 65534" \
 	"$("$LAB" logfile n1 droverd)"
+# Members of group drover are let in: by primary group, and as a listed member.
+# The entries go into n1's private /etc/passwd and /etc/group (written in
+# place: the lab bind-mounts them, so useradd's rename cannot work there), and
+# a reload picks them up.
+"$LAB" run n1 -- sh -c 'grep -q "^drover:" /etc/group || {
+	echo "drover:x:4242:drovertest" >>/etc/group
+	echo "drovertest:x:4243:4243::/nonexistent:/usr/sbin/nologin" >>/etc/passwd
+	echo "drovertest:x:4243:" >>/etc/group; }'
+kill -HUP "$("$LAB" pids n1 droverd | head -n1)"
+wait_for 5 "droverd reloaded the group" grep -q "configuration reloaded" "$("$LAB" logfile n1 droverd)"
+"$LAB" run n1 -- setpriv --reuid 65534 --regid 4242 --clear-groups drover status >/dev/null 2>&1
+rc=$?
+check "a client whose group is drover is accepted (exit $rc)" test "$rc" -eq 0
+"$LAB" run n1 -- setpriv --reuid 4243 --regid 4243 --clear-groups drover status >/dev/null 2>&1
+rc=$?
+check "a listed member of group drover is accepted (exit $rc)" test "$rc" -eq 0
+"$LAB" run n1 -- setpriv --reuid 4244 --regid 4244 --clear-groups drover status >/dev/null 2>&1
+rc=$?
+check "a user outside the group is still refused (exit $rc)" test "$rc" -eq 4
 
 # --- SIGHUP reloads the configuration; a bad file keeps the running one ----
 pid=$("$LAB" pids n1 droverd | head -n1)
 conf=$("$LAB" run n1 -- sh -c 'cat /etc/drover/drover.conf')
 "$LAB" run n1 -- sh -c 'sed -i "s/^log_level.*/log_level = info/" /etc/drover/drover.conf'
+dlog=$("$LAB" logfile n1 droverd)
+reloads=$(grep -c "configuration reloaded" "$dlog")
 kill -HUP "$pid"
 wait_for 5 "SIGHUP reloads the configuration" \
-	grep -q "configuration reloaded" "$("$LAB" logfile n1 droverd)"
+	sh -c "[ \$(grep -c 'configuration reloaded' '$dlog') -gt $reloads ]"
 "$LAB" run n1 -- sh -c 'echo "bogus_key = 1" >> /etc/drover/drover.conf'
 kill -HUP "$pid"
 wait_for 5 "a bad configuration on reload is refused with file:line" \
