@@ -34,6 +34,36 @@
 #define MIGRATE_COMPLETION_MS 600000u
 #define MIGRATE_STALL_MS 60000u
 
+/*
+ * Decisions this node multicast as coordinator that have not come back yet.
+ * A second request for the same VM can be delivered before the first decision
+ * is, and must not be decided again (that could start a VM on two nodes).
+ * Local on purpose: only the deciding node needs it, and a new coordinator
+ * starts after a configuration change, when every decision in flight has been
+ * delivered (virtual synchrony).
+ */
+static char undelivered[DROVER_MAX_ACTIONS][DROVER_VM_NAME_MAX];
+static size_t n_undelivered;
+
+static bool undelivered_has(const char *vm)
+{
+	for (size_t i = 0; i < n_undelivered; i++)
+		if (strcmp(undelivered[i], vm) == 0)
+			return true;
+	return false;
+}
+
+static void undelivered_drop(const char *vm)
+{
+	for (size_t i = 0; i < n_undelivered; i++)
+		if (strcmp(undelivered[i], vm) == 0) {
+			memmove(undelivered[i], undelivered[i + 1],
+				(n_undelivered - i - 1) * sizeof(undelivered[0]));
+			n_undelivered--;
+			return;
+		}
+}
+
 static const char *kind_name(Drover__VmActionKind k)
 {
 	switch (k) {
@@ -206,7 +236,7 @@ void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmReq
 		send_result(d, 0, from, m->request_id, DROVER_EXIT_NOSUCH, "no such VM");
 		return;
 	}
-	if (vm_actions_find(d, v->name)) {
+	if (vm_actions_find(d, v->name) || undelivered_has(v->name)) {
 		snprintf(msg, sizeof(msg), "VM '%s' has an action in progress; retry when it is done",
 			 v->name);
 		send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE, msg);
@@ -272,7 +302,7 @@ void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmReq
 			    "unknown VM action");
 		return;
 	}
-	if (d->n_actions >= DROVER_MAX_ACTIONS) {
+	if (d->n_actions + n_undelivered >= DROVER_MAX_ACTIONS) {
 		send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE,
 			    "too many actions in flight; retry");
 		return;
@@ -294,7 +324,8 @@ void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmReq
 			   ? name_of(d, m->target_node, b2, sizeof(b2))
 			   : "",
 		   *act.network ? " over " : "", act.network);
-	membership_send(d, &env, false);
+	if (membership_send(d, &env, false) == 0)
+		strscpy(undelivered[n_undelivered++], v->name, DROVER_VM_NAME_MAX);
 }
 
 /* Expand %n (node name) and %N (network) in a URI template. */
@@ -391,6 +422,8 @@ void vm_actions_on_action(struct droverd *d, uint32_t from, const Drover__VmActi
 	 * stream, so every member accepts or drops alike (quorum is checked by the
 	 * coordinator before it decides).
 	 */
+	if (from == d->local_id && m->vm)
+		undelivered_drop(m->vm);
 	if (d->n_members == 0 || from != d->members[0]) {
 		log_warn("dropping a VM action from node %u: not the coordinator", from);
 		return;
@@ -464,6 +497,8 @@ void vm_actions_on_result(struct droverd *d, uint32_t from, const Drover__VmActi
 
 void vm_actions_on_members_changed(struct droverd *d)
 {
+	/* Everything sent in the old membership has been delivered by now. */
+	n_undelivered = 0;
 	for (size_t i = 0; i < d->n_actions;) {
 		struct vm_action *a = &d->actions[i];
 

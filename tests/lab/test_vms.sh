@@ -82,7 +82,17 @@ check "vm1's guest uptime kept growing ($up_before -> $(last_uptime "$serial"))"
 check "drover vm stop vm2" "$LAB" run n1 -- drover vm stop vm2
 check "virsh on n2: vm2 shut off" sh -c "[ \"\$('$LAB' run n2 -- virsh domstate vm2 2>/dev/null | head -n1)\" = 'shut off' ]"
 wait_for 5 "every node lists vm2 stopped" vm_jq_all '.vms[] | select(.name == "vm2") | .state == "stopped"'
-check "drover vm start vm2" "$LAB" run n3 -- drover vm start vm2
+# Two starts at once from two nodes: one starts it, the other finds it started
+# or in progress; never two copies.
+"$LAB" run n1 -- drover vm start vm2 >/dev/null 2>&1 &
+p1=$!
+"$LAB" run n3 -- drover vm start vm2 >/dev/null 2>&1
+r3=$?
+wait "$p1"
+r1=$?
+check "two concurrent starts of vm2: at least one succeeds (exits $r1, $r3)" test "$r1" -eq 0 -o "$r3" -eq 0
+running_on=$(for n in $ALL; do "$LAB" run "$n" -- virsh list --name 2>/dev/null | grep -qx vm2 && echo "$n"; done | wc -l)
+check "vm2 runs on exactly one node after the concurrent starts ($running_on)" test "$running_on" -eq 1
 check "virsh on n2: vm2 running again" sh -c "[ \"\$('$LAB' run n2 -- virsh domstate vm2 2>/dev/null | head -n1)\" = running ]"
 "$LAB" run n1 -- drover vm start vm2 >/dev/null 2>&1
 check "starting a running VM is success and starts nothing twice" sh -c \
