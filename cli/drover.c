@@ -378,6 +378,17 @@ static int request(struct cli *cli, const Drover__CtlRequest *req, Drover__Envel
 	return DROVER_EXIT_OK;
 }
 
+/* A command without arguments that asks one thing: parse, ask, return the exit code. */
+static int read_command(struct cli *cli, const struct command *cmd, int argc, char **argv,
+			const Drover__CtlRequest *req, Drover__Envelope **ret_env)
+{
+	int r = leaf_args(cli, cmd, argc, argv, 0, NULL);
+
+	if (r < 0)
+		return done_exit_code(r);
+	return request(cli, req, ret_env);
+}
+
 /* ---- commands ---- */
 
 static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char **argv)
@@ -388,12 +399,9 @@ static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char
 	const Drover__StatusReply *reply;
 	int r;
 
-	r = leaf_args(cli, cmd, argc, argv, 0, NULL);
-	if (r < 0)
-		return done_exit_code(r);
 	req.req_case = DROVER__CTL_REQUEST__REQ_STATUS;
 	req.status = &st;
-	r = request(cli, &req, &env);
+	r = read_command(cli, cmd, argc, argv, &req, &env);
 	if (r != DROVER_EXIT_OK)
 		return r;
 	reply = env->ctl_response->status;
@@ -721,12 +729,9 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 	const Drover__VmListReply *reply;
 	int r;
 
-	r = leaf_args(cli, cmd, argc, argv, 0, NULL);
-	if (r < 0)
-		return done_exit_code(r);
 	req.req_case = DROVER__CTL_REQUEST__REQ_VM_LIST;
 	req.vm_list = &ls;
-	r = request(cli, &req, &env);
+	r = read_command(cli, cmd, argc, argv, &req, &env);
 	if (r != DROVER_EXIT_OK)
 		return r;
 	reply = env->ctl_response->vm_list;
