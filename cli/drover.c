@@ -378,7 +378,10 @@ static int request(struct cli *cli, const Drover__CtlRequest *req, Drover__Envel
 	return DROVER_EXIT_OK;
 }
 
-/* A command without arguments that asks one thing: parse, ask, return the exit code. */
+/*
+ * A command without arguments that asks one thing: parse, ask, return the
+ * exit code. *ret_env stays NULL when the options ended the command (--help).
+ */
 static int read_command(struct cli *cli, const struct command *cmd, int argc, char **argv,
 			const Drover__CtlRequest *req, Drover__Envelope **ret_env)
 {
@@ -402,7 +405,7 @@ static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char
 	req.req_case = DROVER__CTL_REQUEST__REQ_STATUS;
 	req.status = &st;
 	r = read_command(cli, cmd, argc, argv, &req, &env);
-	if (r != DROVER_EXIT_OK)
+	if (r != DROVER_EXIT_OK || !env) /* !env: --help or --version was answered */
 		return r;
 	reply = env->ctl_response->status;
 	if (!reply) {
@@ -732,7 +735,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 	req.req_case = DROVER__CTL_REQUEST__REQ_VM_LIST;
 	req.vm_list = &ls;
 	r = read_command(cli, cmd, argc, argv, &req, &env);
-	if (r != DROVER_EXIT_OK)
+	if (r != DROVER_EXIT_OK || !env) /* !env: --help or --version was answered */
 		return r;
 	reply = env->ctl_response->vm_list;
 	if (!reply) {

@@ -56,6 +56,15 @@ expect_rc 108 "a duplicate name is refused" "$LAB" run n3 -- drover vm add web1 
 expect_rc 65 "a NAME that differs from <name> is refused" "$LAB" run n3 -- drover vm add other --xml "$work/web1.xml"
 expect_rc 65 "a missing file is refused" "$LAB" run n3 -- drover vm add web2 --xml "$work/nope.xml"
 expect_rc 64 "a bad priority is a usage error" "$LAB" run n3 -- drover vm add web2 --xml "$work/web2.xml" --priority urgent
+# Usage: help answers 0 for every command, mistakes 64 (no daemon call made).
+for c in "status --help" "vm list --help" "vm add --help" "node maintenance --help" "--version"; do
+	"$LAB" run n1 -- drover $c >/dev/null 2>&1
+	rc=$?
+	check "drover $c exits 0 (got $rc)" test "$rc" -eq 0
+done
+expect_rc 64 "an unknown command is a usage error" "$LAB" run n1 -- drover bogus
+expect_rc 64 "vm add without --xml is a usage error" "$LAB" run n1 -- drover vm add web3
+expect_rc 64 "vm migrate without --to is a usage error" "$LAB" run n1 -- drover vm migrate web1
 expect_rc 105 "removing an unknown VM is refused" "$LAB" run n1 -- drover vm remove nosuch
 check "after the refusals: registry and epoch unchanged everywhere" vm_jq_all '.vms | length == 1'
 check "epoch unchanged" test "$(status_json n3 | jq .epoch)" = "$epoch"
