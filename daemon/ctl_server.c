@@ -430,7 +430,8 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	_cleanup_free_ Drover__VmStatus **vp = xcalloc(n, sizeof(*vp));
 	_cleanup_free_ struct vm_location *loc = xcalloc(n, sizeof(*loc));
 	const struct vm_action *act;
-	char tbuf[2][32];
+	/* One buffer per VM: a name made up for an unknown node must not be shared. */
+	_cleanup_free_ char(*tbuf)[32] = xcalloc(n, sizeof(*tbuf));
 
 	for (size_t i = 0; i < n; i++) {
 		const struct vm_cfg *v = &d->state.vms[i];
@@ -450,8 +451,8 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		if (act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
 			vs[i].state = (char *)"migrating";
 			vs[i].migration = (Drover__MigrationProgress *)&act->progress;
-			vs[i].migration_target = (char *)links_node_name(d, act->target, tbuf[i % 2],
-									 sizeof(tbuf[0]));
+			vs[i].migration_target =
+				(char *)links_node_name(d, act->target, tbuf[i], sizeof(tbuf[i]));
 			vs[i].migration_network = (char *)act->network;
 		}
 	}
