@@ -22,6 +22,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,11 +32,15 @@
 #include "ctl_client.h"
 #include "exitcode.h"
 #include "output.h"
+#include "queue_view.h"
+#include "top.h"
 #include "util.h"
 
 #define DEFAULT_TIMEOUT_S 15
 #define MAX_TIMEOUT_S 3600
 #define MAX_NODE_NAME 255
+#define MAX_WAIT_S (7 * 86400)
+#define MAX_HISTORY_LIMIT 100000
 
 struct cli {
 	enum output_format output;
@@ -52,6 +58,7 @@ struct command {
 	const struct command *sub; /* a group's subcommands, ended by a zero row */
 	int arg;                   /* a constant the function needs, e.g. a node state */
 	const char *path;          /* "node maintenance": set for usage and messages */
+	const char *help;          /* more lines for 'drover help COMMAND', or NULL */
 };
 
 static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char **argv);
@@ -62,6 +69,14 @@ static int cmd_vm_remove(struct cli *cli, const struct command *cmd, int argc, c
 static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_vm_action(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_vm_migrate(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_node_resume(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_drain_cancel(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_queue(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_history(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_config_show(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_config_set(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_top(struct cli *cli, const struct command *cmd, int argc, char **argv);
 
 /* clang-format off */
 static const struct command node_commands[] = {
@@ -71,6 +86,50 @@ static const struct command node_commands[] = {
 	{ .name = "active", .args = "NODE", .run = cmd_node_state,
 	  .arg = DROVER__NODE_STATE__NODE_STATE_ACTIVE, .path = "node active",
 	  .summary = "return NODE to service: it may run and receive VMs" },
+	{ .name = "drain", .args = "NODE [--wait[=SECONDS]] [--dry-run]", .run = cmd_node_drain,
+	  .path = "node drain",
+	  .summary = "live-migrate every VM off NODE, through the migration queue",
+	  .help =
+	  "NODE becomes 'draining': nothing new is placed on it and a migration is\n"
+	  "queued for each of its VMs ('drover queue' shows them). When they have\n"
+	  "all left it is 'drained'; if some could not, 'drain-failed'.\n"
+	  "  --dry-run          show where each VM would go, over which network and\n"
+	  "                     in which wave, and what blocks it; change nothing\n"
+	  "  --wait[=SECONDS]   wait until the drain ends (no limit without SECONDS):\n"
+	  "                     exit 0 drained, 1 drain failed or cancelled, 124 the\n"
+	  "                     time ran out (the drain goes on)\n" },
+	{ .name = "resume", .args = "NODE [--failback]", .run = cmd_node_resume,
+	  .path = "node resume",
+	  .summary = "return a drained NODE to service (--failback: bring its VMs back)",
+	  .help =
+	  "NODE becomes 'active' again.\n"
+	  "  --failback   also queue migrations bringing back the VMs its last drain\n"
+	  "               moved away\n" },
+	{ 0 },
+};
+
+static const struct command drain_commands[] = {
+	{ .name = "cancel", .args = "NODE [--abort]", .run = cmd_drain_cancel,
+	  .path = "drain cancel",
+	  .summary = "stop draining NODE: its queued migrations are dropped, it is active again",
+	  .help =
+	  "Migrations already running finish, unless:\n"
+	  "  --abort   abort the running migrations too (the VMs stay where they were)\n" },
+	{ 0 },
+};
+
+static const struct command config_commands[] = {
+	{ .name = "show", .run = cmd_config_show, .path = "config show",
+	  .summary = "the migration limits in force" },
+	{ .name = "set", .args = "KEY VALUE", .run = cmd_config_set, .path = "config set",
+	  .summary = "change a migration limit on every node, at once",
+	  .help =
+	  "KEY is one of (VALUE a whole number, 0 meaning unlimited except for retries):\n"
+	  "  max-out              migrations leaving one node at a time\n"
+	  "  max-in               migrations arriving at one node at a time\n"
+	  "  max-total            migrations in the cluster at a time\n"
+	  "  max-retries          retries on another network after a failed attempt\n"
+	  "  network.NAME.cap     migrations over network NAME at a time\n" },
 	{ 0 },
 };
 
@@ -99,8 +158,22 @@ static const struct command commands[] = {
 	  .summary = "quorum, coordinator, and every node's state and links" },
 	{ .name = "node", .sub = node_commands, .path = "node",
 	  .summary = "change a node's administrative state" },
+	{ .name = "drain", .sub = drain_commands, .path = "drain",
+	  .summary = "control a running drain" },
 	{ .name = "vm", .sub = vm_commands, .path = "vm",
 	  .summary = "the VM registry" },
+	{ .name = "queue", .run = cmd_queue, .path = "queue",
+	  .summary = "migration jobs: running, queued (and why they wait), just finished" },
+	{ .name = "history", .args = "[--limit N]", .run = cmd_history, .path = "history",
+	  .summary = "finished migrations, newest first (all droverd keeps, or N)" },
+	{ .name = "config", .sub = config_commands, .path = "config",
+	  .summary = "the migration limits" },
+	{ .name = "top", .args = "[--once] [--interval MS]", .run = cmd_top, .path = "top",
+	  .summary = "live view of nodes, networks and migrations ('q' quits)",
+	  .help =
+	  "Redraws whenever droverd reports a change, and at least every --interval\n"
+	  "milliseconds (default 1000, 100 to 60000).\n"
+	  "  --once   print one frame as plain text and exit (width $COLUMNS or 80)\n" },
 	{ .name = "help", .args = "[COMMAND]", .run = cmd_help, .path = "help",
 	  .summary = "show this help, or a command's" },
 	{ 0 },
@@ -188,6 +261,8 @@ static void print_command_usage(FILE *f, const struct command *cmd)
 		snprintf(head, sizeof(head), "%s%s%s", cmd->path, cmd->args ? " " : "",
 			 cmd->args ? cmd->args : "");
 		fprintf(f, "  drover %-28s %s\n", head, cmd->summary);
+		if (cmd->help)
+			fprintf(f, "\n%s", cmd->help);
 	}
 	fprintf(f, "\n");
 	print_options(f);
@@ -347,16 +422,26 @@ static int leaf_args(struct cli *cli, const struct command *cmd, int argc, char 
 /* ---- talking to droverd ---- */
 
 /*
- * Send req; on success (daemon exit code 0) return 0 and the answer in
- * *ret_env. Otherwise the reason is on stderr and the exit code is returned.
+ * Send req (over conn if not NULL); on success (daemon exit code 0) return 0
+ * and the answer in *ret_env. Otherwise the reason is on stderr and the exit
+ * code is returned.
  */
-static int request(struct cli *cli, const Drover__CtlRequest *req, Drover__Envelope **ret_env)
+static int request_on(struct cli *cli, struct ctl_conn *conn, const Drover__CtlRequest *req,
+		      Drover__Envelope **ret_env)
 {
 	_cleanup_envelope_ Drover__Envelope *env = NULL;
 	const Drover__CtlResponse *resp;
 	int r;
 
-	r = ctl_client_call(req, cli->timeout_ms, &env);
+	if (conn) {
+		char err[512];
+
+		r = ctl_conn_call(conn, req, cli->timeout_ms, &env, err, sizeof(err));
+		if (r < 0)
+			fprintf(stderr, "drover: %s\n", err);
+	} else {
+		r = ctl_client_call(req, cli->timeout_ms, &env);
+	}
 	if (r < 0)
 		return ctl_client_exit_code(r);
 	resp = env->ctl_response;
@@ -376,6 +461,12 @@ static int request(struct cli *cli, const Drover__CtlRequest *req, Drover__Envel
 	}
 	*ret_env = TAKE_PTR(env);
 	return DROVER_EXIT_OK;
+}
+
+/* request_on() over a connection of its own. */
+static int request(struct cli *cli, const Drover__CtlRequest *req, Drover__Envelope **ret_env)
+{
+	return request_on(cli, NULL, req, ret_env);
 }
 
 /*
@@ -498,6 +589,68 @@ static int take_option(int *argc, char **argv, const char *name, char **ret)
 		*ret = v;
 		memmove(&argv[i], &argv[i + used], (size_t)(*argc - i - used + 1) * sizeof(*argv));
 		*argc -= used;
+	}
+	return found;
+}
+
+/*
+ * Remove a flag without value ("--name") from argv. Returns 1 if it was
+ * there, 0 if not, -EINVAL (reported) if given twice or with a value.
+ */
+static int take_flag(int *argc, char **argv, const char *name)
+{
+	size_t n = strlen(name);
+	int found = 0;
+
+	for (int i = 1; i < *argc;) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') {
+			usage_error("option '%s' takes no value", name);
+			return -EINVAL;
+		}
+		if (strcmp(argv[i], name) != 0) {
+			i++;
+			continue;
+		}
+		if (found) {
+			usage_error("option '%s' given twice", name);
+			return -EINVAL;
+		}
+		found = 1;
+		memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i) * sizeof(*argv));
+		(*argc)--;
+	}
+	return found;
+}
+
+/*
+ * Remove "--name" or "--name=VALUE" (an optional value: never the next word)
+ * from argv. Returns 1 with *ret NULL or VALUE, 0 if absent, -EINVAL
+ * (reported) if given twice.
+ */
+static int take_optional(int *argc, char **argv, const char *name, char **ret)
+{
+	size_t n = strlen(name);
+	int found = 0;
+
+	for (int i = 1; i < *argc;) {
+		char *a = argv[i];
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '=')) {
+			i++;
+			continue;
+		}
+		if (found) {
+			usage_error("option '%s' given twice", name);
+			return -EINVAL;
+		}
+		found = 1;
+		*ret = a[n] == '=' ? a + n + 1 : NULL;
+		memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i) * sizeof(*argv));
+		(*argc)--;
 	}
 	return found;
 }
@@ -798,6 +951,573 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 		output_table_free(t);
 	}
 	return DROVER_EXIT_OK;
+}
+
+/* ---- drains, the queue, the limits ---- */
+
+static int check_node_arg(const char *node)
+{
+	if (!*node || strlen(node) > MAX_NODE_NAME)
+		return usage_error("invalid node name '%s'", node);
+	return DROVER_EXIT_OK;
+}
+
+/* The node of st that NODE (a name or a decimal id) names, or NULL. */
+static const Drover__NodeStatus *find_node(const Drover__StatusReply *st, const char *node)
+{
+	uint64_t id = 0;
+	bool numeric = parse_u64(node, 1, UINT32_MAX, &id) == 0;
+
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const Drover__NodeStatus *n = st->nodes[i];
+
+		if ((n->name && strcmp(n->name, node) == 0) || (numeric && n->id == id))
+			return n;
+	}
+	return NULL;
+}
+
+/*
+ * Ask for the status over conn and find NODE in it: 0 with *ret_env (the
+ * answer) and *ret_node, or an exit code (reported).
+ */
+static int node_status(struct cli *cli, struct ctl_conn *conn, const char *node,
+		       Drover__Envelope **ret_env, const Drover__NodeStatus **ret_node)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__StatusRequest st = DROVER__STATUS_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__NodeStatus *n;
+	int r;
+
+	req.req_case = DROVER__CTL_REQUEST__REQ_STATUS;
+	req.status = &st;
+	r = request_on(cli, conn, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (!env->ctl_response->status) {
+		fprintf(stderr, "drover: droverd's answer carries no status\n");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	n = find_node(env->ctl_response->status, node);
+	if (!n) {
+		fprintf(stderr, "drover: droverd's status has no node '%s'\n", node);
+		return DROVER_EXIT_NOSUCH;
+	}
+	*ret_node = n;
+	*ret_env = TAKE_PTR(env);
+	return DROVER_EXIT_OK;
+}
+
+static struct json_object *failures_json(const Drover__NodeStatus *n)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; n && i < n->n_drain_failures; i++)
+		json_object_array_add(a, json_object_new_string(n->drain_failures[i]));
+	return a;
+}
+
+/*
+ * How a wait for a drain ended: the JSON document, or the text (stdout for
+ * an outcome, stderr for the timeout).
+ */
+static int drain_outcome(struct cli *cli, const char *node, const Drover__NodeStatus *n,
+			 const char *result, int code, int wait_s)
+{
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "node", json_object_new_string(node));
+		json_object_object_add(o, "state",
+				       json_object_new_string(node_state_name(n->state)));
+		json_object_object_add(o, "result", json_object_new_string(result));
+		json_object_object_add(o, "migrations_out",
+				       json_object_new_int64(n->migrations_out));
+		json_object_object_add(o, "jobs_queued", json_object_new_int64(n->jobs_queued));
+		json_object_object_add(o, "drain_failures", failures_json(n));
+		output_json_print(o, stdout);
+	}
+	if (code == DROVER_EXIT_TIMEOUT) {
+		fprintf(stderr,
+			"drover: %s is still %s after %d s (%" PRIu32 " migrating, %" PRIu32
+			" queued); the drain goes on\n",
+			node, node_state_name(n->state), wait_s, n->migrations_out, n->jobs_queued);
+		return code;
+	}
+	if (cli->output == OUTPUT_JSON)
+		return code;
+	switch (n->state) {
+	case DROVER__NODE_STATE__NODE_STATE_DRAINED:
+		printf("%s: drained\n", node);
+		break;
+	case DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED:
+		printf("%s: drain failed: %zu VM%s could not move\n", node, n->n_drain_failures,
+		       n->n_drain_failures == 1 ? "" : "s");
+		for (size_t i = 0; i < n->n_drain_failures; i++)
+			printf("  %s\n", n->drain_failures[i]);
+		break;
+	case DROVER__NODE_STATE__NODE_STATE_ACTIVE:
+		printf("%s: drain cancelled: the node is active again\n", node);
+		break;
+	default:
+		printf("%s: drain ended: the node is now %s\n", node, node_state_name(n->state));
+		break;
+	}
+	return code;
+}
+
+/*
+ * `node drain --wait`: watch NODE's state until the drain ends. Each change
+ * droverd reports (we subscribe) wakes us; without events we look every
+ * second. An "active" node right after the request may be a droverd that
+ * answered before applying it, so it counts as cancelled only once the node
+ * was seen draining or after a grace period.
+ */
+static int wait_drain(struct cli *cli, struct ctl_conn *conn, const char *node, int wait_s)
+{
+	const uint64_t start = now_ms(), grace_ms = 3000, progress_every_ms = 5000;
+	/* The caller said how many VMs were queued: the first progress line can wait. */
+	uint64_t deadline = wait_s ? start + (uint64_t)wait_s * 1000 : 0, last_print = start;
+	uint32_t last_out = UINT32_MAX, last_queued = UINT32_MAX;
+	bool subscribed, seen_draining = false;
+	char err[512];
+
+	subscribed = ctl_conn_subscribe(conn, cli->timeout_ms, err, sizeof(err)) == 0;
+	for (;;) {
+		_cleanup_envelope_ Drover__Envelope *env = NULL;
+		const Drover__NodeStatus *n;
+		struct pollfd pfd;
+		uint64_t now;
+		int r, timeout;
+
+		r = node_status(cli, conn, node, &env, &n);
+		if (r != DROVER_EXIT_OK)
+			return r;
+		now = now_ms();
+		switch (n->state) {
+		case DROVER__NODE_STATE__NODE_STATE_DRAINED:
+			return drain_outcome(cli, node, n, "drained", DROVER_EXIT_OK, wait_s);
+		case DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED:
+			return drain_outcome(cli, node, n, "failed", DROVER_EXIT_ERROR, wait_s);
+		case DROVER__NODE_STATE__NODE_STATE_DRAINING:
+			seen_draining = true;
+			break;
+		case DROVER__NODE_STATE__NODE_STATE_ACTIVE:
+			if (seen_draining || now - start >= grace_ms)
+				return drain_outcome(cli, node, n, "cancelled", DROVER_EXIT_ERROR,
+						     wait_s);
+			break;
+		default:
+			return drain_outcome(cli, node, n, "ended", DROVER_EXIT_ERROR, wait_s);
+		}
+		if (deadline && now >= deadline)
+			return drain_outcome(cli, node, n, "timeout", DROVER_EXIT_TIMEOUT, wait_s);
+		/* Progress only when it changed, and not more than every few seconds. */
+		if (cli->output == OUTPUT_TEXT && seen_draining &&
+		    (n->migrations_out != last_out || n->jobs_queued != last_queued) &&
+		    now - last_print >= progress_every_ms) {
+			printf("%s: draining: %" PRIu32 " migrating, %" PRIu32 " queued\n", node,
+			       n->migrations_out, n->jobs_queued);
+			fflush(stdout);
+			last_out = n->migrations_out;
+			last_queued = n->jobs_queued;
+			last_print = now;
+		}
+
+		timeout = 1000;
+		if (deadline && deadline - now < (uint64_t)timeout)
+			timeout = (int)(deadline - now);
+		pfd = (struct pollfd){.fd = subscribed ? ctl_conn_fd(conn) : -1, .events = POLLIN};
+		if (pfd.fd < 0) {
+			poll(NULL, 0, timeout);
+			continue;
+		}
+		if (poll(&pfd, 1, timeout) > 0) {
+			/* Events only say "look again": read them all, then look. */
+			for (int k = 0; k < 1000; k++) {
+				Drover__Envelope *ev = NULL;
+
+				r = ctl_conn_event_recv(conn, 0, &ev, err, sizeof(err));
+				if (r < 0)
+					break;
+				frame_free(ev);
+			}
+			if (r != -EAGAIN && r < 0) {
+				fprintf(stderr, "drover: %s\n", err);
+				return ctl_client_exit_code(r);
+			}
+			/* Coalesce a burst of progress events. */
+			poll(NULL, 0, 200);
+		}
+	}
+}
+
+static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__NodeDrainRequest dr = DROVER__NODE_DRAIN_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL, *st_env = NULL;
+	_cleanup_ctl_conn_ struct ctl_conn *conn = NULL;
+	const Drover__NodeStatus *n = NULL;
+	char *node, *wait_arg = NULL, err[512];
+	int dry, wait, wait_s = 0, r;
+	long jobs = -1;
+
+	dry = take_flag(&argc, argv, "--dry-run");
+	if (dry < 0)
+		return DROVER_EXIT_USAGE;
+	wait = take_optional(&argc, argv, "--wait", &wait_arg);
+	if (wait < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 1, &node);
+	if (r < 0)
+		return done_exit_code(r);
+	r = check_node_arg(node);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (dry && wait)
+		return usage_error("'node drain': --dry-run changes nothing, there is nothing "
+				   "to --wait for");
+	if (wait_arg) {
+		uint64_t secs;
+
+		if (parse_u64(wait_arg, 1, MAX_WAIT_S, &secs) < 0)
+			return usage_error("invalid --wait '%s': a whole number of seconds from 1 "
+					   "to %d",
+					   wait_arg, MAX_WAIT_S);
+		wait_s = (int)secs;
+	}
+
+	dr.node = node;
+	dr.dry_run = dry;
+	req.req_case = DROVER__CTL_REQUEST__REQ_NODE_DRAIN;
+	req.node_drain = &dr;
+	if (dry) {
+		const Drover__DrainPlan *plan;
+
+		r = request(cli, &req, &env);
+		if (r != DROVER_EXIT_OK)
+			return r;
+		plan = env->ctl_response->plan;
+		if (!plan) {
+			fprintf(stderr, "drover: droverd's answer carries no drain plan\n");
+			return DROVER_EXIT_SOFTWARE;
+		}
+		if (cli->output == OUTPUT_JSON) {
+			_cleanup_json_ struct json_object *o = queue_view_plan_json(plan);
+
+			output_json_print(o, stdout);
+		} else {
+			queue_view_plan_text(plan, stdout);
+		}
+		return DROVER_EXIT_OK;
+	}
+
+	r = ctl_conn_open(&conn, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "drover: %s\n", err);
+		return ctl_client_exit_code(r);
+	}
+	r = request_on(cli, conn, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	/* The drain is on. How many VMs it moves: the plan if droverd sent one, else its status. */
+	if (env->ctl_response->plan)
+		jobs = (long)env->ctl_response->plan->n_steps;
+	if (node_status(cli, conn, node, &st_env, &n) != DROVER_EXIT_OK)
+		n = NULL; /* reported; the drain itself was accepted */
+	if (n && jobs < 0 && n->state == DROVER__NODE_STATE__NODE_STATE_DRAINING)
+		jobs = (long)n->jobs_queued + (long)n->migrations_out;
+	if (wait) {
+		if (cli->output == OUTPUT_TEXT) {
+			if (jobs >= 0)
+				printf("%s: draining (%ld VM%s queued)\n", node, jobs,
+				       jobs == 1 ? "" : "s");
+			else
+				printf("%s: draining\n", node);
+			fflush(stdout);
+		}
+		return wait_drain(cli, conn, node, wait_s);
+	}
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "node", json_object_new_string(node));
+		json_object_object_add(
+		    o, "state",
+		    json_object_new_string(n ? node_state_name(n->state) : "draining"));
+		json_object_object_add(o, "jobs", jobs >= 0 ? json_object_new_int64(jobs) : NULL);
+		output_json_print(o, stdout);
+	} else if (n && n->state == DROVER__NODE_STATE__NODE_STATE_DRAINED) {
+		printf("%s: drained (no VMs to move)\n", node);
+	} else if (n && n->state != DROVER__NODE_STATE__NODE_STATE_DRAINING) {
+		printf("%s: %s\n", node, node_state_name(n->state));
+	} else if (jobs >= 0) {
+		printf("%s: draining (%ld VM%s queued)\n", node, jobs, jobs == 1 ? "" : "s");
+	} else {
+		printf("%s: draining\n", node);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_node_resume(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__NodeResumeRequest rr = DROVER__NODE_RESUME_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	char *node;
+	int failback, r;
+
+	failback = take_flag(&argc, argv, "--failback");
+	if (failback < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 1, &node);
+	if (r < 0)
+		return done_exit_code(r);
+	r = check_node_arg(node);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	rr.node = node;
+	rr.failback = failback;
+	req.req_case = DROVER__CTL_REQUEST__REQ_NODE_RESUME;
+	req.node_resume = &rr;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "node", json_object_new_string(node));
+		json_object_object_add(o, "state", json_object_new_string("active"));
+		json_object_object_add(o, "failback", json_object_new_boolean(failback));
+		output_json_print(o, stdout);
+	} else if (failback) {
+		printf("%s: active; its VMs are queued to come back ('drover queue')\n", node);
+	} else {
+		printf("%s: active\n", node);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_drain_cancel(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__DrainCancelRequest dc = DROVER__DRAIN_CANCEL_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	char *node;
+	int abort_running, r;
+
+	abort_running = take_flag(&argc, argv, "--abort");
+	if (abort_running < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 1, &node);
+	if (r < 0)
+		return done_exit_code(r);
+	r = check_node_arg(node);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	dc.node = node;
+	dc.abort = abort_running;
+	req.req_case = DROVER__CTL_REQUEST__REQ_DRAIN_CANCEL;
+	req.drain_cancel = &dc;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "node", json_object_new_string(node));
+		json_object_object_add(o, "cancelled", json_object_new_boolean(1));
+		json_object_object_add(o, "abort", json_object_new_boolean(abort_running));
+		output_json_print(o, stdout);
+	} else {
+		printf("%s: drain cancelled; queued migrations dropped, %s\n", node,
+		       abort_running ? "running ones aborted" : "running ones finish");
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_queue(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__QueueRequest qr = DROVER__QUEUE_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__QueueReply *q;
+	int r;
+
+	req.req_case = DROVER__CTL_REQUEST__REQ_QUEUE;
+	req.queue = &qr;
+	r = read_command(cli, cmd, argc, argv, &req, &env);
+	if (r != DROVER_EXIT_OK || !env) /* !env: --help or --version was answered */
+		return r;
+	q = env->ctl_response->queue;
+	if (!q) {
+		fprintf(stderr, "drover: droverd's answer carries no queue\n");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = queue_view_queue_json(q);
+
+		output_json_print(o, stdout);
+	} else {
+		queue_view_queue_text(q, stdout);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_history(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__HistoryRequest hr = DROVER__HISTORY_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__HistoryReply *h;
+	char *limit = NULL;
+	int r;
+
+	if (take_option(&argc, argv, "--limit", &limit) < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 0, NULL);
+	if (r < 0)
+		return done_exit_code(r);
+	if (limit) {
+		uint64_t v;
+
+		if (parse_u64(limit, 1, MAX_HISTORY_LIMIT, &v) < 0)
+			return usage_error("invalid --limit '%s': a whole number from 1 to %d",
+					   limit, MAX_HISTORY_LIMIT);
+		hr.limit = (uint32_t)v;
+	}
+	req.req_case = DROVER__CTL_REQUEST__REQ_HISTORY;
+	req.history = &hr;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	h = env->ctl_response->history;
+	if (!h) {
+		fprintf(stderr, "drover: droverd's answer carries no history\n");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = queue_view_history_json(h);
+
+		output_json_print(o, stdout);
+	} else {
+		queue_view_history_text(h, stdout);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int print_limits(struct cli *cli, const Drover__MigrationLimits *l)
+{
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = queue_view_limits_json(l);
+
+		if (!o)
+			o = json_object_new_object();
+		output_json_print(o, stdout);
+	} else {
+		queue_view_limits_text(l, stdout);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_config_show(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__ConfigShowRequest cs = DROVER__CONFIG_SHOW_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__ConfigReply *c;
+	int r;
+
+	req.req_case = DROVER__CTL_REQUEST__REQ_CONFIG_SHOW;
+	req.config_show = &cs;
+	r = read_command(cli, cmd, argc, argv, &req, &env);
+	if (r != DROVER_EXIT_OK || !env) /* !env: --help or --version was answered */
+		return r;
+	c = env->ctl_response->config;
+	if (!c) {
+		fprintf(stderr, "drover: droverd's answer carries no configuration\n");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	return print_limits(cli, c->limits);
+}
+
+static int cmd_config_set(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__ConfigSetRequest set = DROVER__CONFIG_SET_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const Drover__ConfigReply *c;
+	char *args[2];
+	uint64_t v;
+	int r;
+
+	/* getopt would take "-1" for an option: say what is wrong with it instead. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (argv[i][0] == '-' && argv[i][1] >= '0' && argv[i][1] <= '9')
+			return usage_error("invalid value '%s': a whole number, 0 or more",
+					   argv[i]);
+	r = leaf_args(cli, cmd, argc, argv, 2, args);
+	if (r < 0)
+		return done_exit_code(r);
+	if (!*args[0])
+		return usage_error("'config set' needs a KEY: max-out, max-in, max-total, "
+				   "max-retries or network.NAME.cap");
+	if (parse_u64(args[1], 0, UINT32_MAX, &v) < 0)
+		return usage_error("invalid value '%s' for '%s': a whole number, 0 or more",
+				   args[1], args[0]);
+	set.key = args[0];
+	set.value = args[1];
+	req.req_case = DROVER__CTL_REQUEST__REQ_CONFIG_SET;
+	req.config_set = &set;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	c = env->ctl_response->config;
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "key", json_object_new_string(args[0]));
+		json_object_object_add(o, "value", json_object_new_uint64(v));
+		json_object_object_add(o, "limits", c ? queue_view_limits_json(c->limits) : NULL);
+		output_json_print(o, stdout);
+	} else {
+		printf("%s set to %" PRIu64 "\n", args[0], v);
+	}
+	return DROVER_EXIT_OK;
+}
+
+static int cmd_top(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	struct top_options o = {
+	    .interval_ms = TOP_INTERVAL_DEFAULT_MS,
+	    .timeout_ms = cli->timeout_ms,
+	};
+	char *interval = NULL;
+	int once, r;
+
+	once = take_flag(&argc, argv, "--once");
+	if (once < 0)
+		return DROVER_EXIT_USAGE;
+	if (take_option(&argc, argv, "--interval", &interval) < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 0, NULL);
+	if (r < 0)
+		return done_exit_code(r);
+	if (interval) {
+		uint64_t ms;
+
+		if (parse_u64(interval, TOP_INTERVAL_MIN_MS, TOP_INTERVAL_MAX_MS, &ms) < 0)
+			return usage_error("invalid --interval '%s': milliseconds from %d to %d",
+					   interval, TOP_INTERVAL_MIN_MS, TOP_INTERVAL_MAX_MS);
+		o.interval_ms = (int)ms;
+	}
+	if (cli->output == OUTPUT_JSON)
+		return usage_error("'top' has no JSON output: use 'drover queue --output json' "
+				   "and 'drover status --output json'");
+	o.once = once;
+	return top_run(&o);
 }
 
 static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char **argv)

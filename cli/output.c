@@ -33,6 +33,11 @@ struct json_object *output_json_string_or_null(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
+struct json_object *output_json_nonempty(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
 int output_json_print(struct json_object *obj, FILE *f)
 {
 	const char *s;
@@ -51,6 +56,9 @@ struct output_table {
 	size_t nrows; /* including the header row */
 	size_t cap;
 	char **cells; /* nrows * ncols, row-major */
+	size_t nnotes;
+	size_t *note_row; /* printed after this row */
+	char **notes;
 };
 
 struct output_table *output_table_new(size_t ncols, const char *const *headers)
@@ -73,9 +81,19 @@ void output_table_add_row(struct output_table *t, const char *const *cells)
 	t->nrows++;
 }
 
+void output_table_add_note(struct output_table *t, const char *line)
+{
+	t->note_row = xrealloc(t->note_row, (t->nnotes + 1) * sizeof(*t->note_row));
+	t->notes = xrealloc(t->notes, (t->nnotes + 1) * sizeof(*t->notes));
+	t->note_row[t->nnotes] = t->nrows - 1;
+	t->notes[t->nnotes] = xstrdup(line);
+	t->nnotes++;
+}
+
 int output_table_print(const struct output_table *t, FILE *f)
 {
 	_cleanup_free_ size_t *width = xcalloc(t->ncols, sizeof(size_t));
+	size_t note = 0;
 
 	for (size_t r = 0; r < t->nrows; r++)
 		for (size_t c = 0; c < t->ncols; c++) {
@@ -92,6 +110,8 @@ int output_table_print(const struct output_table *t, FILE *f)
 			else
 				fprintf(f, "%-*s  ", (int)width[c], cell);
 		}
+		for (; note < t->nnotes && t->note_row[note] == r; note++)
+			fprintf(f, "%s\n", t->notes[note]);
 	}
 	return ferror(f) ? -EIO : 0;
 }
@@ -102,8 +122,142 @@ void output_table_free(struct output_table *t)
 		return;
 	for (size_t i = 0; i < t->nrows * t->ncols; i++)
 		free(t->cells[i]);
+	for (size_t i = 0; i < t->nnotes; i++)
+		free(t->notes[i]);
+	free(t->notes);
+	free(t->note_row);
 	free(t->cells);
 	free(t);
+}
+
+/* ---- units ---- */
+
+void output_format_bytes(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, size, "%" PRIu64 " B", bytes);
+		return;
+	}
+	while (v >= 1024.0 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024.0;
+		u++;
+	}
+	/* 1023.96 KiB would print as "1024.0 KiB": say "1.0 MiB" instead. */
+	if (v >= 1023.95 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+void output_format_rate(uint64_t bytes_per_s, char *buf, size_t size)
+{
+	char b[OUTPUT_UNIT_MAX];
+
+	output_format_bytes(bytes_per_s, b, sizeof(b));
+	snprintf(buf, size, "%s/s", b);
+}
+
+void output_format_duration_s(int64_t secs, char *buf, size_t size)
+{
+	if (secs < 0)
+		snprintf(buf, size, "-");
+	else if (secs < 60)
+		snprintf(buf, size, "%" PRId64 "s", secs);
+	else if (secs < 3600)
+		snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s", secs / 60, secs % 60);
+	else if (secs < 86400)
+		snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", secs / 3600, secs % 3600 / 60);
+	else
+		snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h", secs / 86400, secs % 86400 / 3600);
+}
+
+void output_format_duration_ms(uint64_t ms, char *buf, size_t size)
+{
+	if (ms < 1000)
+		snprintf(buf, size, "%" PRIu64 "ms", ms);
+	else if (ms < 10000)
+		snprintf(buf, size, "%" PRIu64 ".%" PRIu64 "s", ms / 1000, ms % 1000 / 100);
+	else
+		output_format_duration_s((int64_t)(ms / 1000), buf, size);
+}
+
+/* ---- networks ---- */
+
+struct json_object *output_network_json(const Drover__NetworkView *n)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *down = json_object_new_array();
+
+	json_object_object_add(o, "name", json_object_new_string(n->name));
+	json_object_object_add(o, "order", json_object_new_int64(n->order));
+	json_object_object_add(o, "kind", output_json_nonempty(n->kind));
+	json_object_object_add(o, "cap", json_object_new_int64(n->cap));
+	json_object_object_add(o, "active", json_object_new_int64(n->active));
+	json_object_object_add(o, "rate_bps", json_object_new_uint64(n->rate_bps));
+	json_object_object_add(o, "pairs_up", json_object_new_int64(n->pairs_up));
+	json_object_object_add(o, "pairs_total", json_object_new_int64(n->pairs_total));
+	for (size_t i = 0; i < n->n_down; i++)
+		json_object_array_add(down, json_object_new_string(n->down[i]));
+	json_object_object_add(o, "down", down);
+	return o;
+}
+
+/* "n1-n3 n2-n3", or "-"; cut with "..." when it does not fit. */
+static void format_down(const Drover__NetworkView *n, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n->n_down; i++) {
+		int w = snprintf(buf + used, size - used, "%s%s", i ? " " : "", n->down[i]);
+
+		if (w < 0 || (size_t)w >= size - used) {
+			if (size > 4)
+				strscpy(buf + size - 4, "...", 4);
+			return;
+		}
+		used += (size_t)w;
+	}
+	if (!buf[0])
+		strscpy(buf, "-", size);
+}
+
+int output_networks_text(Drover__NetworkView *const *networks, size_t n, FILE *f)
+{
+	static const char *const headers[] = {"NAME",   "ORDER", "KIND",  "CAP",
+					      "ACTIVE", "RATE",  "PAIRS", "DOWN"};
+	_cleanup_table_ struct output_table *t = output_table_new(ARRAY_SIZE(headers), headers);
+
+	for (size_t i = 0; i < n; i++) {
+		const Drover__NetworkView *nw = networks[i];
+		char order[16], cap[16], active[16], rate[OUTPUT_UNIT_MAX], pairs[32], down[256];
+		const char *row[ARRAY_SIZE(headers)];
+
+		snprintf(order, sizeof(order), "%" PRIu32, nw->order);
+		if (nw->cap)
+			snprintf(cap, sizeof(cap), "%" PRIu32, nw->cap);
+		else
+			strscpy(cap, "-", sizeof(cap));
+		snprintf(active, sizeof(active), "%" PRIu32, nw->active);
+		output_format_rate(nw->rate_bps, rate, sizeof(rate));
+		snprintf(pairs, sizeof(pairs), "%" PRIu32 "/%" PRIu32, nw->pairs_up, nw->pairs_total);
+		format_down(nw, down, sizeof(down));
+		row[0] = nw->name;
+		row[1] = order;
+		row[2] = nw->kind && *nw->kind ? nw->kind : "-";
+		row[3] = cap;
+		row[4] = active;
+		row[5] = rate;
+		row[6] = pairs;
+		row[7] = down;
+		output_table_add_row(t, row);
+	}
+	return output_table_print(t, f);
 }
 
 /* ---- drover status ---- */
@@ -112,6 +266,7 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *nodes = json_object_new_array();
+	struct json_object *networks, *failures;
 
 	json_object_object_add(o, "quorate", json_object_new_boolean(st->quorate));
 	json_object_object_add(
@@ -141,9 +296,22 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 			json_object_array_add(links, jl);
 		}
 		json_object_object_add(jn, "links", links);
+		json_object_object_add(jn, "migrations_out",
+				       json_object_new_int64(n->migrations_out));
+		json_object_object_add(jn, "migrations_in", json_object_new_int64(n->migrations_in));
+		json_object_object_add(jn, "jobs_queued", json_object_new_int64(n->jobs_queued));
+		failures = json_object_new_array();
+		for (size_t k = 0; k < n->n_drain_failures; k++)
+			json_object_array_add(failures,
+					      json_object_new_string(n->drain_failures[k]));
+		json_object_object_add(jn, "drain_failures", failures);
 		json_object_array_add(nodes, jn);
 	}
 	json_object_object_add(o, "nodes", nodes);
+	networks = json_object_new_array();
+	for (size_t i = 0; i < st->n_networks; i++)
+		json_object_array_add(networks, output_network_json(st->networks[i]));
+	json_object_object_add(o, "networks", networks);
 	return o;
 }
 
@@ -173,6 +341,8 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 {
 	static const char *const headers[] = {"NAME", "ID", "ONLINE", "STATE", "LINKS"};
 	_cleanup_table_ struct output_table *t = NULL;
+	bool moving = false;
+	int r;
 
 	if (st->quorate)
 		fprintf(f, "Quorum: yes\n");
@@ -204,6 +374,35 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 		row[3] = node_state_name(n->state);
 		row[4] = links;
 		output_table_add_row(t, row);
+		for (size_t k = 0; k < n->n_drain_failures; k++) {
+			char note[512];
+
+			snprintf(note, sizeof(note), "    drain failure: %s", n->drain_failures[k]);
+			output_table_add_note(t, note);
+		}
+		if (n->migrations_out || n->migrations_in || n->jobs_queued)
+			moving = true;
 	}
-	return output_table_print(t, f);
+	r = output_table_print(t, f);
+	if (r < 0)
+		return r;
+	if (moving) {
+		fprintf(f, "\nMigrations:\n");
+		for (size_t i = 0; i < st->n_nodes; i++) {
+			const Drover__NodeStatus *n = st->nodes[i];
+
+			if (!n->migrations_out && !n->migrations_in && !n->jobs_queued)
+				continue;
+			fprintf(f,
+				"  %s: %" PRIu32 " out, %" PRIu32 " in, %" PRIu32
+				" queued to leave\n",
+				name_or_dash(n->name), n->migrations_out, n->migrations_in,
+				n->jobs_queued);
+		}
+	}
+	if (st->n_networks) {
+		fprintf(f, "\nNetworks:\n");
+		r = output_networks_text(st->networks, st->n_networks, f);
+	}
+	return ferror(f) ? -EIO : r;
 }

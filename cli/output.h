@@ -11,6 +11,8 @@
 #ifndef DROVER_OUTPUT_H
 #define DROVER_OUTPUT_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -30,6 +32,8 @@ int output_format_parse(const char *s, enum output_format *ret);
 
 /* A JSON string, or JSON null when s is NULL. */
 struct json_object *output_json_string_or_null(const char *s);
+/* A JSON string, or JSON null when s is NULL or "" (protobuf's "not set"). */
+struct json_object *output_json_nonempty(const char *s);
 
 /*
  * Print obj as one pretty-printed JSON document and a newline on f. Returns 0
@@ -48,6 +52,11 @@ struct output_table;
 
 struct output_table *output_table_new(size_t ncols, const char *const *headers);
 void output_table_add_row(struct output_table *t, const char *const *cells);
+/*
+ * A free-form line printed under the last row added (after the header if
+ * none), as given: it does not count for the column widths.
+ */
+void output_table_add_note(struct output_table *t, const char *line);
 int output_table_print(const struct output_table *t, FILE *f);
 void output_table_free(struct output_table *t);
 
@@ -55,11 +64,44 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct output_table *, output_table_free)
 #define _cleanup_table_ _cleanup_(output_table_freep)
 
 /*
+ * Human units, plain ASCII (so a byte is a column), into buf (at least
+ * OUTPUT_UNIT_MAX bytes is always enough):
+ *   bytes:       "0 B", "512 B", "1.5 KiB", "112.3 MiB", "2.0 GiB"
+ *   rate:        the same and "/s": "112.3 MiB/s"
+ *   duration_s:  "-" when negative (unknown), "0s", "45s", "1m05s", "2h03m", "3d04h"
+ *   duration_ms: "0ms", "850ms", "4.2s" below 10 s, then as duration_s
+ */
+#define OUTPUT_UNIT_MAX 32
+void output_format_bytes(uint64_t bytes, char *buf, size_t size);
+void output_format_rate(uint64_t bytes_per_s, char *buf, size_t size);
+void output_format_duration_s(int64_t secs, char *buf, size_t size);
+void output_format_duration_ms(uint64_t ms, char *buf, size_t size);
+
+/*
+ * A migration network (status and queue share it):
+ *   {"name", "order", "kind", "cap", "active", "rate_bps", "pairs_up",
+ *    "pairs_total", "down": ["n1-n3", ...]}
+ * "cap" is 0 for no cap.
+ */
+struct json_object *output_network_json(const Drover__NetworkView *n);
+/* The networks as a table: NAME ORDER KIND CAP ACTIVE RATE PAIRS DOWN. */
+int output_networks_text(Drover__NetworkView *const *networks, size_t n, FILE *f);
+
+/*
  * `drover status`. The JSON shape is the contract:
  *   {"quorate": bool, "coordinator": "n1"|null, "coordinator_id": int,
  *    "local": "n2", "local_id": int, "epoch": int, "synced": bool,
- *    "nodes": [{"name", "id", "online", "state", "links": [{"link", "up"}]}]}
- * "coordinator" is null exactly when coordinator_id is 0.
+ *    "nodes": [{"name", "id", "online", "state", "links": [{"link", "up"}],
+ *               "migrations_out", "migrations_in", "jobs_queued",
+ *               "drain_failures": ["vm: reason", ...]}],
+ *    "networks": [output_network_json(), ...]}
+ * "coordinator" is null exactly when coordinator_id is 0. A node's state is
+ * node_state_name(): "active", "draining", "drained", "maintenance",
+ * "fenced", "drain-failed".
+ *
+ * The text keeps its first lines and node table as they were; a networks
+ * table, a migrations summary (only when something moves or waits) and a
+ * drain-failed node's failures (under its row) were added.
  */
 struct json_object *output_status_json(const Drover__StatusReply *st);
 int output_status_text(const Drover__StatusReply *st, FILE *f);

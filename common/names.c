@@ -19,6 +19,8 @@ const char *node_state_name(Drover__NodeState st)
 		return "maintenance";
 	case DROVER__NODE_STATE__NODE_STATE_FENCED:
 		return "fenced";
+	case DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED:
+		return "drain-failed";
 	default:
 		return "unknown";
 	}

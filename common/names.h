@@ -8,7 +8,10 @@
 
 #include "drover.pb-c.h"
 
-/* "active", "draining", "drained", "maintenance", "fenced"; "unknown" otherwise. */
+/*
+ * "active", "draining", "drained", "maintenance", "fenced", "drain-failed";
+ * "unknown" otherwise.
+ */
 const char *node_state_name(Drover__NodeState st);
 
 /* "high", "medium", "low", "none"; "unknown" otherwise. */

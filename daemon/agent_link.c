@@ -86,6 +86,7 @@ static void agent_down(struct agent_link *a, const char *why)
 	a->hello = false;
 	a->inv_inflight = false;
 	vm_actions_agent_lost(d);
+	drain_agent_lost(d);
 	droverd_on_local_inventory(d, NULL, why);
 	if (d->stopping || a->restart_armed)
 		return;
@@ -150,7 +151,8 @@ static void hello_timeout_fn(void *data)
 static void on_result(struct agent_link *a, const Drover__AgentJobResult *r)
 {
 	if (r->job_id != a->inv_job) {
-		vm_actions_job_done(a->d, r->job_id, r);
+		if (!drain_agent_job_done(a->d, r->job_id, r))
+			vm_actions_job_done(a->d, r->job_id, r);
 		return;
 	}
 	if (!a->inv_inflight) {
@@ -213,8 +215,10 @@ static int agent_readable(int fd, int revents, void *data)
 			request_inventory(a);
 			break;
 		case DROVER__ENVELOPE__BODY_AGENT_JOB_PROGRESS:
-			vm_actions_job_progress(a->d, env->agent_job_progress->job_id,
-						env->agent_job_progress->migration);
+			if (!drain_agent_job_progress(a->d, env->agent_job_progress->job_id,
+						      env->agent_job_progress->migration))
+				vm_actions_job_progress(a->d, env->agent_job_progress->job_id,
+							env->agent_job_progress->migration);
 			break;
 		default:
 			log_warn("unexpected message %d from drover-agent", (int)env->body_case);

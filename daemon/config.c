@@ -26,7 +26,13 @@
  * A key given twice is an error, even in two [daemon] sections: with no
  * include files or drop-ins, a second value is a mistake, and "last one wins"
  * would hide which one the operator meant. Keys and section names are
- * case-sensitive.
+ * case-sensitive. The one exception is addresses in a [network NAME]
+ * section, which may take several lines that add up (see parse_addresses()).
+ *
+ * [network NAME] sections are not in the key table: there can be several, in
+ * an order that matters, so the reader creates each network at its header
+ * (where an error can name the header's line) and the keys of that section
+ * fill it in.
  *
  * Values are checked for what this file can know (ranges, characters, an
  * absolute path), not for what only the running system can tell (whether the
@@ -36,6 +42,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -59,6 +66,12 @@
 #define REQUEST_TIMEOUT_MIN 100u
 #define REQUEST_TIMEOUT_MAX 600000u
 #define CPG_GROUP_MAX 127u /* CPG_MAX_NAME_LENGTH (128) less the NUL */
+/* Limits and caps: a bound against typos; no host runs 1000 migrations at once. */
+#define MIG_LIMIT_MAX 1000u
+#define NETWORK_PREFIX "network "
+#define NODE_NAME_MAX 63u
+/* The longest line inih reads whole: its buffer less the newline and the NUL. */
+#define LINE_MAX_CHARS (INI_MAX_LINE - 2)
 
 struct key;
 typedef int (*key_set_fn)(struct drover_config *c, const struct key *k, const char *value);
@@ -80,7 +93,8 @@ static int set_cpg_group(struct drover_config *c, const struct key *k, const cha
 static int set_bool(struct drover_config *c, const struct key *k, const char *value);
 static int set_text(struct drover_config *c, const struct key *k, const char *value);
 
-static const char *const sections[] = {"daemon", "agent", "cluster"};
+/* [network NAME] sections are handled apart from these (see network_header()). */
+static const char *const sections[] = {"daemon", "agent", "cluster", "migration"};
 
 static const struct key keys[] = {
 	{
@@ -188,6 +202,78 @@ static const struct key keys[] = {
 		.set = set_cpg_group,
 		.expected = "1..127 printable characters without spaces",
 	},
+	{
+		.section = "migration",
+		.name = "max_out",
+		.set = set_u32,
+		.min = 0,
+		.max = MIG_LIMIT_MAX,
+		.offset = offsetof(struct drover_config, mig_max_out),
+	},
+	{
+		.section = "migration",
+		.name = "max_in",
+		.set = set_u32,
+		.min = 0,
+		.max = MIG_LIMIT_MAX,
+		.offset = offsetof(struct drover_config, mig_max_in),
+	},
+	{
+		.section = "migration",
+		.name = "max_total",
+		.set = set_u32,
+		.min = 0,
+		.max = MIG_LIMIT_MAX,
+		.offset = offsetof(struct drover_config, mig_max_total),
+	},
+	{
+		.section = "migration",
+		.name = "max_retries",
+		.set = set_u32,
+		.min = 0,
+		.max = 7, /* QUEUE_MAX_ATTEMPTS - 1 */
+		.offset = offsetof(struct drover_config, mig_max_retries),
+	},
+	{
+		.section = "migration",
+		.name = "stall_timeout_ms",
+		.set = set_u32,
+		.min = 1000,
+		.max = 3600000,
+		.offset = offsetof(struct drover_config, mig_stall_ms),
+	},
+	{
+		.section = "migration",
+		.name = "probe_interval_ms",
+		.set = set_u32,
+		.min = 100,
+		.max = 60000,
+		.offset = offsetof(struct drover_config, probe_interval_ms),
+	},
+	{
+		.section = "migration",
+		.name = "probe_timeout_ms",
+		.set = set_u32,
+		.min = 100,
+		.max = 60000,
+		.offset = offsetof(struct drover_config, probe_timeout_ms),
+	},
+	{
+		.section = "migration",
+		.name = "probe_port",
+		.set = set_u32,
+		.min = 1,
+		.max = 65535,
+		.offset = offsetof(struct drover_config, probe_port),
+	},
+};
+
+/* Where the keys of one [network NAME] section were set; 0: not set. */
+struct network_lines {
+	unsigned header;    /* the [network NAME] line */
+	unsigned addresses; /* the first addresses line */
+	unsigned link;
+	unsigned cap;
 };
 
 struct parser {
@@ -200,6 +286,7 @@ struct parser {
 	char *buf;                           /* getline() buffer */
 	size_t bufsz;
 	int read_errno;
+	struct network_lines net_lines[CONFIG_MAX_NETWORKS];
 };
 
 void config_defaults(struct drover_config *c)
@@ -219,6 +306,15 @@ void config_defaults(struct drover_config *c)
 	c->start_deadline_ms = 120000;
 	strscpy(c->agent_dest_uri, "qemu+tcp://%n/system", sizeof(c->agent_dest_uri));
 	strscpy(c->agent_migrate_uri, "tcp://%n-%N", sizeof(c->agent_migrate_uri));
+	c->mig_max_out = 2;
+	c->mig_max_in = 2;
+	c->mig_max_total = 0;
+	c->mig_max_retries = 2;
+	c->mig_stall_ms = 30000;
+	c->probe_interval_ms = 1000;
+	c->probe_timeout_ms = 1000;
+	c->probe_port = 16509;
+	c->n_networks = 0;
 }
 
 static int set_bool(struct drover_config *c, const struct key *k, const char *value)
@@ -329,6 +425,76 @@ static bool section_known(const char *name, size_t len)
 	return false;
 }
 
+/* "network NAME" (or a bare "network"): a [network NAME] header. */
+static bool is_network_section(const char *name, size_t len)
+{
+	size_t plen = strlen(NETWORK_PREFIX);
+
+	return (len >= plen && memcmp(name, NETWORK_PREFIX, plen) == 0) ||
+	       (len == plen - 1 && memcmp(name, NETWORK_PREFIX, plen - 1) == 0);
+}
+
+static bool network_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len >= CONFIG_NETWORK_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' &&
+		    name[i] != '-')
+			return false;
+	return true;
+}
+
+static ssize_t network_index(const struct drover_config *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->n_networks; i++)
+		if (strlen(c->networks[i].name) == len && memcmp(c->networks[i].name, name, len) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * A [network NAME] header starts a new network, so file order is preference
+ * order. A second header with the same name is an error rather than a
+ * continuation: the order would be ambiguous, and it is surely a copy and
+ * paste mistake.
+ */
+static void network_header(struct parser *p, const char *section, size_t len)
+{
+	const char *name = section + strlen(NETWORK_PREFIX) - 1;
+	size_t nlen = len - (strlen(NETWORK_PREFIX) - 1);
+	struct drover_network *n;
+	ssize_t i;
+
+	/* Skip the space after "network"; a bare [network] has no name at all. */
+	if (nlen > 0) {
+		name++;
+		nlen--;
+	}
+	if (!network_name_valid(name, nlen)) {
+		fail(p, p->lineno,
+		     "bad network name '%.*s': expected 1..%d letters, digits, '.', '_' or '-'",
+		     (int)nlen, name, CONFIG_NETWORK_NAME_MAX - 1);
+		return;
+	}
+	i = network_index(&p->c, name, nlen);
+	if (i >= 0) {
+		fail(p, p->lineno, "duplicate network '%.*s' (first on line %u)", (int)nlen, name,
+		     p->net_lines[i].header);
+		return;
+	}
+	if (p->c.n_networks >= CONFIG_MAX_NETWORKS) {
+		fail(p, p->lineno, "too many networks (at most %d)", CONFIG_MAX_NETWORKS);
+		return;
+	}
+	n = &p->c.networks[p->c.n_networks];
+	memset(n, 0, sizeof(*n));
+	memcpy(n->name, name, nlen);
+	n->corosync_link = -1;
+	p->net_lines[p->c.n_networks] = (struct network_lines){.header = p->lineno};
+	p->c.n_networks++;
+}
+
 /* An fgets()-style reader for ini_parse_stream(); see the comment at the top. */
 static char *read_line(char *str, int num, void *stream)
 {
@@ -371,10 +537,195 @@ static char *read_line(char *str, int num, void *stream)
 	if (str[0] == '[') {
 		const char *end = strchr(str + 1, ']');
 
-		if (end && !section_known(str + 1, (size_t)(end - str - 1)))
-			fail(p, p->lineno, "unknown section [%.*s]", (int)(end - str - 1), str + 1);
+		size_t len = end ? (size_t)(end - str - 1) : 0;
+
+		if (end && is_network_section(str + 1, len))
+			network_header(p, str + 1, len);
+		else if (end && !section_known(str + 1, len))
+			fail(p, p->lineno, "unknown section [%.*s]", (int)len, str + 1);
 	}
 	return str;
+}
+
+/* A corosync node name as given in cmap; no spaces (they separate pairs). */
+static bool node_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > NODE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isgraph((unsigned char)name[i]))
+			return false;
+	return true;
+}
+
+static bool ip_literal_valid(const char *s)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1;
+}
+
+/*
+ * "n1=10.77.2.1 n2=10.77.2.2": add the pairs to n. addresses may be given on
+ * several lines of one section, each adding pairs, because a line holds only
+ * about a dozen pairs (see LINE_MAX_CHARS) and a cluster has up to
+ * CONFIG_MAX_NET_ADDRS nodes. That is not "last one wins" (the reason a
+ * repeated key is an error): nothing is replaced, and a node named twice is
+ * an error.
+ */
+static void parse_addresses(struct parser *p, struct drover_network *n, const char *value)
+{
+	const char *s = value;
+
+	if (*s == '\0') {
+		fail(p, p->lineno,
+		     "bad value '' for addresses: expected NODE=IP pairs separated by spaces");
+		return;
+	}
+	while (*s) {
+		const char *tok, *eq;
+		size_t len, nlen, alen;
+		char addr[sizeof(n->addrs[0].addr)];
+
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			break;
+		tok = s;
+		while (*s && !isspace((unsigned char)*s))
+			s++;
+		len = (size_t)(s - tok);
+		eq = memchr(tok, '=', len);
+		if (!eq || eq == tok || eq == tok + len - 1) {
+			fail(p, p->lineno, "bad entry '%.*s' in addresses: expected NODE=IP",
+			     (int)len, tok);
+			return;
+		}
+		nlen = (size_t)(eq - tok);
+		alen = len - nlen - 1;
+		if (!node_name_valid(tok, nlen)) {
+			fail(p, p->lineno,
+			     "bad node name '%.*s' in addresses: expected 1..%u printable characters",
+			     (int)nlen, tok, NODE_NAME_MAX);
+			return;
+		}
+		if (alen >= sizeof(addr)) {
+			fail(p, p->lineno,
+			     "bad address '%.*s' for node '%.*s' in addresses: expected an IPv4 or "
+			     "IPv6 address",
+			     (int)alen, eq + 1, (int)nlen, tok);
+			return;
+		}
+		memcpy(addr, eq + 1, alen);
+		addr[alen] = '\0';
+		if (!ip_literal_valid(addr)) {
+			fail(p, p->lineno,
+			     "bad address '%s' for node '%.*s' in addresses: expected an IPv4 or "
+			     "IPv6 address",
+			     addr, (int)nlen, tok);
+			return;
+		}
+		for (size_t i = 0; i < n->n_addrs; i++) {
+			if (strlen(n->addrs[i].node) == nlen &&
+			    memcmp(n->addrs[i].node, tok, nlen) == 0) {
+				fail(p, p->lineno, "duplicate node '%.*s' in addresses of [network %s]",
+				     (int)nlen, tok, n->name);
+				return;
+			}
+		}
+		if (n->n_addrs >= CONFIG_MAX_NET_ADDRS) {
+			fail(p, p->lineno, "too many addresses in [network %s] (at most %d)", n->name,
+			     CONFIG_MAX_NET_ADDRS);
+			return;
+		}
+		memcpy(n->addrs[n->n_addrs].node, tok, nlen);
+		n->addrs[n->n_addrs].node[nlen] = '\0';
+		memcpy(n->addrs[n->n_addrs].addr, addr, alen + 1);
+		n->n_addrs++;
+	}
+}
+
+/* A key in [network NAME]; "section" is the whole "network NAME". */
+static void network_key(struct parser *p, const char *section, const char *name,
+			const char *value)
+{
+	size_t plen = strlen(NETWORK_PREFIX);
+	const char *net = section + plen;
+	ssize_t i = strlen(section) > plen ? network_index(&p->c, net, strlen(net)) : -1;
+	struct drover_network *n;
+	struct network_lines *l;
+	uint64_t v;
+
+	if (i < 0) {
+		/* The reader rejected the header already; this is a safety net. */
+		fail(p, p->lineno, "unknown section [%s]", section);
+		return;
+	}
+	n = &p->c.networks[i];
+	l = &p->net_lines[i];
+	if (strcmp(name, "addresses") == 0) {
+		if (l->link) {
+			fail(p, p->lineno,
+			     "addresses and corosync_link in one [%s] (corosync_link on line %u): "
+			     "give only one",
+			     section, l->link);
+			return;
+		}
+		if (!l->addresses)
+			l->addresses = p->lineno;
+		parse_addresses(p, n, value);
+	} else if (strcmp(name, "corosync_link") == 0) {
+		if (l->link) {
+			fail(p, p->lineno, "duplicate key '%s' in [%s] (first set on line %u)", name,
+			     section, l->link);
+			return;
+		}
+		if (l->addresses) {
+			fail(p, p->lineno,
+			     "addresses and corosync_link in one [%s] (addresses on line %u): give "
+			     "only one",
+			     section, l->addresses);
+			return;
+		}
+		l->link = p->lineno;
+		if (parse_u64(value, 0, 7, &v) < 0) {
+			fail(p, p->lineno,
+			     "bad value '%s' for corosync_link: expected an integer 0..7", value);
+			return;
+		}
+		n->corosync_link = (int)v;
+	} else if (strcmp(name, "cap") == 0) {
+		if (l->cap) {
+			fail(p, p->lineno, "duplicate key '%s' in [%s] (first set on line %u)", name,
+			     section, l->cap);
+			return;
+		}
+		l->cap = p->lineno;
+		if (parse_u64(value, 0, MIG_LIMIT_MAX, &v) < 0) {
+			fail(p, p->lineno, "bad value '%s' for cap: expected an integer 0..%u", value,
+			     MIG_LIMIT_MAX);
+			return;
+		}
+		n->cap = (uint32_t)v;
+	} else {
+		fail(p, p->lineno, "unknown key '%s' in [%s]", name, section);
+	}
+}
+
+/*
+ * A network needs addresses or corosync_link. Checked once the whole file was
+ * read without another error, so that a malformed addresses line is reported
+ * as what it is, not as a network without addresses.
+ */
+static void check_networks(struct parser *p)
+{
+	for (size_t i = 0; i < p->c.n_networks; i++) {
+		if (!p->net_lines[i].addresses && !p->net_lines[i].link) {
+			fail(p, p->net_lines[i].header,
+			     "[network %s] needs addresses or corosync_link", p->c.networks[i].name);
+			return;
+		}
+	}
 }
 
 static int handle_key(void *user, const char *section, const char *name, const char *value)
@@ -388,6 +739,10 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	if (section[0] == '\0') {
 		fail(p, p->lineno, "key '%s' is not in a section", name);
 		return 0;
+	}
+	if (is_network_section(section, strlen(section))) {
+		network_key(p, section, name, value);
+		return p->err_line ? 0 : 1;
 	}
 	if (!section_known(section, strlen(section))) {
 		/* The reader reported the header already; this is a safety net. */
@@ -476,12 +831,44 @@ int config_load(const char *path, int must_exist, struct drover_config *ret, cha
 		set_err(err, errlen, "%s:%d: syntax error", path, r);
 		return -EINVAL;
 	}
+	if (r == 0)
+		check_networks(&p);
 	if (p.err_line) {
 		set_err(err, errlen, "%s:%u: %s", path, p.err_line, p.err);
 		return -EINVAL;
 	}
 	*ret = p.c;
 	return 0;
+}
+
+/*
+ * addresses go on as many lines as it takes for each to fit inih's line
+ * buffer: a file that loaded can have more pairs on a line than fit once
+ * printed with " = ", and the output must load back.
+ */
+static void print_network(FILE *f, const struct drover_network *n)
+{
+	static const char key[] = "addresses =";
+	size_t col = 0;
+
+	fprintf(f, "\n[network %s]\n", n->name);
+	if (n->corosync_link >= 0)
+		fprintf(f, "corosync_link = %d\n", n->corosync_link);
+	for (size_t i = 0; i < n->n_addrs; i++) {
+		size_t len = 1 + strlen(n->addrs[i].node) + 1 + strlen(n->addrs[i].addr);
+
+		if (col > 0 && col + len > LINE_MAX_CHARS) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (col == 0)
+			col = (size_t)fprintf(f, "%s", key);
+		fprintf(f, " %s=%s", n->addrs[i].node, n->addrs[i].addr);
+		col += len;
+	}
+	if (col > 0)
+		fputc('\n', f);
+	fprintf(f, "cap = %u\n", (unsigned)n->cap);
 }
 
 void config_print(FILE *f, const struct drover_config *c)
@@ -514,4 +901,21 @@ void config_print(FILE *f, const struct drover_config *c)
 		c->agent_plugin_config, (unsigned)c->inventory_ms, (unsigned)c->start_deadline_ms,
 		c->agent_dest_uri,
 		c->agent_migrate_uri, c->cpg_group);
+	fprintf(f,
+		"\n"
+		"[migration]\n"
+		"max_out = %u\n"
+		"max_in = %u\n"
+		"max_total = %u\n"
+		"max_retries = %u\n"
+		"stall_timeout_ms = %u\n"
+		"probe_interval_ms = %u\n"
+		"probe_timeout_ms = %u\n"
+		"probe_port = %u\n",
+		(unsigned)c->mig_max_out, (unsigned)c->mig_max_in, (unsigned)c->mig_max_total,
+		(unsigned)c->mig_max_retries, (unsigned)c->mig_stall_ms,
+		(unsigned)c->probe_interval_ms, (unsigned)c->probe_timeout_ms,
+		(unsigned)c->probe_port);
+	for (size_t i = 0; i < c->n_networks; i++)
+		print_network(f, &c->networks[i]);
 }

@@ -15,6 +15,30 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define CONFIG_MAX_NETWORKS 8      /* = QUEUE_MAX_NETWORKS */
+#define CONFIG_NETWORK_NAME_MAX 32
+#define CONFIG_MAX_NET_ADDRS 64    /* = DROVER_MAX_NODES */
+
+/*
+ * A migration network, [network NAME], in preference order (file order):
+ *   addresses = n1=10.77.2.1 n2=10.77.2.2 ...   node name = IP literal
+ * or
+ *   corosync_link = 1                           the nodes' ring1_addr in cmap
+ *   cap = 0                                     concurrent migrations (0: none)
+ * Exactly one of addresses and corosync_link. IPv6 literals are allowed
+ * (n1=fd00::1). Names: [A-Za-z0-9_.-], 1..31 chars, unique.
+ */
+struct drover_network {
+	char name[CONFIG_NETWORK_NAME_MAX];
+	int corosync_link;               /* -1: the addresses below */
+	uint32_t cap;
+	size_t n_addrs;
+	struct {
+		char node[64];
+		char addr[64];               /* numeric IPv4 or IPv6, validated with inet_pton */
+	} addrs[CONFIG_MAX_NET_ADDRS];
+};
+
 struct drover_config {
 	/* [daemon] */
 	char state_dir[PATH_MAX];     /* state_dir = /var/lib/drover */
@@ -33,6 +57,19 @@ struct drover_config {
 	char agent_migrate_uri[256];  /* migrate_uri = tcp://%n-%N (%N: network name) */
 	/* [cluster] */
 	char cpg_group[128];          /* cpg_group = drover (CPG group name, 1..127 chars) */
+	/* [migration]: the limits seed the replicated ones until `drover config set` */
+	uint32_t mig_max_out;         /* max_out = 2 (0: unlimited) outgoing per node */
+	uint32_t mig_max_in;          /* max_in = 2 (0: unlimited) incoming per node */
+	uint32_t mig_max_total;       /* max_total = 0 (0: unlimited) cluster-wide */
+	uint32_t mig_max_retries;     /* max_retries = 2 (0..7) on another network */
+	uint32_t mig_stall_ms;        /* stall_timeout_ms = 30000 (1000..3600000): no progress, abort */
+	uint32_t probe_interval_ms;   /* probe_interval_ms = 1000 (100..60000) */
+	uint32_t probe_timeout_ms;    /* probe_timeout_ms = 1000 (100..60000) */
+	uint32_t probe_port;          /* probe_port = 16509 (1..65535): TCP port probed on peers */
+	/* [network NAME] sections, in file order; none: one network "default"
+	 * over the hypervisors' default route (migrate_uri in [agent]) */
+	size_t n_networks;
+	struct drover_network networks[CONFIG_MAX_NETWORKS];
 };
 
 /* Fill c with the defaults. */

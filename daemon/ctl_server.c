@@ -195,9 +195,15 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 		ns[i].n_links = nl;
 		ns[i].links = lsp[i];
 	}
-	resp.exit_code = DROVER_EXIT_OK;
-	resp.status = &st;
-	send_response(c, &resp);
+	{
+		struct ctl_status_extra x = { 0 };
+
+		ctl_jobs_fill_status(d, &st, nsp, &x);
+		resp.exit_code = DROVER_EXIT_OK;
+		resp.status = &st;
+		send_response(c, &resp);
+		ctl_status_extra_free(&x);
+	}
 }
 
 /* ---- changes ---- */
@@ -509,6 +515,113 @@ static void pending_tick(void *data)
 				  pending_tick, &d->pending_timer);
 }
 
+/* ---- for ctl_jobs.c ---- */
+
+int ctl_send_response(qb_ipcs_connection_t *c, Drover__CtlResponse *resp)
+{
+	return send_response(c, resp);
+}
+
+void ctl_reply_error(qb_ipcs_connection_t *c, int exit_code, const char *error)
+{
+	reply_error(c, exit_code, error);
+}
+
+int ctl_change_refused(struct droverd *d, qb_ipcs_connection_t *c)
+{
+	return change_refused(d, c);
+}
+
+void ctl_submit_change(struct droverd *d, qb_ipcs_connection_t *c, Drover__Envelope *env,
+		       uint64_t request_id, const char *what)
+{
+	submit_change(d, c, env, request_id, what);
+}
+
+/* ---- subscriptions (drover top) ---- */
+
+/*
+ * A subscriber gets a small event, not the data: it asks for what it shows
+ * with ordinary requests. Events are coalesced to one per NOTIFY_MS, so a
+ * dozen migrations reporting progress cost a subscriber five wakeups a second.
+ */
+#define NOTIFY_MS 200
+#define MAX_SUBSCRIBERS 32
+
+static qb_ipcs_connection_t *subscribers[MAX_SUBSCRIBERS];
+static size_t n_subscribers;
+static bool notify_armed;
+static uint64_t event_seq;
+static qb_loop_timer_handle notify_timer;
+
+void ctl_server_subscribe(struct droverd *d, qb_ipcs_connection_t *c)
+{
+	(void)d;
+	for (size_t i = 0; i < n_subscribers; i++)
+		if (subscribers[i] == c)
+			return;
+	if (n_subscribers == MAX_SUBSCRIBERS) {
+		log_warn("too many subscribers; one more `drover top` will redraw on its timer only");
+		return;
+	}
+	qb_ipcs_connection_ref(c);
+	subscribers[n_subscribers++] = c;
+}
+
+static void unsubscribe(qb_ipcs_connection_t *c)
+{
+	for (size_t i = 0; i < n_subscribers; i++)
+		if (subscribers[i] == c) {
+			subscribers[i] = subscribers[--n_subscribers];
+			qb_ipcs_connection_unref(c);
+			return;
+		}
+}
+
+static void notify_fn(void *data)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__CtlResponse resp = DROVER__CTL_RESPONSE__INIT;
+	struct qb_ipc_response_header h;
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct iovec iov[2];
+	size_t len;
+
+	(void)data;
+	notify_armed = false;
+	resp.event_seq = ++event_seq;
+	env.body_case = DROVER__ENVELOPE__BODY_CTL_RESPONSE;
+	env.ctl_response = &resp;
+	if (frame_encode(&env, &buf, &len) < 0)
+		return;
+	h.id = DROVER_IPC_MSG_ENVELOPE;
+	h.size = (int32_t)(sizeof(h) + len);
+	h.error = 0;
+	iov[0].iov_base = &h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = buf;
+	iov[1].iov_len = len;
+	for (size_t i = 0; i < n_subscribers;) {
+		ssize_t r = qb_ipcs_event_sendv(subscribers[i], iov, 2);
+
+		/* A subscriber too slow to read misses events, not data: it polls too. */
+		if (r < 0 && r != -EAGAIN && r != -ENOBUFS) {
+			unsubscribe(subscribers[i]);
+			continue;
+		}
+		i++;
+	}
+}
+
+void ctl_server_notify(struct droverd *d)
+{
+	if (notify_armed || !n_subscribers || d->stopping)
+		return;
+	notify_armed = true;
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, (uint64_t)NOTIFY_MS * QB_TIME_NS_IN_MSEC, d,
+			  notify_fn, &notify_timer);
+}
+
 /* ---- dispatch ---- */
 
 static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
@@ -572,7 +685,9 @@ static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		break;
 	}
 	default:
-		reply_error(c, DROVER_EXIT_DATAERR, "unknown request (is the CLI newer than droverd?)");
+		if (!ctl_jobs_dispatch(d, c, env->ctl_request))
+			reply_error(c, DROVER_EXIT_DATAERR,
+				    "unknown request (is the CLI newer than droverd?)");
 		break;
 	}
 	frame_free(env);
@@ -583,6 +698,7 @@ static int32_t conn_closed(qb_ipcs_connection_t *c)
 {
 	struct droverd *d = ctl_ctx;
 
+	unsubscribe(c);
 	/* A client that gave up no longer wants its answer; the change itself stands. */
 	for (struct pending_req **pp = &d->pending; *pp;) {
 		struct pending_req *p = *pp;
@@ -666,6 +782,11 @@ void ctl_server_stop(struct droverd *d)
 		reply_error(p->conn, DROVER_EXIT_UNAVAILABLE, "droverd is shutting down");
 		pending_free(p);
 	}
+	while (n_subscribers)
+		unsubscribe(subscribers[0]);
+	if (notify_armed)
+		qb_loop_timer_del(d->loop, notify_timer);
+	notify_armed = false;
 	if (d->ipcs) {
 		qb_ipcs_destroy(d->ipcs);
 		d->ipcs = NULL;

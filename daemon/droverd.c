@@ -131,6 +131,8 @@ static void sync_finished(struct droverd *d)
 	log_info("cluster state synchronised among %zu members: epoch %llu", d->n_members,
 		 (unsigned long long)d->state.epoch);
 	note_coordinator(d);
+	drain_on_synced(d);
+	ctl_server_notify(d);
 }
 
 void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined)
@@ -157,7 +159,10 @@ void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined)
 	/* Observations are not part of the exchange: joiners get ours again. */
 	if (joined_any)
 		resend_own_inventory(d);
+	nethealth_on_members_changed(d, joined_any);
 	note_coordinator(d);
+	drain_on_members_changed(d);
+	ctl_server_notify(d);
 }
 
 static void on_digest(struct droverd *d, uint32_t from, const Drover__StateDigest *dg)
@@ -215,6 +220,12 @@ static uint64_t change_request_id(const Drover__Envelope *env)
 		return env->vm_add ? env->vm_add->request_id : 0;
 	case DROVER__ENVELOPE__BODY_VM_REMOVE:
 		return env->vm_remove ? env->vm_remove->request_id : 0;
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+		return env->jobs_add ? env->jobs_add->request_id : 0;
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+		return env->jobs_cancel ? env->jobs_cancel->request_id : 0;
+	case DROVER__ENVELOPE__BODY_LIMITS_SET:
+		return env->limits_set ? env->limits_set->request_id : 0;
 	default:
 		return 0;
 	}
@@ -239,6 +250,33 @@ static void log_change(struct droverd *d, uint32_t from, const Drover__Envelope 
 		log_notice("VM '%s' removed from the registry (requested via node %u; epoch %llu)",
 			   env->vm_remove->name, from, (unsigned long long)d->state.epoch);
 		break;
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+		log_notice("%zu migration job(s) requested via node %u; %zu unfinished (epoch %llu)",
+			   env->jobs_add->n_jobs, from, state_jobs_unfinished(&d->state),
+			   (unsigned long long)d->state.epoch);
+		break;
+	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
+		const struct queue_job *j = state_job_find(&d->state, env->job_finish->job_id);
+
+		if (j)
+			log_info("job %llu (VM %s) is now %s", (unsigned long long)j->id, j->vm,
+				 queue_job_state_name(j->state));
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+		if (env->jobs_cancel->n_job_ids)
+			log_notice("%zu queued job(s) cancelled (via node %u): %s",
+				   env->jobs_cancel->n_job_ids, from, env->jobs_cancel->reason);
+		else
+			log_notice("drain of node '%s' cancelled (requested via node %u)",
+				   links_node_name(d, env->jobs_cancel->node, buf, sizeof(buf)),
+				   from);
+		break;
+	case DROVER__ENVELOPE__BODY_LIMITS_SET:
+		log_notice("migration limits now %u out, %u in, %u in all, %u retries (via node %u)",
+			   d->state.limits.per_source, d->state.limits.per_target,
+			   d->state.limits.cluster, d->state.limits.max_retries, from);
+		break;
 	default:
 		break;
 	}
@@ -259,14 +297,22 @@ static void on_change(struct droverd *d, uint32_t from, bool from_self, const Dr
 					 "membership changed while applying; retry");
 		return;
 	}
-	r = state_apply(&d->state, env);
+	if (!drain_sender_ok(d, from, env)) {
+		/* Every member sees the same sender and the same state: all drop it. */
+		log_warn("dropping a queue change from node %u: not its to make", from);
+		r = -EPERM;
+	} else {
+		r = state_apply(&d->state, env);
+	}
 	if (r == 1) {
 		log_change(d, from, env);
 		save_state(d);
 	} else if (r < 0) {
-		log_warn("rejected a change from node %u: %s", from, strerror(-r));
+		log_warn("rejected a change (body %d) from node %u: %s", (int)env->body_case, from,
+			 strerror(-r));
 	}
-	if (!from_self)
+	drain_on_applied(d, from, from_self, env, r);
+	if (!from_self || !request_id)
 		return;
 	switch (r) {
 	case -EEXIST:
@@ -445,6 +491,8 @@ void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 {
 	bool from_self = nodeid == d->local_id && pid == (uint32_t)getpid();
 
+	if (from_self)
+		drain_on_own_delivered(d, env->seq);
 	if (!droverd_is_member(d, nodeid)) {
 		log_warn("dropping message from node %u: not a member", nodeid);
 		return;
@@ -459,10 +507,26 @@ void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
 	case DROVER__ENVELOPE__BODY_VM_ADD:
 	case DROVER__ENVELOPE__BODY_VM_REMOVE:
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+	case DROVER__ENVELOPE__BODY_JOB_START:
+	case DROVER__ENVELOPE__BODY_JOB_FINISH:
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+	case DROVER__ENVELOPE__BODY_LIMITS_SET:
 		on_change(d, nodeid, from_self, env);
 		break;
 	case DROVER__ENVELOPE__BODY_NODE_INVENTORY:
 		on_inventory(d, nodeid, env->node_inventory);
+		drain_kick(d);
+		ctl_server_notify(d);
+		break;
+	case DROVER__ENVELOPE__BODY_JOB_PROGRESS:
+		drain_on_progress(d, nodeid, env->job_progress);
+		break;
+	case DROVER__ENVELOPE__BODY_JOB_ABORT:
+		drain_on_abort(d, nodeid, env->job_abort);
+		break;
+	case DROVER__ENVELOPE__BODY_NETWORK_HEALTH:
+		nethealth_on_report(d, nodeid, env->network_health);
 		break;
 	case DROVER__ENVELOPE__BODY_VM_REQUEST:
 		vm_actions_on_request(d, nodeid, env->vm_request);
@@ -505,6 +569,7 @@ static void link_timer_fn(void *data)
 	struct droverd *d = data;
 
 	links_poll(d);
+	nethealth_refresh(d);
 	if (!d->stopping)
 		qb_loop_timer_add(d->loop, QB_LOOP_LOW,
 				  (uint64_t)d->cfg.link_poll_ms * QB_TIME_NS_IN_MSEC, d,
@@ -536,6 +601,9 @@ static void connect_timer_fn(void *data)
 	links_poll(d);
 	link_timer_fn(d);
 	sd_notify(0, "READY=1\nSTATUS=connected to corosync");
+	if (nethealth_start(d) < 0)
+		log_err("cannot start the migration network probes; those networks count as down");
+	drain_start(d);
 	if (!d->agent)
 		agent_link_start(d);
 }
@@ -556,6 +624,7 @@ static int sig_reload(int sig, void *data)
 	struct droverd *d = data;
 	struct drover_config c;
 	char err[512];
+	bool limits_changed;
 	int r;
 
 	(void)sig;
@@ -571,11 +640,26 @@ static int sig_reload(int sig, void *data)
 		log_warn("state_dir and cpg_group changes take effect at the next restart");
 	strscpy(c.state_dir, d->cfg.state_dir, sizeof(c.state_dir));
 	strscpy(c.cpg_group, d->cfg.cpg_group, sizeof(c.cpg_group));
+	limits_changed = c.mig_max_out != d->cfg.mig_max_out || c.mig_max_in != d->cfg.mig_max_in ||
+			 c.mig_max_total != d->cfg.mig_max_total ||
+			 c.mig_max_retries != d->cfg.mig_max_retries;
+	for (size_t k = 0; k < c.n_networks && !limits_changed; k++)
+		limits_changed = k >= d->cfg.n_networks || c.networks[k].cap != d->cfg.networks[k].cap;
 	d->cfg = c;
 	log_set_priority(d->cfg.log_priority);
 	ctl_server_reload_group(d);
 	if (d->cmap_connected)
 		links_load_nodelist(d);
+	if (d->corosync_ready) {
+		/* New networks or addresses: probe what the file says now. */
+		nethealth_stop(d);
+		nethealth_start(d);
+		d->reach_dirty = true;
+		nethealth_refresh(d);
+	}
+	/* The operator edited the limits in the file: that edit is meant for the cluster. */
+	if (limits_changed)
+		drain_push_config_limits(d);
 	log_notice("configuration reloaded from '%s'", d->config_path);
 	sd_notify(0, "READY=1");
 	return 0;
@@ -706,6 +790,8 @@ int main(int argc, char **argv)
 
 	log_notice("droverd stopping");
 	ctl_server_stop(&d);
+	drain_stop(&d);
+	nethealth_stop(&d);
 	agent_link_stop(&d);
 	membership_disconnect(&d);
 	quorum_disconnect(&d);

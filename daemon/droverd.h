@@ -30,6 +30,7 @@ struct known_node {
 	uint8_t links_configured;          /* bit i: ring<i>_addr in the nodelist */
 	uint8_t links_up;                  /* bit i: link i carries traffic (local view) */
 	bool reachable;                    /* corosync sees the node */
+	char link_addr[DROVER_MAX_LINKS][64]; /* ring<i>_addr as written in corosync.conf */
 };
 
 struct send_item {
@@ -92,6 +93,40 @@ struct vm_action {
 	uint64_t job_id;          /* our agent's job, when node is us; 0 otherwise */
 };
 
+/* A node's reported view of the migration networks (NetworkHealth). */
+struct node_reach {
+	uint32_t node_id;          /* 0: slot unused */
+	size_t n_nets;
+	struct {
+		char name[QUEUE_NAME_MAX];
+		size_t n_up;
+		uint32_t up_ids[DROVER_MAX_NODES];
+	} nets[QUEUE_MAX_NETWORKS];
+};
+
+/* A running migration job this node executes through its agent (drain.c). */
+struct job_exec {
+	uint64_t job_id;           /* the replicated job */
+	uint64_t agent_job;        /* the agent's migrate job */
+	char vm[DROVER_VM_NAME_MAX];
+	char network[QUEUE_NAME_MAX];
+	bool abort_sent;           /* an abort_migration job went to the agent */
+	char abort_reason[QUEUE_REASON_MAX];
+	uint64_t bytes;            /* processed so far, from the latest progress */
+};
+
+/* The latest progress of a running job, as multicast by its source. */
+struct job_progress {
+	uint64_t job_id;           /* 0: slot unused */
+	uint64_t at_ms;            /* local monotonic time it arrived */
+	Drover__MigrationProgress p; /* scalar fields only */
+};
+
+#define DROVER_MAX_EXECS 64
+#define DROVER_MAX_PROGRESS 128
+
+struct netprobe;
+
 struct droverd {
 	struct drover_config cfg;
 	const char *config_path;
@@ -139,6 +174,22 @@ struct droverd {
 	struct vm_action actions[DROVER_MAX_ACTIONS];
 	uint64_t next_action;
 
+	/* nethealth.c: what we see of the migration networks, and what every node reports */
+	struct netprobe *probe;
+	struct node_reach reach[DROVER_MAX_NODES];
+	bool reach_dirty;          /* our own view changed since we last multicast it */
+	qb_loop_timer_handle health_timer;
+
+	/* drain.c: the coordinator's queue work and this node's migrations */
+	size_t n_execs;
+	struct job_exec execs[DROVER_MAX_EXECS];
+	struct job_progress progress[DROVER_MAX_PROGRESS];
+	uint32_t coord_inflight;   /* our coordinator messages not yet delivered back */
+	qb_loop_timer_handle drain_timer;
+	bool drain_kicked;
+	uint64_t aborted[DROVER_MAX_EXECS]; /* jobs we asked to abort, as coordinator */
+	size_t n_aborted;
+
 	/* ctl_server.c */
 	qb_ipcs_service_t *ipcs;
 	gid_t ipc_gid;
@@ -172,6 +223,80 @@ void vm_actions_job_done(struct droverd *d, uint64_t job_id, const Drover__Agent
 void vm_actions_job_progress(struct droverd *d, uint64_t job_id, const Drover__MigrationProgress *p);
 void vm_actions_agent_lost(struct droverd *d);
 const struct vm_action *vm_actions_find(const struct droverd *d, const char *vm);
+/* Expand %n (node name) and %N (network) in a URI template. */
+void vm_actions_expand_uri(char *out, size_t len, const char *tmpl, const char *node,
+			   const char *net);
+
+/* nethealth.c: migration networks (drover.conf [network]) and their health. */
+int nethealth_start(struct droverd *d);
+void nethealth_stop(struct droverd *d);
+/* Networks in preference order: the configured ones, or one named "default". */
+size_t nethealth_n_networks(const struct droverd *d);
+const char *nethealth_network_name(const struct droverd *d, size_t k);
+/* Network k can carry a migration between a and b: both report the other up. */
+bool nethealth_usable(const struct droverd *d, size_t k, uint32_t a, uint32_t b);
+/* The data URI for a migration to target over network named net ("" if default). */
+int nethealth_migrate_uri(const struct droverd *d, const char *net, uint32_t target, char *buf,
+			  size_t len);
+void nethealth_on_report(struct droverd *d, uint32_t from, const Drover__NetworkHealth *m);
+void nethealth_on_members_changed(struct droverd *d, bool joined_any);
+/* Re-read our local view (links polled, probes changed) and multicast it if it changed. */
+void nethealth_refresh(struct droverd *d);
+/* Describe network k: "addresses", "corosync link 1", "default". */
+const char *nethealth_kind(const struct droverd *d, size_t k, char *buf, size_t len);
+uint32_t nethealth_cap(const struct droverd *d, size_t k);
+
+/* drain.c: drains, the migration queue, and this node's part in it. */
+void drain_start(struct droverd *d);
+void drain_stop(struct droverd *d);
+/* Something changed: re-run the coordinator's queue soon (coalesced). */
+void drain_kick(struct droverd *d);
+/* A replicated queue change was applied (r == 1) or rejected (r <= 0). */
+void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
+		      int r);
+/* Whether `from` may send this queue change (the check every member makes alike). */
+bool drain_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env);
+/* One of our own messages came back (whatever it was): the coordinator may go on. */
+void drain_on_own_delivered(struct droverd *d, uint64_t seq);
+void drain_on_progress(struct droverd *d, uint32_t from, const Drover__JobProgress *m);
+void drain_on_abort(struct droverd *d, uint32_t from, const Drover__JobAbort *m);
+void drain_on_members_changed(struct droverd *d);
+void drain_on_synced(struct droverd *d);
+/* Agent hooks: true if the job was one of our migrations. */
+bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__AgentJobResult *r);
+bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drover__MigrationProgress *p);
+void drain_agent_lost(struct droverd *d);
+const struct job_progress *drain_progress(const struct droverd *d, uint64_t job_id);
+/* Multicast this node's drover.conf limits as the cluster's (after a reload that changed them). */
+void drain_push_config_limits(struct droverd *d);
+/* The limits in force: replicated once set, else this node's drover.conf. */
+void drain_limits(const struct droverd *d, struct mig_limits *ret);
+/* The queue's view of the cluster now (nodes, networks, health, limits). */
+void drain_build_view(const struct droverd *d, struct queue_view *v);
+/* Which node runs a registered VM now (0: none or unknown). */
+uint32_t drain_vm_node(const struct droverd *d, const char *vm);
+/* Compute every job's blocker on a copy (jobs: s->jobs copy, n): for display. */
+void drain_blockers(const struct droverd *d, struct queue_job *jobs, size_t n);
+
+/* ctl_jobs.c: the CLI's drain, queue, history and config requests. */
+/* Handle req if it is one of ours; false if not. */
+bool ctl_jobs_dispatch(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+/* What ctl_jobs_fill_status() allocated for a status reply. */
+struct ctl_status_extra {
+	void *pool;
+};
+void ctl_jobs_fill_status(struct droverd *d, Drover__StatusReply *st, Drover__NodeStatus **ns,
+			  struct ctl_status_extra *x);
+void ctl_status_extra_free(struct ctl_status_extra *x);
+/* ctl_server.c helpers for it. */
+int ctl_send_response(qb_ipcs_connection_t *c, Drover__CtlResponse *resp);
+void ctl_reply_error(qb_ipcs_connection_t *c, int exit_code, const char *error);
+int ctl_change_refused(struct droverd *d, qb_ipcs_connection_t *c);
+void ctl_submit_change(struct droverd *d, qb_ipcs_connection_t *c, Drover__Envelope *env,
+		       uint64_t request_id, const char *what);
+/* Subscribed clients get an event soon (coalesced, at most every 200 ms). */
+void ctl_server_notify(struct droverd *d);
+void ctl_server_subscribe(struct droverd *d, qb_ipcs_connection_t *c);
 
 /* agent_link.c: spawns, supervises and talks to the local drover-agent. */
 int agent_link_start(struct droverd *d);

@@ -83,6 +83,9 @@ int links_load_nodelist(struct droverd *d)
 			snprintf(key, sizeof(key), "nodelist.node.%u.ring%u_addr", i, l);
 			if (cmap_get_string(d->cmap, key, &addr) == CS_OK) {
 				k->links_configured |= (uint8_t)(1u << l);
+				/* A migration network may ride on this link (nethealth.c). */
+				if (strscpy(k->link_addr[l], addr, sizeof(k->link_addr[l])) < 0)
+					k->link_addr[l][0] = '\0';
 				free(addr);
 			}
 		}

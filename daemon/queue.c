@@ -548,6 +548,7 @@ static void record(struct queue_job *job, const char *network, enum queue_result
 	at->target = job->target;
 	at->result = r;
 	strscpy(at->reason, reason ? reason : "", sizeof(at->reason));
+	at->started_ms = job->started_ms;
 }
 
 int queue_job_done(struct queue_job *job)
@@ -620,6 +621,10 @@ const char *queue_blocker_name(enum queue_blocker b)
 		return "network-limit";
 	case QUEUE_BLOCK_BATCH_FULL:
 		return "batch-full";
+	case QUEUE_BLOCK_VM_BUSY:
+		return "vm-busy";
+	case QUEUE_BLOCK_VM_ELSEWHERE:
+		return "vm-not-on-source";
 	}
 	return "?";
 }

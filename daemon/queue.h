@@ -61,6 +61,9 @@ enum queue_blocker {
 	QUEUE_BLOCK_TARGET_LIMIT,   /* "target n2 incoming limit 2/2" */
 	QUEUE_BLOCK_NETWORK_LIMIT,  /* "network mig-a limit 1/1" */
 	QUEUE_BLOCK_BATCH_FULL,     /* the caller's action array was full */
+	/* Set by the caller for jobs it keeps out of queue_dispatch(): */
+	QUEUE_BLOCK_VM_BUSY,        /* "VM vm3 has another action in progress" */
+	QUEUE_BLOCK_VM_ELSEWHERE,   /* "VM vm3 is not running on n1" */
 };
 
 enum queue_result {
@@ -103,6 +106,8 @@ struct queue_attempt {
 	uint32_t target;
 	enum queue_result result;
 	char reason[QUEUE_REASON_MAX];
+	uint64_t started_ms;  /* the job's started_ms when it was recorded */
+	uint64_t finished_ms; /* set by the caller (the queue has no clock) */
 };
 
 struct queue_job {
@@ -123,6 +128,11 @@ struct queue_job {
 	uint32_t max_retries;
 	size_t n_attempts;
 	struct queue_attempt attempts[QUEUE_MAX_ATTEMPTS];
+	/* Kept for the replicated state; the queue does not use them: */
+	uint32_t origin;         /* Drover__JobOrigin */
+	uint64_t finished_ms;
+	bool cancel_requested;   /* `drain cancel` while running: a failure ends it */
+	char error[QUEUE_REASON_MAX];
 	/* Written by queue_dispatch(): */
 	enum queue_blocker blocker;
 	char blocker_text[QUEUE_BLOCKER_MAX];

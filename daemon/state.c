@@ -1,6 +1,8 @@
 /*
  * Replicated cluster state (see state.h). Invariants: nodes[] sorted by id,
- * ids unique and non-zero, epoch incremented exactly once per change.
+ * ids unique and non-zero, epoch incremented exactly once per change. The
+ * migration queue's messages and their conversions are in state_jobs.c; its
+ * fields are copied, hashed and freed here with the rest.
  *
  * A message that would not change anything (setting a node to the state it
  * already has) leaves the epoch alone, so the epoch counts real changes and a
@@ -15,9 +17,17 @@
 #include "util.h"
 #include "vmxml.h"
 
+/* The migration queue's share of the work below, in state_jobs.c. */
+int state_jobs_apply(struct cluster_state *s, const Drover__Envelope *env);
+void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
+void state_jobs_proto_free(void *mem);
+int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
+
 void state_init(struct cluster_state *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->next_job_id = 1;
+	state_limits_default(&s->limits);
 }
 
 void state_free(struct cluster_state *s)
@@ -25,6 +35,8 @@ void state_free(struct cluster_state *s)
 	for (size_t i = 0; i < s->n_vms; i++)
 		free(s->vms[i].xml);
 	free(s->vms);
+	free(s->jobs);
+	free(s->history);
 	state_init(s);
 }
 
@@ -38,6 +50,16 @@ void state_copy(const struct cluster_state *src, struct cluster_state *ret)
 			ret->vms[i] = src->vms[i];
 			ret->vms[i].xml = xstrdup(src->vms[i].xml);
 		}
+	}
+	ret->jobs = NULL;
+	if (src->n_jobs) {
+		ret->jobs = xcalloc(src->n_jobs, sizeof(*ret->jobs));
+		memcpy(ret->jobs, src->jobs, src->n_jobs * sizeof(*ret->jobs));
+	}
+	ret->history = NULL;
+	if (src->history) {
+		ret->history = xcalloc(DROVER_HISTORY_MAX, sizeof(*ret->history));
+		memcpy(ret->history, src->history, src->n_history * sizeof(*ret->history));
 	}
 }
 
@@ -75,6 +97,82 @@ static uint64_t fnv1a_str(uint64_t h, const char *p)
 	return h;
 }
 
+/*
+ * Every field of the queue that the messages set, in a fixed order; not the
+ * blockers, which each member computes for display and which are not sent.
+ */
+static uint64_t hash_job(uint64_t h, const struct queue_job *j)
+{
+	h = fnv1a(h, j->id);
+	h = fnv1a_str(h, j->vm);
+	h = fnv1a(h, (uint64_t)j->priority);
+	h = fnv1a(h, j->memory_mib);
+	h = fnv1a(h, j->vcpus);
+	h = fnv1a(h, j->source);
+	h = fnv1a(h, j->fixed_target);
+	h = fnv1a(h, j->created_ms);
+	h = fnv1a(h, (uint64_t)j->state);
+	h = fnv1a(h, j->target);
+	h = fnv1a_str(h, j->network);
+	h = fnv1a(h, j->started_ms);
+	h = fnv1a(h, j->max_retries);
+	h = fnv1a(h, j->n_attempts);
+	for (size_t a = 0; a < j->n_attempts; a++) {
+		const struct queue_attempt *at = &j->attempts[a];
+
+		h = fnv1a_str(h, at->network);
+		h = fnv1a(h, at->target);
+		h = fnv1a(h, (uint64_t)at->result);
+		h = fnv1a_str(h, at->reason);
+		h = fnv1a(h, at->started_ms);
+		h = fnv1a(h, at->finished_ms);
+	}
+	h = fnv1a(h, j->origin);
+	h = fnv1a(h, j->finished_ms);
+	h = fnv1a(h, j->cancel_requested);
+	h = fnv1a_str(h, j->error);
+	return h;
+}
+
+static uint64_t hash_queue(uint64_t h, const struct cluster_state *s)
+{
+	const struct mig_limits *l = &s->limits;
+
+	h = fnv1a(h, s->n_jobs);
+	for (size_t i = 0; i < s->n_jobs; i++)
+		h = hash_job(h, &s->jobs[i]);
+	h = fnv1a(h, s->next_job_id);
+	h = fnv1a(h, l->set);
+	h = fnv1a(h, l->per_source);
+	h = fnv1a(h, l->per_target);
+	h = fnv1a(h, l->cluster);
+	h = fnv1a(h, l->max_retries);
+	h = fnv1a(h, l->n_caps);
+	for (size_t i = 0; i < l->n_caps; i++) {
+		h = fnv1a_str(h, l->caps[i].network);
+		h = fnv1a(h, l->caps[i].cap);
+	}
+	h = fnv1a(h, s->n_history);
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct history_entry *e = &s->history[i];
+
+		h = fnv1a(h, e->job_id);
+		h = fnv1a_str(h, e->vm);
+		h = fnv1a(h, e->source);
+		h = fnv1a(h, e->target);
+		h = fnv1a_str(h, e->network);
+		h = fnv1a(h, (uint64_t)e->result);
+		h = fnv1a(h, e->origin);
+		h = fnv1a(h, e->started_ms);
+		h = fnv1a(h, e->finished_ms);
+		h = fnv1a(h, e->downtime_ms);
+		h = fnv1a(h, e->bytes);
+		h = fnv1a(h, e->attempts);
+		h = fnv1a_str(h, e->error);
+	}
+	return h;
+}
+
 uint64_t state_hash(const struct cluster_state *s)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -96,13 +194,13 @@ uint64_t state_hash(const struct cluster_state *s)
 		h = fnv1a(h, v->vcpus);
 		h = fnv1a(h, v->home_node);
 	}
-	return h;
+	return hash_queue(h, s);
 }
 
 static bool state_valid(int st)
 {
 	return st >= DROVER__NODE_STATE__NODE_STATE_ACTIVE &&
-	       st <= DROVER__NODE_STATE__NODE_STATE_FENCED;
+	       st <= DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED;
 }
 
 bool state_operator_settable(Drover__NodeState st)
@@ -248,6 +346,8 @@ static int apply_vm_remove(struct cluster_state *s, const Drover__VmRemove *m)
 
 int state_apply(struct cluster_state *s, const Drover__Envelope *env)
 {
+	if (!env)
+		return -EINVAL;
 	switch (env->body_case) {
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
 		return apply_set_node_state(s, env->set_node_state);
@@ -255,6 +355,12 @@ int state_apply(struct cluster_state *s, const Drover__Envelope *env)
 		return apply_vm_add(s, env->vm_add);
 	case DROVER__ENVELOPE__BODY_VM_REMOVE:
 		return apply_vm_remove(s, env->vm_remove);
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+	case DROVER__ENVELOPE__BODY_JOB_START:
+	case DROVER__ENVELOPE__BODY_JOB_FINISH:
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+	case DROVER__ENVELOPE__BODY_LIMITS_SET:
+		return state_jobs_apply(s, env);
 	default:
 		return -ENOTSUP;
 	}
@@ -289,21 +395,24 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		v->home_node = s->vms[i].home_node;
 		st->vm_ptrs[i] = v;
 	}
+	st->queue = state_jobs_to_proto(s, msg);
 }
 
 void state_proto_storage_free(struct state_proto_storage *st)
 {
 	free(st->vms);
 	free(st->vm_ptrs);
+	state_jobs_proto_free(st->queue);
 	st->vms = NULL;
 	st->vm_ptrs = NULL;
+	st->queue = NULL;
 }
 
 int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 {
 	struct cluster_state s;
 
-	if (!msg || msg->n_nodes > DROVER_MAX_NODES)
+	if (!msg || msg->n_nodes > DROVER_MAX_NODES || (msg->n_nodes && !msg->nodes))
 		return -EINVAL;
 	state_init(&s);
 	s.epoch = msg->epoch;
@@ -311,13 +420,17 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 		const Drover__NodeConfig *n = msg->nodes[i];
 		struct node_cfg *e;
 
-		if (!n || n->id == 0 || !state_valid(n->state) || find(&s, n->id))
+		if (!n || n->id == 0 || !state_valid(n->state) || find(&s, n->id)) {
+			state_free(&s);
 			return -EINVAL;
+		}
 		e = insert(&s, n->id);
 		e->state = n->state;
 	}
-	if (msg->n_vms > DROVER_MAX_VMS)
+	if (msg->n_vms > DROVER_MAX_VMS || (msg->n_vms && !msg->vms)) {
+		state_free(&s);
 		return -EINVAL;
+	}
 	for (size_t i = 0; i < msg->n_vms; i++) {
 		struct vm_cfg v;
 
@@ -331,6 +444,10 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 			return -EINVAL;
 		}
 		vm_insert(&s, &v);
+	}
+	if (state_jobs_from_proto(msg, &s) < 0) {
+		state_free(&s);
+		return -EINVAL;
 	}
 	*ret = s;
 	return 0;

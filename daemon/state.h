@@ -18,6 +18,7 @@
 
 #include "drover.pb-c.h"
 #include "names.h"
+#include "queue.h"
 
 /* Corosync's nodelist tops out far above this; the mission is ~32 hosts. */
 #define DROVER_MAX_NODES 64
@@ -39,12 +40,51 @@ struct vm_cfg {
 	uint32_t home_node;
 };
 
+/* Unfinished jobs plus the finished ones kept for `drover queue`. */
+#define DROVER_MAX_JOBS 1024
+/* Finished jobs stay in the queue until this many newer ones finished. */
+#define DROVER_KEEP_FINISHED 64
+/* Finished migrations `drover history` keeps (persisted with the state). */
+#define DROVER_HISTORY_MAX 256
+
+struct mig_limits {
+	bool set;             /* false: never set; a coordinator uses its drover.conf */
+	uint32_t per_source;  /* 0 = unlimited */
+	uint32_t per_target;
+	uint32_t cluster;
+	uint32_t max_retries;
+	size_t n_caps;
+	struct {
+		char network[QUEUE_NAME_MAX];
+		uint32_t cap;
+	} caps[QUEUE_MAX_NETWORKS];
+};
+
+struct history_entry {
+	uint64_t job_id;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t source, target;
+	char network[QUEUE_NAME_MAX];
+	enum queue_job_state result; /* done, failed, cancelled */
+	uint32_t origin;             /* Drover__JobOrigin */
+	uint64_t started_ms, finished_ms, downtime_ms, bytes;
+	uint32_t attempts;
+	char error[QUEUE_REASON_MAX];
+};
+
 struct cluster_state {
 	uint64_t epoch;     /* number of changes applied since the cluster was made */
 	size_t n_nodes;     /* entries in nodes[], sorted by id */
 	struct node_cfg nodes[DROVER_MAX_NODES];
 	size_t n_vms;       /* entries in vms[], sorted by name */
 	struct vm_cfg *vms; /* owned */
+	/* The migration queue (state_jobs.c). */
+	size_t n_jobs;            /* entries in jobs[], sorted by id */
+	struct queue_job *jobs;   /* owned; blocker fields are not state (not hashed) */
+	uint64_t next_job_id;     /* ids start at 1 */
+	struct mig_limits limits;
+	size_t n_history;         /* oldest first */
+	struct history_entry *history; /* owned, DROVER_HISTORY_MAX slots once allocated */
 };
 
 void state_init(struct cluster_state *s);
@@ -80,11 +120,45 @@ int state_apply(struct cluster_state *s, const Drover__Envelope *env);
  * unique, known states, at most DROVER_MAX_NODES) and writes *ret only on
  * success.
  */
+/* ---- the migration queue (state_jobs.c) ---- */
+
+/* Limits with the defaults (2 out, 2 in, cluster unlimited, 2 retries), unset. */
+void state_limits_default(struct mig_limits *l);
+struct queue_job *state_job_find(struct cluster_state *s, uint64_t id);
+/* The VM's queued or running job, if any. */
+struct queue_job *state_job_active(struct cluster_state *s, const char *vm);
+/* Queued + running jobs. */
+size_t state_jobs_unfinished(const struct cluster_state *s);
+
+/*
+ * The job bodies of state_apply(), each also reachable through it:
+ *  - JobsAdd: one queued job per spec whose VM is registered, has no
+ *    unfinished job, and whose source is non-zero; priority, memory and vCPUs
+ *    are copied from the registry, max_retries from the limits. 1 if any was
+ *    added, 0 if all were skipped; -ENOSPC when full even after trimming
+ *    finished jobs.
+ *  - JobStart: queued -> running (queue_job_started); -EINVAL if the job is
+ *    not queued, the target is 0 or the source, or the network is empty.
+ *  - JobFinish: running -> done (history entry appended), or a failure: the
+ *    attempt is recorded with the reason and the job re-queued for another
+ *    network (queue_job_failed), or failed for good (history entry), or
+ *    cancelled when cancel_requested was set. -EINVAL if not running.
+ *  - JobsCancel: queued jobs leaving node (every node when 0) -> cancelled
+ *    (history entries); running ones get cancel_requested; a draining node
+ *    returns to active. 1 if anything changed.
+ *  - LimitsSet: replaces the limits (set = true); -EINVAL on more than
+ *    QUEUE_MAX_NETWORKS caps or an empty/too long network name.
+ * Finished jobs beyond DROVER_KEEP_FINISHED (oldest finished first) are
+ * dropped from jobs[] whenever one finishes; history keeps the newest
+ * DROVER_HISTORY_MAX entries.
+ */
+
 struct state_proto_storage {
 	Drover__NodeConfig nodes[DROVER_MAX_NODES];
 	Drover__NodeConfig *ptrs[DROVER_MAX_NODES];
 	Drover__VmConfig *vms;       /* allocated: free with state_proto_storage_free() */
 	Drover__VmConfig **vm_ptrs;
+	void *queue;                 /* allocated by state_jobs.c: jobs, limits, history */
 };
 void state_proto_storage_free(struct state_proto_storage *storage);
 void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,

@@ -236,6 +236,12 @@ void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmReq
 		send_result(d, 0, from, m->request_id, DROVER_EXIT_NOSUCH, "no such VM");
 		return;
 	}
+	if (state_job_active((struct cluster_state *)&d->state, v->name)) {
+		snprintf(msg, sizeof(msg), "VM '%s' has a migration job in the queue (see `drover "
+			 "queue`); cancel the drain first", v->name);
+		send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE, msg);
+		return;
+	}
 	if (vm_actions_find(d, v->name) || undelivered_has(v->name)) {
 		snprintf(msg, sizeof(msg), "VM '%s' has an action in progress; retry when it is done",
 			 v->name);
@@ -328,8 +334,8 @@ void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmReq
 		strscpy(undelivered[n_undelivered++], v->name, DROVER_VM_NAME_MAX);
 }
 
-/* Expand %n (node name) and %N (network) in a URI template. */
-static void expand(char *out, size_t len, const char *tmpl, const char *node, const char *net)
+void vm_actions_expand_uri(char *out, size_t len, const char *tmpl, const char *node,
+			   const char *net)
 {
 	size_t o = 0;
 
@@ -386,9 +392,9 @@ static void execute(struct droverd *d, struct vm_action *a)
 	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE: {
 		const char *tn = name_of(d, a->target, b, sizeof(b));
 
-		expand(dest, sizeof(dest), d->cfg.agent_dest_uri, tn, a->network);
+		vm_actions_expand_uri(dest, sizeof(dest), d->cfg.agent_dest_uri, tn, a->network);
 		if (*a->network)
-			expand(data, sizeof(data), d->cfg.agent_migrate_uri, tn, a->network);
+			vm_actions_expand_uri(data, sizeof(data), d->cfg.agent_migrate_uri, tn, a->network);
 		else
 			data[0] = '\0';
 		mig.vm = (char *)v->name;

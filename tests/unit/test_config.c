@@ -54,6 +54,19 @@ static void write_conf(const char *content)
 	assert_int_equal(fclose(f), 0);
 }
 
+static void assert_network_equal(const struct drover_network *a, const struct drover_network *b)
+{
+	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->corosync_link, b->corosync_link);
+	assert_int_equal(a->cap, b->cap);
+	assert_int_equal(a->n_addrs, b->n_addrs);
+	for (size_t i = 0; i < a->n_addrs; i++) {
+		assert_string_equal(a->addrs[i].node, b->addrs[i].node);
+		assert_string_equal(a->addrs[i].addr, b->addrs[i].addr);
+	}
+}
+
+/* Every field: strings may differ after their NUL, so no memcmp(). */
 static void assert_config_equal(const struct drover_config *a, const struct drover_config *b)
 {
 	assert_string_equal(a->state_dir, b->state_dir);
@@ -61,7 +74,42 @@ static void assert_config_equal(const struct drover_config *a, const struct drov
 	assert_string_equal(a->ipc_group, b->ipc_group);
 	assert_int_equal(a->link_poll_ms, b->link_poll_ms);
 	assert_int_equal(a->request_timeout_ms, b->request_timeout_ms);
+	assert_int_equal(a->agent_enabled, b->agent_enabled);
+	assert_string_equal(a->agent_path, b->agent_path);
+	assert_string_equal(a->agent_plugin, b->agent_plugin);
+	assert_string_equal(a->agent_plugin_config, b->agent_plugin_config);
+	assert_int_equal(a->inventory_ms, b->inventory_ms);
+	assert_int_equal(a->start_deadline_ms, b->start_deadline_ms);
+	assert_string_equal(a->agent_dest_uri, b->agent_dest_uri);
+	assert_string_equal(a->agent_migrate_uri, b->agent_migrate_uri);
 	assert_string_equal(a->cpg_group, b->cpg_group);
+	assert_int_equal(a->mig_max_out, b->mig_max_out);
+	assert_int_equal(a->mig_max_in, b->mig_max_in);
+	assert_int_equal(a->mig_max_total, b->mig_max_total);
+	assert_int_equal(a->mig_max_retries, b->mig_max_retries);
+	assert_int_equal(a->mig_stall_ms, b->mig_stall_ms);
+	assert_int_equal(a->probe_interval_ms, b->probe_interval_ms);
+	assert_int_equal(a->probe_timeout_ms, b->probe_timeout_ms);
+	assert_int_equal(a->probe_port, b->probe_port);
+	assert_int_equal(a->n_networks, b->n_networks);
+	for (size_t i = 0; i < a->n_networks; i++)
+		assert_network_equal(&a->networks[i], &b->networks[i]);
+}
+
+/* Print c to a new file in dir, load it back into *ret, and leave its name in path. */
+static void print_and_load(const struct drover_config *c, struct drover_config *ret)
+{
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/printed-%u.conf", dir, n_files++);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	config_print(f, c);
+	assert_int_equal(fclose(f), 0);
+	memset(ret, 0xa5, sizeof(*ret));
+	err[0] = '\0';
+	assert_int_equal(config_load(path, 1, ret, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
 }
 
 /*
@@ -95,6 +143,15 @@ static void test_defaults(void **unused)
 	assert_int_equal(c.link_poll_ms, 1000);
 	assert_int_equal(c.request_timeout_ms, 10000);
 	assert_string_equal(c.cpg_group, "drover");
+	assert_int_equal(c.mig_max_out, 2);
+	assert_int_equal(c.mig_max_in, 2);
+	assert_int_equal(c.mig_max_total, 0);
+	assert_int_equal(c.mig_max_retries, 2);
+	assert_int_equal(c.mig_stall_ms, 30000);
+	assert_int_equal(c.probe_interval_ms, 1000);
+	assert_int_equal(c.probe_timeout_ms, 1000);
+	assert_int_equal(c.probe_port, 16509);
+	assert_int_equal(c.n_networks, 0);
 }
 
 static void test_good_file(void **unused)
@@ -396,6 +453,348 @@ static void test_long_line(void **unused)
 	assert_non_null(strstr(err, ":3: line too long"));
 }
 
+static void test_migration_section(void **unused)
+{
+	struct drover_config c, def;
+
+	(void)unused;
+	write_conf("[migration]\n"
+		   "max_out = 0\n"
+		   "max_in = 1000\n"
+		   "max_total = 8\n"
+		   "max_retries = 7\n"
+		   "stall_timeout_ms = 1000\n"
+		   "probe_interval_ms = 60000\n"
+		   "probe_timeout_ms = 100\n"
+		   "probe_port = 65535\n");
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.mig_max_out, 0);
+	assert_int_equal(c.mig_max_in, 1000);
+	assert_int_equal(c.mig_max_total, 8);
+	assert_int_equal(c.mig_max_retries, 7);
+	assert_int_equal(c.mig_stall_ms, 1000);
+	assert_int_equal(c.probe_interval_ms, 60000);
+	assert_int_equal(c.probe_timeout_ms, 100);
+	assert_int_equal(c.probe_port, 65535);
+	assert_int_equal(c.n_networks, 0);
+
+	write_conf("[migration]\nmax_retries = 0\nstall_timeout_ms = 3600000\n"
+		   "probe_interval_ms = 100\nprobe_timeout_ms = 60000\nprobe_port = 1\n");
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), 0);
+	config_defaults(&def);
+	def.mig_max_retries = 0;
+	def.mig_stall_ms = 3600000;
+	def.probe_interval_ms = 100;
+	def.probe_timeout_ms = 60000;
+	def.probe_port = 1;
+	assert_config_equal(&c, &def);
+}
+
+static void test_migration_bad_values(void **unused)
+{
+	(void)unused;
+	expect_error("[migration]\nmax_out = 1001\n", -EINVAL, 2,
+		     "bad value '1001' for max_out: expected an integer 0..1000");
+	expect_error("[migration]\nmax_in = -1\n", -EINVAL, 2,
+		     "bad value '-1' for max_in: expected an integer 0..1000");
+	expect_error("[migration]\nmax_total = lots\n", -EINVAL, 2,
+		     "bad value 'lots' for max_total: expected an integer 0..1000");
+	expect_error("[migration]\nmax_retries = 8\n", -EINVAL, 2,
+		     "bad value '8' for max_retries: expected an integer 0..7");
+	expect_error("[migration]\nstall_timeout_ms = 999\n", -EINVAL, 2,
+		     "bad value '999' for stall_timeout_ms: expected an integer 1000..3600000");
+	expect_error("[migration]\nstall_timeout_ms = 3600001\n", -EINVAL, 2,
+		     "bad value '3600001' for stall_timeout_ms: expected an integer "
+		     "1000..3600000");
+	expect_error("[migration]\nprobe_interval_ms = 99\n", -EINVAL, 2,
+		     "bad value '99' for probe_interval_ms: expected an integer 100..60000");
+	expect_error("[migration]\nprobe_timeout_ms = 60001\n", -EINVAL, 2,
+		     "bad value '60001' for probe_timeout_ms: expected an integer 100..60000");
+	expect_error("[migration]\nprobe_port = 0\n", -EINVAL, 2,
+		     "bad value '0' for probe_port: expected an integer 1..65535");
+	expect_error("[migration]\nprobe_port = 65536\n", -EINVAL, 2,
+		     "bad value '65536' for probe_port: expected an integer 1..65535");
+	expect_error("[migration]\nmax_out = 1\n\nmax_out = 2\n", -EINVAL, 4,
+		     "duplicate key 'max_out' in [migration] (first set on line 2)");
+	expect_error("[migration]\nmax_outgoing = 1\n", -EINVAL, 2,
+		     "unknown key 'max_outgoing' in [migration]");
+	expect_error("[migration]\ncap = 1\n", -EINVAL, 2, "unknown key 'cap' in [migration]");
+	expect_error("[Migration]\n", -EINVAL, 1, "unknown section [Migration]");
+}
+
+static void test_networks(void **unused)
+{
+	struct drover_config c;
+
+	(void)unused;
+	write_conf("[daemon]\n"
+		   "log_level = info\n"
+		   "\n"
+		   "[network mig-a]\n"
+		   "addresses = n1=10.77.2.1   n2=10.77.2.2\tn3=10.77.2.3 ; the fast one\n"
+		   "cap = 2\n"
+		   "\n"
+		   "[migration]\n"
+		   "max_total = 4\n"
+		   "[network mig_b.6]\n"
+		   "; addresses may take several lines\n"
+		   "addresses = node-1.example=fd00:77::1\n"
+		   "  addresses = node-2.example=FD00:77::2 node-3=::ffff:10.0.0.3\n"
+		   "[network ring1]\n"
+		   "corosync_link = 1\n"
+		   "[network Z]\n"
+		   "cap = 1000\n"
+		   "corosync_link = 0\n");
+	memset(&c, 0xa5, sizeof(c));
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.mig_max_total, 4);
+	assert_int_equal(c.n_networks, 4);
+
+	assert_string_equal(c.networks[0].name, "mig-a");
+	assert_int_equal(c.networks[0].corosync_link, -1);
+	assert_int_equal(c.networks[0].cap, 2);
+	assert_int_equal(c.networks[0].n_addrs, 3);
+	assert_string_equal(c.networks[0].addrs[0].node, "n1");
+	assert_string_equal(c.networks[0].addrs[0].addr, "10.77.2.1");
+	assert_string_equal(c.networks[0].addrs[1].node, "n2");
+	assert_string_equal(c.networks[0].addrs[1].addr, "10.77.2.2");
+	assert_string_equal(c.networks[0].addrs[2].node, "n3");
+	assert_string_equal(c.networks[0].addrs[2].addr, "10.77.2.3");
+
+	assert_string_equal(c.networks[1].name, "mig_b.6");
+	assert_int_equal(c.networks[1].corosync_link, -1);
+	assert_int_equal(c.networks[1].cap, 0);
+	assert_int_equal(c.networks[1].n_addrs, 3);
+	assert_string_equal(c.networks[1].addrs[0].node, "node-1.example");
+	assert_string_equal(c.networks[1].addrs[0].addr, "fd00:77::1");
+	/* Kept as written: it is handed on, not compared. */
+	assert_string_equal(c.networks[1].addrs[1].addr, "FD00:77::2");
+	assert_string_equal(c.networks[1].addrs[2].node, "node-3");
+	assert_string_equal(c.networks[1].addrs[2].addr, "::ffff:10.0.0.3");
+
+	assert_string_equal(c.networks[2].name, "ring1");
+	assert_int_equal(c.networks[2].corosync_link, 1);
+	assert_int_equal(c.networks[2].cap, 0);
+	assert_int_equal(c.networks[2].n_addrs, 0);
+
+	assert_string_equal(c.networks[3].name, "Z");
+	assert_int_equal(c.networks[3].corosync_link, 0);
+	assert_int_equal(c.networks[3].cap, 1000);
+}
+
+/* The limits: CONFIG_MAX_NETWORKS networks, CONFIG_MAX_NET_ADDRS nodes, 31-char names. */
+static void test_networks_at_limits(void **unused)
+{
+	struct drover_config c, back;
+	char content[8192], name[CONFIG_NETWORK_NAME_MAX];
+	size_t n = 0;
+
+	(void)unused;
+	memset(name, 'x', CONFIG_NETWORK_NAME_MAX - 1);
+	name[CONFIG_NETWORK_NAME_MAX - 1] = '\0';
+	n += (size_t)snprintf(content + n, sizeof(content) - n, "[network %s]\n", name);
+	for (unsigned i = 1; i <= CONFIG_MAX_NET_ADDRS; i++) {
+		if (i % 8 == 1)
+			n += (size_t)snprintf(content + n, sizeof(content) - n, "addresses =");
+		n += (size_t)snprintf(content + n, sizeof(content) - n, " n%u=10.1.%u.%u", i,
+				      i / 8, i);
+		if (i % 8 == 0)
+			n += (size_t)snprintf(content + n, sizeof(content) - n, "\n");
+	}
+	for (unsigned k = 1; k < CONFIG_MAX_NETWORKS; k++)
+		n += (size_t)snprintf(content + n, sizeof(content) - n,
+				      "[network l%u]\ncorosync_link = %u\n", k, k % 8);
+	assert_true(n < sizeof(content));
+	write_conf(content);
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n_networks, CONFIG_MAX_NETWORKS);
+	assert_string_equal(c.networks[0].name, name);
+	assert_int_equal(c.networks[0].n_addrs, CONFIG_MAX_NET_ADDRS);
+	assert_string_equal(c.networks[0].addrs[63].node, "n64");
+	assert_string_equal(c.networks[0].addrs[63].addr, "10.1.8.64");
+	assert_string_equal(c.networks[7].name, "l7");
+	assert_int_equal(c.networks[7].corosync_link, 7);
+
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+}
+
+static void test_network_bad_names(void **unused)
+{
+	(void)unused;
+	expect_error("[daemon]\n[network]\ncorosync_link = 1\n", -EINVAL, 2,
+		     "bad network name '': expected 1..31 letters, digits, '.', '_' or '-'");
+	expect_error("[network ]\ncorosync_link = 1\n", -EINVAL, 1,
+		     "bad network name '': expected 1..31 letters, digits, '.', '_' or '-'");
+	expect_error("[network mig a]\ncorosync_link = 1\n", -EINVAL, 1,
+		     "bad network name 'mig a': expected 1..31 letters, digits, '.', '_' or '-'");
+	expect_error("[network  mig]\ncorosync_link = 1\n", -EINVAL, 1,
+		     "bad network name ' mig': expected 1..31 letters, digits, '.', '_' or '-'");
+	expect_error("[network mig/a]\n", -EINVAL, 1,
+		     "bad network name 'mig/a': expected 1..31 letters, digits, '.', '_' or '-'");
+	/* 32 characters. */
+	expect_error("[network abcdefghijklmnopqrstuvwxyz012345]\ncorosync_link = 1\n", -EINVAL, 1,
+		     "bad network name 'abcdefghijklmnopqrstuvwxyz012345': expected 1..31 "
+		     "letters, digits, '.', '_' or '-'");
+	/* Not a network section at all. */
+	expect_error("[networks mig]\n", -EINVAL, 1, "unknown section [networks mig]");
+	expect_error("[Network mig]\n", -EINVAL, 1, "unknown section [Network mig]");
+}
+
+static void test_network_duplicates(void **unused)
+{
+	char content[1024];
+	size_t n = 0;
+
+	(void)unused;
+	expect_error("[network a]\ncorosync_link = 1\n[network b]\ncorosync_link = 2\n"
+		     "[network a]\n",
+		     -EINVAL, 5, "duplicate network 'a' (first on line 1)");
+	/* Names are case-sensitive, like everything else. */
+	write_conf("[network a]\ncorosync_link = 1\n[network A]\ncorosync_link = 2\n");
+	assert_int_equal(config_load(path, 1, &(struct drover_config){0}, err, sizeof(err)), 0);
+
+	for (unsigned k = 0; k <= CONFIG_MAX_NETWORKS; k++)
+		n += (size_t)snprintf(content + n, sizeof(content) - n,
+				      "[network n%u]\ncorosync_link = 1\n", k);
+	expect_error(content, -EINVAL, 2 * CONFIG_MAX_NETWORKS + 1,
+		     "too many networks (at most 8)");
+
+	expect_error("[network a]\ncorosync_link = 1\ncap = 1\ncorosync_link = 1\n", -EINVAL, 4,
+		     "duplicate key 'corosync_link' in [network a] (first set on line 2)");
+	expect_error("[network a]\ncap = 1\ncorosync_link = 1\n\ncap = 1\n", -EINVAL, 5,
+		     "duplicate key 'cap' in [network a] (first set on line 2)");
+	expect_error("[network a]\naddresses = n1=10.0.0.1\n[network b]\n"
+		     "addresses = n1=10.0.1.1 n2=10.0.1.2\naddresses = n3=10.0.1.3 n1=10.0.1.4\n",
+		     -EINVAL, 5, "duplicate node 'n1' in addresses of [network b]");
+	expect_error("[network a]\naddresses = n1=10.0.0.1 n2=10.0.0.2 n1=10.0.0.1\n", -EINVAL, 2,
+		     "duplicate node 'n1' in addresses of [network a]");
+}
+
+static void test_network_link_or_addresses(void **unused)
+{
+	(void)unused;
+	expect_error("[network a]\naddresses = n1=10.0.0.1\ncorosync_link = 1\n", -EINVAL, 3,
+		     "addresses and corosync_link in one [network a] (addresses on line 2): give "
+		     "only one");
+	expect_error("[network a]\ncorosync_link = 1\naddresses = n1=10.0.0.1\n", -EINVAL, 3,
+		     "addresses and corosync_link in one [network a] (corosync_link on line 2): "
+		     "give only one");
+	/* Neither: reported at the header, at the end of the file or not. */
+	expect_error("[network a]\ncorosync_link = 1\n[network b]\ncap = 2\n[daemon]\n"
+		     "log_level = info\n",
+		     -EINVAL, 3, "[network b] needs addresses or corosync_link");
+	expect_error("[daemon]\n[network a]\n", -EINVAL, 2,
+		     "[network a] needs addresses or corosync_link");
+	/* A later error in the file is reported before a network is found incomplete. */
+	expect_error("[network a]\n[daemon]\nfoo = 1\n", -EINVAL, 3,
+		     "unknown key 'foo' in [daemon]");
+	/* And a malformed addresses line is reported as such. */
+	expect_error("[network a]\naddresses\n", -EINVAL, 2, "syntax error");
+
+	expect_error("[network a]\ncorosync_link = 8\n", -EINVAL, 2,
+		     "bad value '8' for corosync_link: expected an integer 0..7");
+	expect_error("[network a]\ncorosync_link = ring1\n", -EINVAL, 2,
+		     "bad value 'ring1' for corosync_link: expected an integer 0..7");
+	expect_error("[network a]\ncorosync_link = -1\n", -EINVAL, 2,
+		     "bad value '-1' for corosync_link: expected an integer 0..7");
+	expect_error("[network a]\ncorosync_link = 1\ncap = 1001\n", -EINVAL, 3,
+		     "bad value '1001' for cap: expected an integer 0..1000");
+	expect_error("[network a]\ncap = none\n", -EINVAL, 2,
+		     "bad value 'none' for cap: expected an integer 0..1000");
+	expect_error("[network a]\ncorosync_link = 1\nlink = 1\n", -EINVAL, 3,
+		     "unknown key 'link' in [network a]");
+	expect_error("[network a]\ncorosync_link = 1\nmax_out = 1\n", -EINVAL, 3,
+		     "unknown key 'max_out' in [network a]");
+}
+
+static void test_network_bad_addresses(void **unused)
+{
+	char content[256];
+
+	(void)unused;
+	expect_error("[network a]\naddresses =\n", -EINVAL, 2,
+		     "bad value '' for addresses: expected NODE=IP pairs separated by spaces");
+	expect_error("[network a]\naddresses = ; nothing\n", -EINVAL, 2,
+		     "bad value '' for addresses: expected NODE=IP pairs separated by spaces");
+	expect_error("[network a]\naddresses = n1=10.0.0.1 n2\n", -EINVAL, 2,
+		     "bad entry 'n2' in addresses: expected NODE=IP");
+	expect_error("[network a]\naddresses = n1=10.0.0.1 =10.0.0.2\n", -EINVAL, 2,
+		     "bad entry '=10.0.0.2' in addresses: expected NODE=IP");
+	expect_error("[network a]\naddresses = n1=\n", -EINVAL, 2,
+		     "bad entry 'n1=' in addresses: expected NODE=IP");
+	expect_error("[network a]\naddresses = n1 = 10.0.0.1\n", -EINVAL, 2,
+		     "bad entry 'n1' in addresses: expected NODE=IP");
+	expect_error("[network a]\naddresses = n1=10.0.0.256\n", -EINVAL, 2,
+		     "bad address '10.0.0.256' for node 'n1' in addresses: expected an IPv4 or "
+		     "IPv6 address");
+	/* No names: droverd never resolves. */
+	expect_error("[network a]\naddresses = n1=n1-mig-a\n", -EINVAL, 2,
+		     "bad address 'n1-mig-a' for node 'n1' in addresses: expected an IPv4 or "
+		     "IPv6 address");
+	expect_error("[network a]\naddresses = n1=10.0.0.1/24\n", -EINVAL, 2,
+		     "bad address '10.0.0.1/24' for node 'n1' in addresses: expected an IPv4 or "
+		     "IPv6 address");
+	expect_error("[network a]\naddresses = n1=fe80::1%eth0\n", -EINVAL, 2,
+		     "bad address 'fe80::1%eth0' for node 'n1' in addresses: expected an IPv4 "
+		     "or IPv6 address");
+	expect_error("[network a]\naddresses = n1=[fd00::1]\n", -EINVAL, 2,
+		     "bad address '[fd00::1]' for node 'n1' in addresses: expected an IPv4 or "
+		     "IPv6 address");
+	expect_error("[network a]\naddresses = n1=10.0.0.1=2\n", -EINVAL, 2,
+		     "bad address '10.0.0.1=2' for node 'n1' in addresses: expected an IPv4 or "
+		     "IPv6 address");
+	expect_error("[network a]\naddresses = n1=1.2.3.4\x01\n", -EINVAL, 2,
+		     "bad address '1.2.3.4\x01' for node 'n1' in addresses: expected an IPv4 or "
+		     "IPv6 address");
+	expect_error("[network a]\naddresses = n\x7f=1.2.3.4\n", -EINVAL, 2,
+		     "bad node name 'n\x7f' in addresses: expected 1..63 printable characters");
+	/* A 64-character node name, and a 64-character address. */
+	snprintf(content, sizeof(content), "[network a]\naddresses = %0*d=1.2.3.4\n", 64, 0);
+	write_conf(content);
+	assert_int_equal(config_load(path, 1, &(struct drover_config){0}, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":2: bad node name '0000"));
+	snprintf(content, sizeof(content), "[network a]\naddresses = n1=%0*d\n", 64, 0);
+	write_conf(content);
+	assert_int_equal(config_load(path, 1, &(struct drover_config){0}, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, ":2: bad address '0000"));
+	/* 63 characters is fine. */
+	snprintf(content, sizeof(content), "[network a]\naddresses = %0*d=1.2.3.4\n", 63, 0);
+	write_conf(content);
+	assert_int_equal(config_load(path, 1, &(struct drover_config){0}, err, sizeof(err)), 0);
+}
+
+static void test_network_too_many_addresses(void **unused)
+{
+	char content[4096];
+	size_t n = 0;
+
+	(void)unused;
+	n += (size_t)snprintf(content + n, sizeof(content) - n, "[network a]\n");
+	for (unsigned i = 1; i <= CONFIG_MAX_NET_ADDRS + 1; i++)
+		n += (size_t)snprintf(content + n, sizeof(content) - n,
+				      "addresses = n%u=10.0.0.%u\n", i, i);
+	expect_error(content, -EINVAL, CONFIG_MAX_NET_ADDRS + 2,
+		     "too many addresses in [network a] (at most 64)");
+}
+
+/* A failed load leaves the caller's networks alone, as everything else. */
+static void test_network_error_keeps_old_config(void **unused)
+{
+	struct drover_config c;
+
+	(void)unused;
+	write_conf("[network a]\naddresses = n1=10.0.0.1\n");
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), 0);
+	write_conf("[network b]\ncorosync_link = 1\n[network c]\naddresses = n1=x\n");
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(c.n_networks, 1);
+	assert_string_equal(c.networks[0].name, "a");
+	assert_string_equal(c.networks[0].addrs[0].addr, "10.0.0.1");
+}
+
 /* What config_print() writes loads back to the same configuration. */
 static void test_print_round_trip(void **unused)
 {
@@ -419,6 +818,20 @@ static void test_print_round_trip(void **unused)
 	assert_int_equal(config_load(path, 1, &b, err, sizeof(err)), 0);
 	assert_config_equal(&a, &b);
 
+	/* With [migration] and networks, in their order. */
+	write_conf("[migration]\nmax_out = 5\nmax_in = 0\nmax_total = 9\nmax_retries = 7\n"
+		   "stall_timeout_ms = 1234\nprobe_interval_ms = 250\nprobe_timeout_ms = 750\n"
+		   "probe_port = 22\n"
+		   "[network zz]\ncorosync_link = 3\ncap = 7\n"
+		   "[network aa]\naddresses = n2=10.0.0.2 n1=fd00::1\n");
+	assert_int_equal(config_load(path, 1, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.n_networks, 2);
+	print_and_load(&a, &b);
+	assert_config_equal(&a, &b);
+	assert_string_equal(b.networks[0].name, "zz");
+	assert_int_equal(b.mig_max_out, 5);
+	assert_int_equal(b.probe_port, 22);
+
 	/* Every key is printed: the defaults printed and reloaded are the defaults. */
 	config_defaults(&a);
 	a.log_priority = LOG_ERR;
@@ -428,6 +841,50 @@ static void test_print_round_trip(void **unused)
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(config_load(path, 1, &b, err, sizeof(err)), 0);
 	assert_config_equal(&a, &b);
+}
+
+/*
+ * A file can hold more address pairs on a line than fit once printed with
+ * " = "; config_print() then takes more lines, each short enough to load.
+ */
+static void test_print_long_addresses(void **unused)
+{
+	struct drover_config a, b;
+	char content[4096], line[512], node[64];
+	unsigned lines = 0;
+	size_t n = 0;
+	FILE *f;
+
+	(void)unused;
+	n += (size_t)snprintf(content + n, sizeof(content) - n, "[network wide]\n");
+	/* Pairs of 46 characters (34 + 2 + 1 + 9), four on a line of 197. */
+	memset(node, 'n', 34);
+	for (unsigned i = 0; i < 16; i++) {
+		if (i % 4 == 0)
+			n += (size_t)snprintf(content + n, sizeof(content) - n, "addresses=");
+		snprintf(node + 34, sizeof(node) - 34, "%02u", i);
+		n += (size_t)snprintf(content + n, sizeof(content) - n, "%s%s=10.0.0.%u",
+				      i % 4 ? " " : "", node, 10 + i);
+		if (i % 4 == 3)
+			n += (size_t)snprintf(content + n, sizeof(content) - n, "\n");
+	}
+	assert_int_equal(strlen(strchr(content, '\n') + 1), 4 * 198);
+	write_conf(content);
+	assert_int_equal(config_load(path, 1, &a, err, sizeof(err)), 0);
+	assert_int_equal(a.networks[0].n_addrs, 16);
+	print_and_load(&a, &b);
+	assert_config_equal(&a, &b);
+
+	/* Printed, they take more lines, none longer than what inih reads whole. */
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		assert_true(strlen(line) <= 199);
+		if (strncmp(line, "addresses", 9) == 0)
+			lines++;
+	}
+	assert_int_equal(fclose(f), 0);
+	assert_true(lines > 4);
 }
 
 /* The example shipped in etc/ is valid and documents exactly the defaults. */
@@ -467,7 +924,18 @@ int main(void)
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_indented_line_is_not_a_continuation),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_migration_section),
+		cmocka_unit_test(test_migration_bad_values),
+		cmocka_unit_test(test_networks),
+		cmocka_unit_test(test_networks_at_limits),
+		cmocka_unit_test(test_network_bad_names),
+		cmocka_unit_test(test_network_duplicates),
+		cmocka_unit_test(test_network_link_or_addresses),
+		cmocka_unit_test(test_network_bad_addresses),
+		cmocka_unit_test(test_network_too_many_addresses),
+		cmocka_unit_test(test_network_error_keeps_old_config),
 		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_print_long_addresses),
 		cmocka_unit_test(test_example_is_the_defaults),
 	};
 

@@ -110,11 +110,131 @@ static void test_corrupt(void **unused)
 	}
 }
 
+static int apply(struct cluster_state *s, Drover__Envelope *env)
+{
+	return state_apply(s, env);
+}
+
+/* The migration queue, its limits and its history survive a restart. */
+static void test_queue_roundtrip(void **unused)
+{
+	struct cluster_state a, b;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAdd va = DROVER__VM_ADD__INIT;
+	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+	Drover__JobsAdd add = DROVER__JOBS_ADD__INIT;
+	Drover__JobSpec spec = DROVER__JOB_SPEC__INIT, *specs[1] = { &spec };
+	Drover__JobStart start = DROVER__JOB_START__INIT;
+	Drover__JobFinish fin = DROVER__JOB_FINISH__INIT;
+	Drover__LimitsSet ls = DROVER__LIMITS_SET__INIT;
+	Drover__MigrationLimits lim = DROVER__MIGRATION_LIMITS__INIT;
+	Drover__NetworkCap cap = DROVER__NETWORK_CAP__INIT, *caps[1] = { &cap };
+
+	(void)unused;
+	state_init(&a);
+	vm.name = "web1";
+	vm.xml = "<domain><name>web1</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>";
+	vm.memory_mib = 512;
+	vm.vcpus = 1;
+	vm.priority = DROVER__VM_PRIORITY__VM_PRIORITY_HIGH;
+	va.vm = &vm;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+	env.vm_add = &va;
+	assert_int_equal(apply(&a, &env), 1);
+	cap.network = "mig-a";
+	cap.cap = 1;
+	lim.per_source = 4;
+	lim.max_retries = 1;
+	lim.n_network_caps = 1;
+	lim.network_caps = caps;
+	ls.limits = &lim;
+	env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
+	env.limits_set = &ls;
+	assert_int_equal(apply(&a, &env), 1);
+	spec.vm = "web1";
+	spec.source = 1;
+	add.n_jobs = 1;
+	add.jobs = specs;
+	add.created_ms = 10;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &add;
+	assert_int_equal(apply(&a, &env), 1);
+	start.job_id = 1;
+	start.target = 2;
+	start.network = "mig-a";
+	start.started_ms = 20;
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
+	env.job_start = &start;
+	assert_int_equal(apply(&a, &env), 1);
+	fin.job_id = 1;
+	fin.ok = true;
+	fin.finished_ms = 30;
+	fin.bytes = 1000;
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+	env.job_finish = &fin;
+	assert_int_equal(apply(&a, &env), 1);
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &add; /* the bodies share a union */
+	assert_int_equal(apply(&a, &env), 1); /* job 2, queued */
+
+	assert_int_equal(persist_save(dir, &a), 0);
+	assert_int_equal(persist_load(dir, &b), 0);
+	assert_int_equal(state_hash(&b), state_hash(&a));
+	assert_int_equal(b.n_jobs, 2);
+	assert_int_equal(b.jobs[0].state, QUEUE_JOB_DONE);
+	assert_int_equal(b.jobs[1].state, QUEUE_JOB_QUEUED);
+	assert_int_equal(b.next_job_id, 3);
+	assert_int_equal(b.n_history, 1);
+	assert_int_equal(b.history[0].bytes, 1000);
+	assert_true(b.limits.set);
+	assert_int_equal(b.limits.per_source, 4);
+	assert_string_equal(b.limits.caps[0].network, "mig-a");
+	state_free(&a);
+	state_free(&b);
+}
+
+/* A file written before the queue existed loads with an empty queue and the default limits. */
+static void test_old_file(void **unused)
+{
+	Drover__ClusterState msg = DROVER__CLUSTER_STATE__INIT;
+	Drover__NodeConfig n = DROVER__NODE_CONFIG__INIT, *np[1] = { &n };
+	struct cluster_state s, fresh;
+	uint8_t buf[256];
+	size_t len;
+
+	(void)unused;
+	msg.epoch = 5;
+	n.id = 2;
+	n.state = DROVER__NODE_STATE__NODE_STATE_MAINTENANCE;
+	msg.n_nodes = 1;
+	msg.nodes = np;
+	len = drover__cluster_state__get_packed_size(&msg);
+	assert_true(len + 16 <= sizeof(buf));
+	memcpy(buf, "DRVRSTAT\0\0\0\1", 12);
+	buf[12] = 0;
+	buf[13] = 0;
+	buf[14] = 0;
+	buf[15] = (uint8_t)len;
+	drover__cluster_state__pack(&msg, buf + 16);
+	write_file((const char *)buf, 16 + len);
+	assert_int_equal(persist_load(dir, &s), 0);
+	assert_int_equal(s.epoch, 5);
+	assert_int_equal(state_node_get(&s, 2), DROVER__NODE_STATE__NODE_STATE_MAINTENANCE);
+	assert_int_equal(s.n_jobs, 0);
+	assert_int_equal(s.n_history, 0);
+	assert_int_equal(s.next_job_id, 1);
+	state_init(&fresh);
+	assert_memory_equal(&s.limits, &fresh.limits, sizeof(s.limits));
+	state_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,7 +94,7 @@ static void test_same_order_same_state(void **unused)
 	state_init(&b);
 	for (int i = 0; i < 5000; i++) {
 		uint32_t id = (uint32_t)(random() % 40);     /* 0 is invalid */
-		int st = (int)(random() % 8) - 1;             /* -1, 0, 6 are invalid */
+		int st = (int)(random() % 9) - 1;             /* -1, 0, 7 are invalid */
 		int ra = apply_set(&a, id, st);
 		int rb = apply_set(&b, id, st);
 
@@ -136,8 +136,15 @@ static void test_proto_roundtrip(void **unused)
 	apply_set(&a, 5, DROVER__NODE_STATE__NODE_STATE_ACTIVE);
 	state_to_proto(&a, &msg, &st);
 	assert_int_equal(state_from_proto(&msg, &b), 0);
+	state_proto_storage_free(&st);
 	assert_int_equal(state_hash(&a), state_hash(&b));
 	assert_int_equal(b.epoch, 4);
+	/* The queue's part comes along even when empty: the defaults. */
+	assert_int_equal(b.next_job_id, 1);
+	assert_false(b.limits.set);
+	assert_int_equal(b.limits.per_source, 2);
+	state_free(&a);
+	state_free(&b);
 }
 
 static void test_proto_rejects_bad(void **unused)
@@ -170,6 +177,7 @@ static void test_proto_rejects_bad(void **unused)
 	msg.n_nodes = 2;
 	assert_int_equal(state_from_proto(&msg, &ret), 0);
 	assert_int_equal(state_node_get(&ret, 2), DROVER__NODE_STATE__NODE_STATE_MAINTENANCE);
+	state_free(&ret);
 }
 
 static int apply_vm(struct cluster_state *s, const char *name, const char *xml, uint64_t mem,

@@ -1,0 +1,939 @@
+/*
+ * Drains and the migration queue at work.
+ *
+ * The queue itself is replicated state (state_jobs.c) and its decisions are
+ * pure code (queue.c). This file is the glue around them:
+ *
+ *  - The coordinator (the lowest member of a quorate, synchronised partition)
+ *    runs coordinate() whenever something changed and once a second: it
+ *    seeds the replicated limits, finishes the jobs whose source left, asks
+ *    for an abort when a running migration's network stops being usable,
+ *    ends drains (drained or drain-failed), and starts what queue_dispatch()
+ *    says may start, each as a CPG message that every member applies alike.
+ *    It sends nothing more until its last message came back in agreed order,
+ *    so it never decides twice on a view that does not show its own decisions
+ *    yet; a new coordinator continues from the replicated queue.
+ *  - Every member executes the jobs whose source it is: a JobStart it applies
+ *    becomes a migrate job for its agent; progress is multicast as
+ *    JobProgress, the end as JobFinish, which re-queues a failure onto the
+ *    next network until the retries are used up.
+ *
+ * Safety: a migration is the hypervisor's atomic hand-over, so a failed or
+ * aborted attempt leaves the VM running on the source, and a job starts only
+ * while its VM runs on its source and has no other action in flight. Where a
+ * VM runs always comes from the inventories, never from a job's intent.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "droverd.h"
+#include "exitcode.h"
+#include "log.h"
+#include "util.h"
+
+#define DRAIN_TICK_MS 1000u
+#define DRAIN_KICK_MS 20u
+#define MIGRATE_DEADLINE_MS 900000u
+#define MIGRATE_COMPLETION_MS 600000u
+#define DISPATCH_BATCH 32
+/*
+ * vCPUs are overcommitted on KVM hosts as a matter of course; the queue only
+ * refuses a target whose running VMs would exceed this many vCPUs per host
+ * CPU, which catches mistakes (a 64-vCPU VM onto a 4-CPU host), not load.
+ */
+#define VCPU_OVERCOMMIT 16u
+
+/* The seq of our last coordinator message that has not come back yet; 0: none. */
+static uint64_t coord_wait_seq;
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *nname(const struct droverd *d, uint32_t id, char *buf, size_t len)
+{
+	return links_node_name(d, id, buf, len);
+}
+
+static const struct node_obs *obs_of(const struct droverd *d, uint32_t id)
+{
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
+		if (d->obs[i].node_id == id)
+			return &d->obs[i];
+	return NULL;
+}
+
+static bool dom_active(Drover__VmRunState st)
+{
+	return st == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
+	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
+	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN;
+}
+
+/* The VM is reported running (or paused) on node by that node's working agent. */
+static bool vm_on_node(const struct droverd *d, const char *vm, uint32_t node)
+{
+	const struct node_obs *o = obs_of(d, node);
+
+	if (!o || !o->agent_ok)
+		return false;
+	for (size_t j = 0; j < o->n_domains; j++)
+		if (strcmp(o->domains[j].name, vm) == 0 && dom_active(o->domains[j].state))
+			return true;
+	return false;
+}
+
+uint32_t drain_vm_node(const struct droverd *d, const char *vm)
+{
+	struct vm_location loc;
+	const struct known_node *k;
+
+	droverd_vm_locate(d, vm, &loc);
+	if (strcmp(loc.state, "running") != 0)
+		return 0;
+	k = links_find_by_name(d, loc.node_name);
+	return k ? k->id : 0;
+}
+
+static void limits_from_config(const struct drover_config *cfg, struct mig_limits *ret)
+{
+	state_limits_default(ret);
+	ret->per_source = cfg->mig_max_out;
+	ret->per_target = cfg->mig_max_in;
+	ret->cluster = cfg->mig_max_total;
+	ret->max_retries = cfg->mig_max_retries;
+	for (size_t k = 0; k < cfg->n_networks && ret->n_caps < QUEUE_MAX_NETWORKS; k++) {
+		if (!cfg->networks[k].cap)
+			continue;
+		strscpy(ret->caps[ret->n_caps].network, cfg->networks[k].name,
+			sizeof(ret->caps[0].network));
+		ret->caps[ret->n_caps++].cap = cfg->networks[k].cap;
+	}
+}
+
+void drain_limits(const struct droverd *d, struct mig_limits *ret)
+{
+	if (d->state.limits.set)
+		*ret = d->state.limits;
+	else
+		limits_from_config(&d->cfg, ret);
+}
+
+void drain_build_view(const struct droverd *d, struct queue_view *v)
+{
+	struct mig_limits l;
+
+	queue_view_init(v);
+	drain_limits(d, &l);
+	v->limits.per_source = l.per_source;
+	v->limits.per_target = l.per_target;
+	v->limits.cluster = l.cluster;
+	for (size_t i = 0; i < d->n_nodes && i < QUEUE_MAX_NODES; i++) {
+		const struct known_node *k = &d->nodes[i];
+		const struct node_obs *o = obs_of(d, k->id);
+		struct queue_node n;
+		uint64_t used_mib = 0, used_vcpus = 0, cap_vcpus;
+
+		memset(&n, 0, sizeof(n));
+		n.id = k->id;
+		strscpy(n.name, k->name, sizeof(n.name));
+		n.online = droverd_is_member(d, k->id) && o && o->agent_ok;
+		n.usable_target = n.online &&
+				  state_node_get(&d->state, k->id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		for (size_t j = 0; o && j < o->n_domains; j++) {
+			const struct vm_cfg *vc = state_vm_find(&d->state, o->domains[j].name);
+
+			/*
+			 * Only running guests: an incoming migration shows as a paused
+			 * domain on its target, and the queue counts those itself.
+			 */
+			if (vc && o->domains[j].state == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING) {
+				used_mib += vc->memory_mib;
+				used_vcpus += vc->vcpus;
+			}
+		}
+		n.free_mib = o && o->memory_mib > used_mib ? o->memory_mib - used_mib : 0;
+		cap_vcpus = o ? (uint64_t)o->vcpus * VCPU_OVERCOMMIT : 0;
+		n.free_vcpus = cap_vcpus > used_vcpus ? (uint32_t)(cap_vcpus - used_vcpus) : 0;
+		queue_view_add_node(v, &n);
+	}
+	for (size_t k = 0; k < nethealth_n_networks(d); k++) {
+		const char *name = nethealth_network_name(d, k);
+		uint32_t cap = 0;
+
+		for (size_t c = 0; c < l.n_caps; c++)
+			if (strcmp(l.caps[c].network, name) == 0)
+				cap = l.caps[c].cap;
+		queue_view_add_network(v, name, cap);
+		for (size_t a = 0; a < v->n_nodes; a++)
+			for (size_t b = a + 1; b < v->n_nodes; b++)
+				if (nethealth_usable(d, k, v->nodes[a].id, v->nodes[b].id))
+					queue_view_set_usable(v, k, v->nodes[a].id, v->nodes[b].id,
+							      true);
+	}
+}
+
+/*
+ * Jobs the queue must not start whatever the limits say, with the reason: the
+ * VM no longer runs on the job's source, or another action holds it.
+ */
+static enum queue_blocker job_ineligible(const struct droverd *d, const struct queue_job *j,
+					 char *why, size_t len)
+{
+	char b[32];
+
+	if (j->state != QUEUE_JOB_QUEUED)
+		return QUEUE_BLOCK_NONE;
+	if (vm_actions_find(d, j->vm)) {
+		snprintf(why, len, "VM %s has another action in progress", j->vm);
+		return QUEUE_BLOCK_VM_BUSY;
+	}
+	if (droverd_is_member(d, j->source) && !vm_on_node(d, j->vm, j->source)) {
+		snprintf(why, len, "VM %s is not running on %s", j->vm,
+			 nname(d, j->source, b, sizeof(b)));
+		return QUEUE_BLOCK_VM_ELSEWHERE;
+	}
+	return QUEUE_BLOCK_NONE;
+}
+
+/* Dispatch over a copy; ineligible jobs are hidden from the queue and given their reason. */
+static int dispatch_copy(const struct droverd *d, struct queue_job *jobs, size_t n,
+			 struct queue_action *acts, size_t max, size_t *n_acts)
+{
+	struct queue_view v;
+	uint8_t hidden[DROVER_MAX_JOBS];
+	char why[QUEUE_BLOCKER_MAX];
+	int r;
+
+	if (n > DROVER_MAX_JOBS)
+		return -E2BIG;
+	drain_build_view(d, &v);
+	for (size_t i = 0; i < n; i++) {
+		hidden[i] = (uint8_t)job_ineligible(d, &jobs[i], why, sizeof(why));
+		if (hidden[i])
+			jobs[i].state = QUEUE_JOB_CANCELLED; /* invisible to queue_dispatch() */
+	}
+	r = queue_dispatch(&v, jobs, n, wall_ms(), acts, max, n_acts);
+	for (size_t i = 0; i < n; i++) {
+		if (!hidden[i])
+			continue;
+		jobs[i].state = QUEUE_JOB_QUEUED;
+		jobs[i].blocker = (enum queue_blocker)hidden[i];
+		job_ineligible(d, &jobs[i], jobs[i].blocker_text, sizeof(jobs[i].blocker_text));
+	}
+	return r;
+}
+
+void drain_blockers(const struct droverd *d, struct queue_job *jobs, size_t n)
+{
+	struct queue_action acts[DISPATCH_BATCH];
+	size_t n_acts = 0;
+
+	if (dispatch_copy(d, jobs, n, acts, DISPATCH_BATCH, &n_acts) < 0)
+		return;
+	for (size_t i = 0; i < n_acts; i++) {
+		struct queue_job *j = &jobs[acts[i].job];
+		char b[32];
+
+		snprintf(j->blocker_text, sizeof(j->blocker_text), "starting now: to %s over %s",
+			 nname(d, acts[i].target, b, sizeof(b)), acts[i].network_name);
+	}
+}
+
+/* ---- sending ---- */
+
+/* Multicast a coordinator decision and hold further ones until it is back. */
+static int coord_send(struct droverd *d, Drover__Envelope *env)
+{
+	int r = membership_send(d, env, false);
+
+	if (r == 0)
+		coord_wait_seq = env->seq;
+	return r;
+}
+
+static void send_finish(struct droverd *d, uint64_t job_id, bool ok, const char *reason,
+			uint64_t bytes, bool as_coordinator)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobFinish m = DROVER__JOB_FINISH__INIT;
+
+	char why[QUEUE_REASON_MAX];
+	size_t n;
+
+	/*
+	 * Every member refuses a reason longer than the job keeps (a cut could
+	 * not be told apart from a different reason), which would leave the job
+	 * running forever: cut it here, on a UTF-8 character boundary.
+	 */
+	n = strlen(reason ? reason : "");
+	if (n >= sizeof(why)) {
+		n = sizeof(why) - 1;
+		while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(why, reason ? reason : "", n);
+	why[n] = '\0';
+	m.job_id = job_id;
+	m.ok = ok;
+	m.reason = why;
+	m.finished_ms = wall_ms();
+	m.bytes = bytes;
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+	env.job_finish = &m;
+	if (as_coordinator)
+		coord_send(d, &env);
+	else
+		membership_send(d, &env, false);
+}
+
+static void send_node_state(struct droverd *d, uint32_t node, Drover__NodeState st)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__SetNodeState m = DROVER__SET_NODE_STATE__INIT;
+
+	m.node_id = node;
+	m.state = st;
+	env.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
+	env.set_node_state = &m;
+	coord_send(d, &env);
+}
+
+/* ---- the coordinator ---- */
+
+static bool was_aborted(const struct droverd *d, uint64_t job_id)
+{
+	for (size_t i = 0; i < d->n_aborted; i++)
+		if (d->aborted[i] == job_id)
+			return true;
+	return false;
+}
+
+static size_t network_index(const struct droverd *d, const char *name)
+{
+	for (size_t k = 0; k < nethealth_n_networks(d); k++)
+		if (strcmp(nethealth_network_name(d, k), name) == 0)
+			return k;
+	return SIZE_MAX;
+}
+
+/* Running jobs whose source left, or whose network went down under them. */
+static bool check_running(struct droverd *d)
+{
+	char msg[QUEUE_REASON_MAX], b1[32], b2[32];
+
+	for (size_t i = 0; i < d->state.n_jobs; i++) {
+		struct queue_job *j = &d->state.jobs[i];
+		size_t k;
+
+		if (j->state != QUEUE_JOB_RUNNING)
+			continue;
+		if (!droverd_is_member(d, j->source)) {
+			snprintf(msg, sizeof(msg), "source %s left the cluster during the migration",
+				 nname(d, j->source, b1, sizeof(b1)));
+			log_warn("job %llu (VM %s): %s", (unsigned long long)j->id, j->vm, msg);
+			send_finish(d, j->id, false, msg, 0, true);
+			return true;
+		}
+		k = network_index(d, j->network);
+		if (was_aborted(d, j->id) || !droverd_is_member(d, j->target))
+			continue;
+		if (k != SIZE_MAX && nethealth_usable(d, k, j->source, j->target))
+			continue;
+		if (d->n_aborted == DROVER_MAX_EXECS)
+			memmove(&d->aborted[0], &d->aborted[1], sizeof(d->aborted[0]) * --d->n_aborted);
+		d->aborted[d->n_aborted++] = j->id;
+		snprintf(msg, sizeof(msg), "network %s went down between %s and %s", j->network,
+			 nname(d, j->source, b1, sizeof(b1)), nname(d, j->target, b2, sizeof(b2)));
+		log_warn("job %llu (VM %s): %s; aborting the migration", (unsigned long long)j->id,
+			 j->vm, msg);
+		{
+			Drover__Envelope env = DROVER__ENVELOPE__INIT;
+			Drover__JobAbort m = DROVER__JOB_ABORT__INIT;
+
+			m.job_id = j->id;
+			m.reason = msg;
+			env.body_case = DROVER__ENVELOPE__BODY_JOB_ABORT;
+			env.job_abort = &m;
+			coord_send(d, &env);
+		}
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Queued jobs that can never start: their VM was removed from the registry,
+ * stopped, or moved by other means. They are cancelled with the reason, so a
+ * drain does not wait on them forever.
+ */
+static bool check_moot(struct droverd *d)
+{
+	uint64_t ids[64];
+	size_t n = 0;
+	char why[QUEUE_REASON_MAX] = "";
+
+	for (size_t i = 0; i < d->state.n_jobs && n < 64; i++) {
+		const struct queue_job *j = &d->state.jobs[i];
+		const struct node_obs *o = obs_of(d, j->source);
+		struct vm_location loc;
+
+		if (j->state != QUEUE_JOB_QUEUED || vm_actions_find(d, j->vm))
+			continue;
+		if (!state_vm_find(&d->state, j->vm)) {
+			ids[n++] = j->id;
+			snprintf(why, sizeof(why), "VM %s was removed from the registry", j->vm);
+			continue;
+		}
+		/* Only a working, present source can say the VM is not there. */
+		if (!droverd_is_member(d, j->source) || !o || !o->agent_ok ||
+		    vm_on_node(d, j->vm, j->source))
+			continue;
+		droverd_vm_locate(d, j->vm, &loc);
+		if (strcmp(loc.state, "unknown") == 0)
+			continue;
+		ids[n++] = j->id;
+		if (strcmp(loc.state, "running") == 0)
+			snprintf(why, sizeof(why), "VM %s now runs on %s", j->vm, loc.node_name);
+		else
+			snprintf(why, sizeof(why), "VM %s is no longer running (%s)", j->vm, loc.state);
+	}
+	if (!n)
+		return false;
+	{
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__JobsCancel m = DROVER__JOBS_CANCEL__INIT;
+
+		m.n_job_ids = n;
+		m.job_ids = ids;
+		m.at_ms = wall_ms();
+		m.reason = n == 1 ? why : (char *)"the VM is no longer where the job says";
+		env.body_case = DROVER__ENVELOPE__BODY_JOBS_CANCEL;
+		env.jobs_cancel = &m;
+		log_notice("cancelling %zu job(s) that cannot start: %s", n, m.reason);
+		coord_send(d, &env);
+	}
+	return true;
+}
+
+/* The newest job of vm leaving node, if any. */
+static const struct queue_job *latest_job(const struct droverd *d, const char *vm, uint32_t node)
+{
+	const struct queue_job *best = NULL;
+
+	for (size_t i = 0; i < d->state.n_jobs; i++) {
+		const struct queue_job *j = &d->state.jobs[i];
+
+		if (j->source == node && strcmp(j->vm, vm) == 0 && (!best || j->id > best->id))
+			best = j;
+	}
+	return best;
+}
+
+/*
+ * A draining node with nothing queued or running: drained when no managed VM
+ * runs there any more, drain-failed when some could not move; a VM that
+ * appeared there without a job gets one.
+ */
+static bool check_drains(struct droverd *d)
+{
+	char b[32];
+
+	for (size_t i = 0; i < d->state.n_nodes; i++) {
+		uint32_t node = d->state.nodes[i].id;
+		const struct node_obs *o;
+		Drover__JobSpec specs[64], *sp[64];
+		size_t n_add = 0, n_failed = 0, n_stale = 0;
+		bool busy = false;
+
+		if (d->state.nodes[i].state != DROVER__NODE_STATE__NODE_STATE_DRAINING)
+			continue;
+		for (size_t k = 0; k < d->state.n_jobs; k++) {
+			const struct queue_job *j = &d->state.jobs[k];
+
+			if (j->source == node &&
+			    (j->state == QUEUE_JOB_QUEUED || j->state == QUEUE_JOB_RUNNING))
+				busy = true;
+		}
+		o = obs_of(d, node);
+		/* Without a fresh inventory of the node nothing can be concluded. */
+		if (busy || !o || !o->agent_ok || !droverd_is_member(d, node))
+			continue;
+		for (size_t k = 0; k < o->n_domains; k++) {
+			const char *vm = o->domains[k].name;
+			const struct queue_job *j;
+
+			if (!dom_active(o->domains[k].state) || !state_vm_find(&d->state, vm))
+				continue;
+			j = latest_job(d, vm, node);
+			if (!j) {
+				if (n_add < 64) {
+					drover__job_spec__init(&specs[n_add]);
+					specs[n_add].vm = (char *)vm;
+					specs[n_add].source = node;
+					specs[n_add].origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN;
+					sp[n_add] = &specs[n_add];
+					n_add++;
+				}
+			} else if (j->state == QUEUE_JOB_DONE) {
+				n_stale++; /* moved, and the inventory has not caught up yet */
+			} else {
+				n_failed++;
+			}
+		}
+		if (n_add) {
+			Drover__Envelope env = DROVER__ENVELOPE__INIT;
+			Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
+
+			m.n_jobs = n_add;
+			m.jobs = sp;
+			m.created_ms = wall_ms();
+			env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+			env.jobs_add = &m;
+			log_notice("drain of %s: %zu more VM(s) to move", nname(d, node, b, sizeof(b)),
+				   n_add);
+			coord_send(d, &env);
+			return true;
+		}
+		if (n_stale)
+			continue;
+		log_notice("drain of %s %s", nname(d, node, b, sizeof(b)),
+			   n_failed ? "failed: some VMs could not move" : "complete");
+		send_node_state(d, node, n_failed ? DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED
+						  : DROVER__NODE_STATE__NODE_STATE_DRAINED);
+		return true;
+	}
+	return false;
+}
+
+static bool dispatch(struct droverd *d)
+{
+	struct queue_action acts[DISPATCH_BATCH];
+	struct queue_job *jobs;
+	size_t n = 0, n_acts = 0;
+	char b1[32], b2[32];
+	int r;
+
+	if (!state_jobs_unfinished(&d->state))
+		return false;
+	jobs = xcalloc(d->state.n_jobs, sizeof(*jobs));
+	for (size_t i = 0; i < d->state.n_jobs; i++)
+		if (d->state.jobs[i].state == QUEUE_JOB_QUEUED ||
+		    d->state.jobs[i].state == QUEUE_JOB_RUNNING)
+			jobs[n++] = d->state.jobs[i];
+	r = dispatch_copy(d, jobs, n, acts, DISPATCH_BATCH, &n_acts);
+	if (r < 0) {
+		log_err("queue dispatch failed: %s", strerror(-r));
+		free(jobs);
+		return false;
+	}
+	for (size_t i = 0; i < n_acts; i++) {
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__JobStart m = DROVER__JOB_START__INIT;
+		const struct queue_action *a = &acts[i];
+
+		m.job_id = a->job_id;
+		m.target = a->target;
+		m.network = (char *)a->network_name;
+		m.started_ms = wall_ms();
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
+		env.job_start = &m;
+		log_notice("starting job %llu: VM %s from %s to %s over %s",
+			   (unsigned long long)a->job_id, jobs[a->job].vm,
+			   nname(d, a->source, b1, sizeof(b1)), nname(d, a->target, b2, sizeof(b2)),
+			   a->network_name);
+		coord_send(d, &env);
+	}
+	free(jobs);
+	return n_acts > 0;
+}
+
+static void send_limits(struct droverd *d, bool as_coordinator)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__LimitsSet m = DROVER__LIMITS_SET__INIT;
+	Drover__MigrationLimits ml = DROVER__MIGRATION_LIMITS__INIT;
+	Drover__NetworkCap caps[QUEUE_MAX_NETWORKS], *cp[QUEUE_MAX_NETWORKS];
+	struct mig_limits l;
+
+	/* Our file's values (the coordinator seeds only while none are set). */
+	limits_from_config(&d->cfg, &l);
+	ml.set = true;
+	ml.per_source = l.per_source;
+	ml.per_target = l.per_target;
+	ml.cluster = l.cluster;
+	ml.max_retries = l.max_retries;
+	for (size_t i = 0; i < l.n_caps; i++) {
+		drover__network_cap__init(&caps[i]);
+		caps[i].network = l.caps[i].network;
+		caps[i].cap = l.caps[i].cap;
+		cp[i] = &caps[i];
+	}
+	ml.n_network_caps = l.n_caps;
+	ml.network_caps = cp;
+	m.limits = &ml;
+	env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
+	env.limits_set = &m;
+	log_notice("%s the cluster's migration limits from drover.conf: %u out, %u in, "
+		   "%u in all, %u retries", as_coordinator ? "seeding" : "pushing", l.per_source,
+		   l.per_target, l.cluster, l.max_retries);
+	if (as_coordinator)
+		coord_send(d, &env);
+	else
+		membership_send(d, &env, false);
+}
+
+void drain_push_config_limits(struct droverd *d)
+{
+	if (!d->quorate || !d->synced)
+		return;
+	send_limits(d, false);
+}
+
+static void coordinate(struct droverd *d)
+{
+	if (droverd_coordinator(d) != d->local_id) {
+		d->n_aborted = 0;
+		return;
+	}
+	if (coord_wait_seq)
+		return; /* our last decision is not back yet */
+	if (!d->state.limits.set) {
+		send_limits(d, true);
+		return;
+	}
+	if (check_running(d) || check_moot(d) || check_drains(d))
+		return;
+	dispatch(d);
+}
+
+static void drain_timer_fn(void *data)
+{
+	struct droverd *d = data;
+
+	d->drain_kicked = false;
+	coordinate(d);
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, (uint64_t)DRAIN_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+			  drain_timer_fn, &d->drain_timer);
+}
+
+void drain_kick(struct droverd *d)
+{
+	if (d->drain_kicked || d->stopping)
+		return;
+	d->drain_kicked = true;
+	qb_loop_timer_del(d->loop, d->drain_timer);
+	qb_loop_timer_add(d->loop, QB_LOOP_MED, (uint64_t)DRAIN_KICK_MS * QB_TIME_NS_IN_MSEC, d,
+			  drain_timer_fn, &d->drain_timer);
+}
+
+void drain_start(struct droverd *d)
+{
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, (uint64_t)DRAIN_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+			  drain_timer_fn, &d->drain_timer);
+}
+
+void drain_stop(struct droverd *d)
+{
+	qb_loop_timer_del(d->loop, d->drain_timer);
+}
+
+/* ---- this node's migrations ---- */
+
+static struct job_exec *exec_find(struct droverd *d, uint64_t job_id)
+{
+	for (size_t i = 0; i < d->n_execs; i++)
+		if (d->execs[i].job_id == job_id)
+			return &d->execs[i];
+	return NULL;
+}
+
+static void exec_remove(struct droverd *d, struct job_exec *e)
+{
+	size_t i = (size_t)(e - d->execs);
+
+	memmove(&d->execs[i], &d->execs[i + 1], (d->n_execs - i - 1) * sizeof(*e));
+	d->n_execs--;
+}
+
+static void exec_start(struct droverd *d, const struct queue_job *j)
+{
+	Drover__AgentJob job = DROVER__AGENT_JOB__INIT;
+	Drover__AgentVmMigrateJob mig = DROVER__AGENT_VM_MIGRATE_JOB__INIT;
+	char dest[512], data[512], msg[QUEUE_REASON_MAX], b[32];
+	struct job_exec *e;
+	int r;
+
+	if (d->n_execs == DROVER_MAX_EXECS) {
+		send_finish(d, j->id, false, "too many migrations in progress on the source", 0,
+			    false);
+		return;
+	}
+	strscpy(b, nname(d, j->target, b, sizeof(b)), sizeof(b));
+	vm_actions_expand_uri(dest, sizeof(dest), d->cfg.agent_dest_uri, b, j->network);
+	r = nethealth_migrate_uri(d, j->network, j->target, data, sizeof(data));
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "network %.40s has no address for %.32s here", j->network,
+			 b);
+		send_finish(d, j->id, false, msg, 0, false);
+		return;
+	}
+	mig.vm = (char *)j->vm;
+	mig.dest_uri = dest;
+	mig.migrate_uri = data;
+	mig.auto_converge = true;
+	mig.completion_timeout_ms = MIGRATE_COMPLETION_MS;
+	mig.no_progress_timeout_ms = d->cfg.mig_stall_ms;
+	job.kind_case = DROVER__AGENT_JOB__KIND_VM_MIGRATE;
+	job.vm_migrate = &mig;
+	job.deadline_ms = MIGRATE_DEADLINE_MS;
+	e = &d->execs[d->n_execs];
+	memset(e, 0, sizeof(*e));
+	e->job_id = j->id;
+	strscpy(e->vm, j->vm, sizeof(e->vm));
+	strscpy(e->network, j->network, sizeof(e->network));
+	if (agent_link_submit(d, &job, &e->agent_job) < 0) {
+		send_finish(d, j->id, false, "the source's agent is unavailable", 0, false);
+		return;
+	}
+	d->n_execs++;
+	log_notice("job %llu: migrating VM %s to %s over %s (%s, data %s)",
+		   (unsigned long long)j->id, j->vm, b, j->network, dest, *data ? data : "default");
+}
+
+static void exec_abort(struct droverd *d, struct job_exec *e, const char *reason)
+{
+	Drover__AgentJob job = DROVER__AGENT_JOB__INIT;
+	Drover__AgentVmNameJob name = DROVER__AGENT_VM_NAME_JOB__INIT;
+	uint64_t id;
+
+	if (e->abort_sent)
+		return;
+	e->abort_sent = true;
+	strscpy(e->abort_reason, reason, sizeof(e->abort_reason));
+	name.vm = e->vm;
+	job.kind_case = DROVER__AGENT_JOB__KIND_ABORT_MIGRATION;
+	job.abort_migration = &name;
+	job.deadline_ms = 60000;
+	log_notice("job %llu: aborting the migration of VM %s: %s", (unsigned long long)e->job_id,
+		   e->vm, reason);
+	if (agent_link_submit(d, &job, &id) < 0)
+		log_warn("job %llu: cannot ask the agent to abort: no agent",
+			 (unsigned long long)e->job_id);
+}
+
+bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__AgentJobResult *r)
+{
+	char msg[QUEUE_REASON_MAX];
+	bool ok = r->outcome == DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK;
+
+	for (size_t i = 0; i < d->n_execs; i++) {
+		struct job_exec *e = &d->execs[i];
+
+		if (e->agent_job != agent_job)
+			continue;
+		if (ok)
+			msg[0] = '\0';
+		else if (e->abort_sent)
+			snprintf(msg, sizeof(msg), "%s", e->abort_reason);
+		else if (r->outcome == DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_TIMEOUT)
+			snprintf(msg, sizeof(msg), "timed out: %s", r->error ? r->error : "");
+		else
+			snprintf(msg, sizeof(msg), "%s", r->error && *r->error ? r->error : "failed");
+		log_notice("job %llu: migration of VM %s %s%s%s", (unsigned long long)e->job_id,
+			   e->vm, ok ? "done" : "failed", ok ? "" : ": ", msg);
+		send_finish(d, e->job_id, ok, msg, e->bytes, false);
+		exec_remove(d, e);
+		agent_link_request_inventory(d);
+		return true;
+	}
+	return false;
+}
+
+bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drover__MigrationProgress *p)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobProgress m = DROVER__JOB_PROGRESS__INIT;
+
+	for (size_t i = 0; i < d->n_execs; i++) {
+		struct job_exec *e = &d->execs[i];
+
+		if (e->agent_job != agent_job)
+			continue;
+		if (!p)
+			return true;
+		e->bytes = p->memory_processed;
+		m.job_id = e->job_id;
+		m.migration = (Drover__MigrationProgress *)p;
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_PROGRESS;
+		env.job_progress = &m;
+		membership_send(d, &env, false);
+		return true;
+	}
+	return false;
+}
+
+void drain_agent_lost(struct droverd *d)
+{
+	for (size_t i = 0; i < d->n_execs; i++)
+		send_finish(d, d->execs[i].job_id, false,
+			    "the source's agent died during the migration", d->execs[i].bytes, false);
+	d->n_execs = 0;
+}
+
+/* ---- delivered messages ---- */
+
+bool drain_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env)
+{
+	uint32_t coord = d->n_members ? d->members[0] : 0;
+
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_JOB_START:
+		return from == coord;
+	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
+		/* The source reports; the coordinator only for a source that left. */
+		const struct queue_job *j = NULL;
+
+		for (size_t i = 0; env->job_finish && i < d->state.n_jobs; i++)
+			if (d->state.jobs[i].id == env->job_finish->job_id)
+				j = &d->state.jobs[i];
+		return j && (from == j->source || (from == coord && !droverd_is_member(d, j->source)));
+	}
+	default:
+		return true;
+	}
+}
+
+void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
+		      int r)
+{
+	(void)from;
+	(void)from_self;
+	if (r == 1) {
+		switch (env->body_case) {
+		case DROVER__ENVELOPE__BODY_JOB_START: {
+			const struct queue_job *j = state_job_find(&d->state, env->job_start->job_id);
+
+			if (j && j->source == d->local_id && !exec_find(d, j->id))
+				exec_start(d, j);
+			break;
+		}
+		case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+			if (!env->jobs_cancel->abort)
+				break;
+			for (size_t i = 0; i < d->n_execs; i++) {
+				const struct queue_job *j = state_job_find(&d->state, d->execs[i].job_id);
+
+				if (j && j->cancel_requested)
+					exec_abort(d, &d->execs[i], "drain cancelled with --abort");
+			}
+			break;
+		case DROVER__ENVELOPE__BODY_JOB_FINISH:
+			for (size_t i = 0; i < DROVER_MAX_PROGRESS; i++)
+				if (d->progress[i].job_id == env->job_finish->job_id)
+					d->progress[i].job_id = 0;
+			break;
+		default:
+			break;
+		}
+	}
+	drain_kick(d);
+	ctl_server_notify(d);
+}
+
+void drain_on_own_delivered(struct droverd *d, uint64_t seq)
+{
+	if (coord_wait_seq && seq >= coord_wait_seq) {
+		coord_wait_seq = 0;
+		drain_kick(d);
+	}
+}
+
+void drain_on_progress(struct droverd *d, uint32_t from, const Drover__JobProgress *m)
+{
+	const struct queue_job *j = state_job_find(&d->state, m->job_id);
+	const Drover__MigrationProgress *p = m->migration;
+	struct job_progress *slot = NULL;
+
+	if (!j || j->state != QUEUE_JOB_RUNNING || from != j->source || !p)
+		return;
+	for (size_t i = 0; i < DROVER_MAX_PROGRESS && !slot; i++)
+		if (d->progress[i].job_id == m->job_id)
+			slot = &d->progress[i];
+	for (size_t i = 0; i < DROVER_MAX_PROGRESS && !slot; i++)
+		if (!d->progress[i].job_id)
+			slot = &d->progress[i];
+	if (!slot) {
+		/* Full of stale entries (their jobs were trimmed): take the oldest. */
+		slot = &d->progress[0];
+		for (size_t i = 1; i < DROVER_MAX_PROGRESS; i++)
+			if (d->progress[i].at_ms < slot->at_ms)
+				slot = &d->progress[i];
+	}
+	/* Progress never goes backwards on screen within one attempt. */
+	if (slot->job_id == m->job_id && p->elapsed_ms >= slot->p.elapsed_ms &&
+	    p->memory_processed < slot->p.memory_processed)
+		return;
+	slot->job_id = m->job_id;
+	slot->at_ms = now_ms();
+	drover__migration_progress__init(&slot->p);
+	slot->p.iteration = p->iteration;
+	slot->p.elapsed_ms = p->elapsed_ms;
+	slot->p.memory_total = p->memory_total;
+	slot->p.memory_processed = p->memory_processed;
+	slot->p.memory_remaining = p->memory_remaining;
+	slot->p.bytes_per_s = p->bytes_per_s;
+	slot->p.dirty_rate = p->dirty_rate;
+	ctl_server_notify(d);
+}
+
+const struct job_progress *drain_progress(const struct droverd *d, uint64_t job_id)
+{
+	for (size_t i = 0; i < DROVER_MAX_PROGRESS; i++)
+		if (d->progress[i].job_id == job_id)
+			return &d->progress[i];
+	return NULL;
+}
+
+void drain_on_abort(struct droverd *d, uint32_t from, const Drover__JobAbort *m)
+{
+	struct job_exec *e;
+
+	if (from != (d->n_members ? d->members[0] : 0)) {
+		log_warn("dropping a job abort from node %u: not the coordinator", from);
+		return;
+	}
+	e = exec_find(d, m->job_id);
+	if (e)
+		exec_abort(d, e, m->reason && *m->reason ? m->reason : "aborted by the coordinator");
+}
+
+void drain_on_members_changed(struct droverd *d)
+{
+	/* Everything we sent in the old membership has been delivered by now. */
+	coord_wait_seq = 0;
+	drain_kick(d);
+}
+
+void drain_on_synced(struct droverd *d)
+{
+	/*
+	 * A job running from here that we do not execute: this droverd restarted
+	 * under it (and its agent with it). Whatever the hypervisor finished, the
+	 * inventories tell; the job is over as far as we can say.
+	 */
+	for (size_t i = 0; i < d->state.n_jobs; i++) {
+		const struct queue_job *j = &d->state.jobs[i];
+
+		if (j->state == QUEUE_JOB_RUNNING && j->source == d->local_id && !exec_find(d, j->id))
+			send_finish(d, j->id, false, "droverd on the source restarted during the migration",
+				    0, false);
+	}
+	drain_kick(d);
+}

@@ -1,0 +1,747 @@
+/*
+ * The migration queue as replicated state (see state.h): the jobs, their
+ * attempts, the live limits and the history, changed only by JobsAdd,
+ * JobStart, JobFinish, JobsCancel and LimitsSet in delivery order. The
+ * decisions (which job starts where) are queue.c's; this file records them,
+ * and uses queue.c's transitions so that both agree on what a state means.
+ *
+ * Every message is checked completely before anything is written: all
+ * members run the same checks on the same bytes, so a message is applied by
+ * all or refused by all, and a refused one leaves no trace. Strings that do
+ * not fit their buffers are refused rather than cut, because a cut name could
+ * silently denote another VM or network.
+ *
+ * Invariants: jobs[] sorted by id, ids unique, non-zero and below
+ * next_job_id; at most one queued or running job per VM; cancel_requested is
+ * set only on running jobs, and a running job has an error text exactly when
+ * its cancellation was requested. The last one exists because MigrationJob has
+ * no cancel_requested field: the error text is what carries the request
+ * through the state exchange and the state file, so that a member that
+ * adopted the state cancels the job on its failure like every other member.
+ *
+ * Considered and rejected: trimming finished jobs by count of messages or by
+ * age. Only the finish times and ids are replicated, so the oldest finished
+ * jobs (by finished_ms, then id) go first; every member drops the same ones.
+ */
+#include "state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "vmxml.h"
+
+/* Job and history names are copied between buffers of these sizes uncut. */
+_Static_assert(DROVER_VM_NAME_MAX == QUEUE_NAME_MAX, "VM names must fit a job");
+_Static_assert(VM_NAME_MAX == QUEUE_NAME_MAX, "registered VM names must fit a job");
+
+#define CANCELLED_TEXT "cancelled by the operator"
+
+/* Shared with state.c, which dispatches to them; not part of the API. */
+int state_jobs_apply(struct cluster_state *s, const Drover__Envelope *env);
+void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
+void state_jobs_proto_free(void *mem);
+int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
+
+void state_limits_default(struct mig_limits *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->per_source = QUEUE_LIMIT_SOURCE_DEFAULT;
+	l->per_target = QUEUE_LIMIT_TARGET_DEFAULT;
+	l->cluster = 0;
+	l->max_retries = QUEUE_MAX_RETRIES_DEFAULT;
+}
+
+struct queue_job *state_job_find(struct cluster_state *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->n_jobs;
+
+	/* jobs[] is sorted by id. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->jobs[mid].id == id)
+			return &s->jobs[mid];
+		if (s->jobs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static bool unfinished(const struct queue_job *j)
+{
+	return j->state == QUEUE_JOB_QUEUED || j->state == QUEUE_JOB_RUNNING;
+}
+
+struct queue_job *state_job_active(struct cluster_state *s, const char *vm)
+{
+	if (!vm)
+		return NULL;
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (unfinished(&s->jobs[i]) && strcmp(s->jobs[i].vm, vm) == 0)
+			return &s->jobs[i];
+	return NULL;
+}
+
+size_t state_jobs_unfinished(const struct cluster_state *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (unfinished(&s->jobs[i]))
+			n++;
+	return n;
+}
+
+/* A string from the wire that fits a buffer of size bytes, NUL included. */
+static bool fits(const char *p, size_t size)
+{
+	return p && strnlen(p, size) < size;
+}
+
+static bool origin_valid(int o)
+{
+	return o >= DROVER__JOB_ORIGIN__JOB_ORIGIN_UNSPECIFIED &&
+	       o <= DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL;
+}
+
+/* The registry is sorted by name: a binary search keeps JobsAdd O(n log n). */
+static ssize_t vm_lookup(const struct cluster_state *s, const char *name)
+{
+	size_t lo = 0, hi = s->n_vms;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->vms[mid].name, name);
+
+		if (c == 0)
+			return (ssize_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void history_append(struct cluster_state *s, const struct queue_job *j, uint64_t downtime_ms,
+			   uint64_t bytes)
+{
+	const struct queue_attempt *last = j->n_attempts ? &j->attempts[j->n_attempts - 1] : NULL;
+	struct history_entry *h;
+
+	if (!s->history)
+		s->history = xcalloc(DROVER_HISTORY_MAX, sizeof(*s->history));
+	if (s->n_history == DROVER_HISTORY_MAX) {
+		memmove(&s->history[0], &s->history[1], (DROVER_HISTORY_MAX - 1) * sizeof(*s->history));
+		s->n_history--;
+	}
+	h = &s->history[s->n_history++];
+	memset(h, 0, sizeof(*h));
+	h->job_id = j->id;
+	memcpy(h->vm, j->vm, sizeof(h->vm));
+	h->source = j->source;
+	/* Where the last attempt went: a job cancelled while queued may have tried before. */
+	if (last) {
+		h->target = last->target;
+		memcpy(h->network, last->network, sizeof(h->network));
+		h->started_ms = j->attempts[0].started_ms;
+	}
+	h->result = j->state;
+	h->origin = j->origin;
+	h->finished_ms = j->finished_ms;
+	h->downtime_ms = downtime_ms;
+	h->bytes = bytes;
+	h->attempts = (uint32_t)j->n_attempts;
+	memcpy(h->error, j->error, sizeof(h->error));
+}
+
+struct finished_key {
+	uint64_t finished_ms;
+	uint64_t id;
+};
+
+static int finished_cmp(const void *pa, const void *pb)
+{
+	const struct finished_key *a = pa, *b = pb;
+
+	if (a->finished_ms != b->finished_ms)
+		return a->finished_ms < b->finished_ms ? -1 : 1;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Keep only the newest keep finished jobs (by finished_ms, then id), in one
+ * pass so that cancelling a thousand queued jobs stays linear: find the
+ * newest key to drop, then compact jobs[] in id order.
+ */
+static void drop_finished(struct cluster_state *s, size_t keep)
+{
+	_cleanup_free_ struct finished_key *keys = NULL;
+	struct finished_key cut;
+	size_t n = 0, w = 0;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (!unfinished(&s->jobs[i]))
+			n++;
+	if (n <= keep)
+		return;
+	keys = xcalloc(n, sizeof(*keys));
+	n = 0;
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (!unfinished(&s->jobs[i]))
+			keys[n++] = (struct finished_key){ s->jobs[i].finished_ms, s->jobs[i].id };
+	qsort(keys, n, sizeof(*keys), finished_cmp);
+	cut = keys[n - keep - 1];
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		struct finished_key k = { s->jobs[i].finished_ms, s->jobs[i].id };
+
+		if (!unfinished(&s->jobs[i]) && finished_cmp(&k, &cut) <= 0)
+			continue;
+		if (w != i)
+			s->jobs[w] = s->jobs[i];
+		w++;
+	}
+	s->n_jobs = w;
+}
+
+static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
+{
+	_cleanup_free_ bool *taken = NULL;
+	_cleanup_free_ struct queue_job *add = NULL;
+	size_t unfin, room, cap, n_add = 0;
+
+	if (!m || (m->n_jobs && !m->jobs))
+		return -EINVAL;
+	for (size_t i = 0; i < m->n_jobs; i++) {
+		const Drover__JobSpec *sp = m->jobs[i];
+
+		if (!sp || !fits(sp->vm, DROVER_VM_NAME_MAX) || !origin_valid(sp->origin))
+			return -EINVAL;
+	}
+
+	unfin = state_jobs_unfinished(s);
+	room = unfin < DROVER_MAX_JOBS ? DROVER_MAX_JOBS - unfin : 0;
+	/* Each added job is a distinct spec and a distinct registered VM. */
+	cap = m->n_jobs < s->n_vms ? m->n_jobs : s->n_vms;
+	if (cap > room)
+		cap = room;
+	taken = xcalloc(s->n_vms, sizeof(*taken));
+	add = xcalloc(cap, sizeof(*add));
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		ssize_t v = unfinished(&s->jobs[i]) ? vm_lookup(s, s->jobs[i].vm) : -1;
+
+		if (v >= 0)
+			taken[v] = true;
+	}
+	for (size_t i = 0; i < m->n_jobs; i++) {
+		const Drover__JobSpec *sp = m->jobs[i];
+		ssize_t v = vm_lookup(s, sp->vm);
+		const struct vm_cfg *vm;
+		struct queue_job *j;
+
+		/* Skipped alike by every member: unknown VM, one already queued or moving. */
+		if (v < 0 || taken[v] || sp->source == 0)
+			continue;
+		if (n_add == room)
+			return -ENOSPC;
+		vm = &s->vms[v];
+		j = &add[n_add];
+		if (queue_job_init(j, 0, vm->name, (enum queue_priority)vm->priority, vm->memory_mib,
+				   vm->vcpus, sp->source, m->created_ms) < 0)
+			continue;
+		j->fixed_target = sp->fixed_target;
+		j->origin = (uint32_t)sp->origin;
+		j->max_retries = s->limits.max_retries;
+		taken[v] = true;
+		n_add++;
+	}
+	if (n_add == 0)
+		return 0;
+	if (s->next_job_id > UINT64_MAX - n_add)
+		return -ENOSPC;
+
+	if (s->n_jobs + n_add > DROVER_MAX_JOBS)
+		drop_finished(s, DROVER_MAX_JOBS - n_add - unfin);
+	s->jobs = xrealloc(s->jobs, (s->n_jobs + n_add) * sizeof(*s->jobs));
+	for (size_t i = 0; i < n_add; i++) {
+		/* Every existing id is below next_job_id, so appending keeps jobs[] sorted. */
+		add[i].id = s->next_job_id++;
+		s->jobs[s->n_jobs++] = add[i];
+	}
+	return 1;
+}
+
+static int apply_job_start(struct cluster_state *s, const Drover__JobStart *m)
+{
+	struct queue_action a;
+	struct queue_job *j;
+
+	if (!m || !fits(m->network, QUEUE_NAME_MAX) || !m->network[0])
+		return -EINVAL;
+	j = state_job_find(s, m->job_id);
+	if (!j || j->state != QUEUE_JOB_QUEUED || m->target == 0 || m->target == j->source)
+		return -EINVAL;
+	memset(&a, 0, sizeof(a));
+	a.job_id = j->id;
+	a.source = j->source;
+	a.target = m->target;
+	strscpy(a.network_name, m->network, sizeof(a.network_name));
+	a.start_ms = m->started_ms;
+	return queue_job_started(j, &a) < 0 ? -EINVAL : 1;
+}
+
+/* The job ended for good: bookkeeping common to done, failed and cancelled. */
+static void job_ended(struct cluster_state *s, struct queue_job *j, uint64_t finished_ms,
+		      uint64_t downtime_ms, uint64_t bytes)
+{
+	j->finished_ms = finished_ms;
+	j->cancel_requested = false;
+	history_append(s, j, downtime_ms, bytes);
+	drop_finished(s, DROVER_KEEP_FINISHED);
+}
+
+static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
+{
+	struct queue_job *j;
+
+	if (!m || !fits(m->reason, QUEUE_REASON_MAX))
+		return -EINVAL;
+	j = state_job_find(s, m->job_id);
+	if (!j || j->state != QUEUE_JOB_RUNNING)
+		return -EINVAL;
+
+	if (m->ok) {
+		if (queue_job_done(j) < 0)
+			return -EINVAL;
+		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
+		/* The migration completed anyway: a late cancellation is moot. */
+		j->error[0] = '\0';
+		job_ended(s, j, m->finished_ms, m->downtime_ms, m->bytes);
+		return 1;
+	}
+
+	if (j->cancel_requested) {
+		uint32_t target = j->target;
+		uint64_t started_ms = j->started_ms;
+		char network[QUEUE_NAME_MAX];
+
+		/*
+		 * Record the attempt as the queue does, but the job ends here:
+		 * the operator asked for it to stop, so no retry. It keeps where
+		 * it went, as done and failed jobs do.
+		 */
+		memcpy(network, j->network, sizeof(network));
+		if (queue_job_failed(j, j->network, m->reason) < 0)
+			return -EINVAL;
+		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
+		j->state = QUEUE_JOB_CANCELLED;
+		j->target = target;
+		memcpy(j->network, network, sizeof(j->network));
+		j->started_ms = started_ms;
+		/* Our own text around a reason that fits: cutting it is harmless and alike everywhere. */
+		if (m->reason[0])
+			snprintf(j->error, sizeof(j->error), CANCELLED_TEXT ": %s", m->reason);
+		else
+			strscpy(j->error, CANCELLED_TEXT, sizeof(j->error));
+		job_ended(s, j, m->finished_ms, 0, 0);
+		return 1;
+	}
+
+	switch (queue_job_failed(j, j->network, m->reason)) {
+	case 0:
+		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
+		return 1;
+	case 1:
+		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
+		strscpy(j->error, m->reason, sizeof(j->error));
+		job_ended(s, j, m->finished_ms, 0, 0);
+		return 1;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int apply_jobs_cancel(struct cluster_state *s, const Drover__JobsCancel *m)
+{
+	const char *reason;
+	bool changed = false, ended = false;
+
+	if (!m || !fits(m->reason, QUEUE_REASON_MAX))
+		return -EINVAL;
+	reason = m->reason[0] ? m->reason : CANCELLED_TEXT;
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		struct queue_job *j = &s->jobs[i];
+
+		if (m->n_job_ids) {
+			bool listed = false;
+
+			for (size_t k = 0; k < m->n_job_ids; k++)
+				listed |= m->job_ids[k] == j->id;
+			if (!listed || j->state != QUEUE_JOB_QUEUED)
+				continue;
+		} else if (m->node && j->source != m->node) {
+			continue;
+		}
+		if (j->state == QUEUE_JOB_QUEUED) {
+			if (queue_job_cancel(j) < 0)
+				continue;
+			strscpy(j->error, reason, sizeof(j->error));
+			j->finished_ms = m->at_ms;
+			history_append(s, j, 0, 0);
+			changed = ended = true;
+		} else if (j->state == QUEUE_JOB_RUNNING && !j->cancel_requested) {
+			/* The error text carries the request through the state exchange (see top). */
+			j->cancel_requested = true;
+			strscpy(j->error, reason, sizeof(j->error));
+			changed = true;
+		}
+	}
+	if (m->node && !m->n_job_ids) {
+		for (size_t i = 0; i < s->n_nodes; i++)
+			if (s->nodes[i].id == m->node &&
+			    s->nodes[i].state == DROVER__NODE_STATE__NODE_STATE_DRAINING) {
+				s->nodes[i].state = DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+				changed = true;
+			}
+	}
+	/* After the loop: trimming moves jobs[] entries under it. */
+	if (ended)
+		drop_finished(s, DROVER_KEEP_FINISHED);
+	return changed ? 1 : 0;
+}
+
+/* Validate and convert limits from the wire; *ret is written only on success. */
+static int limits_from_proto(const Drover__MigrationLimits *m, struct mig_limits *ret)
+{
+	struct mig_limits l;
+
+	if (!m || m->n_network_caps > QUEUE_MAX_NETWORKS || (m->n_network_caps && !m->network_caps))
+		return -EINVAL;
+	state_limits_default(&l);
+	l.set = m->set;
+	l.per_source = m->per_source;
+	l.per_target = m->per_target;
+	l.cluster = m->cluster;
+	l.max_retries = m->max_retries;
+	for (size_t i = 0; i < m->n_network_caps; i++) {
+		const Drover__NetworkCap *c = m->network_caps[i];
+
+		if (!c || !fits(c->network, QUEUE_NAME_MAX) || !c->network[0])
+			return -EINVAL;
+		/* One cap per network: two would leave the queue to pick one. */
+		for (size_t k = 0; k < l.n_caps; k++)
+			if (strcmp(l.caps[k].network, c->network) == 0)
+				return -EINVAL;
+		strscpy(l.caps[l.n_caps].network, c->network, sizeof(l.caps[0].network));
+		l.caps[l.n_caps].cap = c->cap;
+		l.n_caps++;
+	}
+	*ret = l;
+	return 0;
+}
+
+static bool limits_equal(const struct mig_limits *a, const struct mig_limits *b)
+{
+	if (a->set != b->set || a->per_source != b->per_source || a->per_target != b->per_target ||
+	    a->cluster != b->cluster || a->max_retries != b->max_retries || a->n_caps != b->n_caps)
+		return false;
+	for (size_t i = 0; i < a->n_caps; i++)
+		if (a->caps[i].cap != b->caps[i].cap || strcmp(a->caps[i].network, b->caps[i].network) != 0)
+			return false;
+	return true;
+}
+
+static int apply_limits_set(struct cluster_state *s, const Drover__LimitsSet *m)
+{
+	struct mig_limits l;
+
+	if (!m || limits_from_proto(m->limits, &l) < 0)
+		return -EINVAL;
+	l.set = true;
+	if (limits_equal(&l, &s->limits))
+		return 0;
+	s->limits = l;
+	return 1;
+}
+
+int state_jobs_apply(struct cluster_state *s, const Drover__Envelope *env)
+{
+	int r;
+
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+		r = apply_jobs_add(s, env->jobs_add);
+		break;
+	case DROVER__ENVELOPE__BODY_JOB_START:
+		r = apply_job_start(s, env->job_start);
+		break;
+	case DROVER__ENVELOPE__BODY_JOB_FINISH:
+		r = apply_job_finish(s, env->job_finish);
+		break;
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+		r = apply_jobs_cancel(s, env->jobs_cancel);
+		break;
+	case DROVER__ENVELOPE__BODY_LIMITS_SET:
+		r = apply_limits_set(s, env->limits_set);
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	/* One change per message, however many jobs it touched. */
+	if (r == 1)
+		s->epoch++;
+	return r;
+}
+
+/* ---- protobuf conversion ---- */
+
+struct jobs_proto {
+	Drover__MigrationLimits limits;
+	Drover__NetworkCap caps[QUEUE_MAX_NETWORKS];
+	Drover__NetworkCap *cap_ptrs[QUEUE_MAX_NETWORKS];
+	Drover__MigrationJob *jobs;
+	Drover__MigrationJob **job_ptrs;
+	Drover__JobAttempt *attempts;
+	Drover__JobAttempt **attempt_ptrs;
+	Drover__HistoryEntry *history;
+	Drover__HistoryEntry **history_ptrs;
+};
+
+void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg)
+{
+	struct jobs_proto *p = xcalloc(1, sizeof(*p));
+	const struct mig_limits *l = &s->limits;
+	size_t n_att = 0, a = 0;
+
+	drover__migration_limits__init(&p->limits);
+	p->limits.set = l->set;
+	p->limits.per_source = l->per_source;
+	p->limits.per_target = l->per_target;
+	p->limits.cluster = l->cluster;
+	p->limits.max_retries = l->max_retries;
+	for (size_t i = 0; i < l->n_caps; i++) {
+		drover__network_cap__init(&p->caps[i]);
+		p->caps[i].network = (char *)l->caps[i].network;
+		p->caps[i].cap = l->caps[i].cap;
+		p->cap_ptrs[i] = &p->caps[i];
+	}
+	p->limits.n_network_caps = l->n_caps;
+	p->limits.network_caps = p->cap_ptrs;
+	msg->limits = &p->limits;
+	msg->next_job_id = s->next_job_id;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		n_att += s->jobs[i].n_attempts;
+	p->jobs = xcalloc(s->n_jobs, sizeof(*p->jobs));
+	p->job_ptrs = xcalloc(s->n_jobs, sizeof(*p->job_ptrs));
+	p->attempts = xcalloc(n_att, sizeof(*p->attempts));
+	p->attempt_ptrs = xcalloc(n_att, sizeof(*p->attempt_ptrs));
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		const struct queue_job *j = &s->jobs[i];
+		Drover__MigrationJob *mj = &p->jobs[i];
+
+		drover__migration_job__init(mj);
+		mj->id = j->id;
+		mj->vm = (char *)j->vm;
+		mj->priority = (Drover__VmPriority)j->priority;
+		mj->memory_mib = j->memory_mib;
+		mj->vcpus = j->vcpus;
+		mj->source = j->source;
+		mj->fixed_target = j->fixed_target;
+		mj->origin = (Drover__JobOrigin)j->origin;
+		mj->state = (Drover__JobState)(j->state + 1);
+		mj->created_ms = j->created_ms;
+		mj->target = j->target;
+		mj->network = (char *)j->network;
+		mj->started_ms = j->started_ms;
+		mj->finished_ms = j->finished_ms;
+		mj->max_retries = j->max_retries;
+		mj->error = (char *)j->error;
+		mj->n_attempts = j->n_attempts;
+		mj->attempts = &p->attempt_ptrs[a];
+		for (size_t k = 0; k < j->n_attempts; k++, a++) {
+			const struct queue_attempt *at = &j->attempts[k];
+			Drover__JobAttempt *ma = &p->attempts[a];
+
+			drover__job_attempt__init(ma);
+			ma->network = (char *)at->network;
+			ma->target = at->target;
+			ma->ok = at->result == QUEUE_RESULT_OK;
+			ma->reason = (char *)at->reason;
+			ma->started_ms = at->started_ms;
+			ma->finished_ms = at->finished_ms;
+			p->attempt_ptrs[a] = ma;
+		}
+		p->job_ptrs[i] = mj;
+	}
+	msg->n_jobs = s->n_jobs;
+	msg->jobs = p->job_ptrs;
+
+	p->history = xcalloc(s->n_history, sizeof(*p->history));
+	p->history_ptrs = xcalloc(s->n_history, sizeof(*p->history_ptrs));
+	for (size_t i = 0; i < s->n_history; i++) {
+		const struct history_entry *h = &s->history[i];
+		Drover__HistoryEntry *mh = &p->history[i];
+
+		drover__history_entry__init(mh);
+		mh->job_id = h->job_id;
+		mh->vm = (char *)h->vm;
+		mh->source = h->source;
+		mh->target = h->target;
+		mh->network = (char *)h->network;
+		mh->result = (Drover__JobState)(h->result + 1);
+		mh->started_ms = h->started_ms;
+		mh->finished_ms = h->finished_ms;
+		mh->downtime_ms = h->downtime_ms;
+		mh->bytes = h->bytes;
+		mh->attempts = h->attempts;
+		mh->error = (char *)h->error;
+		mh->origin = (Drover__JobOrigin)h->origin;
+		p->history_ptrs[i] = mh;
+	}
+	msg->n_history = s->n_history;
+	msg->history = p->history_ptrs;
+	return p;
+}
+
+void state_jobs_proto_free(void *mem)
+{
+	struct jobs_proto *p = mem;
+
+	if (!p)
+		return;
+	free(p->jobs);
+	free(p->job_ptrs);
+	free(p->attempts);
+	free(p->attempt_ptrs);
+	free(p->history);
+	free(p->history_ptrs);
+	free(p);
+}
+
+static bool job_state_valid(int st)
+{
+	return st >= DROVER__JOB_STATE__JOB_STATE_QUEUED && st <= DROVER__JOB_STATE__JOB_STATE_CANCELLED;
+}
+
+static bool vm_name_valid(const char *name)
+{
+	return fits(name, DROVER_VM_NAME_MAX) && vmxml_valid_name(name);
+}
+
+static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
+{
+	if (!m || m->id == 0 || !vm_name_valid(m->vm) || m->source == 0 ||
+	    (unsigned)m->priority > QUEUE_PRIO_NONE || !origin_valid(m->origin) ||
+	    !job_state_valid(m->state) || !fits(m->network, QUEUE_NAME_MAX) ||
+	    !fits(m->error, QUEUE_REASON_MAX) || m->n_attempts > QUEUE_MAX_ATTEMPTS ||
+	    (m->n_attempts && !m->attempts))
+		return -EINVAL;
+	/* What JobStart guarantees of a running job, which the queue counts on. */
+	if (m->state == DROVER__JOB_STATE__JOB_STATE_RUNNING &&
+	    (m->target == 0 || m->target == m->source || !m->network[0]))
+		return -EINVAL;
+	/* A queued job has no error: once started, one would read as a cancellation. */
+	if (m->state == DROVER__JOB_STATE__JOB_STATE_QUEUED && m->error[0])
+		return -EINVAL;
+	if (queue_job_init(j, m->id, m->vm, (enum queue_priority)m->priority, m->memory_mib, m->vcpus,
+			   m->source, m->created_ms) < 0)
+		return -EINVAL;
+	j->fixed_target = m->fixed_target;
+	j->origin = (uint32_t)m->origin;
+	j->state = (enum queue_job_state)(m->state - 1);
+	j->target = m->target;
+	strscpy(j->network, m->network, sizeof(j->network));
+	j->started_ms = m->started_ms;
+	j->finished_ms = m->finished_ms;
+	j->max_retries = m->max_retries;
+	strscpy(j->error, m->error, sizeof(j->error));
+	/* See the top of this file: the error text of a running job is its cancellation. */
+	j->cancel_requested = j->state == QUEUE_JOB_RUNNING && j->error[0];
+	for (size_t k = 0; k < m->n_attempts; k++) {
+		const Drover__JobAttempt *ma = m->attempts[k];
+		struct queue_attempt *at = &j->attempts[k];
+
+		if (!ma || !fits(ma->network, QUEUE_NAME_MAX) || !fits(ma->reason, QUEUE_REASON_MAX))
+			return -EINVAL;
+		strscpy(at->network, ma->network, sizeof(at->network));
+		at->target = ma->target;
+		at->result = ma->ok ? QUEUE_RESULT_OK : QUEUE_RESULT_FAILED;
+		strscpy(at->reason, ma->reason, sizeof(at->reason));
+		at->started_ms = ma->started_ms;
+		at->finished_ms = ma->finished_ms;
+	}
+	j->n_attempts = m->n_attempts;
+	return 0;
+}
+
+static int history_from_proto(const Drover__HistoryEntry *m, struct history_entry *h)
+{
+	if (!m || m->job_id == 0 || !vm_name_valid(m->vm) || !fits(m->network, QUEUE_NAME_MAX) ||
+	    !fits(m->error, QUEUE_REASON_MAX) || !origin_valid(m->origin) ||
+	    m->result < DROVER__JOB_STATE__JOB_STATE_DONE || m->result > DROVER__JOB_STATE__JOB_STATE_CANCELLED)
+		return -EINVAL;
+	memset(h, 0, sizeof(*h));
+	h->job_id = m->job_id;
+	strscpy(h->vm, m->vm, sizeof(h->vm));
+	h->source = m->source;
+	h->target = m->target;
+	strscpy(h->network, m->network, sizeof(h->network));
+	h->result = (enum queue_job_state)(m->result - 1);
+	h->origin = (uint32_t)m->origin;
+	h->started_ms = m->started_ms;
+	h->finished_ms = m->finished_ms;
+	h->downtime_ms = m->downtime_ms;
+	h->bytes = m->bytes;
+	h->attempts = m->attempts;
+	strscpy(h->error, m->error, sizeof(h->error));
+	return 0;
+}
+
+/*
+ * Fill the queue's part of s (freshly initialised by the caller, who frees it
+ * on error). A state from before the queue existed has none of these fields
+ * and loads as an empty queue with the default limits.
+ */
+int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state *s)
+{
+	s->next_job_id = msg->next_job_id ? msg->next_job_id : 1;
+	state_limits_default(&s->limits);
+	if (msg->limits && limits_from_proto(msg->limits, &s->limits) < 0)
+		return -EINVAL;
+
+	if (msg->n_jobs > DROVER_MAX_JOBS || (msg->n_jobs && !msg->jobs))
+		return -EINVAL;
+	if (msg->n_jobs)
+		s->jobs = xcalloc(msg->n_jobs, sizeof(*s->jobs));
+	for (size_t i = 0; i < msg->n_jobs; i++) {
+		struct queue_job *j = &s->jobs[i];
+
+		if (job_from_proto(msg->jobs[i], j) < 0 || j->id >= s->next_job_id ||
+		    (i > 0 && j->id <= s->jobs[i - 1].id))
+			return -EINVAL;
+		/* At most one unfinished job per VM, as JobsAdd keeps it. */
+		if (unfinished(j) && state_job_active(s, j->vm))
+			return -EINVAL;
+		s->n_jobs++;
+	}
+
+	if (msg->n_history > DROVER_HISTORY_MAX || (msg->n_history && !msg->history))
+		return -EINVAL;
+	if (msg->n_history)
+		s->history = xcalloc(DROVER_HISTORY_MAX, sizeof(*s->history));
+	for (size_t i = 0; i < msg->n_history; i++) {
+		if (history_from_proto(msg->history[i], &s->history[i]) < 0 ||
+		    s->history[i].job_id >= s->next_job_id)
+			return -EINVAL;
+		s->n_history++;
+	}
+	return 0;
+}
