@@ -42,7 +42,8 @@ struct ctl_conn {
 	size_t size;
 };
 
-static void set_err(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t size, const char *fmt, ...)
 {
 	va_list ap;

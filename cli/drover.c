@@ -1025,6 +1025,8 @@ static struct json_object *failures_json(const Drover__NodeStatus *n)
 static int drain_outcome(struct cli *cli, const char *node, const Drover__NodeStatus *n,
 			 const char *result, int code, int wait_s)
 {
+	if (n->name && *n->name)
+		node = n->name; /* "2" was given: say "n2" */
 	if (cli->output == OUTPUT_JSON) {
 		_cleanup_json_ struct json_object *o = json_object_new_object();
 
@@ -1117,7 +1119,8 @@ static int wait_drain(struct cli *cli, struct ctl_conn *conn, const char *node, 
 		if (cli->output == OUTPUT_TEXT && seen_draining &&
 		    (n->migrations_out != last_out || n->jobs_queued != last_queued) &&
 		    now - last_print >= progress_every_ms) {
-			printf("%s: draining: %" PRIu32 " migrating, %" PRIu32 " queued\n", node,
+			printf("%s: draining: %" PRIu32 " migrating, %" PRIu32 " queued\n",
+			       n->name && *n->name ? n->name : node,
 			       n->migrations_out, n->jobs_queued);
 			fflush(stdout);
 			last_out = n->migrations_out;
@@ -1153,6 +1156,36 @@ static int wait_drain(struct cli *cli, struct ctl_conn *conn, const char *node, 
 	}
 }
 
+/*
+ * "--wait 30 n1": the seconds of --wait are optional, so they need '=' and
+ * 30 would be taken for the node. Say so (reported, true) when a number
+ * follows --wait and another word is there to be the node; "--wait 2" alone
+ * is node 2.
+ */
+static bool wait_seconds_detached(int argc, char **argv)
+{
+	int words = 0, at = 0;
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "-t") == 0 ||
+		    strcmp(a, "--timeout") == 0) {
+			i++;
+			continue;
+		}
+		if (a[0] == '-')
+			continue;
+		words++;
+		if (strcmp(argv[i - 1], "--wait") == 0 && a[0] >= '0' && a[0] <= '9')
+			at = i;
+	}
+	if (!at || words < 2)
+		return false;
+	usage_error("write --wait=%s: the seconds of --wait are optional and need '='", argv[at]);
+	return true;
+}
+
 static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, char **argv)
 {
 	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
@@ -1161,11 +1194,14 @@ static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, 
 	_cleanup_ctl_conn_ struct ctl_conn *conn = NULL;
 	const Drover__NodeStatus *n = NULL;
 	char *node, *wait_arg = NULL, err[512];
+	const char *shown;
 	int dry, wait, wait_s = 0, r;
 	long jobs = -1;
 
 	dry = take_flag(&argc, argv, "--dry-run");
 	if (dry < 0)
+		return DROVER_EXIT_USAGE;
+	if (wait_seconds_detached(argc, argv))
 		return DROVER_EXIT_USAGE;
 	wait = take_optional(&argc, argv, "--wait", &wait_arg);
 	if (wait < 0)
@@ -1176,6 +1212,7 @@ static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, 
 	r = check_node_arg(node);
 	if (r != DROVER_EXIT_OK)
 		return r;
+	shown = node;
 	if (dry && wait)
 		return usage_error("'node drain': --dry-run changes nothing, there is nothing "
 				   "to --wait for");
@@ -1229,13 +1266,15 @@ static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, 
 		n = NULL; /* reported; the drain itself was accepted */
 	if (n && jobs < 0 && n->state == DROVER__NODE_STATE__NODE_STATE_DRAINING)
 		jobs = (long)n->jobs_queued + (long)n->migrations_out;
+	if (n && n->name && *n->name)
+		shown = n->name; /* "2" was given: say "n2" */
 	if (wait) {
 		if (cli->output == OUTPUT_TEXT) {
 			if (jobs >= 0)
-				printf("%s: draining (%ld VM%s queued)\n", node, jobs,
+				printf("%s: draining (%ld VM%s queued)\n", shown, jobs,
 				       jobs == 1 ? "" : "s");
 			else
-				printf("%s: draining\n", node);
+				printf("%s: draining\n", shown);
 			fflush(stdout);
 		}
 		return wait_drain(cli, conn, node, wait_s);
@@ -1243,20 +1282,20 @@ static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, 
 	if (cli->output == OUTPUT_JSON) {
 		_cleanup_json_ struct json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "node", json_object_new_string(node));
+		json_object_object_add(o, "node", json_object_new_string(shown));
 		json_object_object_add(
 		    o, "state",
 		    json_object_new_string(n ? node_state_name(n->state) : "draining"));
 		json_object_object_add(o, "jobs", jobs >= 0 ? json_object_new_int64(jobs) : NULL);
 		output_json_print(o, stdout);
 	} else if (n && n->state == DROVER__NODE_STATE__NODE_STATE_DRAINED) {
-		printf("%s: drained (no VMs to move)\n", node);
+		printf("%s: drained (no VMs to move)\n", shown);
 	} else if (n && n->state != DROVER__NODE_STATE__NODE_STATE_DRAINING) {
-		printf("%s: %s\n", node, node_state_name(n->state));
+		printf("%s: %s\n", shown, node_state_name(n->state));
 	} else if (jobs >= 0) {
-		printf("%s: draining (%ld VM%s queued)\n", node, jobs, jobs == 1 ? "" : "s");
+		printf("%s: draining (%ld VM%s queued)\n", shown, jobs, jobs == 1 ? "" : "s");
 	} else {
-		printf("%s: draining\n", node);
+		printf("%s: draining\n", shown);
 	}
 	return DROVER_EXIT_OK;
 }

@@ -173,7 +173,8 @@ void output_format_duration_s(int64_t secs, char *buf, size_t size)
 	else if (secs < 86400)
 		snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", secs / 3600, secs % 3600 / 60);
 	else
-		snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h", secs / 86400, secs % 86400 / 3600);
+		snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h", secs / 86400,
+			 secs % 86400 / 3600);
 }
 
 void output_format_duration_ms(uint64_t ms, char *buf, size_t size)
@@ -245,7 +246,8 @@ int output_networks_text(Drover__NetworkView *const *networks, size_t n, FILE *f
 			strscpy(cap, "-", sizeof(cap));
 		snprintf(active, sizeof(active), "%" PRIu32, nw->active);
 		output_format_rate(nw->rate_bps, rate, sizeof(rate));
-		snprintf(pairs, sizeof(pairs), "%" PRIu32 "/%" PRIu32, nw->pairs_up, nw->pairs_total);
+		snprintf(pairs, sizeof(pairs), "%" PRIu32 "/%" PRIu32, nw->pairs_up,
+			 nw->pairs_total);
 		format_down(nw, down, sizeof(down));
 		row[0] = nw->name;
 		row[1] = order;
@@ -298,7 +300,8 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 		json_object_object_add(jn, "links", links);
 		json_object_object_add(jn, "migrations_out",
 				       json_object_new_int64(n->migrations_out));
-		json_object_object_add(jn, "migrations_in", json_object_new_int64(n->migrations_in));
+		json_object_object_add(jn, "migrations_in",
+				       json_object_new_int64(n->migrations_in));
 		json_object_object_add(jn, "jobs_queued", json_object_new_int64(n->jobs_queued));
 		failures = json_object_new_array();
 		for (size_t k = 0; k < n->n_drain_failures; k++)

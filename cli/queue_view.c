@@ -73,7 +73,8 @@ struct json_object *queue_view_job_json(const Drover__JobView *j)
 	}
 	json_object_object_add(o, "attempts", attempts);
 	json_object_object_add(o, "origin", output_json_nonempty(j->origin));
-	json_object_object_add(o, "priority", json_object_new_string(vm_priority_name(j->priority)));
+	json_object_object_add(o, "priority",
+			       json_object_new_string(vm_priority_name(j->priority)));
 	json_object_object_add(o, "memory_mib", json_object_new_uint64(j->memory_mib));
 	json_object_object_add(o, "created_ms", json_object_new_uint64(j->created_ms));
 	json_object_object_add(o, "started_ms", json_object_new_uint64(j->started_ms));
@@ -405,12 +406,12 @@ int queue_view_limits_text(const Drover__MigrationLimits *l, FILE *f)
 	format_limit(l->per_target, v[1], sizeof(v[1]));
 	format_limit(l->cluster, v[2], sizeof(v[2]));
 	snprintf(v[3], sizeof(v[3]), "%" PRIu32, l->max_retries);
-	output_table_add_row(t, (const char *const[]){"max-out", v[0],
-						      "migrations leaving one node at a time"});
-	output_table_add_row(t, (const char *const[]){"max-in", v[1],
-						      "migrations arriving at one node at a time"});
-	output_table_add_row(t, (const char *const[]){"max-total", v[2],
-						      "migrations in the cluster at a time"});
+	output_table_add_row(
+	    t, (const char *const[]){"max-out", v[0], "migrations leaving one node at a time"});
+	output_table_add_row(
+	    t, (const char *const[]){"max-in", v[1], "migrations arriving at one node at a time"});
+	output_table_add_row(
+	    t, (const char *const[]){"max-total", v[2], "migrations in the cluster at a time"});
 	output_table_add_row(
 	    t, (const char *const[]){"max-retries", v[3],
 				     "retries on another network after a failed attempt"});
@@ -487,8 +488,7 @@ struct vtab {
 	const int *limit; /* per column, the most it may take; 0: no limit */
 };
 
-static void vtab_init(struct vtab *t, size_t ncols, const int *limit,
-		      const char *const *headers)
+static void vtab_init(struct vtab *t, size_t ncols, const int *limit, const char *const *headers)
 {
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
@@ -705,8 +705,7 @@ static size_t count_queued_from(const Drover__QueueReply *q, const char *name)
 }
 
 static void node_row(struct vtab *t, const Drover__QueueReply *q, const char *name, uint32_t id,
-		     Drover__NodeState state, bool online, uint32_t out, uint32_t in,
-		     long queued)
+		     Drover__NodeState state, bool online, uint32_t out, uint32_t in, long queued)
 {
 	const Drover__NodeSlots *sl = find_slots(q, id, name);
 	const Drover__MigrationLimits *l = q ? q->limits : NULL;
@@ -847,8 +846,8 @@ static void route(const Drover__JobView *j, char *buf, size_t size)
 
 static void build_running(struct section *s, const struct top_input *in, int width)
 {
-	static const char *const base_headers[] = {"RUNNING", "ROUTE", "NET",
-						   "PROGRESS", "RATE", "ETA"};
+	static const char *const base_headers[] = {"RUNNING",  "ROUTE", "NET",
+						   "PROGRESS", "RATE",  "ETA"};
 	static const int limit[] = {20, 25, 12, 0, 12, 8};
 	const Drover__QueueReply *q = in->queue;
 	const char *headers[ARRAY_SIZE(base_headers)];
@@ -1042,11 +1041,11 @@ enum { SEC_NODES, SEC_NETWORKS, SEC_RUNNING, SEC_QUEUED, SEC_IDLE, SEC_HISTORY, 
 static void share_lines(struct section *sec, size_t avail)
 {
 	static const size_t weight[N_SECTIONS] = {
-	    [SEC_NODES] = 4, [SEC_NETWORKS] = 3, [SEC_RUNNING] = 6,
-	    [SEC_QUEUED] = 2, [SEC_IDLE] = 6,    [SEC_HISTORY] = 1,
+	    [SEC_NODES] = 4,  [SEC_NETWORKS] = 3, [SEC_RUNNING] = 6,
+	    [SEC_QUEUED] = 2, [SEC_IDLE] = 6,     [SEC_HISTORY] = 1,
 	};
-	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_QUEUED, SEC_IDLE,
-					 SEC_NODES,   SEC_RUNNING};
+	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_QUEUED,
+					 SEC_IDLE,    SEC_NODES,    SEC_RUNNING};
 	size_t need = 0;
 
 	for (int i = 0; i < N_SECTIONS; i++) {
@@ -1059,8 +1058,7 @@ static void share_lines(struct section *sec, size_t avail)
 		for (int i = N_SECTIONS - 1; i >= 0; i--) {
 			if (sec[i].shown <= 2)
 				continue;
-			if (pick < 0 ||
-			    sec[i].shown * weight[pick] > sec[pick].shown * weight[i])
+			if (pick < 0 || sec[i].shown * weight[pick] > sec[pick].shown * weight[i])
 				pick = i;
 		}
 		if (pick < 0)
@@ -1074,8 +1072,7 @@ static void share_lines(struct section *sec, size_t avail)
 	}
 }
 
-int queue_view_top_render(const struct top_input *in, int width, int height,
-			  struct top_frame *ret)
+int queue_view_top_render(const struct top_input *in, int width, int height, struct top_frame *ret)
 {
 	struct section sec[N_SECTIONS] = {0};
 	struct top_frame f = {0};

@@ -79,9 +79,9 @@ struct top_input {
 	const Drover__StatusReply *status;   /* NULL: no answer (yet) */
 	const Drover__QueueReply *queue;     /* NULL: no answer (yet) */
 	const Drover__HistoryReply *history; /* NULL: no answer (yet) */
-	const char *error; /* the last failure to talk to droverd, or NULL */
-	const char *hint;  /* right of the header, e.g. "q: quit", or NULL */
-	time_t now;        /* shown in the header (local time) */
+	const char *error;                   /* the last failure to talk to droverd, or NULL */
+	const char *hint;                    /* right of the header, e.g. "q: quit", or NULL */
+	time_t now;                          /* shown in the header (local time) */
 };
 
 /* What a line is, for a screen that can emphasise (the text is the same). */
@@ -111,8 +111,7 @@ struct top_frame {
  * sections go, history first. Returns 0, or -EINVAL for a width below 20
  * or a height below 1. Release with queue_view_top_frame_clear().
  */
-int queue_view_top_render(const struct top_input *in, int width, int height,
-			  struct top_frame *ret);
+int queue_view_top_render(const struct top_input *in, int width, int height, struct top_frame *ret);
 void queue_view_top_frame_clear(struct top_frame *f);
 /* The frame's lines, each followed by a newline. */
 int queue_view_top_print(const struct top_frame *f, FILE *out);

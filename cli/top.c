@@ -163,7 +163,8 @@ static int top_once(const struct top_options *o)
 	if (d.status) {
 		fill_input(&d, &in);
 		r = queue_view_top_render(&in, env_int("COLUMNS", 20, 1000, 80),
-					  env_int("LINES", 1, TOP_ONCE_HEIGHT, TOP_ONCE_HEIGHT), &f);
+					  env_int("LINES", 1, TOP_ONCE_HEIGHT, TOP_ONCE_HEIGHT),
+					  &f);
 		if (r == 0) {
 			queue_view_top_print(&f, stdout);
 			queue_view_top_frame_clear(&f);
@@ -309,8 +310,8 @@ static int top_interactive(const struct top_options *o)
 					snprintf(d.error, sizeof(d.error), "%s", err);
 					c = NULL;
 				} else {
-					int r = ctl_conn_subscribe(c, o->timeout_ms, err,
-								   sizeof(err));
+					int r =
+					    ctl_conn_subscribe(c, o->timeout_ms, err, sizeof(err));
 
 					if (r == 0) {
 						subscribed = true;

@@ -244,11 +244,26 @@ static char *render(int (*fn)(const void *, FILE *), const void *arg)
 	return buf;
 }
 
-static int queue_text(const void *a, FILE *f) { return queue_view_queue_text(a, f); }
-static int history_text(const void *a, FILE *f) { return queue_view_history_text(a, f); }
-static int plan_text(const void *a, FILE *f) { return queue_view_plan_text(a, f); }
-static int limits_text(const void *a, FILE *f) { return queue_view_limits_text(a, f); }
-static int status_text(const void *a, FILE *f) { return output_status_text(a, f); }
+static int queue_text(const void *a, FILE *f)
+{
+	return queue_view_queue_text(a, f);
+}
+static int history_text(const void *a, FILE *f)
+{
+	return queue_view_history_text(a, f);
+}
+static int plan_text(const void *a, FILE *f)
+{
+	return queue_view_plan_text(a, f);
+}
+static int limits_text(const void *a, FILE *f)
+{
+	return queue_view_limits_text(a, f);
+}
+static int status_text(const void *a, FILE *f)
+{
+	return output_status_text(a, f);
+}
 
 /* Serialise and parse back: what a script reading our stdout gets. */
 static struct json_object *roundtrip(struct json_object *o)
@@ -515,12 +530,15 @@ static void test_queue_text(void **state)
 	char *t = render(queue_text, &queue);
 
 	(void)state;
-	assert_contains(t, "ID  VM    FROM  TO  NET    STATE    PROG  RATE         ETA    BLOCKER\n");
+	assert_contains(t,
+			"ID  VM    FROM  TO  NET    STATE    PROG  RATE         ETA    BLOCKER\n");
 	assert_contains(t, "1   web1  n1    n2  mig-a  running  42%   112.0 MiB/s  1m05s  -\n");
-	assert_contains(t, "2   db1   n1    -   -      queued   -     -            -      source outgoing limit 1/1\n");
+	assert_contains(t, "2   db1   n1    -   -      queued   -     -            -      source "
+			   "outgoing limit 1/1\n");
 	assert_contains(t, "    attempt 1 over mig-b to n3: failed: connection reset\n");
 	assert_contains(t, "3   app1  n1    n3  mig-b  done     100%");
-	assert_contains(t, "\nLimits: max-out 2, max-in 2, max-total unlimited, max-retries 2, mig-a cap 1\n");
+	assert_contains(
+	    t, "\nLimits: max-out 2, max-in 2, max-total unlimited, max-retries 2, mig-a cap 1\n");
 	free(t);
 
 	queue.n_jobs = 0;
@@ -558,7 +576,8 @@ static void test_history(void **state)
 	json_object_put(o);
 
 	t = render(history_text, &history);
-	assert_contains(t, "VM    FROM  TO  NET    RESULT  DURATION  DOWNTIME  BYTES    ATTEMPTS\n");
+	assert_contains(t,
+			"VM    FROM  TO  NET    RESULT  DURATION  DOWNTIME  BYTES    ATTEMPTS\n");
 	assert_contains(t, "app1  n1    n3  mig-b  done    1m05s     45ms      3.0 GiB  1\n");
 	assert_contains(t, "old1  n1    n3  mig-b  failed");
 	assert_contains(t, "    error: libvirt: migration aborted\n");
@@ -659,10 +678,13 @@ static void test_limits(void **state)
 	t = render(limits_text, &limits);
 	assert_contains(t, "KEY                VALUE      MEANING\n");
 	assert_contains(t, "max-out            2          migrations leaving one node at a time\n");
-	assert_contains(t, "max-in             2          migrations arriving at one node at a time\n");
+	assert_contains(
+	    t, "max-in             2          migrations arriving at one node at a time\n");
 	assert_contains(t, "max-total          unlimited  migrations in the cluster at a time\n");
-	assert_contains(t, "max-retries        2          retries on another network after a failed attempt\n");
-	assert_contains(t, "network.mig-a.cap  1          migrations over this network at a time\n");
+	assert_contains(
+	    t, "max-retries        2          retries on another network after a failed attempt\n");
+	assert_contains(t,
+			"network.mig-a.cap  1          migrations over this network at a time\n");
 	assert_lacks(t, "Never set");
 	free(t);
 
@@ -705,9 +727,10 @@ static void test_status(void **state)
 	assert_contains(t, "\nMigrations:\n  n1: 1 out, 0 in, 1 queued to leave\n"
 			   "  n2: 0 out, 1 in, 0 queued to leave\n");
 	assert_lacks(t, "  n3: ");
-	assert_contains(t, "\nNetworks:\nNAME   ORDER  KIND       CAP  ACTIVE  RATE         PAIRS  DOWN\n"
-			   "mig-a  1      addresses  1    1       112.0 MiB/s  2/3    n1-n3\n"
-			   "mig-b  2      addresses  -    0       0 B/s        3/3    -\n");
+	assert_contains(
+	    t, "\nNetworks:\nNAME   ORDER  KIND       CAP  ACTIVE  RATE         PAIRS  DOWN\n"
+	       "mig-a  1      addresses  1    1       112.0 MiB/s  2/3    n1-n3\n"
+	       "mig-b  2      addresses  -    0       0 B/s        3/3    -\n");
 	free(t);
 
 	o = roundtrip(output_status_json(&status));
@@ -761,8 +784,11 @@ static char *frame_text(const struct top_frame *f)
 
 static struct top_input input(void)
 {
-	return (struct top_input){.status = &status, .queue = &queue, .history = &history,
-				  .hint = "live  q: quit", .now = 1700000000};
+	return (struct top_input){.status = &status,
+				  .queue = &queue,
+				  .history = &history,
+				  .hint = "live  q: quit",
+				  .now = 1700000000};
 }
 
 static void test_top_small(void **state)
@@ -791,7 +817,9 @@ static void test_top_small(void **state)
 	assert_contains(t, "RECENT");
 	assert_contains(t, "22:14:25  app1  n1->n3  mig-b  done    1m05s  45ms      -\n");
 	/* The last column is cut at the edge. */
-	assert_contains(t, "22:14:25  old1  n1->n3  mig-b  failed  1m05s  45ms      libvirt: migration abort\n");
+	assert_contains(
+	    t,
+	    "22:14:25  old1  n1->n3  mig-b  failed  1m05s  45ms      libvirt: migration abort\n");
 	assert_lacks(t, "more");
 	/* The finished job of the queue is history's, not a running or queued line. */
 	assert_lacks(t, "app1       n1->n3");
@@ -837,9 +865,17 @@ static void test_top_80x24_cut(void **state)
 	assert_contains(t, "QUEUED 40");
 	/* 40 queued never fit: the rest is counted. */
 	assert_contains(t, "more\n");
-	for (int i = 0; i < f.n_lines; i++)
+	for (int i = 0; i < f.n_lines; i++) {
 		if (strstr(f.lines[i], "[###"))
 			bar_lines++;
+		/* A cut list keeps at least one item: a title over "+N more" says nothing. */
+		if (f.kinds[i] == TOP_LINE_MORE)
+			assert_int_not_equal(f.kinds[i - 1], TOP_LINE_TITLE);
+	}
+	/* Every section still has a place in 80x24. */
+	assert_contains(t, "NODE ");
+	assert_contains(t, "NETWORK ");
+	assert_contains(t, "RECENT ");
 	assert_true(bar_lines >= 2);
 	{
 		/* Every "+N more" adds up: the queued ones shown plus N make 40. */
