@@ -342,15 +342,22 @@ static bool check_running(struct droverd *d)
 			return true;
 		}
 		k = network_index(d, j->network);
-		if (was_aborted(d, j->id) || !droverd_is_member(d, j->target))
+		if (was_aborted(d, j->id))
 			continue;
-		if (k != SIZE_MAX && nethealth_usable(d, k, j->source, j->target))
+		if (!droverd_is_member(d, j->target)) {
+			/* libvirt would notice only when its keepalive gives up. */
+			snprintf(msg, sizeof(msg), "target %s left the cluster during the migration",
+				 nname(d, j->target, b2, sizeof(b2)));
+		} else if (k != SIZE_MAX && nethealth_usable(d, k, j->source, j->target)) {
 			continue;
+		} else {
+			snprintf(msg, sizeof(msg), "network %s went down between %s and %s", j->network,
+				 nname(d, j->source, b1, sizeof(b1)),
+				 nname(d, j->target, b2, sizeof(b2)));
+		}
 		if (d->n_aborted == DROVER_MAX_EXECS)
 			memmove(&d->aborted[0], &d->aborted[1], sizeof(d->aborted[0]) * --d->n_aborted);
 		d->aborted[d->n_aborted++] = j->id;
-		snprintf(msg, sizeof(msg), "network %s went down between %s and %s", j->network,
-			 nname(d, j->source, b1, sizeof(b1)), nname(d, j->target, b2, sizeof(b2)));
 		log_warn("job %llu (VM %s): %s; aborting the migration", (unsigned long long)j->id,
 			 j->vm, msg);
 		{
@@ -820,6 +827,12 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 		case DROVER__ENVELOPE__BODY_JOB_START: {
 			const struct queue_job *j = state_job_find(&d->state, env->job_start->job_id);
 
+			/* A new attempt: an abort asked for an earlier one does not cover it. */
+			for (size_t i = 0; i < d->n_aborted; i++)
+				if (d->aborted[i] == env->job_start->job_id) {
+					d->aborted[i] = d->aborted[--d->n_aborted];
+					break;
+				}
 			if (j && j->source == d->local_id && !exec_find(d, j->id))
 				exec_start(d, j);
 			break;
