@@ -442,7 +442,7 @@ static void resend_own_inventory(struct droverd *d)
 void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret)
 {
 	const char *defined_on = NULL;
-	bool crashed = false, stale = false;
+	bool crashed = false, stale = false, paused_only = false;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->node_name = "";
@@ -462,12 +462,22 @@ void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_locati
 				continue;
 			}
 			if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
-			    dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
 			    dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN) {
-				if (!*ret->node_name)
+				if (!*ret->node_name || paused_only)
 					ret->node_name = name;
 				else if (ret->n_also < DROVER_MAX_NODES)
 					ret->also[ret->n_also++] = (char *)name;
+				paused_only = false;
+			} else if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED) {
+				/*
+				 * A live migration's target holds the incoming guest paused
+				 * until the hand-over: the node that runs it wins, and the
+				 * paused copy is not a second one.
+				 */
+				if (!*ret->node_name) {
+					ret->node_name = name;
+					paused_only = true;
+				}
 			} else {
 				if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED)
 					crashed = true;

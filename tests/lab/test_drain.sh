@@ -198,10 +198,10 @@ on n1 drover config set max-out 2 >/dev/null
 # ---- resume --failback brings back what the drain moved ----
 moved=$(queue_json n1 | jq -r --arg s "$src" '[.jobs[] | select(.from == $s and .state == "done")] | max_by(.id) | .vm')
 on n1 drover node resume "$src" --failback >/dev/null
-wait_for 120 "resume --failback: $moved runs on $src again" \
-	bash -c "'$LAB' run n1 -- drover vm list --output json | jq -e --arg vm '$moved' --arg s '$src' '.vms[] | select(.name == \$vm) | .node == \$s and .state == \"running\"'"
-check "the failback is in the history" \
-	bash -c "'$LAB' run n1 -- drover history --output json | jq -e --arg vm '$moved' '.history[0] | .vm == \$vm and .origin == \"failback\" and .result == \"ok\"'"
+wait_for 120 "resume --failback: $moved migrated back (history)" \
+	bash -c "'$LAB' run n1 -- drover history --output json | jq -e --arg vm '$moved' --arg s '$src' '.history[0] | .vm == \$vm and .to == \$s and .origin == \"failback\" and .result == \"ok\"'"
+check "$moved runs on $src again" \
+	bash -c "'$LAB' run n2 -- drover vm list --output json | jq -e --arg vm '$moved' --arg s '$src' '.vms[] | select(.name == \$vm) | .node == \$s and .state == \"running\"'"
 check "every VM runs exactly once" exactly_once
 
 summary
