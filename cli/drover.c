@@ -1300,6 +1300,25 @@ static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, 
 	return DROVER_EXIT_OK;
 }
 
+/* node_and_flag(): go on with the command (any other value is its exit code). */
+#define PROCEED (-1)
+
+/* The arguments of `CMD NODE [FLAG]`: the node, and whether FLAG was given. */
+static int node_and_flag(struct cli *cli, const struct command *cmd, int argc, char **argv,
+			 const char *flag, char **node, int *given)
+{
+	int r;
+
+	*given = take_flag(&argc, argv, flag);
+	if (*given < 0)
+		return DROVER_EXIT_USAGE;
+	r = leaf_args(cli, cmd, argc, argv, 1, node);
+	if (r < 0)
+		return done_exit_code(r);
+	r = check_node_arg(*node);
+	return r == DROVER_EXIT_OK ? PROCEED : r;
+}
+
 static int cmd_node_resume(struct cli *cli, const struct command *cmd, int argc, char **argv)
 {
 	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
@@ -1308,14 +1327,8 @@ static int cmd_node_resume(struct cli *cli, const struct command *cmd, int argc,
 	char *node;
 	int failback, r;
 
-	failback = take_flag(&argc, argv, "--failback");
-	if (failback < 0)
-		return DROVER_EXIT_USAGE;
-	r = leaf_args(cli, cmd, argc, argv, 1, &node);
-	if (r < 0)
-		return done_exit_code(r);
-	r = check_node_arg(node);
-	if (r != DROVER_EXIT_OK)
+	r = node_and_flag(cli, cmd, argc, argv, "--failback", &node, &failback);
+	if (r != PROCEED)
 		return r;
 	rr.node = node;
 	rr.failback = failback;
@@ -1347,14 +1360,8 @@ static int cmd_drain_cancel(struct cli *cli, const struct command *cmd, int argc
 	char *node;
 	int abort_running, r;
 
-	abort_running = take_flag(&argc, argv, "--abort");
-	if (abort_running < 0)
-		return DROVER_EXIT_USAGE;
-	r = leaf_args(cli, cmd, argc, argv, 1, &node);
-	if (r < 0)
-		return done_exit_code(r);
-	r = check_node_arg(node);
-	if (r != DROVER_EXIT_OK)
+	r = node_and_flag(cli, cmd, argc, argv, "--abort", &node, &abort_running);
+	if (r != PROCEED)
 		return r;
 	dc.node = node;
 	dc.abort = abort_running;

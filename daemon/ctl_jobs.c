@@ -594,23 +594,44 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 
 /* ---- changes ---- */
 
-static void send_plain(struct droverd *d, Drover__Envelope *env)
+/*
+ * Multicast first (a node state change or a cancel) and then, if there are
+ * any, the jobs to add, answering the client when the last of them is
+ * applied. A sender's messages keep their order in CPG, so every member
+ * applies first before the jobs. *first_rid is first's request_id field.
+ */
+static void submit_with_jobs(struct droverd *d, qb_ipcs_connection_t *c, Drover__Envelope *first,
+			     uint64_t *first_rid, Drover__JobSpec **specs, size_t n, const char *what)
 {
-	membership_send(d, env, false);
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobsAdd add = DROVER__JOBS_ADD__INIT;
+	uint64_t rid = ++d->next_request_id;
+
+	if (!n) {
+		*first_rid = rid;
+		ctl_submit_change(d, c, first, rid, what);
+		return;
+	}
+	membership_send(d, first, false);
+	add.n_jobs = n;
+	add.jobs = specs;
+	add.created_ms = wall_ms();
+	add.request_id = rid;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &add;
+	ctl_submit_change(d, c, &env, rid, what);
 }
 
 static void handle_drain(struct droverd *d, qb_ipcs_connection_t *c, const Drover__NodeDrainRequest *req)
 {
-	Drover__Envelope env1 = DROVER__ENVELOPE__INIT, env2 = DROVER__ENVELOPE__INIT;
+	Drover__Envelope env1 = DROVER__ENVELOPE__INIT;
 	Drover__SetNodeState sns = DROVER__SET_NODE_STATE__INIT;
-	Drover__JobsAdd add = DROVER__JOBS_ADD__INIT;
 	const struct known_node *k = node_arg(d, c, req ? req->node : NULL);
 	const struct node_obs *o;
 	Drover__JobSpec *specs, **sp;
 	Drover__NodeState st;
 	const char **names;
 	size_t n = 0, n_names;
-	uint64_t rid;
 	char msg[200];
 
 	if (!k)
@@ -644,30 +665,13 @@ static void handle_drain(struct droverd *d, qb_ipcs_connection_t *c, const Drove
 		sp[n] = &specs[n];
 		n++;
 	}
-	rid = ++d->next_request_id;
-	/*
-	 * The node turns draining first, so nothing is placed on it from the
-	 * moment its VMs are queued to leave; both messages are applied in this
-	 * order everywhere (a sender's messages keep their order in CPG).
-	 */
+	/* The node turns draining first: nothing is placed on it once its VMs are queued. */
 	sns.node_id = k->id;
 	sns.state = DROVER__NODE_STATE__NODE_STATE_DRAINING;
-	sns.request_id = n ? 0 : rid;
 	env1.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
 	env1.set_node_state = &sns;
 	snprintf(msg, sizeof(msg), "drain node '%s' (%zu VMs to move)", k->name, n);
-	if (!n) {
-		ctl_submit_change(d, c, &env1, rid, msg);
-	} else {
-		send_plain(d, &env1);
-		add.n_jobs = n;
-		add.jobs = sp;
-		add.created_ms = wall_ms();
-		add.request_id = rid;
-		env2.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
-		env2.jobs_add = &add;
-		ctl_submit_change(d, c, &env2, rid, msg);
-	}
+	submit_with_jobs(d, c, &env1, &sns.request_id, sp, n, msg);
 	free(specs);
 	free(sp);
 	free(names);
@@ -675,19 +679,16 @@ static void handle_drain(struct droverd *d, qb_ipcs_connection_t *c, const Drove
 
 static void handle_resume(struct droverd *d, qb_ipcs_connection_t *c, const Drover__NodeResumeRequest *req)
 {
-	Drover__Envelope env1 = DROVER__ENVELOPE__INIT, env2 = DROVER__ENVELOPE__INIT;
+	Drover__Envelope env1 = DROVER__ENVELOPE__INIT;
 	Drover__SetNodeState sns = DROVER__SET_NODE_STATE__INIT;
 	Drover__JobsCancel jc = DROVER__JOBS_CANCEL__INIT;
-	Drover__JobsAdd add = DROVER__JOBS_ADD__INIT;
 	const struct known_node *k = node_arg(d, c, req ? req->node : NULL);
 	Drover__JobSpec *specs, **sp;
 	size_t n = 0;
-	uint64_t rid;
 	char msg[200];
 
 	if (!k || ctl_change_refused(d, c))
 		return;
-	rid = ++d->next_request_id;
 	if (state_node_get(&d->state, k->id) == DROVER__NODE_STATE__NODE_STATE_DRAINING) {
 		/* Resuming a node mid-drain first stops the drain's queued moves. */
 		jc.node = k->id;
@@ -729,22 +730,10 @@ static void handle_resume(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 	}
 	snprintf(msg, sizeof(msg), "resume node '%s'%s", k->name,
 		 req->failback ? " with failback" : "");
-	if (!n) {
-		if (env1.body_case == DROVER__ENVELOPE__BODY_JOBS_CANCEL)
-			jc.request_id = rid;
-		else
-			sns.request_id = rid;
-		ctl_submit_change(d, c, &env1, rid, msg);
-	} else {
-		send_plain(d, &env1);
-		add.n_jobs = n;
-		add.jobs = sp;
-		add.created_ms = wall_ms();
-		add.request_id = rid;
-		env2.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
-		env2.jobs_add = &add;
-		ctl_submit_change(d, c, &env2, rid, msg);
-	}
+	submit_with_jobs(d, c, &env1,
+			 env1.body_case == DROVER__ENVELOPE__BODY_JOBS_CANCEL ? &jc.request_id
+									    : &sns.request_id,
+			 sp, n, msg);
 	free(specs);
 	free(sp);
 }
