@@ -177,32 +177,71 @@ static int finished_cmp(const void *pa, const void *pb)
 }
 
 /*
- * Keep only the newest keep finished jobs (by finished_ms, then id), in one
+ * A finished job that a drain in progress still depends on: the newest job
+ * of its VM leaving a node that is still draining. The coordinator ends a
+ * drain by each VM's last job (drain-failed when it failed), so trimming it
+ * would make the VM look as if it never had one and queue it again with fresh
+ * retries. Pinned jobs are at most one per VM and are released when the drain
+ * ends.
+ */
+static bool pinned(const struct cluster_state *s, size_t idx)
+{
+	const struct queue_job *j = &s->jobs[idx];
+
+	if (unfinished(j) ||
+	    state_node_get(s, j->source) != DROVER__NODE_STATE__NODE_STATE_DRAINING)
+		return false;
+	/* jobs[] is sorted by id: newer jobs come later. */
+	for (size_t i = idx + 1; i < s->n_jobs; i++)
+		if (s->jobs[i].source == j->source && strcmp(s->jobs[i].vm, j->vm) == 0)
+			return false;
+	return true;
+}
+
+static bool kept(const struct cluster_state *s, size_t idx)
+{
+	return unfinished(&s->jobs[idx]) || pinned(s, idx);
+}
+
+static size_t count_kept(const struct cluster_state *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		n += kept(s, i);
+	return n;
+}
+
+/*
+ * Keep only the newest keep finished jobs (by finished_ms, then id), besides
+ * the pinned ones, in one
  * pass so that cancelling a thousand queued jobs stays linear: find the
  * newest key to drop, then compact jobs[] in id order.
  */
 static void drop_finished(struct cluster_state *s, size_t keep)
 {
 	_cleanup_free_ struct finished_key *keys = NULL;
+	_cleanup_free_ bool *droppable = NULL;
 	struct finished_key cut;
 	size_t n = 0, w = 0;
 
+	droppable = xcalloc(s->n_jobs ? s->n_jobs : 1, sizeof(*droppable));
 	for (size_t i = 0; i < s->n_jobs; i++)
-		if (!unfinished(&s->jobs[i]))
+		if ((droppable[i] = !kept(s, i)))
 			n++;
 	if (n <= keep)
 		return;
 	keys = xcalloc(n, sizeof(*keys));
 	n = 0;
 	for (size_t i = 0; i < s->n_jobs; i++)
-		if (!unfinished(&s->jobs[i]))
+		if (droppable[i])
 			keys[n++] = (struct finished_key){ s->jobs[i].finished_ms, s->jobs[i].id };
 	qsort(keys, n, sizeof(*keys), finished_cmp);
 	cut = keys[n - keep - 1];
 	for (size_t i = 0; i < s->n_jobs; i++) {
 		struct finished_key k = { s->jobs[i].finished_ms, s->jobs[i].id };
 
-		if (!unfinished(&s->jobs[i]) && finished_cmp(&k, &cut) <= 0)
+		if (droppable[i] && finished_cmp(&k, &cut) <= 0)
 			continue;
 		if (w != i)
 			s->jobs[w] = s->jobs[i];
@@ -226,7 +265,8 @@ static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 			return -EINVAL;
 	}
 
-	unfin = state_jobs_unfinished(s);
+	/* Unfinished and pinned jobs stay; only the other finished ones make room. */
+	unfin = count_kept(s);
 	room = unfin < DROVER_MAX_JOBS ? DROVER_MAX_JOBS - unfin : 0;
 	/* Each added job is a distinct spec and a distinct registered VM. */
 	cap = m->n_jobs < s->n_vms ? m->n_jobs : s->n_vms;
