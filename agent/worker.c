@@ -168,6 +168,7 @@ static void progress(void *opaque, const struct drover_migrate_progress *p)
 	TAKE(memory_remaining);
 	TAKE(bytes_per_s);
 	TAKE(dirty_rate);
+	TAKE(downtime_ms);
 #undef TAKE
 	jp.job_id = *(const uint64_t *)opaque;
 	jp.migration = &mp;

@@ -259,7 +259,7 @@ static int coord_send(struct droverd *d, Drover__Envelope *env)
 }
 
 static void send_finish(struct droverd *d, uint64_t job_id, bool ok, const char *reason,
-			uint64_t bytes, bool as_coordinator)
+			uint64_t bytes, uint64_t downtime_ms, bool as_coordinator)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__JobFinish m = DROVER__JOB_FINISH__INIT;
@@ -285,6 +285,7 @@ static void send_finish(struct droverd *d, uint64_t job_id, bool ok, const char 
 	m.reason = why;
 	m.finished_ms = wall_ms();
 	m.bytes = bytes;
+	m.downtime_ms = downtime_ms;
 	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
 	env.job_finish = &m;
 	if (as_coordinator)
@@ -338,7 +339,7 @@ static bool check_running(struct droverd *d)
 			snprintf(msg, sizeof(msg), "source %s left the cluster during the migration",
 				 nname(d, j->source, b1, sizeof(b1)));
 			log_warn("job %llu (VM %s): %s", (unsigned long long)j->id, j->vm, msg);
-			send_finish(d, j->id, false, msg, 0, true);
+			send_finish(d, j->id, false, msg, 0, 0, true);
 			return true;
 		}
 		k = network_index(d, j->network);
@@ -678,7 +679,7 @@ static void exec_start(struct droverd *d, const struct queue_job *j)
 	int r;
 
 	if (d->n_execs == DROVER_MAX_EXECS) {
-		send_finish(d, j->id, false, "too many migrations in progress on the source", 0,
+		send_finish(d, j->id, false, "too many migrations in progress on the source", 0, 0,
 			    false);
 		return;
 	}
@@ -688,7 +689,7 @@ static void exec_start(struct droverd *d, const struct queue_job *j)
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), "network %.40s has no address for %.32s here", j->network,
 			 b);
-		send_finish(d, j->id, false, msg, 0, false);
+		send_finish(d, j->id, false, msg, 0, 0, false);
 		return;
 	}
 	mig.vm = (char *)j->vm;
@@ -706,7 +707,7 @@ static void exec_start(struct droverd *d, const struct queue_job *j)
 	strscpy(e->vm, j->vm, sizeof(e->vm));
 	strscpy(e->network, j->network, sizeof(e->network));
 	if (agent_link_submit(d, &job, &e->agent_job) < 0) {
-		send_finish(d, j->id, false, "the source's agent is unavailable", 0, false);
+		send_finish(d, j->id, false, "the source's agent is unavailable", 0, 0, false);
 		return;
 	}
 	d->n_execs++;
@@ -755,7 +756,7 @@ bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__A
 			snprintf(msg, sizeof(msg), "%s", r->error && *r->error ? r->error : "failed");
 		log_notice("job %llu: migration of VM %s %s%s%s", (unsigned long long)e->job_id,
 			   e->vm, ok ? "done" : "failed", ok ? "" : ": ", msg);
-		send_finish(d, e->job_id, ok, msg, e->bytes, false);
+		send_finish(d, e->job_id, ok, msg, e->bytes, ok ? e->downtime_ms : 0, false);
 		exec_remove(d, e);
 		agent_link_request_inventory(d);
 		return true;
@@ -776,6 +777,8 @@ bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drove
 		if (!p)
 			return true;
 		e->bytes = p->memory_processed;
+		if (p->downtime_ms)
+			e->downtime_ms = p->downtime_ms;
 		m.job_id = e->job_id;
 		m.migration = (Drover__MigrationProgress *)p;
 		env.body_case = DROVER__ENVELOPE__BODY_JOB_PROGRESS;
@@ -790,7 +793,7 @@ void drain_agent_lost(struct droverd *d)
 {
 	for (size_t i = 0; i < d->n_execs; i++)
 		send_finish(d, d->execs[i].job_id, false,
-			    "the source's agent died during the migration", d->execs[i].bytes, false);
+			    "the source's agent died during the migration", d->execs[i].bytes, 0, false);
 	d->n_execs = 0;
 }
 
@@ -946,7 +949,7 @@ void drain_on_synced(struct droverd *d)
 
 		if (j->state == QUEUE_JOB_RUNNING && j->source == d->local_id && !exec_find(d, j->id))
 			send_finish(d, j->id, false, "droverd on the source restarted during the migration",
-				    0, false);
+				    0, 0, false);
 	}
 	drain_kick(d);
 }

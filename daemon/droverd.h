@@ -113,6 +113,7 @@ struct job_exec {
 	bool abort_sent;           /* an abort_migration job went to the agent */
 	char abort_reason[QUEUE_REASON_MAX];
 	uint64_t bytes;            /* processed so far, from the latest progress */
+	uint64_t downtime_ms;      /* the last progress of a completed migration says */
 };
 
 /* The latest progress of a running job, as multicast by its source. */

@@ -149,6 +149,12 @@ struct drover_migrate_progress {
 	uint64_t memory_remaining;
 	uint64_t bytes_per_s;
 	uint64_t dirty_rate; /* bytes dirtied per second by the guest */
+	/*
+	 * Set only in the last report of a migration that completed: how long
+	 * the guest was paused for the switch-over, in ms (0: unknown). Added
+	 * within ABI 1: a host reads it only if size covers it (DROVER_FITS).
+	 */
+	uint64_t downtime_ms;
 };
 
 /*

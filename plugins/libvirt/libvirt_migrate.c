@@ -391,6 +391,39 @@ static int add_params(const struct drover_migrate_req *req, virTypedParameterPtr
 	return 0;
 }
 
+/*
+ * How long the guest was paused for the switch-over, as the target measured
+ * it. Once the migration completed, the source's domain is gone (undefined),
+ * and its completed-job statistics with it, so they are read from the target
+ * over a short-lived connection. 0 when they cannot be had: the migration
+ * itself succeeded either way.
+ */
+static uint64_t dest_downtime(const char *dest_uri, const char *vm)
+{
+	virTypedParameterPtr params = NULL;
+	unsigned long long v = 0;
+	virConnectPtr dc;
+	virDomainPtr d;
+	int type, n = 0;
+
+	dc = virConnectOpen(dest_uri);
+	if (!dc) {
+		virResetLastError();
+		return 0;
+	}
+	d = virDomainLookupByName(dc, vm);
+	if (d && virDomainGetJobStats(d, &type, &params, &n, VIR_DOMAIN_JOB_STATS_COMPLETED) == 0) {
+		if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DOWNTIME, &v) != 1)
+			v = 0;
+		virTypedParamsFree(params, n);
+	}
+	if (d)
+		virDomainFree(d);
+	virConnectClose(dc);
+	virResetLastError();
+	return v;
+}
+
 static int result(struct watch *w, struct mig_call *m, virDomainPtr dom, char *err, size_t errlen)
 {
 	const struct drover_migrate_req *req = w->req;
@@ -402,6 +435,7 @@ static int result(struct watch *w, struct mig_call *m, virDomainPtr dom, char *e
 	if (m->rc == 0) {
 		/* Done: nothing remains; processed keeps its maximum. */
 		w->p.memory_remaining = 0;
+		w->p.downtime_ms = dest_downtime(req->dest_uri, vm);
 		report(w);
 		lv_log(w->ctx, LOG_INFO, "migrated '%s' to '%s' over %s in %" PRIu64 " ms%s", vm,
 		       req->dest_uri, net, lv_now_ms() - w->t0,
