@@ -139,6 +139,8 @@ check "never more than 2 migrations out of n1 in $(wc -l <"$work/samples") sampl
 check "mig-a and mig-b carried migrations at the same time" both_networks_at_once
 check "history: 6 migrations off n1, all ok" \
 	bash -c "'$LAB' run n2 -- drover history --output json | jq -e '[.history[] | select(.from == \"n1\" and .result == \"ok\")] | length == 6'"
+check "history: each migration's downtime, as libvirt measured it, is there (0 < downtime < 5 s)" \
+	bash -c "'$LAB' run n2 -- drover history --output json | jq -e '[.history[] | select(.from == \"n1\" and .downtime_ms > 0 and .downtime_ms < 5000)] | length == 6'"
 
 # ---- the coordinator dies mid-drain; the next one carries on ----
 # n1 coordinates (lowest id) and, drained, runs no guests: killing it loses no VM.
