@@ -274,6 +274,7 @@ struct network_lines {
 	unsigned addresses; /* the first addresses line */
 	unsigned link;
 	unsigned cap;
+	unsigned last_resort;
 };
 
 struct parser {
@@ -707,6 +708,20 @@ static void network_key(struct parser *p, const char *section, const char *name,
 			return;
 		}
 		n->cap = (uint32_t)v;
+	} else if (strcmp(name, "last_resort") == 0) {
+		if (l->last_resort) {
+			fail(p, p->lineno, "duplicate key '%s' in [%s] (first set on line %u)", name,
+			     section, l->last_resort);
+			return;
+		}
+		l->last_resort = p->lineno;
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+			n->last_resort = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+			 strcmp(value, "0") == 0)
+			n->last_resort = false;
+		else
+			fail(p, p->lineno, "bad value '%s' for last_resort: expected yes or no", value);
 	} else {
 		fail(p, p->lineno, "unknown key '%s' in [%s]", name, section);
 	}
@@ -725,6 +740,9 @@ static void check_networks(struct parser *p)
 			     "[network %s] needs addresses or corosync_link", p->c.networks[i].name);
 			return;
 		}
+		/* A corosync link carries the token: by default only a last resort. */
+		if (!p->net_lines[i].last_resort)
+			p->c.networks[i].last_resort = p->c.networks[i].corosync_link >= 0;
 	}
 }
 
@@ -869,6 +887,7 @@ static void print_network(FILE *f, const struct drover_network *n)
 	if (col > 0)
 		fputc('\n', f);
 	fprintf(f, "cap = %u\n", (unsigned)n->cap);
+	fprintf(f, "last_resort = %s\n", n->last_resort ? "yes" : "no");
 }
 
 void config_print(FILE *f, const struct drover_config *c)

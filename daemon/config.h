@@ -25,6 +25,7 @@
  * or
  *   corosync_link = 1                           the nodes' ring1_addr in cmap
  *   cap = 0                                     concurrent migrations (0: none)
+ *   last_resort = yes|no                        see below
  * Exactly one of addresses and corosync_link. IPv6 literals are allowed
  * (n1=fd00::1). Names: [A-Za-z0-9_.-], 1..31 chars, unique.
  */
@@ -32,6 +33,12 @@ struct drover_network {
 	char name[CONFIG_NETWORK_NAME_MAX];
 	int corosync_link;               /* -1: the addresses below */
 	uint32_t cap;
+	/*
+	 * last_resort = yes|no: used only while no other network is usable
+	 * between the pair. Default: yes for a corosync link (migration traffic
+	 * must not crowd out the token), no for addresses.
+	 */
+	bool last_resort;
 	size_t n_addrs;
 	struct {
 		char node[64];

@@ -171,6 +171,7 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 			if (strcmp(l.caps[c].network, name) == 0)
 				cap = l.caps[c].cap;
 		queue_view_add_network(v, name, cap);
+		queue_view_set_last_resort(v, k, nethealth_last_resort(d, k));
 		for (size_t a = 0; a < v->n_nodes; a++)
 			for (size_t b = a + 1; b < v->n_nodes; b++)
 				if (nethealth_usable(d, k, v->nodes[a].id, v->nodes[b].id))

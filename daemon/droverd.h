@@ -246,6 +246,8 @@ void nethealth_refresh(struct droverd *d);
 /* Describe network k: "addresses", "corosync link 1", "default". */
 const char *nethealth_kind(const struct droverd *d, size_t k, char *buf, size_t len);
 uint32_t nethealth_cap(const struct droverd *d, size_t k);
+/* Network k carries migrations only while no other one links the pair. */
+bool nethealth_last_resort(const struct droverd *d, size_t k);
 
 /* drain.c: drains, the migration queue, and this node's part in it. */
 void drain_start(struct droverd *d);

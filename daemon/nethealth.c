@@ -48,14 +48,20 @@ uint32_t nethealth_cap(const struct droverd *d, size_t k)
 	return d->cfg.n_networks && k < d->cfg.n_networks ? d->cfg.networks[k].cap : 0;
 }
 
+bool nethealth_last_resort(const struct droverd *d, size_t k)
+{
+	return d->cfg.n_networks && k < d->cfg.n_networks && d->cfg.networks[k].last_resort;
+}
+
 const char *nethealth_kind(const struct droverd *d, size_t k, char *buf, size_t len)
 {
 	if (!d->cfg.n_networks)
 		snprintf(buf, len, "default route");
 	else if (d->cfg.networks[k].corosync_link >= 0)
-		snprintf(buf, len, "corosync link %d", d->cfg.networks[k].corosync_link);
+		snprintf(buf, len, "corosync link %d%s", d->cfg.networks[k].corosync_link,
+			 d->cfg.networks[k].last_resort ? ", last resort" : "");
 	else
-		snprintf(buf, len, "addresses");
+		snprintf(buf, len, "addresses%s", d->cfg.networks[k].last_resort ? ", last resort" : "");
 	return buf;
 }
 

@@ -111,6 +111,14 @@ int queue_view_add_network(struct queue_view *v, const char *name, uint32_t cap)
 	return 0;
 }
 
+int queue_view_set_last_resort(struct queue_view *v, size_t k, bool last_resort)
+{
+	if (!v || k >= v->n_networks)
+		return -ENOENT;
+	v->networks[k].last_resort = last_resort;
+	return 0;
+}
+
 int queue_view_set_usable(struct queue_view *v, size_t k, uint32_t a, uint32_t b, bool usable)
 {
 	int ia, ib;
@@ -275,18 +283,30 @@ static uint32_t failures_on(const struct queue_job *j, const char *net)
 	return n;
 }
 
-/* Networks this job may use from si to ti, ignoring caps: a bit per network. */
+/*
+ * Networks this job may use from si to ti, ignoring caps: a bit per network.
+ * Last-resort networks only while no other one links the pair, or when the
+ * only other one is the one this job just failed on.
+ */
 static uint32_t allowed_networks(const struct queue_view *v, const struct queue_job *j, int si, int ti)
 {
 	const struct queue_attempt *last = last_failure(j);
-	uint32_t mask = 0;
-	int kl;
+	uint32_t usable = 0, primary = 0, mask;
+	int kl = last ? network_index(v, last->network) : -1;
 
 	for (size_t k = 0; k < v->n_networks; k++)
-		if (v->usable[k][si] & (UINT64_C(1) << ti))
-			mask |= 1u << k;
-	if (last && (kl = network_index(v, last->network)) >= 0 && (mask & ~(1u << kl)))
-		mask &= ~(1u << kl);
+		if (v->usable[k][si] & (UINT64_C(1) << ti)) {
+			usable |= 1u << k;
+			if (!v->networks[k].last_resort)
+				primary |= 1u << k;
+		}
+	mask = primary ? primary : usable;
+	if (kl >= 0 && (mask & (1u << kl))) {
+		if (mask & ~(1u << kl))
+			mask &= ~(1u << kl);
+		else if (usable & ~(1u << kl))
+			mask = usable & ~(1u << kl);
+	}
 	return mask;
 }
 

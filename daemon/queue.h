@@ -83,6 +83,8 @@ struct queue_node {
 struct queue_network {
 	char name[QUEUE_NAME_MAX];
 	uint32_t cap; /* concurrent migrations, 0 = no cap */
+	/* Used for a pair only while no other network is usable between them. */
+	bool last_resort;
 };
 
 struct queue_limits {
@@ -153,6 +155,8 @@ void queue_view_init(struct queue_view *v);
 /* Add a node / a network (appended, so lowest preference so far); -E2BIG, -EINVAL, -EEXIST. */
 int queue_view_add_node(struct queue_view *v, const struct queue_node *node);
 int queue_view_add_network(struct queue_view *v, const char *name, uint32_t cap);
+/* Make network k a last resort (see struct queue_network); -ENOENT. */
+int queue_view_set_last_resort(struct queue_view *v, size_t k, bool last_resort);
 /* Mark network k usable (or not) between nodes a and b, both directions; -ENOENT. */
 int queue_view_set_usable(struct queue_view *v, size_t k, uint32_t a, uint32_t b, bool usable);
 

@@ -544,11 +544,15 @@ static void test_networks(void **unused)
 		   "corosync_link = 1\n"
 		   "[network Z]\n"
 		   "cap = 1000\n"
-		   "corosync_link = 0\n");
+		   "corosync_link = 0\n"
+		   "last_resort = no\n"
+		   "[network backup]\n"
+		   "last_resort = yes\n"
+		   "addresses = n1=10.9.0.1\n");
 	memset(&c, 0xa5, sizeof(c));
 	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.mig_max_total, 4);
-	assert_int_equal(c.n_networks, 4);
+	assert_int_equal(c.n_networks, 5);
 
 	assert_string_equal(c.networks[0].name, "mig-a");
 	assert_int_equal(c.networks[0].corosync_link, -1);
@@ -580,6 +584,18 @@ static void test_networks(void **unused)
 	assert_string_equal(c.networks[3].name, "Z");
 	assert_int_equal(c.networks[3].corosync_link, 0);
 	assert_int_equal(c.networks[3].cap, 1000);
+
+	/* A corosync link is a last resort unless told otherwise; addresses are not. */
+	assert_false(c.networks[0].last_resort);
+	assert_false(c.networks[1].last_resort);
+	assert_true(c.networks[2].last_resort);
+	assert_false(c.networks[3].last_resort);
+	assert_true(c.networks[4].last_resort);
+
+	expect_error("[network a]\ncorosync_link = 1\nlast_resort = maybe\n", -EINVAL, 3,
+		     "bad value 'maybe' for last_resort: expected yes or no");
+	expect_error("[network a]\ncorosync_link = 1\nlast_resort = no\nlast_resort = yes\n",
+		     -EINVAL, 4, "duplicate key 'last_resort' in [network a] (first set on line 3)");
 }
 
 /* The limits: CONFIG_MAX_NETWORKS networks, CONFIG_MAX_NET_ADDRS nodes, 31-char names. */

@@ -513,6 +513,60 @@ static void test_retry_next_network(void **unused)
 
 /* ---- determinism ---- */
 
+/*
+ * A last-resort network (a corosync link by default) carries nothing while
+ * another network links the pair, however idle it is; it takes over when the
+ * others are down, and for the retry of a job whose only other network failed.
+ */
+static void test_last_resort(void **unused)
+{
+	size_t n;
+
+	(void)unused;
+	simple_view(3, 3, 0);
+	assert_int_equal(queue_view_set_last_resort(&view, 2, true), 0);
+	assert_int_equal(queue_view_set_last_resort(&view, 3, true), -ENOENT);
+	view.limits.per_source = 4;
+	view.limits.per_target = 4;
+	for (size_t i = 0; i < 4; i++)
+		job(i, i + 1, QUEUE_PRIO_MEDIUM, 1024, 1, 10 + i);
+	n = dispatch(4);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_string_not_equal(acts[i].network_name, "mig-c");
+
+	/* mig-a and mig-b down between n1 and n2: the last resort carries n1 -> n2. */
+	simple_view(2, 3, 0);
+	assert_int_equal(queue_view_set_last_resort(&view, 2, true), 0);
+	assert_int_equal(queue_view_set_usable(&view, 0, 1, 2, false), 0);
+	assert_int_equal(queue_view_set_usable(&view, 1, 1, 2, false), 0);
+	job(0, 1, QUEUE_PRIO_MEDIUM, 1024, 1, 10);
+	assert_int_equal(dispatch(1), 1);
+	assert_string_equal(acts[0].network_name, "mig-c");
+
+	/* Only mig-a links the pair besides the last resort, and the job just failed on it. */
+	simple_view(2, 3, 0);
+	assert_int_equal(queue_view_set_last_resort(&view, 2, true), 0);
+	assert_int_equal(queue_view_set_usable(&view, 1, 1, 2, false), 0);
+	job(0, 1, QUEUE_PRIO_MEDIUM, 1024, 1, 10);
+	assert_int_equal(dispatch(1), 1);
+	assert_string_equal(acts[0].network_name, "mig-a");
+	start_all(1);
+	assert_int_equal(queue_job_failed(&jobs[0], "mig-a", "stalled"), 0);
+	assert_int_equal(dispatch(1), 1);
+	assert_string_equal(acts[0].network_name, "mig-c");
+
+	/* A primary at its cap makes the job wait; it does not spill onto the last resort. */
+	simple_view(2, 2, 1);
+	assert_int_equal(queue_view_set_last_resort(&view, 1, true), 0);
+	view.limits.per_source = 4;
+	job(0, 1, QUEUE_PRIO_MEDIUM, 1024, 1, 10);
+	job(1, 2, QUEUE_PRIO_MEDIUM, 1024, 1, 11);
+	assert_int_equal(dispatch(2), 1);
+	assert_string_equal(acts[0].network_name, "mig-a");
+	assert_int_equal(jobs[1].blocker, QUEUE_BLOCK_NETWORK_LIMIT);
+}
+
 static void test_deterministic(void **unused)
 {
 	static struct queue_job copy[MAX_TEST_JOBS], shuffled[MAX_TEST_JOBS];
@@ -596,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_priority_order),
 		cmocka_unit_test(test_blockers),
 		cmocka_unit_test(test_retry_next_network),
+		cmocka_unit_test(test_last_resort),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_arguments),
 	};
