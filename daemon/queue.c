@@ -294,7 +294,7 @@ static uint32_t allowed_networks(const struct queue_view *v, const struct queue_
 	uint32_t usable = 0, primary = 0, mask;
 	int kl = last ? network_index(v, last->network) : -1;
 
-	for (size_t k = 0; k < v->n_networks; k++)
+	for (size_t k = 0; k < v->n_networks && k < QUEUE_MAX_NETWORKS; k++)
 		if (v->usable[k][si] & (UINT64_C(1) << ti)) {
 			usable |= 1u << k;
 			if (!v->networks[k].last_resort)
