@@ -456,14 +456,6 @@ static void reply_config(struct droverd *d, qb_ipcs_connection_t *c)
 
 /* ---- drain plan (dry run) ---- */
 
-static int view_index(const struct queue_view *v, uint32_t id)
-{
-	for (size_t i = 0; i < v->n_nodes; i++)
-		if (v->nodes[i].id == id)
-			return (int)i;
-	return -1;
-}
-
 /*
  * Simulate the drain on the current view: dispatch, let every started
  * migration finish (moving its memory from source to target), dispatch
@@ -478,21 +470,18 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 	struct queue_view v;
 	size_t n = 0, n_plan = 0, cap = d->state.n_jobs + (o ? o->n_domains : 0) + 1;
 	struct queue_job *jobs = xcalloc(cap, sizeof(*jobs));
-	uint32_t *wave = xcalloc(cap, sizeof(*wave));
 	bool *mine = xcalloc(cap, sizeof(*mine));
-	char (*first_blocker)[QUEUE_BLOCKER_MAX] = xcalloc(cap, sizeof(*first_blocker));
+	struct queue_plan_step *steps;
 	Drover__PlanStep *st, **stp;
-	struct queue_action acts[64];
 	struct pool p = { 0 };
 	uint64_t now = wall_ms();
 	const char **names;
 	size_t n_names;
-	int ki;
-
 	drain_build_view(d, &v);
-	ki = view_index(&v, k->id);
-	if (ki >= 0)
-		v.nodes[ki].usable_target = false;
+	/* As if draining already: nothing lands on it. */
+	for (size_t i = 0; i < v.n_nodes; i++)
+		if (v.nodes[i].id == k->id)
+			v.nodes[i].usable_target = false;
 	for (size_t i = 0; i < d->state.n_jobs; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
 
@@ -514,66 +503,29 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 			continue;
 		mine[n++] = true;
 	}
-	for (uint32_t w = 1; w <= PLAN_MAX_WAVES; w++) {
-		size_t n_acts = 0;
-
-		if (queue_dispatch(&v, jobs, n, now, acts, 64, &n_acts) < 0)
-			break;
-		if (w == 1)
-			for (size_t i = 0; i < n; i++)
-				strscpy(first_blocker[i], jobs[i].blocker_text, QUEUE_BLOCKER_MAX);
-		for (size_t a = 0; a < n_acts; a++) {
-			queue_job_started(&jobs[acts[a].job], &acts[a]);
-			wave[acts[a].job] = w;
-		}
-		if (!n_acts)
-			break;
-		/* Every running migration completes before the next wave. */
-		for (size_t i = 0; i < n; i++) {
-			struct queue_job *j = &jobs[i];
-			int si, ti;
-
-			if (j->state != QUEUE_JOB_RUNNING)
-				continue;
-			si = view_index(&v, j->source);
-			ti = view_index(&v, j->target);
-			if (ti >= 0) {
-				v.nodes[ti].free_mib -= v.nodes[ti].free_mib > j->memory_mib
-							       ? j->memory_mib
-							       : v.nodes[ti].free_mib;
-				v.nodes[ti].free_vcpus -= v.nodes[ti].free_vcpus > j->vcpus
-								  ? j->vcpus
-								  : v.nodes[ti].free_vcpus;
-			}
-			if (si >= 0) {
-				v.nodes[si].free_mib += j->memory_mib;
-				v.nodes[si].free_vcpus += j->vcpus;
-			}
-			queue_job_done(j);
-		}
-	}
+	steps = xcalloc(n ? n : 1, sizeof(*steps));
+	queue_plan(&v, jobs, n, now, PLAN_MAX_WAVES, steps);
 	for (size_t i = 0; i < n; i++)
 		n_plan += mine[i];
 	st = xcalloc(n_plan ? n_plan : 1, sizeof(*st));
 	stp = xcalloc(n_plan ? n_plan : 1, sizeof(*stp));
 	n_plan = 0;
-	/* In the order they start: by wave, then the queue's own order. */
+	/* In the order they start: by wave, then the queue's own order; never last. */
 	for (uint32_t w = 1; w <= PLAN_MAX_WAVES + 1; w++)
 		for (size_t i = 0; i < n; i++) {
 			Drover__PlanStep *s;
-			bool moved = jobs[i].state == QUEUE_JOB_DONE;
+			uint32_t sw = steps[i].wave ? steps[i].wave : PLAN_MAX_WAVES + 1;
 
-			if (!mine[i] || (moved ? wave[i] != w : w != PLAN_MAX_WAVES + 1))
+			if (!mine[i] || sw != w)
 				continue;
 			s = &st[n_plan];
 			drover__plan_step__init(s);
 			stp[n_plan++] = s;
 			s->vm = pool_printf(&p, "%s", jobs[i].vm);
-			s->to = (char *)(moved ? nname(d, jobs[i].target, &p) : "");
-			s->network = pool_printf(&p, "%s", moved ? jobs[i].network : "");
-			s->wave = moved ? wave[i] : 0;
-			s->blocker = pool_printf(&p, "%s", moved ? (w == 1 ? "" : first_blocker[i])
-								 : jobs[i].blocker_text);
+			s->to = (char *)nname(d, steps[i].target, &p);
+			s->network = pool_printf(&p, "%s", steps[i].network);
+			s->wave = steps[i].wave;
+			s->blocker = pool_printf(&p, "%s", steps[i].blocker);
 			s->memory_mib = jobs[i].memory_mib;
 		}
 	plan.node = (char *)k->name;
@@ -586,9 +538,8 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 	free(st);
 	free(stp);
 	free(jobs);
-	free(wave);
+	free(steps);
 	free(mine);
-	free(first_blocker);
 	free(names);
 }
 

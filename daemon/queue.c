@@ -539,6 +539,66 @@ int queue_dispatch(const struct queue_view *v, struct queue_job *jobs, size_t n,
 	return 0;
 }
 
+/* A finished migration in a plan: what it took moves from source to target. */
+static void plan_move(struct queue_view *v, const struct queue_job *j)
+{
+	int si = node_index(v, j->source), ti = node_index(v, j->target);
+
+	if (ti >= 0) {
+		struct queue_node *t = &v->nodes[ti];
+
+		t->free_mib -= t->free_mib > j->memory_mib ? j->memory_mib : t->free_mib;
+		t->free_vcpus -= t->free_vcpus > j->vcpus ? j->vcpus : t->free_vcpus;
+	}
+	if (si >= 0) {
+		v->nodes[si].free_mib += j->memory_mib;
+		v->nodes[si].free_vcpus += j->vcpus;
+	}
+}
+
+int queue_plan(struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t now_ms,
+	       uint32_t max_waves, struct queue_plan_step *steps)
+{
+	struct queue_action acts[64];
+
+	if (!v || (n && (!jobs || !steps)))
+		return -EINVAL;
+	memset(steps, 0, n * sizeof(*steps));
+	for (uint32_t w = 1; w <= max_waves; w++) {
+		size_t n_acts = 0;
+		int r = queue_dispatch(v, jobs, n, now_ms, acts, sizeof(acts) / sizeof(acts[0]), &n_acts);
+
+		if (r < 0)
+			return r;
+		if (w == 1)
+			for (size_t i = 0; i < n; i++)
+				strscpy(steps[i].blocker, jobs[i].blocker_text, sizeof(steps[i].blocker));
+		for (size_t a = 0; a < n_acts; a++) {
+			struct queue_plan_step *st = &steps[acts[a].job];
+
+			queue_job_started(&jobs[acts[a].job], &acts[a]);
+			st->wave = w;
+			st->target = acts[a].target;
+			strscpy(st->network, acts[a].network_name, sizeof(st->network));
+			if (w == 1)
+				st->blocker[0] = '\0';
+		}
+		if (!n_acts)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			if (jobs[i].state != QUEUE_JOB_RUNNING)
+				continue;
+			plan_move(v, &jobs[i]);
+			queue_job_done(&jobs[i]);
+		}
+	}
+	/* Those that never start: why, as the last round saw it. */
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].state == QUEUE_JOB_QUEUED)
+			strscpy(steps[i].blocker, jobs[i].blocker_text, sizeof(steps[i].blocker));
+	return 0;
+}
+
 int queue_job_started(struct queue_job *job, const struct queue_action *a)
 {
 	if (!job || !a || job->state != QUEUE_JOB_QUEUED || job->id != a->job_id || a->target == 0)

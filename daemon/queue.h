@@ -175,6 +175,29 @@ int queue_job_init(struct queue_job *job, uint64_t id, const char *vm, enum queu
 int queue_dispatch(const struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t now_ms,
 		   struct queue_action *ret, size_t max, size_t *ret_n);
 
+/* One job's fate in queue_plan(). */
+struct queue_plan_step {
+	uint32_t wave;   /* 1: starts at once; n: after n-1 rounds; 0: never starts */
+	uint32_t target;
+	char network[QUEUE_NAME_MAX];
+	/*
+	 * Why it waited in the first round (wave > 1), or why it never starts
+	 * (wave 0 and still queued; a job running already keeps wave 0 and "").
+	 */
+	char blocker[QUEUE_BLOCKER_MAX];
+};
+
+/*
+ * Simulate the queue to its end on view v, for a dry run: dispatch, let every
+ * started (or already running) migration finish at once, its memory and
+ * vCPUs moving from source to target, and dispatch again, until nothing more
+ * starts or max_waves rounds passed. Waves approximate the order: the real
+ * queue hands a slot on the moment a migration ends. v and jobs are changed
+ * (pass copies); steps[i] tells jobs[i]'s fate. Errors as queue_dispatch().
+ */
+int queue_plan(struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t now_ms,
+	       uint32_t max_waves, struct queue_plan_step *steps);
+
 /* Apply an action to its job: queued -> running. -EINVAL if the job is not queued or ids differ. */
 int queue_job_started(struct queue_job *job, const struct queue_action *a);
 /* Running -> done, recording the successful attempt. -EINVAL if not running. */

@@ -567,6 +567,57 @@ static void test_last_resort(void **unused)
 	assert_int_equal(jobs[1].blocker, QUEUE_BLOCK_NETWORK_LIMIT);
 }
 
+/*
+ * The dry run's simulation: six 4 GiB VMs leave n1 under 2 out / 2 in; the
+ * targets have room for five. Two start at once, two more in each round after
+ * (having waited on the source limit), and the last never starts, for lack
+ * of memory; the view ends with the memory moved.
+ */
+static void test_plan(void **unused)
+{
+	struct queue_plan_step steps[6];
+	uint32_t per_wave[4] = {0};
+
+	(void)unused;
+	queue_view_init(&view);
+	add_node(&view, 1, 0, 64);
+	add_node(&view, 2, 3 * 4096, 64);
+	add_node(&view, 3, 2 * 4096, 64);
+	view.nodes[0].usable_target = false; /* draining */
+	assert_int_equal(queue_view_add_network(&view, "mig-a", 0), 0);
+	link_all(&view, 0);
+	assert_int_equal(queue_view_add_network(&view, "mig-b", 0), 0);
+	link_all(&view, 1);
+	for (size_t i = 0; i < 6; i++)
+		job(i, i + 1, QUEUE_PRIO_MEDIUM, 4096, 1, 10 + i);
+	assert_int_equal(queue_plan(&view, jobs, 6, 1000, 16, steps), 0);
+	for (size_t i = 0; i < 6; i++) {
+		assert_true(steps[i].wave <= 3);
+		per_wave[steps[i].wave]++;
+		if (steps[i].wave) {
+			assert_true(steps[i].target == 2 || steps[i].target == 3);
+			assert_true(strcmp(steps[i].network, "mig-a") == 0 ||
+				    strcmp(steps[i].network, "mig-b") == 0);
+		}
+		if (steps[i].wave > 1)
+			assert_string_equal(steps[i].blocker, "source outgoing limit 2/2");
+		if (steps[i].wave == 1)
+			assert_string_equal(steps[i].blocker, "");
+	}
+	assert_int_equal(per_wave[1], 2);
+	assert_int_equal(per_wave[2], 2);
+	assert_int_equal(per_wave[3], 1);
+	assert_int_equal(per_wave[0], 1);
+	/* By priority and age: the youngest is left behind, and says why. */
+	assert_int_equal(steps[5].wave, 0);
+	assert_string_equal(steps[5].blocker, "no target has 4096 MiB free");
+	assert_int_equal(view.nodes[1].free_mib + view.nodes[2].free_mib, 0);
+	assert_int_equal(view.nodes[0].free_mib, 5 * 4096);
+	/* The first wave spreads over both networks. */
+	assert_string_not_equal(steps[0].network, steps[1].network);
+	assert_int_equal(queue_plan(NULL, jobs, 6, 1000, 16, steps), -EINVAL);
+}
+
 static void test_deterministic(void **unused)
 {
 	static struct queue_job copy[MAX_TEST_JOBS], shuffled[MAX_TEST_JOBS];
@@ -651,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_blockers),
 		cmocka_unit_test(test_retry_next_network),
 		cmocka_unit_test(test_last_resort),
+		cmocka_unit_test(test_plan),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_arguments),
 	};
