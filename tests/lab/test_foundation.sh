@@ -48,6 +48,10 @@ for n in $ALL; do
 	check "droverd on $n still runs" sh -c "'$LAB' pids $n droverd | grep -q ."
 	check "droverd on $n logged the dropped CPG messages" \
 		grep -q "dropping CPG message" "$("$LAB" logfile "$n" droverd)"
+	check "droverd on $n refused the forged and malformed queue messages" \
+		sh -c "grep -q 'dropping a queue change from node 2' '$("$LAB" logfile "$n" droverd)' &&
+			grep -q 'dropping malformed network health from node 2' '$("$LAB" logfile "$n" droverd)' &&
+			grep -q 'dropping a job abort from node 2' '$("$LAB" logfile "$n" droverd)'"
 done
 check "droverd on n1 logged the malformed IPC requests" \
 	grep -q "malformed CLI request" "$("$LAB" logfile n1 droverd)"

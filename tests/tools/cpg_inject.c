@@ -155,6 +155,107 @@ int main(int argc, char **argv)
 		failures += send_env(h, &env, DROVER_PROTO_VERSION) < 0;
 		sent++;
 	}
+	/*
+	 * 12. Queue messages that are well framed but not this sender's to make,
+	 * or invalid. Our join started a state exchange, during which every
+	 * change is dropped anyway: let it finish, so they reach the checks.
+	 */
+	usleep(1500000);
+	{
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__JobStart m = DROVER__JOB_START__INIT;
+
+		/* Only the coordinator starts jobs, and job 424242 does not exist. */
+		m.job_id = 424242;
+		m.target = 1;
+		m.network = "mig-a";
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
+		env.job_start = &m;
+		failures += send_env(h, &env, DROVER_PROTO_VERSION) < 0;
+		sent++;
+	}
+	{
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__JobFinish m = DROVER__JOB_FINISH__INIT;
+
+		m.job_id = 424242;
+		m.ok = 1;
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+		env.job_finish = &m;
+		failures += send_env(h, &env, DROVER_PROTO_VERSION) < 0;
+		sent++;
+	}
+	{
+		/* A VM name longer than any registered one can be: refused whole. */
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
+		Drover__JobSpec spec = DROVER__JOB_SPEC__INIT, *sp = &spec;
+		char name[300];
+
+		memset(name, 'x', sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		spec.vm = name;
+		spec.source = 1;
+		m.n_jobs = 1;
+		m.jobs = &sp;
+		env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+		env.jobs_add = &m;
+		failures += send_env(h, &env, DROVER_PROTO_VERSION) < 0;
+		sent++;
+	}
+	{
+		/* More network caps than there can be networks. */
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__LimitsSet m = DROVER__LIMITS_SET__INIT;
+		Drover__MigrationLimits l = DROVER__MIGRATION_LIMITS__INIT;
+		Drover__NetworkCap caps[9], *cp[9];
+
+		for (int i = 0; i < 9; i++) {
+			drover__network_cap__init(&caps[i]);
+			caps[i].network = "n";
+			cp[i] = &caps[i];
+		}
+		l.set = 1;
+		l.per_source = 77;
+		l.n_network_caps = 9;
+		l.network_caps = cp;
+		m.limits = &l;
+		env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
+		env.limits_set = &m;
+		failures += send_env(h, &env, DROVER_PROTO_VERSION) < 0;
+		sent++;
+	}
+	{
+		/* A health report naming more peers than a cluster can have. */
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__NetworkHealth m = DROVER__NETWORK_HEALTH__INIT;
+		Drover__NetworkReach r = DROVER__NETWORK_REACH__INIT, *rp = &r;
+		uint32_t up[100];
+
+		for (int i = 0; i < 100; i++)
+			up[i] = (uint32_t)i + 1;
+		r.network = "mig-a";
+		r.n_up = 100;
+		r.up = up;
+		m.n_networks = 1;
+		m.networks = &rp;
+		env.body_case = DROVER__ENVELOPE__BODY_NETWORK_HEALTH;
+		env.network_health = &m;
+		failures += send_env(h, &env, DROVER_PROTO_VERSION) < 0;
+		sent++;
+	}
+	{
+		/* An abort from a node that does not coordinate, of a job nobody runs. */
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__JobAbort m = DROVER__JOB_ABORT__INIT;
+
+		m.job_id = 424242;
+		m.reason = "injected";
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_ABORT;
+		env.job_abort = &m;
+		failures += send_env(h, &env, DROVER_PROTO_VERSION) < 0;
+		sent++;
+	}
 	/* Let corosync deliver before leaving. */
 	usleep(500000);
 	cpg_leave(h, &name);
