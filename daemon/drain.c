@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coord.h"
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
@@ -37,7 +38,6 @@
 #define DRAIN_KICK_MS 20u
 #define MIGRATE_DEADLINE_MS 900000u
 #define MIGRATE_COMPLETION_MS 600000u
-#define DISPATCH_BATCH 32
 /*
  * vCPUs are overcommitted on KVM hosts as a matter of course; the queue only
  * refuses a target whose running VMs would exceed this many vCPUs per host
@@ -74,19 +74,6 @@ static bool dom_active(Drover__VmRunState st)
 	return st == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
 	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
 	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN;
-}
-
-/* The VM is reported running (or paused) on node by that node's working agent. */
-static bool vm_on_node(const struct droverd *d, const char *vm, uint32_t node)
-{
-	const struct node_obs *o = obs_of(d, node);
-
-	if (!o || !o->agent_ok)
-		return false;
-	for (size_t j = 0; j < o->n_domains; j++)
-		if (strcmp(o->domains[j].name, vm) == 0 && dom_active(o->domains[j].state))
-			return true;
-	return false;
 }
 
 uint32_t drain_vm_node(const struct droverd *d, const char *vm)
@@ -181,70 +168,86 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 }
 
 /*
- * Jobs the queue must not start whatever the limits say, with the reason: the
- * VM no longer runs on the job's source, or another action holds it.
+ * The coordinator's input (coord.h) as droverd knows it now. The pointers in
+ * it point into d and into *buf, which the caller frees with input_free().
  */
-static enum queue_blocker job_ineligible(const struct droverd *d, const struct queue_job *j,
-					 char *why, size_t len)
-{
-	char b[32];
+struct input_buf {
+	struct queue_view view;
+	struct coord_node nodes[DROVER_MAX_NODES];
+	const char **names; /* every node's active domains, back to back */
+	const char *busy[DROVER_MAX_ACTIONS];
+};
 
-	if (j->state != QUEUE_JOB_QUEUED)
-		return QUEUE_BLOCK_NONE;
-	if (vm_actions_find(d, j->vm)) {
-		snprintf(why, len, "VM %s has another action in progress", j->vm);
-		return QUEUE_BLOCK_VM_BUSY;
+static void input_build(const struct droverd *d, struct coord_input *in, struct input_buf *buf)
+{
+	size_t n_names = 0, used = 0;
+
+	memset(in, 0, sizeof(*in));
+	drain_build_view(d, &buf->view);
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
+		n_names += d->obs[i].node_id ? d->obs[i].n_domains : 0;
+	buf->names = xcalloc(n_names ? n_names : 1, sizeof(*buf->names));
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
+		const struct node_obs *o = &d->obs[i];
+		struct coord_node *n;
+
+		if (!o->node_id)
+			continue;
+		n = &buf->nodes[in->n_nodes++];
+		n->id = o->node_id;
+		n->member = droverd_is_member(d, o->node_id);
+		n->agent_ok = o->agent_ok;
+		n->vms = &buf->names[used];
+		for (size_t k = 0; k < o->n_domains; k++)
+			if (dom_active(o->domains[k].state))
+				buf->names[used + n->n_vms++] = o->domains[k].name;
+		used += n->n_vms;
 	}
-	if (droverd_is_member(d, j->source) && !vm_on_node(d, j->vm, j->source)) {
-		snprintf(why, len, "VM %s is not running on %s", j->vm,
-			 nname(d, j->source, b, sizeof(b)));
-		return QUEUE_BLOCK_VM_ELSEWHERE;
+	/* A member whose agent never reported still counts: as a node that sees nothing. */
+	for (size_t i = 0; i < d->n_members && in->n_nodes < DROVER_MAX_NODES; i++) {
+		bool seen = false;
+
+		for (size_t k = 0; k < in->n_nodes; k++)
+			seen |= buf->nodes[k].id == d->members[i];
+		if (!seen)
+			buf->nodes[in->n_nodes++] = (struct coord_node){ .id = d->members[i], .member = true };
 	}
-	return QUEUE_BLOCK_NONE;
+	for (size_t i = 0; i < d->n_actions; i++)
+		buf->busy[i] = d->actions[i].vm;
+	in->state = &d->state;
+	in->view = &buf->view;
+	in->nodes = buf->nodes;
+	in->n_busy = d->n_actions;
+	in->busy = buf->busy;
+	in->n_aborted = d->n_aborted;
+	in->aborted = d->aborted;
+	in->now_ms = wall_ms();
 }
 
-/* Dispatch over a copy; ineligible jobs are hidden from the queue and given their reason. */
-static int dispatch_copy(const struct droverd *d, struct queue_job *jobs, size_t n,
-			 struct queue_action *acts, size_t max, size_t *n_acts)
+static void input_free(struct input_buf *buf)
 {
-	struct queue_view v;
-	uint8_t hidden[DROVER_MAX_JOBS];
-	char why[QUEUE_BLOCKER_MAX];
-	int r;
-
-	if (n > DROVER_MAX_JOBS)
-		return -E2BIG;
-	drain_build_view(d, &v);
-	for (size_t i = 0; i < n; i++) {
-		hidden[i] = (uint8_t)job_ineligible(d, &jobs[i], why, sizeof(why));
-		if (hidden[i])
-			jobs[i].state = QUEUE_JOB_CANCELLED; /* invisible to queue_dispatch() */
-	}
-	r = queue_dispatch(&v, jobs, n, wall_ms(), acts, max, n_acts);
-	for (size_t i = 0; i < n; i++) {
-		if (!hidden[i])
-			continue;
-		jobs[i].state = QUEUE_JOB_QUEUED;
-		jobs[i].blocker = (enum queue_blocker)hidden[i];
-		job_ineligible(d, &jobs[i], jobs[i].blocker_text, sizeof(jobs[i].blocker_text));
-	}
-	return r;
+	free(buf->names);
+	buf->names = NULL;
 }
 
 void drain_blockers(const struct droverd *d, struct queue_job *jobs, size_t n)
 {
-	struct queue_action acts[DISPATCH_BATCH];
+	struct queue_action acts[COORD_BATCH];
+	struct coord_input in;
+	struct input_buf *buf = xcalloc(1, sizeof(*buf));
 	size_t n_acts = 0;
 
-	if (dispatch_copy(d, jobs, n, acts, DISPATCH_BATCH, &n_acts) < 0)
-		return;
-	for (size_t i = 0; i < n_acts; i++) {
-		struct queue_job *j = &jobs[acts[i].job];
-		char b[32];
+	input_build(d, &in, buf);
+	if (coord_dispatch(&in, jobs, n, acts, COORD_BATCH, &n_acts) == 0)
+		for (size_t i = 0; i < n_acts; i++) {
+			struct queue_job *j = &jobs[acts[i].job];
+			char b[32];
 
-		snprintf(j->blocker_text, sizeof(j->blocker_text), "starting now: to %s over %s",
-			 nname(d, acts[i].target, b, sizeof(b)), acts[i].network_name);
-	}
+			snprintf(j->blocker_text, sizeof(j->blocker_text), "starting now: to %s over %s",
+				 nname(d, acts[i].target, b, sizeof(b)), acts[i].network_name);
+		}
+	input_free(buf);
+	free(buf);
 }
 
 /* ---- sending ---- */
@@ -309,258 +312,99 @@ static void send_node_state(struct droverd *d, uint32_t node, Drover__NodeState 
 
 /* ---- the coordinator ---- */
 
-static bool was_aborted(const struct droverd *d, uint64_t job_id)
+/* Multicast the coordinator's decision (coord.c) and note what it asked for. */
+static void send_decision(struct droverd *d, const struct coord_decision *c)
 {
-	for (size_t i = 0; i < d->n_aborted; i++)
-		if (d->aborted[i] == job_id)
-			return true;
-	return false;
-}
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	char b1[32], b2[32];
 
-static size_t network_index(const struct droverd *d, const char *name)
-{
-	for (size_t k = 0; k < nethealth_n_networks(d); k++)
-		if (strcmp(nethealth_network_name(d, k), name) == 0)
-			return k;
-	return SIZE_MAX;
-}
+	switch (c->kind) {
+	case COORD_FINISH: {
+		const struct queue_job *j = state_job_find(&d->state, c->job_id);
 
-/* Running jobs whose source left, or whose network went down under them. */
-static bool check_running(struct droverd *d)
-{
-	char msg[QUEUE_REASON_MAX], b1[32], b2[32];
+		log_warn("job %llu (VM %s): %s", (unsigned long long)c->job_id, j ? j->vm : "?",
+			 c->reason);
+		send_finish(d, c->job_id, false, c->reason, 0, 0, true);
+		return;
+	}
+	case COORD_ABORT: {
+		Drover__JobAbort m = DROVER__JOB_ABORT__INIT;
 
-	for (size_t i = 0; i < d->state.n_jobs; i++) {
-		struct queue_job *j = &d->state.jobs[i];
-		size_t k;
-
-		if (j->state != QUEUE_JOB_RUNNING)
-			continue;
-		if (!droverd_is_member(d, j->source)) {
-			snprintf(msg, sizeof(msg), "source %s left the cluster during the migration",
-				 nname(d, j->source, b1, sizeof(b1)));
-			log_warn("job %llu (VM %s): %s", (unsigned long long)j->id, j->vm, msg);
-			send_finish(d, j->id, false, msg, 0, 0, true);
-			return true;
-		}
-		k = network_index(d, j->network);
-		if (was_aborted(d, j->id))
-			continue;
-		if (!droverd_is_member(d, j->target)) {
-			/* libvirt would notice only when its keepalive gives up. */
-			snprintf(msg, sizeof(msg), "target %s left the cluster during the migration",
-				 nname(d, j->target, b2, sizeof(b2)));
-		} else if (k != SIZE_MAX && nethealth_usable(d, k, j->source, j->target)) {
-			continue;
-		} else {
-			snprintf(msg, sizeof(msg), "network %s went down between %s and %s", j->network,
-				 nname(d, j->source, b1, sizeof(b1)),
-				 nname(d, j->target, b2, sizeof(b2)));
-		}
 		if (d->n_aborted == DROVER_MAX_EXECS)
 			memmove(&d->aborted[0], &d->aborted[1], sizeof(d->aborted[0]) * --d->n_aborted);
-		d->aborted[d->n_aborted++] = j->id;
-		log_warn("job %llu (VM %s): %s; aborting the migration", (unsigned long long)j->id,
-			 j->vm, msg);
-		{
-			Drover__Envelope env = DROVER__ENVELOPE__INIT;
-			Drover__JobAbort m = DROVER__JOB_ABORT__INIT;
-
-			m.job_id = j->id;
-			m.reason = msg;
-			env.body_case = DROVER__ENVELOPE__BODY_JOB_ABORT;
-			env.job_abort = &m;
-			coord_send(d, &env);
-		}
-		return true;
+		d->aborted[d->n_aborted++] = c->job_id;
+		log_warn("job %llu: %s; aborting the migration", (unsigned long long)c->job_id,
+			 c->reason);
+		m.job_id = c->job_id;
+		m.reason = (char *)c->reason;
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_ABORT;
+		env.job_abort = &m;
+		coord_send(d, &env);
+		return;
 	}
-	return false;
-}
-
-/*
- * Queued jobs that can never start: their VM was removed from the registry,
- * stopped, or moved by other means. They are cancelled with the reason, so a
- * drain does not wait on them forever.
- */
-static bool check_moot(struct droverd *d)
-{
-	uint64_t ids[64];
-	size_t n = 0;
-	char why[QUEUE_REASON_MAX] = "";
-
-	for (size_t i = 0; i < d->state.n_jobs && n < 64; i++) {
-		const struct queue_job *j = &d->state.jobs[i];
-		const struct node_obs *o = obs_of(d, j->source);
-		struct vm_location loc;
-
-		if (j->state != QUEUE_JOB_QUEUED || vm_actions_find(d, j->vm))
-			continue;
-		if (!state_vm_find(&d->state, j->vm)) {
-			ids[n++] = j->id;
-			snprintf(why, sizeof(why), "VM %s was removed from the registry", j->vm);
-			continue;
-		}
-		/* Only a working, present source can say the VM is not there. */
-		if (!droverd_is_member(d, j->source) || !o || !o->agent_ok ||
-		    vm_on_node(d, j->vm, j->source))
-			continue;
-		droverd_vm_locate(d, j->vm, &loc);
-		if (strcmp(loc.state, "unknown") == 0)
-			continue;
-		ids[n++] = j->id;
-		if (strcmp(loc.state, "running") == 0)
-			snprintf(why, sizeof(why), "VM %s now runs on %s", j->vm, loc.node_name);
-		else
-			snprintf(why, sizeof(why), "VM %s is no longer running (%s)", j->vm, loc.state);
-	}
-	if (!n)
-		return false;
-	{
-		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	case COORD_CANCEL: {
 		Drover__JobsCancel m = DROVER__JOBS_CANCEL__INIT;
 
-		m.n_job_ids = n;
-		m.job_ids = ids;
+		m.n_job_ids = c->n_ids;
+		m.job_ids = (uint64_t *)c->ids;
 		m.at_ms = wall_ms();
-		m.reason = n == 1 ? why : (char *)"the VM is no longer where the job says";
+		m.reason = (char *)c->reason;
 		env.body_case = DROVER__ENVELOPE__BODY_JOBS_CANCEL;
 		env.jobs_cancel = &m;
-		log_notice("cancelling %zu job(s) that cannot start: %s", n, m.reason);
+		log_notice("cancelling %zu job(s) that cannot start: %s", c->n_ids, c->reason);
 		coord_send(d, &env);
+		return;
 	}
-	return true;
-}
+	case COORD_ADD: {
+		Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
+		Drover__JobSpec specs[COORD_MAX_ADD], *sp[COORD_MAX_ADD];
 
-/* The newest job of vm leaving node, if any. */
-static const struct queue_job *latest_job(const struct droverd *d, const char *vm, uint32_t node)
-{
-	const struct queue_job *best = NULL;
-
-	for (size_t i = 0; i < d->state.n_jobs; i++) {
-		const struct queue_job *j = &d->state.jobs[i];
-
-		if (j->source == node && strcmp(j->vm, vm) == 0 && (!best || j->id > best->id))
-			best = j;
+		for (size_t i = 0; i < c->n_vms; i++) {
+			drover__job_spec__init(&specs[i]);
+			specs[i].vm = (char *)c->vms[i];
+			specs[i].source = c->node;
+			specs[i].origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN;
+			sp[i] = &specs[i];
+		}
+		m.n_jobs = c->n_vms;
+		m.jobs = sp;
+		m.created_ms = wall_ms();
+		env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+		env.jobs_add = &m;
+		log_notice("drain of %s: %zu more VM(s) to move", nname(d, c->node, b1, sizeof(b1)),
+			   c->n_vms);
+		coord_send(d, &env);
+		return;
 	}
-	return best;
-}
+	case COORD_NODE_STATE:
+		log_notice("drain of %s %s", nname(d, c->node, b1, sizeof(b1)),
+			   c->node_state == DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED
+				   ? "failed: some VMs could not move"
+				   : "complete");
+		send_node_state(d, c->node, c->node_state);
+		return;
+	case COORD_START:
+		for (size_t i = 0; i < c->n_starts; i++) {
+			Drover__JobStart m = DROVER__JOB_START__INIT;
+			const struct queue_action *a = &c->starts[i];
+			const struct queue_job *j = state_job_find(&d->state, a->job_id);
 
-/*
- * A draining node with nothing queued or running: drained when no managed VM
- * runs there any more, drain-failed when some could not move; a VM that
- * appeared there without a job gets one.
- */
-static bool check_drains(struct droverd *d)
-{
-	char b[32];
-
-	for (size_t i = 0; i < d->state.n_nodes; i++) {
-		uint32_t node = d->state.nodes[i].id;
-		const struct node_obs *o;
-		Drover__JobSpec specs[64], *sp[64];
-		size_t n_add = 0, n_failed = 0, n_stale = 0;
-		bool busy = false;
-
-		if (d->state.nodes[i].state != DROVER__NODE_STATE__NODE_STATE_DRAINING)
-			continue;
-		for (size_t k = 0; k < d->state.n_jobs; k++) {
-			const struct queue_job *j = &d->state.jobs[k];
-
-			if (j->source == node &&
-			    (j->state == QUEUE_JOB_QUEUED || j->state == QUEUE_JOB_RUNNING))
-				busy = true;
-		}
-		o = obs_of(d, node);
-		/* Without a fresh inventory of the node nothing can be concluded. */
-		if (busy || !o || !o->agent_ok || !droverd_is_member(d, node))
-			continue;
-		for (size_t k = 0; k < o->n_domains; k++) {
-			const char *vm = o->domains[k].name;
-			const struct queue_job *j;
-
-			if (!dom_active(o->domains[k].state) || !state_vm_find(&d->state, vm))
-				continue;
-			j = latest_job(d, vm, node);
-			if (!j) {
-				if (n_add < 64) {
-					drover__job_spec__init(&specs[n_add]);
-					specs[n_add].vm = (char *)vm;
-					specs[n_add].source = node;
-					specs[n_add].origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN;
-					sp[n_add] = &specs[n_add];
-					n_add++;
-				}
-			} else if (j->state == QUEUE_JOB_DONE) {
-				n_stale++; /* moved, and the inventory has not caught up yet */
-			} else {
-				n_failed++;
-			}
-		}
-		if (n_add) {
-			Drover__Envelope env = DROVER__ENVELOPE__INIT;
-			Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
-
-			m.n_jobs = n_add;
-			m.jobs = sp;
-			m.created_ms = wall_ms();
-			env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
-			env.jobs_add = &m;
-			log_notice("drain of %s: %zu more VM(s) to move", nname(d, node, b, sizeof(b)),
-				   n_add);
+			m.job_id = a->job_id;
+			m.target = a->target;
+			m.network = (char *)a->network_name;
+			m.started_ms = wall_ms();
+			env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
+			env.job_start = &m;
+			log_notice("starting job %llu: VM %s from %s to %s over %s",
+				   (unsigned long long)a->job_id, j ? j->vm : "?",
+				   nname(d, a->source, b1, sizeof(b1)),
+				   nname(d, a->target, b2, sizeof(b2)), a->network_name);
 			coord_send(d, &env);
-			return true;
 		}
-		if (n_stale)
-			continue;
-		log_notice("drain of %s %s", nname(d, node, b, sizeof(b)),
-			   n_failed ? "failed: some VMs could not move" : "complete");
-		send_node_state(d, node, n_failed ? DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED
-						  : DROVER__NODE_STATE__NODE_STATE_DRAINED);
-		return true;
+		return;
+	case COORD_NONE:
+		return;
 	}
-	return false;
-}
-
-static bool dispatch(struct droverd *d)
-{
-	struct queue_action acts[DISPATCH_BATCH];
-	struct queue_job *jobs;
-	size_t n = 0, n_acts = 0;
-	char b1[32], b2[32];
-	int r;
-
-	if (!state_jobs_unfinished(&d->state))
-		return false;
-	jobs = xcalloc(d->state.n_jobs, sizeof(*jobs));
-	for (size_t i = 0; i < d->state.n_jobs; i++)
-		if (d->state.jobs[i].state == QUEUE_JOB_QUEUED ||
-		    d->state.jobs[i].state == QUEUE_JOB_RUNNING)
-			jobs[n++] = d->state.jobs[i];
-	r = dispatch_copy(d, jobs, n, acts, DISPATCH_BATCH, &n_acts);
-	if (r < 0) {
-		log_err("queue dispatch failed: %s", strerror(-r));
-		free(jobs);
-		return false;
-	}
-	for (size_t i = 0; i < n_acts; i++) {
-		Drover__Envelope env = DROVER__ENVELOPE__INIT;
-		Drover__JobStart m = DROVER__JOB_START__INIT;
-		const struct queue_action *a = &acts[i];
-
-		m.job_id = a->job_id;
-		m.target = a->target;
-		m.network = (char *)a->network_name;
-		m.started_ms = wall_ms();
-		env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
-		env.job_start = &m;
-		log_notice("starting job %llu: VM %s from %s to %s over %s",
-			   (unsigned long long)a->job_id, jobs[a->job].vm,
-			   nname(d, a->source, b1, sizeof(b1)), nname(d, a->target, b2, sizeof(b2)),
-			   a->network_name);
-		coord_send(d, &env);
-	}
-	free(jobs);
-	return n_acts > 0;
 }
 
 static void send_limits(struct droverd *d, bool as_coordinator)
@@ -617,9 +461,22 @@ static void coordinate(struct droverd *d)
 		send_limits(d, true);
 		return;
 	}
-	if (check_running(d) || check_moot(d) || check_drains(d))
-		return;
-	dispatch(d);
+	{
+		struct coord_decision *c = xcalloc(1, sizeof(*c));
+		struct input_buf *buf = xcalloc(1, sizeof(*buf));
+		struct coord_input in;
+		int r;
+
+		input_build(d, &in, buf);
+		r = coord_decide(&in, c);
+		if (r < 0)
+			log_err("the coordinator's queue decision failed: %s", strerror(-r));
+		else
+			send_decision(d, c);
+		input_free(buf);
+		free(buf);
+		free(c);
+	}
 }
 
 static void drain_timer_fn(void *data)
