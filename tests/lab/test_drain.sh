@@ -206,4 +206,20 @@ check "$moved runs on $src again" \
 	bash -c "'$LAB' run n2 -- drover vm list --output json | jq -e --arg vm '$moved' --arg s '$src' '.vms[] | select(.name == \$vm) | .node == \$s and .state == \"running\"'"
 check "every VM runs exactly once" exactly_once
 
+# ---- drain cancel --abort: the running migration is aborted, the VM stays ----
+on n1 drover config set max-out 1 >/dev/null
+src=$(on n1 drover vm list --output json | jq -r '[.vms[] | .node] | group_by(.) | max_by(length)[0]')
+on n1 drover node drain "$src" >/dev/null 2>&1
+wait_for 30 "a migration off $src is under way" \
+	bash -c "'$LAB' run n1 -- drover queue --output json | jq -e --arg s '$src' '.jobs[] | select(.from == \$s and .state == \"running\" and .progress_pct >= 5)' >/dev/null"
+aborted_vm=$(queue_json n1 | jq -r --arg s "$src" '[.jobs[] | select(.from == $s and .state == "running")][0].vm')
+on n1 drover drain cancel "$src" --abort >/dev/null
+wait_for 60 "drain cancel --abort: $aborted_vm's migration is aborted and its job cancelled" \
+	bash -c "'$LAB' run n1 -- drover queue --output json | jq -e --arg vm '$aborted_vm' '[.jobs[] | select(.vm == \$vm)] | max_by(.id) | .state == \"cancelled\"'"
+check "$aborted_vm still runs on $src" \
+	bash -c "'$LAB' run n2 -- drover vm list --output json | jq -e --arg vm '$aborted_vm' --arg s '$src' '.vms[] | select(.name == \$vm) | .node == \$s' >/dev/null"
+check "every VM runs exactly once" exactly_once
+check "$src is active again" jq_on n1 ".nodes[] | select(.name == \"$src\") | .state == \"active\""
+on n1 drover config set max-out 2 >/dev/null
+
 summary
