@@ -59,7 +59,7 @@ static bool busy(const struct coord_input *in, const char *vm)
 
 static const char *name_of(const struct coord_input *in, uint32_t id, char *buf, size_t len)
 {
-	for (size_t i = 0; i < in->view->n_nodes; i++)
+	for (size_t i = 0; i < in->view->n_nodes && i < QUEUE_MAX_NODES; i++)
 		if (in->view->nodes[i].id == id)
 			return in->view->nodes[i].name;
 	snprintf(buf, len, "node %u", id);
@@ -68,7 +68,7 @@ static const char *name_of(const struct coord_input *in, uint32_t id, char *buf,
 
 static int view_index(const struct queue_view *v, uint32_t id)
 {
-	for (size_t i = 0; i < v->n_nodes; i++)
+	for (size_t i = 0; i < v->n_nodes && i < QUEUE_MAX_NODES; i++)
 		if (v->nodes[i].id == id)
 			return (int)i;
 	return -1;
@@ -94,7 +94,11 @@ static bool was_aborted(const struct coord_input *in, uint64_t id)
 	return false;
 }
 
-/* Running jobs whose source left, or whose target or network went away under them. */
+/*
+ * Running jobs whose source left (finished as failed: nobody else can report
+ * them), then running migrations whose target or network went away under
+ * them (aborted by their source).
+ */
 static bool check_running(const struct coord_input *in, struct coord_decision *ret)
 {
 	char b1[32], b2[32];
@@ -102,26 +106,28 @@ static bool check_running(const struct coord_input *in, struct coord_decision *r
 	for (size_t i = 0; i < in->state->n_jobs; i++) {
 		const struct queue_job *j = &in->state->jobs[i];
 
-		if (j->state != QUEUE_JOB_RUNNING)
+		if (j->state != QUEUE_JOB_RUNNING || is_member(in, j->source))
 			continue;
-		if (!is_member(in, j->source)) {
-			ret->kind = COORD_FINISH;
-			ret->job_id = j->id;
-			snprintf(ret->reason, sizeof(ret->reason),
-				 "source %s left the cluster during the migration",
-				 name_of(in, j->source, b1, sizeof(b1)));
-			return true;
-		}
-		if (was_aborted(in, j->id))
+		ret->kind = COORD_FINISH;
+		ret->job_id = j->id;
+		snprintf(ret->reason, sizeof(ret->reason),
+			 "source %.40s left the cluster during the migration",
+			 name_of(in, j->source, b1, sizeof(b1)));
+		return true;
+	}
+	for (size_t i = 0; i < in->state->n_jobs; i++) {
+		const struct queue_job *j = &in->state->jobs[i];
+
+		if (j->state != QUEUE_JOB_RUNNING || was_aborted(in, j->id))
 			continue;
 		if (!is_member(in, j->target))
 			/* libvirt would notice only when its keepalive gives up. */
 			snprintf(ret->reason, sizeof(ret->reason),
-				 "target %s left the cluster during the migration",
+				 "target %.40s left the cluster during the migration",
 				 name_of(in, j->target, b2, sizeof(b2)));
 		else if (!usable(in->view, j->network, j->source, j->target))
 			snprintf(ret->reason, sizeof(ret->reason),
-				 "network %s went down between %s and %s", j->network,
+				 "network %.31s went down between %.31s and %.31s", j->network,
 				 name_of(in, j->source, b1, sizeof(b1)),
 				 name_of(in, j->target, b2, sizeof(b2)));
 		else
@@ -148,7 +154,7 @@ static bool check_moot(const struct coord_input *in, struct coord_decision *ret)
 			continue;
 		if (!state_vm_find(in->state, j->vm)) {
 			ret->ids[ret->n_ids++] = j->id;
-			snprintf(ret->reason, sizeof(ret->reason), "VM %s was removed from the registry",
+			snprintf(ret->reason, sizeof(ret->reason), "VM %.63s was removed from the registry",
 				 j->vm);
 			continue;
 		}
@@ -169,10 +175,10 @@ static bool check_moot(const struct coord_input *in, struct coord_decision *ret)
 			continue; /* it may run where nobody can see: unknown, not moot */
 		ret->ids[ret->n_ids++] = j->id;
 		if (elsewhere)
-			snprintf(ret->reason, sizeof(ret->reason), "VM %s now runs on %s", j->vm,
+			snprintf(ret->reason, sizeof(ret->reason), "VM %.63s now runs on %.40s", j->vm,
 				 name_of(in, elsewhere->id, b, sizeof(b)));
 		else
-			snprintf(ret->reason, sizeof(ret->reason), "VM %s is no longer running", j->vm);
+			snprintf(ret->reason, sizeof(ret->reason), "VM %.63s is no longer running", j->vm);
 	}
 	if (!ret->n_ids)
 		return false;
@@ -228,8 +234,14 @@ static bool check_drains(const struct coord_input *in, struct coord_decision *re
 				if (ret->n_vms < COORD_MAX_ADD &&
 				    strscpy(ret->vms[ret->n_vms], vm, DROVER_VM_NAME_MAX) >= 0)
 					ret->n_vms++;
-			} else if (j->state == QUEUE_JOB_DONE) {
+			} else if (j->state == QUEUE_JOB_DONE &&
+				   in->now_ms < j->finished_ms + COORD_INVENTORY_GRACE_MS) {
 				n_stale++; /* moved, and the inventory has not caught up yet */
+			} else if (j->state == QUEUE_JOB_DONE) {
+				/* Moved, and back since by other means: it needs another job. */
+				if (ret->n_vms < COORD_MAX_ADD &&
+				    strscpy(ret->vms[ret->n_vms], vm, DROVER_VM_NAME_MAX) >= 0)
+					ret->n_vms++;
 			} else {
 				n_failed++;
 			}
@@ -261,7 +273,7 @@ static enum queue_blocker held_back(const struct coord_input *in, const struct q
 		return QUEUE_BLOCK_VM_BUSY;
 	}
 	if (is_member(in, j->source) && !vm_on_node(in, j->vm, j->source)) {
-		snprintf(why, len, "VM %s is not running on %s", j->vm,
+		snprintf(why, len, "VM %.63s is not running on %.40s", j->vm,
 			 name_of(in, j->source, b, sizeof(b)));
 		return QUEUE_BLOCK_VM_ELSEWHERE;
 	}
@@ -317,6 +329,8 @@ static int dispatch(const struct coord_input *in, struct coord_decision *ret)
 
 int coord_decide(const struct coord_input *in, struct coord_decision *ret)
 {
+	if (!ret)
+		return -EINVAL;
 	memset(ret, 0, sizeof(*ret));
 	if (!in || !in->state || !in->view)
 		return -EINVAL;

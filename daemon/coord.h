@@ -15,8 +15,8 @@
  *     longer runs on the job's source (stopped, or moved by other means);
  *  4. ends drains: a draining node with nothing queued or running is drained
  *     when no managed VM runs there, drain-failed when some VM's last job
- *     failed or was cancelled; a VM that appeared there without a job gets
- *     one first;
+ *     failed or was cancelled; a VM that appeared there without a job (or
+ *     came back well after its job moved it) gets one first;
  *  5. starts what queue_dispatch() says may start.
  */
 #ifndef DROVER_COORD_H
@@ -32,6 +32,12 @@
 #define COORD_MAX_IDS 64
 #define COORD_MAX_ADD 64
 #define COORD_BATCH 32
+/*
+ * A VM still reported on a draining node this long after its job moved it
+ * away is back (by other means) and gets another job; before that, the
+ * inventory may simply not have caught up yet.
+ */
+#define COORD_INVENTORY_GRACE_MS 60000u
 
 /* A node as its agent last described it. */
 struct coord_node {
@@ -78,7 +84,7 @@ struct coord_decision {
 	struct queue_action starts[COORD_BATCH];
 };
 
-/* The next decision (kind COORD_NONE: nothing to do). -ENOMEM, or queue_dispatch()'s errors. */
+/* The next decision (kind COORD_NONE: nothing to do). -EINVAL, or queue_dispatch()'s errors. */
 int coord_decide(const struct coord_input *in, struct coord_decision *ret);
 
 /*

@@ -395,8 +395,9 @@ static int add_params(const struct drover_migrate_req *req, virTypedParameterPtr
  * How long the guest was paused for the switch-over, as the target measured
  * it. Once the migration completed, the source's domain is gone (undefined),
  * and its completed-job statistics with it, so they are read from the target
- * over a short-lived connection. 0 when they cannot be had: the migration
- * itself succeeded either way.
+ * over a short-lived connection, and left there (KEEP_COMPLETED) for whoever
+ * else looks, e.g. `virsh domjobinfo --completed`. 0 when they cannot be
+ * had: the migration itself succeeded either way.
  */
 static uint64_t dest_downtime(const char *dest_uri, const char *vm)
 {
@@ -412,7 +413,9 @@ static uint64_t dest_downtime(const char *dest_uri, const char *vm)
 		return 0;
 	}
 	d = virDomainLookupByName(dc, vm);
-	if (d && virDomainGetJobStats(d, &type, &params, &n, VIR_DOMAIN_JOB_STATS_COMPLETED) == 0) {
+	if (d && virDomainGetJobStats(d, &type, &params, &n,
+				       VIR_DOMAIN_JOB_STATS_COMPLETED |
+					       VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED) == 0) {
 		if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DOWNTIME, &v) != 1)
 			v = 0;
 		virTypedParamsFree(params, n);

@@ -4,12 +4,14 @@
  * migrations whose time is their memory over the bandwidth they share on
  * their network, network links failing and coming back at random, a drain
  * cancelled, limits lowered mid-run and a member rejoining by the state
- * exchange. Decisions come from queue_dispatch() exactly as drain.c makes
- * them, and every change goes through state_apply() as a packed protobuf
- * envelope that three replicas unpack and apply, so what is proven here is
- * what the cluster would do. The glue of drain.c (check_running,
- * check_drains, dispatch, the sources executing) is re-enacted here, because
- * drain.c itself needs corosync; keep the two in step.
+ * exchange. The coordinator's decisions come from coord_decide() (coord.c),
+ * the very code droverd runs, on the replicated state, the network health
+ * and what each agent reports, and every change goes through state_apply()
+ * as a packed protobuf envelope that three replicas unpack and apply, so what
+ * is proven here is what the cluster would do. Only the glue of drain.c is
+ * re-enacted, because drain.c itself needs corosync: building the
+ * coordinator's input, turning each decision into messages, the coordinator's
+ * record of the aborts it asked for, and the sources executing migrations.
  *
  * After every message: the replicas agree (state_hash), running migrations
  * stay within the per-source, per-target, per-network and cluster limits
@@ -17,10 +19,14 @@
  * no target holds more memory or vCPUs than it has, every VM is in exactly
  * one place and the set of running jobs is the set of migrations the sources
  * execute. At every start: the network links source and target, the target is
- * active, and a retry avoids the network that failed whenever another one
- * links the pair. At the end: every job ended, the drained nodes are empty,
- * the drain-failed ones hold only VMs whose job failed, and the same seed
- * gives the same message stream and state.
+ * active, a retry avoids the network that failed whenever another one links
+ * the pair, and the coordinator starts exactly what `drover queue` shows as
+ * starting. The coordinator aborts a migration only when its network is down
+ * between its source and target, never cancels a job as moot (VMs move only
+ * by their jobs here), and leaves no drain with nothing to move unended. At
+ * the end: every job ended, the drained nodes are empty, the drain-failed
+ * ones hold only VMs whose job failed, and the same seed gives the same
+ * message stream and state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +40,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "coord.h"
 #include "frame.h"
 #include "state.h"
 
@@ -52,9 +59,10 @@
 #define SIM_MAX_RESTORES 512
 #define SIM_MAX_EVENTS 200000
 #define SIM_MAX_MS (6u * 3600u * 1000u)
-/* As drain.c: a dispatch round starts at most this many, and vCPUs are overcommitted 16 times. */
-#define DISPATCH_BATCH 32
+/* As drain.c: vCPUs are overcommitted 16 times. */
 #define VCPU_OVERCOMMIT 16u
+/* As droverd's aborted[] (DROVER_MAX_EXECS): the oldest is forgotten when full. */
+#define SIM_MAX_ABORTED 64
 #define NONE UINT64_MAX
 /* Node memory: tight enough that the drained VMs only just fit in the rest. */
 #define SIM_GIB_MIN 64
@@ -123,7 +131,7 @@ struct counts {
 struct figures {
 	uint64_t final_hash, digest;
 	size_t n_msgs, n_jobs, done, failed, cancelled, retries, retries_elsewhere, retries_same;
-	size_t link_failures, aborts, readded, over_limit_steps, peak_running;
+	size_t link_failures, aborts, abort_msgs, readded, over_limit_steps, peak_running;
 	size_t blocked[QUEUE_BLOCK_VM_ELSEWHERE + 1];
 	size_t drained, drain_failed, cancelled_drains, stuck_cancels;
 	size_t net_starts[SIM_NETS], net_done[SIM_NETS];
@@ -151,8 +159,14 @@ struct sim {
 	/* What may run while lowered limits are drained down to (UINT32_MAX: unlimited). */
 	uint32_t allow_out[SIM_NODES + 1], allow_in[SIM_NODES + 1], allow_net[SIM_NETS],
 	    allow_cluster;
+	/* The coordinator's input and output (coord.h), and its own record of aborts. */
 	struct queue_view view;
-	struct queue_job *scratch; /* the coordinator's copy of the unfinished jobs */
+	struct coord_node reports[SIM_NODES];
+	const char *report_vms[SIM_VMS];
+	struct coord_decision decision;
+	size_t n_aborted;
+	uint64_t aborted[SIM_MAX_ABORTED];
+	struct queue_job *scratch; /* what `drover queue` shows: the unfinished jobs, blockers */
 	size_t n_scratch;
 	struct figures fig;
 };
@@ -508,7 +522,7 @@ static void job_learn(struct sim *s, const char *vm_name, size_t v)
 	s->fig.n_jobs++;
 }
 
-/* One JobsAdd for these VMs leaving node, as `drover node drain` and check_drains send it. */
+/* One JobsAdd for these VMs leaving node, as `drover node drain` and the coordinator send it. */
 static void send_jobs_add(struct sim *s, uint32_t node, const size_t *vms, size_t n)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
@@ -819,106 +833,27 @@ static void link_failure(struct sim *s)
 	s->fig.link_failures++;
 }
 
-/* ---- the coordinator, as drain.c's coordinate() ---- */
+/*
+ * ---- the coordinator: coord_decide() as drain.c's coordinate() calls it ----
+ *
+ * What stays simulated is drain.c's glue around it: input_build() (every node
+ * a member with a working agent that reports exactly the VMs running on it,
+ * no inventory lag, no other VM actions) and send_decision() (each decision
+ * one message, one JobStart per action; an abort noted in the coordinator's
+ * aborted set until a JobStart of that job is applied).
+ */
 
-/* check_running(): a migration whose network went down is aborted by its source. */
-static void check_running(struct sim *s)
+/* The VM index of a name the simulation gave ("vm%03zu"). */
+static size_t vm_index(struct sim *s, const char *name)
 {
-	for (size_t x = 0; x < s->n_migs; x++) {
-		struct sim_mig *m = &s->migs[x];
+	char *end;
+	unsigned long v;
 
-		if (m->aborting || link_up(s, m->net, m->source, m->target))
-			continue;
-		m->aborting = true;
-		m->fail_at = s->now + rnd_in(s, 50, 500);
-		snprintf(m->reason, sizeof(m->reason), "network %s went down between n%u and n%u",
-			 net_name[m->net], m->source, m->target);
-		s->fig.aborts++;
-	}
-}
-
-/* latest_job() of drain.c: over the jobs the replica still lists. */
-static const struct queue_job *latest_job(const struct cluster_state *r, const char *vm,
-					  uint32_t node)
-{
-	const struct queue_job *best = NULL;
-
-	for (size_t i = 0; i < r->n_jobs; i++) {
-		const struct queue_job *j = &r->jobs[i];
-
-		if (j->source == node && strcmp(j->vm, vm) == 0 && (!best || j->id > best->id))
-			best = j;
-	}
-	return best;
-}
-
-/* check_drains(): end a drain with nothing left to run, or queue the VMs that came in. */
-static bool check_drains(struct sim *s)
-{
-	const struct cluster_state *r = coord_state(s);
-
-	for (size_t i = 0; i < r->n_nodes; i++) {
-		uint32_t node = r->nodes[i].id;
-		size_t add[64], n_add = 0, n_failed = 0, n_stale = 0;
-		bool busy = false;
-
-		if (r->nodes[i].state != DRAINING)
-			continue;
-		for (size_t k = 0; k < r->n_jobs; k++)
-			if (r->jobs[k].source == node && (r->jobs[k].state == QUEUE_JOB_QUEUED ||
-							  r->jobs[k].state == QUEUE_JOB_RUNNING))
-				busy = true;
-		if (busy)
-			continue;
-		for (size_t v = 0; v < SIM_VMS; v++) {
-			const struct queue_job *j;
-
-			if (s->vms[v].node != node)
-				continue;
-			j = latest_job(r, s->vms[v].name, node);
-			if (!j) {
-				const struct sim_job *prev = &s->jobs[s->vms[v].last_job];
-
-				/*
-				 * The VM's last job left this very node and failed for
-				 * good or was cancelled: the replicas trimmed it from
-				 * jobs[], so the drain forgets the failure and starts
-				 * over with fresh retries. Counted, and failed at the end.
-				 */
-				if (s->vms[v].last_job && prev->source == node && prev->ended &&
-				    prev->end != QUEUE_JOB_DONE) {
-					if (!s->fig.readded && !s->quiet)
-						print_message(
-							"seed %" PRIu64 ", t=%" PRIu64 " ms: VM "
-							"%s queued again: its job %" PRIu64
-							" from n%u %s, and the replicas no "
-							"longer list it\n",
-							s->seed, s->now, s->vms[v].name,
-							s->vms[v].last_job, node,
-							queue_job_state_name(prev->end));
-					s->fig.readded++;
-				}
-				if (n_add < 64)
-					add[n_add++] = v;
-			} else if (j->state == QUEUE_JOB_DONE) {
-				n_stale++;
-			} else {
-				n_failed++;
-			}
-		}
-		if (n_add) {
-			send_jobs_add(s, node, add, n_add);
-			check_step(s);
-			return true;
-		}
-		/* Without inventory lag, a VM back where it left would hold the drain. */
-		SIM_ASSERT(s, n_stale == 0, "n%u: %zu VMs back after their job was done", node,
-			   n_stale);
-		assert_int_equal(send_node_state(s, node, n_failed ? DRAIN_FAILED : DRAINED), 1);
-		check_step(s);
-		return true;
-	}
-	return false;
+	SIM_ASSERT(s, strncmp(name, "vm", 2) == 0, "VM name '%s' is not the simulation's", name);
+	v = strtoul(name + 2, &end, 10);
+	SIM_ASSERT(s, *end == '\0' && v < SIM_VMS && strcmp(s->vms[v].name, name) == 0,
+		   "VM name '%s' is not the simulation's", name);
+	return (size_t)v;
 }
 
 static void build_view(struct sim *s, const struct cluster_state *r)
@@ -945,11 +880,47 @@ static void build_view(struct sim *s, const struct cluster_state *r)
 	}
 }
 
-/* dispatch(): queue_dispatch() over the unfinished jobs, each action a JobStart. */
-static bool dispatch(struct sim *s)
+/* input_build(): the replica the coordinator reads, the view, every agent's report. */
+static void build_input(struct sim *s, struct coord_input *in)
 {
 	const struct cluster_state *r = coord_state(s);
-	struct queue_action acts[DISPATCH_BATCH];
+	size_t used = 0;
+
+	build_view(s, r);
+	for (uint32_t id = 1; id <= SIM_NODES; id++) {
+		struct coord_node *n = &s->reports[id - 1];
+
+		n->id = id;
+		n->member = true;
+		n->agent_ok = true;
+		n->vms = &s->report_vms[used];
+		n->n_vms = 0;
+		for (size_t v = 0; v < SIM_VMS; v++)
+			if (s->vms[v].node == id)
+				s->report_vms[used + n->n_vms++] = s->vms[v].name;
+		used += n->n_vms;
+	}
+	memset(in, 0, sizeof(*in));
+	in->state = r;
+	in->view = &s->view;
+	in->n_nodes = SIM_NODES;
+	in->nodes = s->reports;
+	in->n_aborted = s->n_aborted;
+	in->aborted = s->aborted;
+	in->now_ms = s->now;
+}
+
+/*
+ * What `drover queue` would show now: coord_dispatch() over a copy of the
+ * unfinished jobs, as drain_blockers() calls it. Its actions must be the
+ * starts the coordinator decided (none when it decided nothing), and in this
+ * world no job is ever held back for its VM.
+ */
+static void observe_blockers(struct sim *s, const struct coord_input *in,
+			     const struct coord_decision *dec)
+{
+	const struct cluster_state *r = coord_state(s);
+	struct queue_action acts[COORD_BATCH];
 	struct queue_job *jobs = s->scratch;
 	size_t n = 0, n_acts = 0;
 
@@ -957,48 +928,153 @@ static bool dispatch(struct sim *s)
 		if (r->jobs[i].state == QUEUE_JOB_QUEUED || r->jobs[i].state == QUEUE_JOB_RUNNING)
 			jobs[n++] = r->jobs[i];
 	s->n_scratch = n;
-	if (!n)
-		return false;
-	build_view(s, r);
-	assert_int_equal(queue_dispatch(&s->view, jobs, n, s->now, acts, DISPATCH_BATCH, &n_acts),
-			 0);
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].state == QUEUE_JOB_QUEUED && jobs[i].blocker != QUEUE_BLOCK_NONE)
-			s->fig.blocked[jobs[i].blocker]++;
+	assert_int_equal(coord_dispatch(in, jobs, n, acts, COORD_BATCH, &n_acts), 0);
+	SIM_ASSERT(s, n_acts == dec->n_starts, "the queue shows %zu starting, the coordinator "
+		   "starts %zu", n_acts, dec->n_starts);
+	for (size_t i = 0; i < n_acts; i++)
+		SIM_ASSERT(s, acts[i].job_id == dec->starts[i].job_id &&
+				      acts[i].target == dec->starts[i].target &&
+				      strcmp(acts[i].network_name, dec->starts[i].network_name) == 0,
+			   "the queue shows job %" PRIu64 " to n%u over %s starting, the "
+			   "coordinator starts job %" PRIu64 " to n%u over %s",
+			   acts[i].job_id, acts[i].target, acts[i].network_name,
+			   dec->starts[i].job_id, dec->starts[i].target,
+			   dec->starts[i].network_name);
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i].state != QUEUE_JOB_QUEUED || jobs[i].blocker == QUEUE_BLOCK_NONE)
+			continue;
+		SIM_ASSERT(s, jobs[i].blocker != QUEUE_BLOCK_VM_BUSY &&
+				      jobs[i].blocker != QUEUE_BLOCK_VM_ELSEWHERE,
+			   "job %" PRIu64 " held back: %s", jobs[i].id, jobs[i].blocker_text);
+		s->fig.blocked[jobs[i].blocker]++;
+	}
+}
 
-	for (size_t i = 0; i < n_acts; i++) {
+/* COORD_ABORT: JobAbort, and the source aborts the migration unless it is aborting already. */
+static void do_abort(struct sim *s, const struct coord_decision *dec)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobAbort m = DROVER__JOB_ABORT__INIT;
+	struct sim_mig *mig = NULL;
+	char want[QUEUE_REASON_MAX];
+
+	for (size_t x = 0; x < s->n_migs && !mig; x++)
+		if (s->migs[x].job_id == dec->job_id)
+			mig = &s->migs[x];
+	SIM_ASSERT(s, mig, "abort of job %" PRIu64 ", which no source executes", dec->job_id);
+	/* Every target stays a member: only a network that went down is a reason. */
+	snprintf(want, sizeof(want), "network %s went down between n%u and n%u",
+		 net_name[mig->net], mig->source, mig->target);
+	SIM_ASSERT(s, !link_up(s, mig->net, mig->source, mig->target) &&
+			      strcmp(dec->reason, want) == 0,
+		   "abort of job %" PRIu64 " (n%u->n%u over %s, link %s): %s", dec->job_id,
+		   mig->source, mig->target, net_name[mig->net],
+		   link_up(s, mig->net, mig->source, mig->target) ? "up" : "down", dec->reason);
+
+	if (s->n_aborted == SIM_MAX_ABORTED)
+		memmove(&s->aborted[0], &s->aborted[1], sizeof(s->aborted[0]) * --s->n_aborted);
+	s->aborted[s->n_aborted++] = dec->job_id;
+	m.job_id = dec->job_id;
+	m.reason = (char *)dec->reason;
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_ABORT;
+	env.job_abort = &m;
+	/* Not a state change: the replicas leave it to the source. */
+	assert_int_equal(send_env(s, &env), -ENOTSUP);
+	s->fig.abort_msgs++;
+
+	/* drain_on_abort(): the first reason for an abort is the one the source reports. */
+	if (mig->aborting)
+		return;
+	mig->aborting = true;
+	mig->fail_at = s->now + rnd_in(s, 50, 500);
+	snprintf(mig->reason, sizeof(mig->reason), "%s", dec->reason);
+	s->fig.aborts++;
+}
+
+/* COORD_ADD: a job for each VM on a draining node that has none. */
+static void do_add(struct sim *s, const struct coord_decision *dec)
+{
+	size_t add[COORD_MAX_ADD];
+	uint32_t node = dec->node;
+
+	SIM_ASSERT(s, state_node_get(coord_state(s), node) == DRAINING && dec->n_vms > 0 &&
+			      dec->n_vms <= COORD_MAX_ADD,
+		   "%zu VMs to add from n%u, which is %d", dec->n_vms, node,
+		   state_node_get(coord_state(s), node));
+	for (size_t i = 0; i < dec->n_vms; i++) {
+		size_t v = vm_index(s, dec->vms[i]);
+		const struct sim_job *prev = &s->jobs[s->vms[v].last_job];
+
+		SIM_ASSERT(s, s->vms[v].node == node, "VM %s to leave n%u runs on n%u",
+			   s->vms[v].name, node, s->vms[v].node);
+		/*
+		 * The VM's last job left this very node and failed for good or
+		 * was cancelled: the replicas trimmed it from jobs[], so the
+		 * drain forgets the failure and starts over with fresh retries.
+		 * Counted, and failed at the end.
+		 */
+		if (s->vms[v].last_job && prev->source == node && prev->ended &&
+		    prev->end != QUEUE_JOB_DONE) {
+			if (!s->fig.readded && !s->quiet)
+				print_message("seed %" PRIu64 ", t=%" PRIu64 " ms: VM %s queued "
+					      "again: its job %" PRIu64 " from n%u %s, and the "
+					      "replicas no longer list it\n",
+					      s->seed, s->now, s->vms[v].name, s->vms[v].last_job,
+					      node, queue_job_state_name(prev->end));
+			s->fig.readded++;
+		}
+		add[i] = v;
+	}
+	send_jobs_add(s, node, add, dec->n_vms);
+	check_step(s);
+}
+
+/* COORD_START: one JobStart per action; the source starts migrating. */
+static void do_starts(struct sim *s, const struct coord_decision *dec)
+{
+	const struct cluster_state *r = coord_state(s);
+
+	SIM_ASSERT(s, dec->n_starts > 0 && dec->n_starts <= COORD_BATCH, "%zu starts",
+		   dec->n_starts);
+	for (size_t i = 0; i < dec->n_starts; i++) {
 		Drover__Envelope env = DROVER__ENVELOPE__INIT;
 		Drover__JobStart m = DROVER__JOB_START__INIT;
-		const struct queue_action *a = &acts[i];
-		const struct queue_job *j = &jobs[a->job];
-		size_t k = net_index(a->network_name), v = s->jobs[j->id].vm;
+		const struct queue_action *a = &dec->starts[i];
+		const struct queue_job *found = state_job_find(&s->rep[s->coord], a->job_id);
+		struct queue_job j;
+		size_t k = net_index(a->network_name), v;
 		struct sim_mig *mig;
 		struct counts c;
 
-		SIM_ASSERT(s, s->jobs[j->id].known && j->id == a->job_id,
+		SIM_ASSERT(s, found && a->job_id < SIM_MAX_IDS && s->jobs[a->job_id].known,
 			   "action for unknown job %" PRIu64, a->job_id);
-		SIM_ASSERT(s, s->vms[v].node == j->source,
-			   "job %" PRIu64 " starts VM %s from n%u, it is on n%u", j->id, j->vm,
-			   j->source, s->vms[v].node);
-		SIM_ASSERT(s, k < SIM_NETS && link_up(s, k, j->source, a->target),
+		j = *found;
+		v = s->jobs[j.id].vm;
+		SIM_ASSERT(s, j.state == QUEUE_JOB_QUEUED && a->source == j.source,
+			   "job %" PRIu64 " from n%u is %s, the action starts it from n%u", j.id,
+			   j.source, queue_job_state_name(j.state), a->source);
+		SIM_ASSERT(s, s->vms[v].node == j.source,
+			   "job %" PRIu64 " starts VM %s from n%u, it is on n%u", j.id, j.vm,
+			   j.source, s->vms[v].node);
+		SIM_ASSERT(s, k < SIM_NETS && link_up(s, k, j.source, a->target),
 			   "job %" PRIu64 " starts n%u->n%u over %s, which does not link them",
-			   j->id, j->source, a->target, a->network_name);
+			   j.id, j.source, a->target, a->network_name);
 		SIM_ASSERT(s, state_node_get(r, a->target) == ACTIVE,
-			   "job %" PRIu64 " targets n%u, which is %d", j->id, a->target,
+			   "job %" PRIu64 " targets n%u, which is %d", j.id, a->target,
 			   state_node_get(r, a->target));
-		if (j->n_attempts && j->attempts[j->n_attempts - 1].result == QUEUE_RESULT_FAILED) {
-			size_t last = net_index(j->attempts[j->n_attempts - 1].network);
+		if (j.n_attempts && j.attempts[j.n_attempts - 1].result == QUEUE_RESULT_FAILED) {
+			size_t last = net_index(j.attempts[j.n_attempts - 1].network);
 
 			if (last != k) {
 				s->fig.retries_elsewhere++;
 			} else {
 				/* Only when no other network links this source and target. */
 				for (size_t o = 0; o < SIM_NETS; o++)
-					SIM_ASSERT(s, o == k || !link_up(s, o, j->source,
+					SIM_ASSERT(s, o == k || !link_up(s, o, j.source,
 									 a->target),
 						   "job %" PRIu64 " retries n%u->n%u over %s, "
 						   "which failed, though %s links them",
-						   j->id, j->source, a->target, net_name[k],
+						   j.id, j.source, a->target, net_name[k],
 						   net_name[o]);
 				s->fig.retries_same++;
 			}
@@ -1012,6 +1088,12 @@ static bool dispatch(struct sim *s)
 		env.job_start = &m;
 		SIM_ASSERT(s, send_env(s, &env) == 1, "JobStart of job %" PRIu64 " refused",
 			   a->job_id);
+		/* drain_on_applied(): a new attempt, which an earlier abort does not cover. */
+		for (size_t x = 0; x < s->n_aborted; x++)
+			if (s->aborted[x] == a->job_id) {
+				s->aborted[x] = s->aborted[--s->n_aborted];
+				break;
+			}
 
 		/* The source starts migrating; it copies the memory plus what the guest dirties. */
 		SIM_ASSERT(s, s->n_migs < SIM_MAX_MIGS, "too many migrations");
@@ -1019,7 +1101,7 @@ static bool dispatch(struct sim *s)
 		memset(mig, 0, sizeof(*mig));
 		mig->job_id = a->job_id;
 		mig->vm = v;
-		mig->source = j->source;
+		mig->source = j.source;
 		mig->target = a->target;
 		mig->net = k;
 		mig->started_ms = s->now;
@@ -1044,16 +1126,82 @@ static bool dispatch(struct sim *s)
 			   mig->target, c.net[k], net_name[k], c.cluster);
 		check_step(s);
 	}
-	return n_acts > 0;
+}
+
+/*
+ * Once the coordinator has nothing more to decide, a draining node with
+ * nothing queued or running would have been ended (every agent works and
+ * reports at once): only a VM back where its done job took it from, which
+ * the coordinator takes for inventory lag, could hold the drain.
+ */
+static void check_settled(struct sim *s)
+{
+	const struct cluster_state *r = coord_state(s);
+
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		uint32_t node = r->nodes[i].id;
+		bool moving = false;
+
+		if (r->nodes[i].state != DRAINING)
+			continue;
+		for (size_t k = 0; k < r->n_jobs; k++)
+			moving |= r->jobs[k].source == node && (r->jobs[k].state == QUEUE_JOB_QUEUED ||
+								r->jobs[k].state == QUEUE_JOB_RUNNING);
+		SIM_ASSERT(s, moving, "n%u drains with nothing left to move, %" PRIu64 " MiB of VMs "
+			   "on it, and the coordinator ends nothing", node, s->nodes[node].used_mib);
+	}
 }
 
 static void coordinate(struct sim *s)
 {
+	struct coord_decision *dec = &s->decision;
+	size_t n = 0;
+
 	/* Whoever coordinates continues from the replicated queue. */
 	s->coord = (s->coord + 1) % SIM_REPLICAS;
-	check_running(s);
-	while (check_drains(s) || dispatch(s))
-		;
+	for (;;) {
+		struct coord_input in;
+
+		build_input(s, &in);
+		assert_int_equal(coord_decide(&in, dec), 0);
+		/* Each decision changes what the next one sees; a handful settle it. */
+		SIM_ASSERT(s, ++n < 1000, "the coordinator does not settle: decision %d, job %" PRIu64,
+			   dec->kind, dec->job_id);
+		if (dec->kind == COORD_START || dec->kind == COORD_NONE)
+			observe_blockers(s, &in, dec);
+		switch (dec->kind) {
+		case COORD_NONE:
+			check_settled(s);
+			return;
+		case COORD_FINISH:
+			SIM_ASSERT(s, false, "job %" PRIu64 " finished by the coordinator, though "
+				   "every source stays a member: %s", dec->job_id, dec->reason);
+			break;
+		case COORD_ABORT:
+			do_abort(s, dec);
+			break;
+		case COORD_CANCEL:
+			/* VMs move only by their jobs here: a queued job's VM is on its source. */
+			SIM_ASSERT(s, false, "%zu job(s) from %" PRIu64 " cancelled as moot: %s",
+				   dec->n_ids, dec->ids[0], dec->reason);
+			break;
+		case COORD_ADD:
+			do_add(s, dec);
+			break;
+		case COORD_NODE_STATE:
+			SIM_ASSERT(s, state_node_get(coord_state(s), dec->node) == DRAINING &&
+					      (dec->node_state == DRAINED ||
+					       dec->node_state == DRAIN_FAILED),
+				   "n%u, %d, set to %d", dec->node,
+				   state_node_get(coord_state(s), dec->node), dec->node_state);
+			assert_int_equal(send_node_state(s, dec->node, dec->node_state), 1);
+			check_step(s);
+			break;
+		case COORD_START:
+			do_starts(s, dec);
+			break;
+		}
+	}
 }
 
 /* ---- time ---- */
@@ -1351,7 +1499,7 @@ static void run(struct sim *s, uint64_t seed, bool quiet)
 		if (over(s))
 			break;
 		if (s->n_events++ > SIM_MAX_EVENTS || s->now > SIM_MAX_MS) {
-			/* The blockers of the last dispatch say what it waits for. */
+			/* The blockers the queue last showed say what it waits for. */
 			for (size_t i = 0; i < s->n_scratch && i < 10; i++) {
 				const struct queue_job *j = &s->scratch[i];
 
@@ -1381,12 +1529,12 @@ static void print_figures(const struct sim *s)
 	const struct figures *f = &s->fig;
 
 	print_message("seed %" PRIu64 ": %zu jobs (%zu done, %zu failed, %zu cancelled), "
-		      "%zu retries (%zu on another network), %zu link failures, %zu aborts, "
+		      "%zu retries (%zu on another network), %zu link failures, %zu aborts (%zu asked), "
 		      "drains over at %.1f s (%zu drained, %zu drain-failed, %zu cancelled of "
 		      "which %zu for lack of room), peak %zu running, %zu messages, %zu re-queued "
 		      "after failing\n",
 		      s->seed, f->n_jobs, f->done, f->failed, f->cancelled, f->retries,
-		      f->retries_elsewhere, f->link_failures, f->aborts,
+		      f->retries_elsewhere, f->link_failures, f->aborts, f->abort_msgs,
 		      (double)f->drains_over_ms / 1000.0, f->drained, f->drain_failed,
 		      f->cancelled_drains, f->stuck_cancels, f->peak_running, f->n_msgs,
 		      f->readded);
@@ -1451,10 +1599,11 @@ static void test_drains_at_scale(void **unused)
 	free(s);
 	/*
 	 * A VM whose drain job failed for good must leave its node drain-failed
-	 * (docs/ARCHITECTURE.md), not be queued again with fresh retries. But
-	 * finished jobs beyond DROVER_KEEP_FINISHED are dropped from jobs[] as
-	 * other jobs finish, and check_drains() then takes the VM for one that
-	 * appeared without a job. The first case of each seed is printed above.
+	 * (docs/ARCHITECTURE.md), not be queued again with fresh retries.
+	 * Finished jobs beyond DROVER_KEEP_FINISHED are dropped from jobs[] as
+	 * other jobs finish; were that last job dropped while the drain runs,
+	 * coord_decide() would take the VM for one that appeared without a job.
+	 * The first case of each seed is printed above.
 	 */
 	if (sum.readded)
 		fail_msg("%zu VM(s) queued again by their drain after their job failed for good: "
