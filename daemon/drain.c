@@ -2,14 +2,14 @@
  * Drains and the migration queue at work.
  *
  * The queue itself is replicated state (state_jobs.c) and its decisions are
- * pure code (queue.c). This file is the glue around them:
+ * pure code (coord.c, queue.c). This file is the glue around them:
  *
  *  - The coordinator (the lowest member of a quorate, synchronised partition)
  *    runs coordinate() whenever something changed and once a second: it
- *    seeds the replicated limits, finishes the jobs whose source left, asks
- *    for an abort when a running migration's network stops being usable,
- *    ends drains (drained or drain-failed), and starts what queue_dispatch()
- *    says may start, each as a CPG message that every member applies alike.
+ *    seeds the replicated limits from drover.conf if none were ever set,
+ *    then builds coord_decide()'s input from what droverd knows (the
+ *    inventories, membership, network health, actions in flight) and
+ *    multicasts its decision, which every member applies alike.
  *    It sends nothing more until its last message came back in agreed order,
  *    so it never decides twice on a view that does not show its own decisions
  *    yet; a new coordinator continues from the replicated queue.
