@@ -1521,6 +1521,18 @@ static int cmd_config_set(struct cli *cli, const struct command *cmd, int argc, 
 	if (r != DROVER_EXIT_OK)
 		return r;
 	c = env->ctl_response->config;
+	if (!c && cli->output == OUTPUT_JSON) {
+		/* Every member applied the change before the answer: this node shows it. */
+		Drover__CtlRequest show = DROVER__CTL_REQUEST__INIT;
+		Drover__ConfigShowRequest sr = DROVER__CONFIG_SHOW_REQUEST__INIT;
+
+		show.req_case = DROVER__CTL_REQUEST__REQ_CONFIG_SHOW;
+		show.config_show = &sr;
+		frame_free(env);
+		env = NULL;
+		if (request(cli, &show, &env) == DROVER_EXIT_OK)
+			c = env->ctl_response->config;
+	}
 	if (cli->output == OUTPUT_JSON) {
 		_cleanup_json_ struct json_object *o = json_object_new_object();
 
