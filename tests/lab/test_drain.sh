@@ -222,4 +222,24 @@ check "every VM runs exactly once" exactly_once
 check "$src is active again" jq_on n1 ".nodes[] | select(.name == \"$src\") | .state == \"active\""
 on n1 drover config set max-out 2 >/dev/null
 
+# ---- a VM that cannot move: drain-failed, with its reason; --wait says so ----
+on n1 drover config set max-retries 0 >/dev/null
+src=$(on n1 drover vm list --output json | jq -r '[.vms[] | .node] | group_by(.) | max_by(length)[0]')
+on n1 drover node drain "$src" --wait=300 >"$work/failwait.out" 2>&1 &
+wait_pid=$!
+wait_for 30 "a migration off $src runs over mig-a" \
+	bash -c "'$LAB' run n1 -- drover queue --output json | jq -e --arg s '$src' '.jobs[] | select(.from == \$s and .state == \"running\" and .network == \"mig-a\")' >/dev/null"
+failed_vm=$(queue_json n1 | jq -r --arg s "$src" '[.jobs[] | select(.from == $s and .state == "running" and .network == "mig-a")][0].vm')
+"$LAB" link "$src" mig-a down
+wait "$wait_pid"
+rc=$?
+check "drover node drain --wait exits 1 when the drain fails (got $rc)" [ "$rc" -eq 1 ]
+check "$src is drain-failed, and drover status says why for $failed_vm" \
+	jq_on n2 ".nodes[] | select(.name == \"$src\") | .state == \"drain-failed\" and (.drain_failures | any(startswith(\"$failed_vm: network mig-a went down\")))"
+check "$failed_vm still runs on $src" \
+	bash -c "'$LAB' run n2 -- drover vm list --output json | jq -e --arg vm '$failed_vm' --arg s '$src' '.vms[] | select(.name == \$vm) | .node == \$s' >/dev/null"
+check "every VM runs exactly once" exactly_once
+"$LAB" link "$src" mig-a up
+on n1 drover config set max-retries 2 >/dev/null
+
 summary
