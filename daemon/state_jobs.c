@@ -14,10 +14,10 @@
  * Invariants: jobs[] sorted by id, ids unique, non-zero and below
  * next_job_id; at most one queued or running job per VM; cancel_requested is
  * set only on running jobs, and a running job has an error text exactly when
- * its cancellation was requested. The last one exists because MigrationJob has
- * no cancel_requested field: the error text is what carries the request
- * through the state exchange and the state file, so that a member that
- * adopted the state cancels the job on its failure like every other member.
+ * its cancellation was requested. MigrationJob carries cancel_requested
+ * explicitly; a state file from before that field carries the request in the
+ * error text alone, and either way a member that adopted the state cancels
+ * the job on its failure like every other member.
  *
  * Considered and rejected: trimming finished jobs by count of messages or by
  * age. Only the finish times and ids are replicated, so the oldest finished
@@ -604,6 +604,7 @@ void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *m
 		mj->finished_ms = j->finished_ms;
 		mj->max_retries = j->max_retries;
 		mj->error = (char *)j->error;
+		mj->cancel_requested = j->cancel_requested;
 		mj->n_attempts = j->n_attempts;
 		mj->attempts = &p->attempt_ptrs[a];
 		for (size_t k = 0; k < j->n_attempts; k++, a++) {
@@ -703,7 +704,12 @@ static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 	j->finished_ms = m->finished_ms;
 	j->max_retries = m->max_retries;
 	strscpy(j->error, m->error, sizeof(j->error));
-	/* See the top of this file: the error text of a running job is its cancellation. */
+	/*
+	 * A running job has an error text exactly when its cancel was asked:
+	 * files written before the field existed carry the request that way.
+	 */
+	if (m->cancel_requested && (j->state != QUEUE_JOB_RUNNING || !j->error[0]))
+		return -EINVAL;
 	j->cancel_requested = j->state == QUEUE_JOB_RUNNING && j->error[0];
 	for (size_t k = 0; k < m->n_attempts; k++) {
 		const Drover__JobAttempt *ma = m->attempts[k];

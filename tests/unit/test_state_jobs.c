@@ -933,6 +933,34 @@ static int unpack_state(const uint8_t *buf, size_t len, struct cluster_state *re
 	return r;
 }
 
+/* cancel_requested travels as its own field, and a job claiming it without a reason is refused. */
+static void test_proto_cancel_requested(void **unused)
+{
+	struct cluster_state a, b;
+	Drover__ClusterState msg;
+	struct state_proto_storage st;
+	size_t n_flagged = 0;
+
+	(void)unused;
+	build_rich(&a);
+	assert_int_equal(jobs_cancel(&a, 2, 1950, ""), 1);
+	state_to_proto(&a, &msg, &st);
+	for (size_t i = 0; i < msg.n_jobs; i++) {
+		assert_int_equal(msg.jobs[i]->cancel_requested,
+				 state_job_find(&a, msg.jobs[i]->id)->cancel_requested);
+		n_flagged += msg.jobs[i]->cancel_requested;
+	}
+	assert_true(n_flagged >= 1);
+	/* Job 1 is done: a finished job cannot have a cancel pending. */
+	assert_int_equal(msg.jobs[0]->id, 1);
+	assert_int_equal(msg.jobs[0]->state, DROVER__JOB_STATE__JOB_STATE_DONE);
+	msg.jobs[0]->cancel_requested = 1;
+	memset(&b, 0x5a, sizeof(b));
+	assert_int_equal(state_from_proto(&msg, &b), -EINVAL);
+	state_proto_storage_free(&st);
+	state_free(&a);
+}
+
 static void test_proto_roundtrip(void **unused)
 {
 	struct cluster_state a, b;
@@ -1346,6 +1374,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_rich_state_contents),
 		cmocka_unit_test(test_proto_roundtrip),
+		cmocka_unit_test(test_proto_cancel_requested),
 		cmocka_unit_test(test_copy_is_deep),
 		cmocka_unit_test(test_hash_coverage),
 		cmocka_unit_test(test_proto_rejects),
