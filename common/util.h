@@ -57,5 +57,7 @@ static inline void closep(int *fd)
 
 /* Monotonic clock in milliseconds: the only time the decision code sees. */
 uint64_t now_ms(void);
+/* Wall-clock milliseconds since the epoch: for times that travel between nodes and into logs. */
+uint64_t wall_ms(void);
 
 #endif

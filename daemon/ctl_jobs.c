@@ -65,14 +65,6 @@ static void pool_free(struct pool *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static const char *nname(const struct droverd *d, uint32_t id, struct pool *p)
 {
 	char b[NODE_NAME_MAX];
@@ -114,26 +106,10 @@ static const struct known_node *node_arg(struct droverd *d, qb_ipcs_connection_t
 	return k;
 }
 
-static const struct node_obs *obs_of(const struct droverd *d, uint32_t id)
-{
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
-		if (d->obs[i].node_id == id)
-			return &d->obs[i];
-	return NULL;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static bool active_on(const struct node_obs *o, size_t j)
-{
-	Drover__VmRunState st = o->domains[j].state;
-
-	return st == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
-	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
-	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN;
 }
 
 /* The node's managed VMs that run there, sorted by name (jobs are queued in this order). */
@@ -142,7 +118,7 @@ static size_t vms_on(const struct droverd *d, const struct node_obs *o, const ch
 	size_t n = 0;
 
 	for (size_t i = 0; o && o->agent_ok && i < o->n_domains; i++)
-		if (active_on(o, i) && state_vm_find(&d->state, o->domains[i].name))
+		if (droverd_vm_state_active(o->domains[i].state) && state_vm_find(&d->state, o->domains[i].name))
 			ret[n++] = o->domains[i].name;
 	qsort(ret, n, sizeof(*ret), cmp_str);
 	return n;
@@ -355,7 +331,7 @@ static void reply_queue(struct droverd *d, qb_ipcs_connection_t *c)
 	q.limits = &ml;
 	for (size_t i = 0; i < d->n_nodes; i++) {
 		const struct known_node *k = &d->nodes[i];
-		const struct node_obs *o = obs_of(d, k->id);
+		const struct node_obs *o = droverd_obs(d, k->id);
 		uint32_t queued;
 
 		drover__node_slots__init(&ns[i]);
@@ -368,7 +344,7 @@ static void reply_queue(struct droverd *d, qb_ipcs_connection_t *c)
 		for (size_t j = 0; o && j < o->n_domains; j++) {
 			const struct vm_cfg *v = state_vm_find(&d->state, o->domains[j].name);
 
-			if (!active_on(o, j) || !v)
+			if (!droverd_vm_state_active(o->domains[j].state) || !v)
 				continue;
 			if (o->domains[j].state == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING) {
 				ns[i].vms++;
@@ -466,7 +442,7 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 {
 	Drover__CtlResponse resp = DROVER__CTL_RESPONSE__INIT;
 	Drover__DrainPlan plan = DROVER__DRAIN_PLAN__INIT;
-	const struct node_obs *o = obs_of(d, k->id);
+	const struct node_obs *o = droverd_obs(d, k->id);
 	struct queue_view v;
 	size_t n = 0, n_plan = 0, cap = d->state.n_jobs + (o ? o->n_domains : 0) + 1;
 	struct queue_job *jobs = xcalloc(cap, sizeof(*jobs));
@@ -599,7 +575,7 @@ static void handle_drain(struct droverd *d, qb_ipcs_connection_t *c, const Drove
 		ctl_reply_error(c, DROVER_EXIT_INVALID_PARAM, msg);
 		return;
 	}
-	o = obs_of(d, k->id);
+	o = droverd_obs(d, k->id);
 	specs = xcalloc(o && o->n_domains ? o->n_domains : 1, sizeof(*specs));
 	sp = xcalloc(o && o->n_domains ? o->n_domains : 1, sizeof(*sp));
 	names = xcalloc(o && o->n_domains ? o->n_domains : 1, sizeof(*names));
@@ -666,9 +642,9 @@ static void handle_resume(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 			continue;
 		for (size_t s = 0; s < n; s++)
 			seen |= strcmp(specs[s].vm, j->vm) == 0;
-		o = obs_of(d, j->target);
+		o = droverd_obs(d, j->target);
 		for (size_t x = 0; o && o->agent_ok && x < o->n_domains; x++)
-			there |= strcmp(o->domains[x].name, j->vm) == 0 && active_on(o, x);
+			there |= strcmp(o->domains[x].name, j->vm) == 0 && droverd_vm_state_active(o->domains[x].state);
 		if (seen || !there)
 			continue;
 		drover__job_spec__init(&specs[n]);

@@ -48,44 +48,9 @@
 /* The seq of our last coordinator message that has not come back yet; 0: none. */
 static uint64_t coord_wait_seq;
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static const char *nname(const struct droverd *d, uint32_t id, char *buf, size_t len)
 {
 	return links_node_name(d, id, buf, len);
-}
-
-static const struct node_obs *obs_of(const struct droverd *d, uint32_t id)
-{
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
-		if (d->obs[i].node_id == id)
-			return &d->obs[i];
-	return NULL;
-}
-
-static bool dom_active(Drover__VmRunState st)
-{
-	return st == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
-	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
-	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN;
-}
-
-uint32_t drain_vm_node(const struct droverd *d, const char *vm)
-{
-	struct vm_location loc;
-	const struct known_node *k;
-
-	droverd_vm_locate(d, vm, &loc);
-	if (strcmp(loc.state, "running") != 0)
-		return 0;
-	k = links_find_by_name(d, loc.node_name);
-	return k ? k->id : 0;
 }
 
 static void limits_from_config(const struct drover_config *cfg, struct mig_limits *ret)
@@ -123,7 +88,7 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 	v->limits.cluster = l.cluster;
 	for (size_t i = 0; i < d->n_nodes && i < QUEUE_MAX_NODES; i++) {
 		const struct known_node *k = &d->nodes[i];
-		const struct node_obs *o = obs_of(d, k->id);
+		const struct node_obs *o = droverd_obs(d, k->id);
 		struct queue_node n;
 		uint64_t used_mib = 0, used_vcpus = 0, cap_vcpus;
 
@@ -199,7 +164,7 @@ static void input_build(const struct droverd *d, struct coord_input *in, struct 
 		n->agent_ok = o->agent_ok;
 		n->vms = &buf->names[used];
 		for (size_t k = 0; k < o->n_domains; k++)
-			if (dom_active(o->domains[k].state))
+			if (droverd_vm_state_active(o->domains[k].state))
 				buf->names[used + n->n_vms++] = o->domains[k].name;
 		used += n->n_vms;
 	}

@@ -347,6 +347,21 @@ static struct node_obs *obs_slot(struct droverd *d, uint32_t node_id, bool creat
 	return create ? free_slot : NULL;
 }
 
+const struct node_obs *droverd_obs(const struct droverd *d, uint32_t node_id)
+{
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
+		if (d->obs[i].node_id == node_id)
+			return &d->obs[i];
+	return NULL;
+}
+
+bool droverd_vm_state_active(Drover__VmRunState st)
+{
+	return st == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
+	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
+	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN;
+}
+
 /* A node's agent report, delivered: replace that node's observation. */
 static void on_inventory(struct droverd *d, uint32_t from, const Drover__NodeInventory *m)
 {

@@ -210,6 +210,10 @@ uint32_t droverd_coordinator(const struct droverd *d);
 bool droverd_is_member(const struct droverd *d, uint32_t id);
 
 void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret);
+/* A node's last agent report, NULL if it never sent one. */
+const struct node_obs *droverd_obs(const struct droverd *d, uint32_t node_id);
+/* Running, paused or shutting down: the domain holds its memory on that node. */
+bool droverd_vm_state_active(Drover__VmRunState st);
 /* The local agent's inventory (NULL inv: agent unavailable, with why). */
 void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 				const char *why);
@@ -245,7 +249,6 @@ void nethealth_on_members_changed(struct droverd *d, bool joined_any);
 void nethealth_refresh(struct droverd *d);
 /* Describe network k: "addresses", "corosync link 1", "default". */
 const char *nethealth_kind(const struct droverd *d, size_t k, char *buf, size_t len);
-uint32_t nethealth_cap(const struct droverd *d, size_t k);
 /* Network k carries migrations only while no other one links the pair. */
 bool nethealth_last_resort(const struct droverd *d, size_t k);
 
@@ -276,8 +279,6 @@ void drain_push_config_limits(struct droverd *d);
 void drain_limits(const struct droverd *d, struct mig_limits *ret);
 /* The queue's view of the cluster now (nodes, networks, health, limits). */
 void drain_build_view(const struct droverd *d, struct queue_view *v);
-/* Which node runs a registered VM now (0: none or unknown). */
-uint32_t drain_vm_node(const struct droverd *d, const char *vm);
 /* Compute every job's blocker on a copy (jobs: s->jobs copy, n): for display. */
 void drain_blockers(const struct droverd *d, struct queue_job *jobs, size_t n);
 

@@ -43,11 +43,6 @@ const char *nethealth_network_name(const struct droverd *d, size_t k)
 	return k < d->cfg.n_networks ? d->cfg.networks[k].name : "";
 }
 
-uint32_t nethealth_cap(const struct droverd *d, size_t k)
-{
-	return d->cfg.n_networks && k < d->cfg.n_networks ? d->cfg.networks[k].cap : 0;
-}
-
 bool nethealth_last_resort(const struct droverd *d, size_t k)
 {
 	return d->cfg.n_networks && k < d->cfg.n_networks && d->cfg.networks[k].last_resort;

@@ -127,12 +127,8 @@ static void send_result(struct droverd *d, uint64_t action_id, uint32_t origin,
 /* A node that may receive or run VMs: online, agent working, not set aside. */
 static bool node_usable(const struct droverd *d, uint32_t id, const char **why)
 {
-	const struct node_obs *o = NULL;
+	const struct node_obs *o = droverd_obs(d, id);
 	Drover__NodeState st = state_node_get(&d->state, id);
-
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
-		if (d->obs[i].node_id == id)
-			o = &d->obs[i];
 	if (!droverd_is_member(d, id))
 		return *why = "is offline", false;
 	if (!o || !o->agent_ok)
@@ -184,13 +180,11 @@ static uint32_t choose_start_node(const struct droverd *d, const struct vm_cfg *
 	for (size_t i = 0; i < d->n_nodes; i++) {
 		uint32_t id = d->nodes[i].id;
 		uint64_t load;
-		const struct node_obs *o = NULL;
+		const struct node_obs *o;
 
 		if (!node_usable(d, id, &why))
 			continue;
-		for (size_t k = 0; k < DROVER_MAX_NODES; k++)
-			if (d->obs[k].node_id == id)
-				o = &d->obs[k];
+		o = droverd_obs(d, id);
 		load = node_load_mib(d, id);
 		if (o && o->memory_mib && load + v->memory_mib > o->memory_mib)
 			continue;
