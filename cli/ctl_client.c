@@ -219,7 +219,7 @@ static int decode_response(const uint8_t *buf, size_t len, Drover__Envelope **re
 			strerror(h->error < 0 ? -h->error : h->error));
 		return -EBADMSG;
 	}
-	r = frame_decode(buf + sizeof(*h), len - sizeof(*h), &env);
+	r = frame_decode_capped(buf + sizeof(*h), len - sizeof(*h), DROVER_CTL_FRAME_MAX, &env);
 	if (r < 0) {
 		set_err(err, err_size, "malformed answer from droverd: %s", frame_strerror(r));
 		return -EBADMSG;

@@ -831,6 +831,10 @@ static int cmd_vm_migrate(struct cli *cli, const struct command *cmd, int argc, 
 		return done_exit_code(r);
 	if (!to || !*to)
 		return usage_error("'vm migrate' needs --to NODE");
+	/* It names a configured network; anything else must never near a URI. */
+	if (net && !name_is_identifier(net, 32))
+		return usage_error("invalid --network '%s': a network name is letters, digits, "
+				   "'.', '_' and '-' (see `drover config show`)", net);
 	long_timeout(cli, 910);
 	mr.name = name;
 	mr.to = to;
@@ -913,6 +917,10 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 					       json_object_new_int64((int64_t)v->memory_mib));
 			json_object_object_add(j, "vcpus", json_object_new_int64(v->vcpus));
 			json_object_object_add(j, "migration", migration_json(v));
+			json_object_object_add(j, "reason",
+					       output_json_string_or_null(v->reason && *v->reason
+										  ? v->reason
+										  : NULL));
 			json_object_array_add(arr, j);
 		}
 		json_object_object_add(o, "vms", arr);
@@ -924,7 +932,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 
 		for (size_t i = 0; i < reply->n_vms; i++) {
 			const Drover__VmStatus *v = reply->vms[i];
-			char mem[32], cpus[16], state[160];
+			char mem[32], cpus[16], state[320];
 			const char *cells[6];
 
 			snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)v->memory_mib);
@@ -940,6 +948,10 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 					 v->migration_target, *v->migration_network ? " over " : "",
 					 v->migration_network,
 					 all ? 100.0 * (double)p->memory_processed / (double)all : 0.0);
+				cells[2] = state;
+			}
+			if (!v->migration && v->reason && *v->reason) {
+				snprintf(state, sizeof(state), "%s: %s", v->state, v->reason);
 				cells[2] = state;
 			}
 			cells[3] = vm_priority_name(v->priority);

@@ -278,6 +278,7 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 	json_object_object_add(o, "local", json_object_new_string(st->local_name));
 	json_object_object_add(o, "local_id", json_object_new_int64(st->local_id));
 	json_object_object_add(o, "epoch", json_object_new_uint64(st->epoch));
+	json_object_object_add(o, "term", json_object_new_uint64(st->term));
 	json_object_object_add(o, "synced", json_object_new_boolean(st->synced));
 	for (size_t i = 0; i < st->n_nodes; i++) {
 		const Drover__NodeStatus *n = st->nodes[i];
@@ -287,6 +288,10 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 		json_object_object_add(jn, "name", json_object_new_string(n->name));
 		json_object_object_add(jn, "id", json_object_new_int64(n->id));
 		json_object_object_add(jn, "online", json_object_new_boolean(n->online));
+		json_object_object_add(jn, "inventory",
+				       json_object_new_string(n->inventory && *n->inventory
+								      ? n->inventory
+								      : "none"));
 		json_object_object_add(jn, "state",
 				       json_object_new_string(node_state_name(n->state)));
 		for (size_t l = 0; l < n->n_links; l++) {
@@ -360,7 +365,8 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 			: !st->synced ? "synchronising"
 				      : "not elected");
 	fprintf(f, "Local node: %s (id %" PRIu32 ")\n", name_or_dash(st->local_name), st->local_id);
-	fprintf(f, "Cluster state: epoch %" PRIu64 ", %s\n\n", st->epoch,
+	fprintf(f, "Cluster state: epoch %" PRIu64 " of term %" PRIu64 ", %s\n\n", st->epoch,
+		st->term,
 		st->synced ? "synchronised" : "synchronising after a membership change");
 
 	t = output_table_new(ARRAY_SIZE(headers), headers);

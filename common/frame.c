@@ -6,18 +6,24 @@
 #include "frame.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "util.h"
 
 int frame_encode(Drover__Envelope *env, uint8_t **ret_buf, size_t *ret_len)
 {
+	return frame_encode_capped(env, FRAME_MAX, ret_buf, ret_len);
+}
+
+int frame_encode_capped(Drover__Envelope *env, size_t cap, uint8_t **ret_buf, size_t *ret_len)
+{
 	size_t n;
 	uint8_t *buf;
 
 	env->version = DROVER_PROTO_VERSION;
 	n = drover__envelope__get_packed_size(env);
-	if (n > FRAME_MAX)
+	if (n > cap || n > UINT32_MAX)
 		return -EMSGSIZE;
 	buf = xmalloc(FRAME_HEADER + n);
 	buf[0] = (uint8_t)(n >> 24);
@@ -32,13 +38,18 @@ int frame_encode(Drover__Envelope *env, uint8_t **ret_buf, size_t *ret_len)
 
 int frame_decode(const uint8_t *buf, size_t len, Drover__Envelope **ret_env)
 {
+	return frame_decode_capped(buf, len, FRAME_MAX, ret_env);
+}
+
+int frame_decode_capped(const uint8_t *buf, size_t len, size_t cap, Drover__Envelope **ret_env)
+{
 	uint32_t n;
 	Drover__Envelope *env;
 
 	if (!buf || len < FRAME_HEADER)
 		return -EBADMSG;
 	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
-	if (n > FRAME_MAX)
+	if (n > cap)
 		return -EMSGSIZE;
 	if ((size_t)n != len - FRAME_HEADER)
 		return -EBADMSG;
@@ -84,6 +95,7 @@ int frame_body_is_peer(const Drover__Envelope *env)
 	switch (env->body_case) {
 	case DROVER__ENVELOPE__BODY_STATE_DIGEST:
 	case DROVER__ENVELOPE__BODY_STATE_FULL:
+	case DROVER__ENVELOPE__BODY_STATE_CHUNK:
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
 	case DROVER__ENVELOPE__BODY_VM_ADD:
 	case DROVER__ENVELOPE__BODY_VM_REMOVE:

@@ -38,6 +38,14 @@ int frame_encode(Drover__Envelope *env, uint8_t **ret_buf, size_t *ret_len);
  */
 int frame_decode(const uint8_t *buf, size_t len, Drover__Envelope **ret_env);
 
+/*
+ * The same with another payload cap: the control channel's answers (a VM
+ * list of thousands) outgrow FRAME_MAX, which bounds every CPG and agent
+ * message, so they use DROVER_CTL_FRAME_MAX (ctl.h).
+ */
+int frame_encode_capped(Drover__Envelope *env, size_t cap, uint8_t **ret_buf, size_t *ret_len);
+int frame_decode_capped(const uint8_t *buf, size_t len, size_t cap, Drover__Envelope **ret_env);
+
 void frame_free(Drover__Envelope *env);
 
 /* A name for a frame_decode() error, for logs. */

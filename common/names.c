@@ -52,3 +52,21 @@ int vm_priority_from_name(const char *name, Drover__VmPriority *ret)
 		}
 	return -EINVAL;
 }
+
+bool name_is_identifier(const char *name, size_t max)
+{
+	size_t n;
+
+	if (!name || !*name || name[0] == '-' || name[0] == '.')
+		return false;
+	for (n = 0; name[n]; n++) {
+		unsigned char c = (unsigned char)name[n];
+
+		if (n + 1 >= max)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}

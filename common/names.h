@@ -6,6 +6,9 @@
 #ifndef DROVER_NAMES_H
 #define DROVER_NAMES_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "drover.pb-c.h"
 
 /*
@@ -18,5 +21,12 @@ const char *node_state_name(Drover__NodeState st);
 const char *vm_priority_name(Drover__VmPriority p);
 /* The inverse of vm_priority_name(); -EINVAL for anything else. */
 int vm_priority_from_name(const char *name, Drover__VmPriority *ret);
+
+/*
+ * A name a client may pass for a network (and other identifiers that end up
+ * in URIs or logs): 1 to max-1 bytes of [A-Za-z0-9._-], no leading '-' or
+ * '.'. Strict on purpose: "@host:port" or "/" must never reach a URI.
+ */
+bool name_is_identifier(const char *name, size_t max);
 
 #endif

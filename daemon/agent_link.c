@@ -305,7 +305,7 @@ int agent_link_start(struct droverd *d)
 
 	if (!d->cfg.agent_enabled) {
 		log_notice("drover-agent disabled by configuration: this node reports no VMs");
-		droverd_on_local_inventory(d, NULL, "agent disabled by configuration");
+		droverd_on_no_hypervisor(d);
 		return 0;
 	}
 	a = xcalloc(1, sizeof(*a));

@@ -27,6 +27,7 @@
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
+#include "names.h"
 #include "util.h"
 #include "vmxml.h"
 
@@ -123,7 +124,18 @@ static int send_response(qb_ipcs_connection_t *c, Drover__CtlResponse *resp)
 
 	env.body_case = DROVER__ENVELOPE__BODY_CTL_RESPONSE;
 	env.ctl_response = resp;
-	e = frame_encode(&env, &buf, &len);
+	e = frame_encode_capped(&env, DROVER_CTL_FRAME_MAX, &buf, &len);
+	if (e == -EMSGSIZE) {
+		Drover__CtlResponse big = DROVER__CTL_RESPONSE__INIT;
+
+		/* Say so in a small answer rather than overrun the client's ring. */
+		log_err("a CLI answer of %zu bytes exceeds the control channel's %u",
+			drover__envelope__get_packed_size(&env), (unsigned)DROVER_CTL_FRAME_MAX);
+		big.exit_code = DROVER_EXIT_SOFTWARE;
+		big.error = (char *)"the answer is larger than the control channel carries";
+		env.ctl_response = &big;
+		e = frame_encode(&env, &buf, &len);
+	}
 	if (e < 0) {
 		log_err("cannot encode CLI response: %s", strerror(-e));
 		return e;
@@ -170,6 +182,7 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 	st.local_id = d->local_id;
 	st.local_name = (char *)links_node_name(d, d->local_id, buf[1], sizeof(buf[1]));
 	st.epoch = d->state.epoch;
+	st.term = d->state.term;
 	st.synced = d->synced;
 	st.n_nodes = d->n_nodes;
 	st.nodes = nsp;
@@ -183,6 +196,16 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 		ns[i].name = (char *)k->name;
 		ns[i].online = droverd_is_member(d, k->id);
 		ns[i].state = state_node_get(&d->state, k->id);
+		{
+			const struct node_obs *o = droverd_obs(d, k->id);
+
+			ns[i].inventory = (char *)(o && o->no_hypervisor && o->current
+						       ? "no-hypervisor"
+					    : o && o->current && o->agent_ok && ns[i].online
+						       ? "current"
+					    : o && o->has_record ? "stale"
+								 : "none");
+		}
 		for (unsigned l = 0; l < DROVER_MAX_LINKS; l++) {
 			if (!(k->links_configured & (1u << l)))
 				continue;
@@ -218,9 +241,11 @@ static int change_refused(struct droverd *d, qb_ipcs_connection_t *c)
 		reply_error(c, DROVER_EXIT_UNAVAILABLE, "droverd is not connected to corosync yet");
 		return 1;
 	}
-	if (!d->quorate) {
+	if (!d->quorate || !d->config_quorate) {
 		reply_error(c, DROVER_EXIT_QUORUM,
-			    "this partition has no quorum: it makes no changes");
+			    d->quorate ? "the droverds of this partition hold no majority of the "
+					 "nodelist's votes: it makes no changes"
+				       : "this partition has no quorum: it makes no changes");
 		return 1;
 	}
 	if (!d->synced) {
@@ -292,9 +317,22 @@ static void handle_vm_request(struct droverd *d, qb_ipcs_connection_t *c,
 			reply_error(c, DROVER_EXIT_NOSUCH, msg);
 			return;
 		}
-		if (network && strlen(network) >= NETWORK_NAME_MAX) {
-			reply_error(c, DROVER_EXIT_INVALID_PARAM, "network name too long");
-			return;
+		if (network && *network) {
+			bool known = false;
+
+			if (!name_is_identifier(network, NETWORK_NAME_MAX)) {
+				reply_error(c, DROVER_EXIT_USAGE,
+					    "a network name is letters, digits, '.', '_' and '-'");
+				return;
+			}
+			for (size_t i = 0; i < nethealth_n_networks(d); i++)
+				known |= strcmp(nethealth_network_name(d, i), network) == 0;
+			if (!known) {
+				snprintf(msg, sizeof(msg), "no such network '%.32s' (see `drover "
+					 "config show`)", network);
+				reply_error(c, DROVER_EXIT_NOSUCH, msg);
+				return;
+			}
 		}
 	}
 	if (change_refused(d, c))
@@ -389,6 +427,22 @@ static void handle_vm_add(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 		reply_error(c, DROVER_EXIT_EXISTS, msg);
 		return;
 	}
+	/*
+	 * The bound every member checks again when it applies VmAdd (state.h):
+	 * refused here first, with the figures, rather than by the cluster.
+	 */
+	if (d->state.n_vms >= DROVER_MAX_VMS ||
+	    d->state.registry_bytes + state_vm_bytes(info.name, req->xml) > DROVER_REGISTRY_MAX) {
+		snprintf(msg, sizeof(msg),
+			 "the VM registry is full: adding '%s' (%llu KiB) would pass its maximum "
+			 "of %u VMs and %u MiB (it holds %zu VMs, %llu MiB); remove VMs or "
+			 "shorten their domain XML", info.name,
+			 (unsigned long long)(state_vm_bytes(info.name, req->xml) + 1023) / 1024,
+			 DROVER_MAX_VMS, DROVER_REGISTRY_MAX / (1024u * 1024u), d->state.n_vms,
+			 (unsigned long long)(d->state.registry_bytes / (1024u * 1024u)));
+		reply_error(c, DROVER_EXIT_ERROR, msg);
+		return;
+	}
 	if (change_refused(d, c))
 		return;
 	vm.name = info.name;
@@ -435,7 +489,8 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	_cleanup_free_ Drover__VmStatus *vs = xcalloc(n, sizeof(*vs));
 	_cleanup_free_ Drover__VmStatus **vp = xcalloc(n, sizeof(*vp));
 	_cleanup_free_ struct vm_location *loc = xcalloc(n, sizeof(*loc));
-	const struct vm_action *act;
+	Drover__MigrationProgress no_progress = DROVER__MIGRATION_PROGRESS__INIT;
+	const struct vm_op *act;
 	/* One buffer per VM: a name made up for an unknown node must not be shared. */
 	_cleanup_free_ char(*tbuf)[32] = xcalloc(n, sizeof(*tbuf));
 
@@ -452,11 +507,14 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		vs[i].memory_mib = v->memory_mib;
 		vs[i].vcpus = v->vcpus;
 		vs[i].n_also_on = loc[i].n_also;
+		vs[i].reason = loc[i].reason;
 		vs[i].also_on = loc[i].also;
 		act = vm_actions_find(d, v->name);
 		if (act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
 			vs[i].state = (char *)"migrating";
-			vs[i].migration = (Drover__MigrationProgress *)&act->progress;
+			vs[i].migration = (Drover__MigrationProgress *)vm_actions_progress(d, act->id);
+			if (!vs[i].migration)
+				vs[i].migration = &no_progress;
 			vs[i].migration_target =
 				(char *)links_node_name(d, act->target, tbuf[i], sizeof(tbuf[i]));
 			vs[i].migration_network = (char *)act->network;

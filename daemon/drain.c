@@ -77,6 +77,23 @@ void drain_limits(const struct droverd *d, struct mig_limits *ret)
 		limits_from_config(&d->cfg, ret);
 }
 
+/* dom, on node, is the paused copy a running migration job or action brings in. */
+static bool incoming_copy(const struct droverd *d, uint32_t node, const struct obs_domain *dom)
+{
+	const struct vm_op *a;
+
+	if (dom->state != DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED)
+		return false;
+	for (size_t i = 0; i < d->state.n_jobs; i++) {
+		const struct queue_job *j = &d->state.jobs[i];
+
+		if (j->state == QUEUE_JOB_RUNNING && j->target == node && strcmp(j->vm, dom->name) == 0)
+			return true;
+	}
+	a = vm_actions_find(d, dom->name);
+	return a && a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE && a->target == node;
+}
+
 void drain_build_view(const struct droverd *d, struct queue_view *v)
 {
 	struct mig_limits l;
@@ -102,10 +119,12 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 			const struct vm_cfg *vc = state_vm_find(&d->state, o->domains[j].name);
 
 			/*
-			 * Only running guests: an incoming migration shows as a paused
-			 * domain on its target, and the queue counts those itself.
+			 * Every guest that holds its memory, paused ones too (a host
+			 * full of paused guests is full), but for an incoming
+			 * migration's paused copy: the queue counts those itself.
 			 */
-			if (vc && o->domains[j].state == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING) {
+			if (vc && droverd_vm_state_active(o->domains[j].state) &&
+			    !incoming_copy(d, k->id, &o->domains[j])) {
 				used_mib += vc->memory_mib;
 				used_vcpus += vc->vcpus;
 			}
@@ -140,7 +159,7 @@ struct input_buf {
 	struct queue_view view;
 	struct coord_node nodes[DROVER_MAX_NODES];
 	const char **names; /* every node's active domains, back to back */
-	const char *busy[DROVER_MAX_ACTIONS];
+	const char *busy[DROVER_MAX_OPS];
 };
 
 static void input_build(const struct droverd *d, struct coord_input *in, struct input_buf *buf)
@@ -177,12 +196,12 @@ static void input_build(const struct droverd *d, struct coord_input *in, struct 
 		if (!seen)
 			buf->nodes[in->n_nodes++] = (struct coord_node){ .id = d->members[i], .member = true };
 	}
-	for (size_t i = 0; i < d->n_actions; i++)
-		buf->busy[i] = d->actions[i].vm;
+	for (size_t i = 0; i < d->state.n_ops && i < DROVER_MAX_OPS; i++)
+		buf->busy[i] = d->state.ops[i].vm;
 	in->state = &d->state;
 	in->view = &buf->view;
 	in->nodes = buf->nodes;
-	in->n_busy = d->n_actions;
+	in->n_busy = d->state.n_ops;
 	in->busy = buf->busy;
 	in->n_aborted = d->n_aborted;
 	in->aborted = d->aborted;

@@ -27,8 +27,11 @@
 
 #include "droverd.h"
 #include "exitcode.h"
+#include "locate.h"
+#include "quorum_rule.h"
 #include "log.h"
 #include "persist.h"
+#include "state_xfer.h"
 #include "util.h"
 
 #define CONNECT_RETRY_MS 1000
@@ -49,8 +52,12 @@ bool droverd_is_member(const struct droverd *d, uint32_t id)
 
 uint32_t droverd_coordinator(const struct droverd *d)
 {
-	/* members[] is sorted, so the first is the lowest node id. */
-	if (!d->quorate || !d->synced || d->n_members == 0)
+	/*
+	 * members[] is sorted, so the first is the lowest node id. Both quorum
+	 * views must agree: votequorum's, and the configuration's own, which is
+	 * what every member checks again when the decision is applied.
+	 */
+	if (!d->quorate || !d->config_quorate || !d->synced || d->n_members == 0)
 		return 0;
 	return d->members[0];
 }
@@ -82,14 +89,151 @@ void droverd_fatal(struct droverd *d, const char *why)
 	qb_loop_stop(d->loop);
 }
 
+/*
+ * The state file is written by a child process (persist.h), one at a time,
+ * so the loop never waits for encoding 40 MiB or for two fsyncs. A change
+ * applied while a child writes marks the state for one more write, started
+ * when that child is done: a burst of changes costs two writes, not one
+ * each. The file on disk is always a whole state, old or new. The child is
+ * reaped by its pid only (agent_link.c reaps with waitpid(-1) on SIGCHLD and
+ * may get it first; its result comes through the pipe either way).
+ */
+struct persist_bg {
+	struct persist_child child;   /* pid 0: no write in flight */
+	bool dirty;                   /* memory is newer than the file (or the last write failed) */
+	bool again;                   /* changed while the child wrote: write once more */
+	bool polling;                 /* child.fd is in the loop */
+	bool reap_armed;
+	qb_loop_timer_handle reap_timer;
+	unsigned failures;            /* writes failed in a row */
+};
+
+/* The child closed its pipe but has not quite exited: look again this soon. */
+#define PERSIST_REAP_RETRY_MS 10
+
+static void persist_start(struct droverd *d);
+
+static void persist_done(struct droverd *d, int r)
+{
+	struct persist_bg *p = d->persist;
+
+	if (r < 0) {
+		if (p->failures++ == 0 || p->failures % 100 == 0)
+			log_err("cannot persist cluster state to '%s/%s': %s (kept in memory; the "
+				"cluster holds it too; retried at the next change and at stop)",
+				d->cfg.state_dir, PERSIST_FILE, strerror(-r));
+	} else {
+		if (p->failures)
+			log_notice("cluster state persisted to '%s/%s' again", d->cfg.state_dir,
+				   PERSIST_FILE);
+		p->failures = 0;
+		if (!p->again)
+			p->dirty = false;
+	}
+	/* At stop the final flush writes what is left, in the foreground. */
+	if (p->again && !d->stopping)
+		persist_start(d);
+}
+
+static void persist_reap_fn(void *data)
+{
+	struct droverd *d = data;
+	struct persist_bg *p = d->persist;
+
+	p->reap_armed = false;
+	if (persist_child_reap(&p->child) == -EAGAIN) {
+		if (qb_loop_timer_add(d->loop, QB_LOOP_LOW,
+				      PERSIST_REAP_RETRY_MS * QB_TIME_NS_IN_MSEC, d, persist_reap_fn,
+				      &p->reap_timer) == 0)
+			p->reap_armed = true;
+		return;
+	}
+	persist_done(d, p->child.result);
+}
+
+static int persist_readable_fn(int fd, int revents, void *data)
+{
+	struct droverd *d = data;
+	struct persist_bg *p = d->persist;
+
+	(void)revents;
+	if (persist_child_poll(&p->child) == -EAGAIN)
+		return 0;
+	qb_loop_poll_del(d->loop, fd);
+	p->polling = false;
+	persist_reap_fn(d);
+	return 0;
+}
+
+static void persist_start(struct droverd *d)
+{
+	struct persist_bg *p = d->persist;
+	int r;
+
+	p->again = false;
+	r = persist_child_start(&p->child, d->cfg.state_dir, &d->state);
+	if (r == 0) {
+		r = qb_loop_poll_add(d->loop, QB_LOOP_LOW, p->child.fd, POLLIN, d,
+				     persist_readable_fn);
+		if (r == 0) {
+			p->polling = true;
+			return;
+		}
+		/* A child we cannot watch: wait for it here, once. */
+		persist_child_wait(&p->child);
+		persist_done(d, p->child.result);
+		return;
+	}
+	/* No process to spare (out of memory or pids): write here, slower but as safe. */
+	log_warn("cannot start a writer process for the cluster state (%s); writing it in "
+		 "the loop", strerror(-r));
+	persist_done(d, persist_save(d->cfg.state_dir, &d->state));
+}
+
 static void save_state(struct droverd *d)
 {
-	int r = persist_save(d->cfg.state_dir, &d->state);
+	struct persist_bg *p = d->persist;
 
-	if (r < 0)
-		log_err("cannot persist cluster state to '%s/%s': %s (kept in memory; the "
-			"cluster holds it too)",
-			d->cfg.state_dir, PERSIST_FILE, strerror(-r));
+	if (!p) {
+		p = d->persist = xcalloc(1, sizeof(*p));
+		p->child.fd = -1;
+	}
+	p->dirty = true;
+	if (p->child.pid > 0) {
+		p->again = true;
+		return;
+	}
+	persist_start(d);
+}
+
+/* At stop: let a write in flight finish, then write once more, here, if anything is newer. */
+static void flush_state(struct droverd *d)
+{
+	struct persist_bg *p = d->persist;
+	int r;
+
+	if (!p)
+		return;
+	if (p->polling)
+		qb_loop_poll_del(d->loop, p->child.fd);
+	if (p->reap_armed)
+		qb_loop_timer_del(d->loop, p->reap_timer);
+	if (p->child.pid > 0 || p->child.fd >= 0) {
+		persist_child_wait(&p->child);
+		if (p->child.result == 0 && !p->again)
+			p->dirty = false;
+	}
+	if (p->dirty) {
+		r = persist_save(d->cfg.state_dir, &d->state);
+		if (r < 0)
+			log_err("cannot persist cluster state to '%s/%s' at stop: %s; the cluster "
+				"holds it", d->cfg.state_dir, PERSIST_FILE, strerror(-r));
+		else
+			log_info("cluster state (epoch %llu) persisted at stop",
+				 (unsigned long long)d->state.epoch);
+	}
+	free(p);
+	d->persist = NULL;
 }
 
 static void send_digest(struct droverd *d)
@@ -98,6 +242,7 @@ static void send_digest(struct droverd *d)
 	Drover__StateDigest dg = DROVER__STATE_DIGEST__INIT;
 	int r;
 
+	dg.term = d->state.term;
 	dg.epoch = d->state.epoch;
 	dg.hash = state_hash(&d->state);
 	env.body_case = DROVER__ENVELOPE__BODY_STATE_DIGEST;
@@ -113,16 +258,60 @@ static void send_full(struct droverd *d)
 	Drover__StateFull full = DROVER__STATE_FULL__INIT;
 	Drover__ClusterState cs;
 	struct state_proto_storage storage;
+	struct state_xfer_tx tx;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
 	int r;
 
-	state_to_proto(&d->state, &cs, &storage);
-	full.state = &cs;
 	env.body_case = DROVER__ENVELOPE__BODY_STATE_FULL;
 	env.state_full = &full;
-	r = membership_send(d, &env, true);
-	state_proto_storage_free(&storage);
-	if (r < 0)
-		log_err("cannot send full state: %s", strerror(-r));
+	r = state_xfer_encode(&d->state, &buf, &len);
+	if (r < 0) {
+		/*
+		 * Silence would leave every member waiting for us. An empty
+		 * StateFull is invalid on every member alike, so all of them
+		 * (this node too) exclude us and move on to the next candidate.
+		 */
+		log_err("cannot encode our cluster state (%s); sending an empty one so that "
+			"every member excludes us and takes the next candidate", strerror(-r));
+		r = membership_send(d, &env, true);
+		if (r < 0)
+			log_err("cannot send full state: %s", strerror(-r));
+		return;
+	}
+	if (len <= FRAME_MAX - 64) {
+		/*
+		 * It fits in one frame (64 bytes cover the envelope around it): a
+		 * StateFull, which every daemon since the first understands.
+		 */
+		state_to_proto(&d->state, &cs, &storage);
+		full.state = &cs;
+		r = membership_send(d, &env, true);
+		state_proto_storage_free(&storage);
+		if (r < 0)
+			log_err("cannot send full state: %s", strerror(-r));
+		return;
+	}
+	/*
+	 * Larger: StateChunks, each its own CPG message. They are sync messages,
+	 * so a configuration change drops the ones still queued with the round.
+	 */
+	state_xfer_tx_init(&tx, buf, len, sync_xfer_round(&d->sync));
+	log_info("sending our cluster state: %zu bytes in %u chunks", len, tx.count);
+	for (uint32_t i = 0; i < tx.count; i++) {
+		Drover__Envelope cenv = DROVER__ENVELOPE__INIT;
+		Drover__StateChunk c;
+
+		state_xfer_tx_chunk(&tx, i, &c);
+		cenv.body_case = DROVER__ENVELOPE__BODY_STATE_CHUNK;
+		cenv.state_chunk = &c;
+		r = membership_send(d, &cenv, true);
+		if (r < 0) {
+			log_err("cannot send chunk %u of %u of our cluster state: %s", i + 1,
+				tx.count, strerror(-r));
+			return;
+		}
+	}
 }
 
 static void sync_finished(struct droverd *d)
@@ -131,19 +320,63 @@ static void sync_finished(struct droverd *d)
 	log_info("cluster state synchronised among %zu members: epoch %llu", d->n_members,
 		 (unsigned long long)d->state.epoch);
 	note_coordinator(d);
+	/* Operations an exchange or a departure left open get their ends now. */
+	vm_actions_reconcile(d);
 	drain_on_synced(d);
 	ctl_server_notify(d);
 }
 
-void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined)
+/*
+ * A node that left, or joined (its droverd restarted), has not reported since:
+ * what we heard from it before is a record, no longer the truth. And when we
+ * join, nothing we hold is current. Every member marks alike at this point of
+ * the stream, so every member locates VMs alike.
+ */
+static void obs_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_joined,
+			   bool self_joined)
+{
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
+		struct node_obs *o = &d->obs[i];
+		bool rejoined = false;
+
+		if (!o->node_id)
+			continue;
+		for (size_t k = 0; k < n_joined; k++)
+			rejoined |= joined[k] == o->node_id;
+		if (self_joined || rejoined || !droverd_is_member(d, o->node_id))
+			o->current = false;
+	}
+}
+
+void droverd_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_joined,
+			bool self_joined)
 {
 	char list[DROVER_MAX_NODES * 11 + 1] = "";
 	size_t off = 0;
+	bool joined_any = n_joined > 0;
+
+	struct quorum_voter voters[DROVER_MAX_NODES];
+	uint32_t votes = 0, expected = 0;
 
 	for (size_t i = 0; i < d->n_members && off < sizeof(list) - 12; i++)
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%u", i ? " " : "",
 					d->members[i]);
-	log_notice("membership: [%s]%s", list, self_joined ? " (we joined)" : "");
+	for (size_t i = 0; i < d->n_nodes; i++)
+		voters[i] = (struct quorum_voter){ .id = d->nodes[i].id, .votes = d->nodes[i].votes };
+	d->config_quorate = quorum_rule_quorate(voters, d->n_nodes, d->expected_votes, d->members,
+						d->n_members, &votes, &expected);
+	log_notice("membership: [%s]%s, ring %u/%llu: %s (%u of %u votes)", list,
+		   self_joined ? " (we joined)" : "", d->ring_rep, (unsigned long long)d->ring_seq,
+		   d->config_quorate ? "quorate" : "not quorate", votes, expected);
+	/*
+	 * A quorate configuration starts a new term, on every member at this
+	 * point of the stream: whatever a minority applied before cannot then
+	 * outrank what this configuration applies (sync.h).
+	 */
+	if (d->config_quorate) {
+		state_term_bump(&d->state);
+		save_state(d);
+	}
 
 	/*
 	 * Survivors of a departure applied the same stream, so their copies are
@@ -155,6 +388,7 @@ void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined)
 		sync_begin(&d->sync, d->members, d->n_members);
 		send_digest(d);
 	}
+	obs_on_confchg(d, joined, n_joined, self_joined);
 	vm_actions_on_members_changed(d);
 	/* Observations are not part of the exchange: joiners get ours again. */
 	if (joined_any)
@@ -167,7 +401,7 @@ void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined)
 
 static void on_digest(struct droverd *d, uint32_t from, const Drover__StateDigest *dg)
 {
-	switch (sync_on_digest(&d->sync, d->local_id, from, dg->epoch, dg->hash)) {
+	switch (sync_on_digest(&d->sync, d->local_id, from, dg->term, dg->epoch, dg->hash)) {
 	case SYNC_DONE:
 		sync_finished(d);
 		break;
@@ -188,27 +422,136 @@ static void on_digest(struct droverd *d, uint32_t from, const Drover__StateDiges
 	}
 }
 
+/*
+ * The full state the exchange awaited was invalid: every member, the winner
+ * too, reached this point on the same delivered bytes, and all move on alike
+ * (sync.h, step 4). Nobody keeps "its own copy" and calls itself synchronised.
+ */
+static void full_state_invalid(struct droverd *d, uint32_t from, const char *why)
+{
+	if (d->xfer)
+		state_xfer_rx_reset(d->xfer);
+	switch (sync_on_full_invalid(&d->sync, d->local_id, from)) {
+	case SYNC_SEND_FULL:
+		log_err("the full state from node %u is invalid (%s); every member excludes it, "
+			"and ours (epoch %llu) is the next candidate: sending it", from, why,
+			(unsigned long long)d->state.epoch);
+		send_full(d);
+		break;
+	case SYNC_AWAIT_FULL:
+		log_err("the full state from node %u is invalid (%s); every member excludes it "
+			"and waits for node %u's (epoch %llu) instead", from, why, d->sync.winner,
+			(unsigned long long)d->sync.win_epoch);
+		break;
+	case SYNC_DONE:
+		log_err("the full state from node %u is invalid (%s); every member already holds "
+			"the next candidate's copy", from, why);
+		sync_finished(d);
+		break;
+	case SYNC_WAIT:
+		log_err("the full state from node %u is invalid (%s) and no member is left whose "
+			"state could replace it: staying UNSYNCHRONISED (no changes, no decisions) "
+			"until the next membership change; see every member's log for why each "
+			"candidate was refused", from, why);
+		ctl_server_notify(d);
+		break;
+	case SYNC_IGNORED:
+		break;
+	}
+}
+
+/*
+ * The awaited full state, wholly delivered and decoded (s valid) or not
+ * (invalid says why). Every member, the winner too, judges the same bytes the
+ * same way: they must decode to the content the winner's digest announced.
+ */
+static void full_state_delivered(struct droverd *d, uint32_t from, struct cluster_state *s,
+				 const char *invalid)
+{
+	uint64_t h = 0;
+
+	if (!invalid) {
+		h = state_hash(s);
+		if (!sync_full_matches(&d->sync, s->epoch, h)) {
+			invalid = "it is not the state its digest announced";
+			state_free(s);
+		}
+	}
+	if (invalid) {
+		full_state_invalid(d, from, invalid);
+		return;
+	}
+	sync_on_full(&d->sync, from);
+	if (h != state_hash(&d->state)) {
+		/*
+		 * Ours may hold more changes and still lose: those a minority
+		 * applied (a lower term) are not the quorate history. Say so,
+		 * since they were acknowledged here once.
+		 */
+		if (d->state.term < s->term && d->state.epoch > s->epoch)
+			log_warn("adopting node %u's cluster state (term %llu, epoch %llu; ours was "
+				 "term %llu, epoch %llu): changes this node applied that the quorate "
+				 "side never saw are dropped", from, (unsigned long long)s->term,
+				 (unsigned long long)s->epoch, (unsigned long long)d->state.term,
+				 (unsigned long long)d->state.epoch);
+		else
+			log_notice("adopting node %u's cluster state (term %llu, epoch %llu, %zu VMs; "
+				   "ours was term %llu, epoch %llu)", from, (unsigned long long)s->term,
+				   (unsigned long long)s->epoch, s->n_vms,
+				   (unsigned long long)d->state.term, (unsigned long long)d->state.epoch);
+		state_free(&d->state);
+		d->state = *s;
+		save_state(d);
+	} else {
+		state_free(s);
+	}
+	sync_finished(d);
+}
+
 static void on_full(struct droverd *d, uint32_t from, const Drover__StateFull *full)
 {
 	struct cluster_state s;
+	bool ok;
 
-	if (sync_on_full(&d->sync, from) != SYNC_DONE) {
+	if (!sync_awaits_full(&d->sync, from)) {
 		log_debug("ignoring full state from node %u: not the awaited one", from);
 		return;
 	}
-	if (!full->state || state_from_proto(full->state, &s) < 0) {
-		/* Every member validates alike, so all keep their copies alike. */
-		log_err("full state from node %u is invalid; keeping our copy", from);
-	} else if (state_hash(&s) != state_hash(&d->state)) {
-		log_notice("adopting node %u's cluster state (epoch %llu, ours was %llu)", from,
-			   (unsigned long long)s.epoch, (unsigned long long)d->state.epoch);
-		state_free(&d->state);
-		d->state = s;
-		save_state(d);
-	} else {
-		state_free(&s);
+	ok = full->state && state_from_proto(full->state, &s) == 0;
+	full_state_delivered(d, from, &s, ok ? NULL : "it does not decode to a valid state");
+}
+
+/* One piece of a full state too large for a frame (state_xfer.h). */
+static void on_chunk(struct droverd *d, uint32_t from, const Drover__StateChunk *c)
+{
+	struct cluster_state s;
+	char err[160];
+	bool ok;
+
+	if (!sync_awaits_full(&d->sync, from)) {
+		log_debug("ignoring a state chunk from node %u: not the awaited sender", from);
+		return;
 	}
-	sync_finished(d);
+	if (!d->xfer)
+		d->xfer = xcalloc(1, sizeof(*d->xfer));
+	switch (state_xfer_rx_feed(d->xfer, d->sync.winner, sync_xfer_round(&d->sync), from, c,
+				   err, sizeof(err))) {
+	case STATE_XFER_IGNORED:
+		log_debug("ignoring a state chunk from node %u: of another round", from);
+		return;
+	case STATE_XFER_MORE:
+		return;
+	case STATE_XFER_BAD:
+		full_state_invalid(d, from, err);
+		return;
+	case STATE_XFER_COMPLETE:
+		break;
+	}
+	log_info("received node %u's cluster state: %zu bytes in %u chunks", from, d->xfer->len,
+		 d->xfer->count);
+	ok = state_xfer_decode(d->xfer->buf, d->xfer->len, &s) == 0;
+	state_xfer_rx_reset(d->xfer);
+	full_state_delivered(d, from, &s, ok ? NULL : "it does not decode to a valid state");
 }
 
 static uint64_t change_request_id(const Drover__Envelope *env)
@@ -282,36 +625,86 @@ static void log_change(struct droverd *d, uint32_t from, const Drover__Envelope 
 	}
 }
 
-/* An operator's change, delivered: every member applies it alike. */
-static void on_change(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env)
+/*
+ * The peer messages (CPG), one row each: who may send it, whether it changes
+ * the replicated state (then it is applied only in a quorate, synchronised
+ * configuration, checked here by every member at apply time), and its
+ * handler or post-apply hook. Adding a message is one row and one function;
+ * frame_body_is_peer() (common/frame.c) must list the body too, so the
+ * transport lets it through.
+ */
+struct peer_msg {
+	Drover__Envelope__BodyCase body;
+	const char *name;
+	bool change;
+	/* change: the sender check every member makes alike; NULL: any member */
+	bool (*sender_ok)(const struct droverd *d, uint32_t from, const Drover__Envelope *env);
+	/* change: after state_apply() (r == 1 applied, r < 0 refused); else: the handler */
+	void (*run)(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
+		    int r);
+};
+
+/* A state change, delivered: every member applies or drops it alike. */
+static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t from, bool from_self,
+		      const Drover__Envelope *env)
 {
 	uint64_t request_id = change_request_id(env);
 	int r, code;
 	const char *why;
 
+	if (!d->config_quorate) {
+		/*
+		 * Decided here, at apply time, by every member alike: whatever
+		 * the sender believed when it sent, this configuration holds no
+		 * majority, and its changes could lose to the quorate side's.
+		 */
+		log_warn("dropping %s from node %u: configuration of ring %u/%llu is not quorate",
+			 pm->name, from, d->ring_rep, (unsigned long long)d->ring_seq);
+		if (from_self)
+			ctl_request_done(d, request_id, DROVER_EXIT_QUORUM,
+					 "the partition lost quorum before the change was applied");
+		if (pm->run)
+			pm->run(d, from, from_self, env, -EPERM);
+		return;
+	}
 	if (!d->synced) {
 		/* Every member is mid-exchange at this point of the stream: all drop it. */
-		log_info("dropping a change from node %u: state exchange in progress", from);
+		log_info("dropping %s from node %u: state exchange in progress", pm->name, from);
 		if (from_self)
 			ctl_request_done(d, request_id, DROVER_EXIT_UNAVAILABLE,
 					 "membership changed while applying; retry");
+		if (pm->run)
+			pm->run(d, from, from_self, env, -EAGAIN);
 		return;
 	}
-	if (!drain_sender_ok(d, from, env)) {
+	if (pm->sender_ok && !pm->sender_ok(d, from, env)) {
 		/* Every member sees the same sender and the same state: all drop it. */
-		log_warn("dropping a queue change from node %u: not its to make", from);
+		log_warn("dropping %s from node %u: not its to send", pm->name, from);
 		r = -EPERM;
 	} else {
+		vm_actions_before_apply(d, env);
 		r = state_apply(&d->state, env);
+	}
+	if (r == 1 && env->body_case == DROVER__ENVELOPE__BODY_JOB_START) {
+		const struct queue_job *j = state_job_find(&d->state, env->job_start->job_id);
+
+		/* Until both ends report afresh, the VM may be on either. */
+		if (j) {
+			droverd_obs_touch(d, j->source, j->vm);
+			droverd_obs_touch(d, j->target, j->vm);
+		}
 	}
 	if (r == 1) {
 		log_change(d, from, env);
 		save_state(d);
 	} else if (r < 0) {
-		log_warn("rejected a change (body %d) from node %u: %s", (int)env->body_case, from,
-			 strerror(-r));
+		log_warn("rejected %s from node %u: %s", pm->name, from, strerror(-r));
 	}
-	drain_on_applied(d, from, from_self, env, r);
+	if (pm->run)
+		pm->run(d, from, from_self, env, r);
+	/* Any change may unblock the queue or change what clients see. */
+	drain_kick(d);
+	ctl_server_notify(d);
 	if (!from_self || !request_id)
 		return;
 	switch (r) {
@@ -357,9 +750,45 @@ const struct node_obs *droverd_obs(const struct droverd *d, uint32_t node_id)
 
 bool droverd_vm_state_active(Drover__VmRunState st)
 {
-	return st == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
-	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED ||
-	       st == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN;
+	return locate_state_active(st);
+}
+
+void droverd_obs_touch(struct droverd *d, uint32_t node, const char *vm)
+{
+	struct node_obs *o;
+
+	if (!node || !vm || !*vm || !(o = obs_slot(d, node, true)))
+		return;
+	for (size_t i = 0; i < o->n_touched; i++)
+		if (strcmp(o->touched[i], vm) == 0)
+			return;
+	/* Bounded by the registry: only registered VMs are touched, once each. */
+	if (o->n_touched >= DROVER_MAX_VMS)
+		return;
+	o->touched = xrealloc(o->touched, (o->n_touched + 1) * sizeof(*o->touched));
+	strscpy(o->touched[o->n_touched++], vm, DROVER_VM_NAME_MAX);
+}
+
+/* A VM with an action or a running job that involves node may still land there. */
+static bool vm_in_flight_on(struct droverd *d, uint32_t node, const char *vm)
+{
+	const struct vm_op *a = vm_actions_find(d, vm);
+	const struct queue_job *j = state_job_active(&d->state, vm);
+
+	if (a && (a->node == node || a->target == node))
+		return true;
+	return j && j->state == QUEUE_JOB_RUNNING && (j->source == node || j->target == node);
+}
+
+/* A fresh report of o's node settles every touch whose action is over. */
+static void obs_settle_touched(struct droverd *d, struct node_obs *o)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < o->n_touched; i++)
+		if (vm_in_flight_on(d, o->node_id, o->touched[i]))
+			memmove(o->touched[k++], o->touched[i], DROVER_VM_NAME_MAX);
+	o->n_touched = k;
 }
 
 /* A node's agent report, delivered: replace that node's observation. */
@@ -371,6 +800,15 @@ static void on_inventory(struct droverd *d, uint32_t from, const Drover__NodeInv
 
 	if (!o)
 		return;
+	o->no_hypervisor = m->no_hypervisor;
+	if (m->no_hypervisor) {
+		/* Known to run nothing we manage: it neither hides VMs nor takes them. */
+		o->agent_ok = false;
+		o->current = true;
+		strscpy(o->agent_error, "no hypervisor (agent disabled by configuration)",
+			sizeof(o->agent_error));
+		return;
+	}
 	if (!m->agent_ok) {
 		/*
 		 * No working agent is not "no VMs": keep what it last saw, marked
@@ -380,6 +818,7 @@ static void on_inventory(struct droverd *d, uint32_t from, const Drover__NodeInv
 			log_warn("node %u has no working agent: %s", from,
 				 m->agent_error ? m->agent_error : "");
 		o->agent_ok = false;
+		o->current = false;
 		strscpy(o->agent_error, m->agent_error ? m->agent_error : "",
 			sizeof(o->agent_error));
 		return;
@@ -401,9 +840,12 @@ static void on_inventory(struct droverd *d, uint32_t from, const Drover__NodeInv
 		o->domains[o->n_domains++].state = dom->state;
 	}
 	o->agent_ok = m->agent_ok;
+	o->current = true;
+	o->has_record = true;
 	strscpy(o->agent_error, m->agent_error ? m->agent_error : "", sizeof(o->agent_error));
 	o->memory_mib = inv ? inv->memory_mib : 0;
 	o->vcpus = inv ? inv->vcpus : 0;
+	obs_settle_touched(d, o);
 }
 
 /* Multicast our own observation (again), e.g. for a node that just joined. */
@@ -418,6 +860,7 @@ static void send_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 	m.inventory = (Drover__AgentInventory *)(inv ? inv : &empty);
 	m.agent_ok = inv != NULL;
 	m.agent_error = (char *)(why ? why : "");
+	m.no_hypervisor = d->no_hypervisor;
 	env.body_case = DROVER__ENVELOPE__BODY_NODE_INVENTORY;
 	env.node_inventory = &m;
 	membership_send(d, &env, false);
@@ -427,6 +870,12 @@ void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory 
 				const char *why)
 {
 	send_inventory(d, inv, why);
+}
+
+void droverd_on_no_hypervisor(struct droverd *d)
+{
+	d->no_hypervisor = true;
+	send_inventory(d, NULL, "agent disabled by configuration");
 }
 
 static void resend_own_inventory(struct droverd *d)
@@ -456,65 +905,194 @@ static void resend_own_inventory(struct droverd *d)
 
 void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret)
 {
-	const char *defined_on = NULL;
-	bool crashed = false, stale = false, paused_only = false;
+	struct locate_node nodes[DROVER_MAX_NODES];
+	_cleanup_free_ struct locate_domain *doms = NULL;
+	_cleanup_free_ const char **touched = NULL;
+	size_t n = 0, n_doms = 0, n_touched = 0, used_d = 0, used_t = 0;
+	struct locate_result r;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->node_name = "";
+	ret->state = "unknown";
 	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
-		const struct node_obs *o = &d->obs[i];
-		bool online = o->node_id && o->agent_ok && droverd_is_member(d, o->node_id);
-		const struct known_node *k = o->node_id ? links_find(d, o->node_id) : NULL;
-		const char *name = k ? k->name : "?";
-
-		for (size_t j = 0; o->node_id && j < o->n_domains; j++) {
-			const struct obs_domain *dom = &o->domains[j];
-
-			if (strcmp(dom->name, vm) != 0)
-				continue;
-			if (!online) {
-				stale = true;
-				continue;
-			}
-			if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING ||
-			    dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_SHUTTING_DOWN) {
-				if (!*ret->node_name || paused_only)
-					ret->node_name = name;
-				else if (ret->n_also < DROVER_MAX_NODES)
-					ret->also[ret->n_also++] = (char *)name;
-				paused_only = false;
-			} else if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED) {
-				/*
-				 * A live migration's target holds the incoming guest paused
-				 * until the hand-over: the node that runs it wins, and the
-				 * paused copy is not a second one.
-				 */
-				if (!*ret->node_name) {
-					ret->node_name = name;
-					paused_only = true;
-				}
-			} else {
-				if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED)
-					crashed = true;
-				if (!defined_on)
-					defined_on = name;
-			}
-		}
+		n_doms += d->obs[i].node_id ? d->obs[i].n_domains : 0;
+		n_touched += d->obs[i].node_id ? d->obs[i].n_touched : 0;
 	}
-	if (*ret->node_name)
-		ret->state = "running";
-	else if (crashed)
-		ret->state = "failed", ret->node_name = defined_on;
-	else if (stale)
-		ret->state = "unknown";
-	else
-		ret->state = "stopped", ret->node_name = defined_on ? defined_on : "";
+	doms = xcalloc(n_doms ? n_doms : 1, sizeof(*doms));
+	touched = xcalloc(n_touched ? n_touched : 1, sizeof(*touched));
+	/*
+	 * Every node of the nodelist counts, reported or not; a member missing
+	 * from the nodelist (a config being rolled out) counts too.
+	 */
+	for (size_t i = 0; i < d->n_nodes + d->n_members && n < DROVER_MAX_NODES; i++) {
+		uint32_t id = i < d->n_nodes ? d->nodes[i].id : d->members[i - d->n_nodes];
+		const struct node_obs *o = droverd_obs(d, id);
+		const struct known_node *k = links_find(d, id);
+		struct locate_node *ln;
+		bool dup = false;
+
+		for (size_t x = 0; x < n; x++)
+			dup |= nodes[x].id == id;
+		if (dup || !id)
+			continue;
+		ln = &nodes[n++];
+		memset(ln, 0, sizeof(*ln));
+		ln->id = id;
+		ln->name = k ? k->name : "?";
+		ln->member = droverd_is_member(d, id);
+		ln->holds_nothing =
+			state_node_get(&d->state, id) == DROVER__NODE_STATE__NODE_STATE_FENCED ||
+			(o && o->no_hypervisor && o->current);
+		ln->why_stale = "";
+		if (!o)
+			continue;
+		ln->current = o->current && o->agent_ok;
+		ln->has_record = o->has_record;
+		ln->why_stale = o->agent_ok ? "" : o->agent_error;
+		ln->domains = &doms[used_d];
+		for (size_t j = 0; j < o->n_domains; j++) {
+			doms[used_d + j].name = o->domains[j].name;
+			doms[used_d + j].state = o->domains[j].state;
+		}
+		ln->n_domains = o->n_domains;
+		used_d += o->n_domains;
+		ln->touched = &touched[used_t];
+		for (size_t j = 0; j < o->n_touched; j++)
+			touched[used_t + j] = o->touched[j];
+		ln->n_touched = o->n_touched;
+		used_t += o->n_touched;
+	}
+	if (locate_vm(nodes, n, vm, &r) < 0)
+		return;
+	ret->state = locate_state_name(r.state);
+	ret->node_id = r.state == LOCATE_UNKNOWN ? 0 : r.node_id;
+	if (ret->node_id) {
+		const struct known_node *k = links_find(d, ret->node_id);
+
+		ret->node_name = k ? k->name : links_node_name(d, ret->node_id, ret->name_buf,
+							      sizeof(ret->name_buf));
+	}
+	for (size_t i = 0; i < r.n_also && i < DROVER_MAX_NODES; i++) {
+		const struct known_node *k = links_find(d, r.also[i]);
+
+		ret->also[ret->n_also++] = (char *)(k ? k->name : "?");
+	}
+	if (r.state == LOCATE_UNKNOWN) {
+		ret->unknown_member = r.unknown_member;
+		strscpy(ret->reason, r.reason, sizeof(ret->reason));
+	}
+}
+
+/* ---- the handlers of the table's observation and exchange rows ---- */
+
+static void run_digest(struct droverd *d, uint32_t from, bool self, const Drover__Envelope *env,
+		       int r)
+{
+	(void)self, (void)r;
+	on_digest(d, from, env->state_digest);
+}
+
+static void run_full(struct droverd *d, uint32_t from, bool self, const Drover__Envelope *env,
+		     int r)
+{
+	(void)self, (void)r;
+	on_full(d, from, env->state_full);
+}
+
+static void run_chunk(struct droverd *d, uint32_t from, bool self, const Drover__Envelope *env,
+		      int r)
+{
+	(void)self, (void)r;
+	on_chunk(d, from, env->state_chunk);
+}
+
+static void run_inventory(struct droverd *d, uint32_t from, bool self, const Drover__Envelope *env,
+			  int r)
+{
+	(void)self, (void)r;
+	on_inventory(d, from, env->node_inventory);
+	vm_actions_retry_held(d);
+	drain_kick(d);
+	ctl_server_notify(d);
+}
+
+static void run_job_progress(struct droverd *d, uint32_t from, bool self,
+			     const Drover__Envelope *env, int r)
+{
+	(void)self, (void)r;
+	drain_on_progress(d, from, env->job_progress);
+}
+
+static void run_job_abort(struct droverd *d, uint32_t from, bool self, const Drover__Envelope *env,
+			  int r)
+{
+	(void)self, (void)r;
+	drain_on_abort(d, from, env->job_abort);
+}
+
+static void run_net_health(struct droverd *d, uint32_t from, bool self,
+			   const Drover__Envelope *env, int r)
+{
+	(void)self, (void)r;
+	nethealth_on_report(d, from, env->network_health);
+}
+
+static void run_vm_request(struct droverd *d, uint32_t from, bool self,
+			   const Drover__Envelope *env, int r)
+{
+	(void)self, (void)r;
+	vm_actions_on_request(d, from, env->vm_request);
+}
+
+static void run_vm_progress(struct droverd *d, uint32_t from, bool self,
+			    const Drover__Envelope *env, int r)
+{
+	(void)self, (void)r;
+	vm_actions_on_progress(d, from, env->vm_action_progress);
+}
+
+static const struct peer_msg peer_msgs[] = {
+	/* the state exchange (sync.h): every member, any configuration */
+	{ DROVER__ENVELOPE__BODY_STATE_DIGEST, "StateDigest", false, NULL, run_digest },
+	{ DROVER__ENVELOPE__BODY_STATE_FULL, "StateFull", false, NULL, run_full },
+	{ DROVER__ENVELOPE__BODY_STATE_CHUNK, "StateChunk", false, NULL, run_chunk },
+	/* operators' changes, from any member */
+	{ DROVER__ENVELOPE__BODY_SET_NODE_STATE, "SetNodeState", true, NULL, NULL },
+	{ DROVER__ENVELOPE__BODY_VM_ADD, "VmAdd", true, NULL, NULL },
+	{ DROVER__ENVELOPE__BODY_VM_REMOVE, "VmRemove", true, NULL, NULL },
+	{ DROVER__ENVELOPE__BODY_JOBS_ADD, "JobsAdd", true, drain_sender_ok, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_JOBS_CANCEL, "JobsCancel", true, drain_sender_ok, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_LIMITS_SET, "LimitsSet", true, drain_sender_ok, drain_on_applied },
+	/* the coordinator's decisions, and their ends from the executing node */
+	{ DROVER__ENVELOPE__BODY_JOB_START, "JobStart", true, drain_sender_ok, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_JOB_FINISH, "JobFinish", true, drain_sender_ok, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_VM_ACTION, "VmAction", true, vm_actions_sender_ok,
+	  vm_actions_on_applied },
+	{ DROVER__ENVELOPE__BODY_VM_ACTION_RESULT, "VmActionResult", true, vm_actions_sender_ok,
+	  vm_actions_on_applied },
+	/* observations and requests: not state, never gated by quorum */
+	{ DROVER__ENVELOPE__BODY_NODE_INVENTORY, "NodeInventory", false, NULL, run_inventory },
+	{ DROVER__ENVELOPE__BODY_NETWORK_HEALTH, "NetworkHealth", false, NULL, run_net_health },
+	{ DROVER__ENVELOPE__BODY_JOB_PROGRESS, "JobProgress", false, NULL, run_job_progress },
+	{ DROVER__ENVELOPE__BODY_JOB_ABORT, "JobAbort", false, NULL, run_job_abort },
+	{ DROVER__ENVELOPE__BODY_VM_REQUEST, "VmRequest", false, NULL, run_vm_request },
+	{ DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS, "VmActionProgress", false, NULL,
+	  run_vm_progress },
+};
+
+static const struct peer_msg *peer_msg_find(Drover__Envelope__BodyCase body)
+{
+	for (size_t i = 0; i < sizeof(peer_msgs) / sizeof(peer_msgs[0]); i++)
+		if (peer_msgs[i].body == body)
+			return &peer_msgs[i];
+	return NULL;
 }
 
 void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 			     const Drover__Envelope *env)
 {
 	bool from_self = nodeid == d->local_id && pid == (uint32_t)getpid();
+	const struct peer_msg *pm = peer_msg_find(env->body_case);
 
 	if (from_self)
 		drain_on_own_delivered(d, env->seq);
@@ -522,54 +1100,19 @@ void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 		log_warn("dropping message from node %u: not a member", nodeid);
 		return;
 	}
-	switch (env->body_case) {
-	case DROVER__ENVELOPE__BODY_STATE_DIGEST:
-		on_digest(d, nodeid, env->state_digest);
-		break;
-	case DROVER__ENVELOPE__BODY_STATE_FULL:
-		on_full(d, nodeid, env->state_full);
-		break;
-	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
-	case DROVER__ENVELOPE__BODY_VM_ADD:
-	case DROVER__ENVELOPE__BODY_VM_REMOVE:
-	case DROVER__ENVELOPE__BODY_JOBS_ADD:
-	case DROVER__ENVELOPE__BODY_JOB_START:
-	case DROVER__ENVELOPE__BODY_JOB_FINISH:
-	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
-	case DROVER__ENVELOPE__BODY_LIMITS_SET:
-		on_change(d, nodeid, from_self, env);
-		break;
-	case DROVER__ENVELOPE__BODY_NODE_INVENTORY:
-		on_inventory(d, nodeid, env->node_inventory);
-		drain_kick(d);
-		ctl_server_notify(d);
-		break;
-	case DROVER__ENVELOPE__BODY_JOB_PROGRESS:
-		drain_on_progress(d, nodeid, env->job_progress);
-		break;
-	case DROVER__ENVELOPE__BODY_JOB_ABORT:
-		drain_on_abort(d, nodeid, env->job_abort);
-		break;
-	case DROVER__ENVELOPE__BODY_NETWORK_HEALTH:
-		nethealth_on_report(d, nodeid, env->network_health);
-		break;
-	case DROVER__ENVELOPE__BODY_VM_REQUEST:
-		vm_actions_on_request(d, nodeid, env->vm_request);
-		break;
-	case DROVER__ENVELOPE__BODY_VM_ACTION:
-		vm_actions_on_action(d, nodeid, env->vm_action);
-		break;
-	case DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS:
-		vm_actions_on_progress(d, nodeid, env->vm_action_progress);
-		break;
-	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
-		vm_actions_on_result(d, nodeid, env->vm_action_result);
-		break;
-	default:
+	if (!pm) {
 		log_warn("dropping message from node %u: unexpected body %d", nodeid,
 			 (int)env->body_case);
-		break;
+		return;
 	}
+	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION_RESULT &&
+	    !env->vm_action_result->action_id)
+		/* Id 0: the coordinator refused; nothing was decided, nothing to apply. */
+		vm_actions_on_refusal(d, env->vm_action_result);
+	else if (pm->change)
+		on_change(d, pm, nodeid, from_self, env);
+	else
+		pm->run(d, nodeid, from_self, env, 0);
 	note_coordinator(d);
 }
 
@@ -583,6 +1126,8 @@ void droverd_on_quorum(struct droverd *d, bool quorate)
 			log_warn("partition lost quorum: this node makes no decisions and "
 				 "refuses changes until quorum returns");
 		last_quorate = quorate;
+		if (quorate)
+			vm_actions_reconcile(d);
 	}
 	note_coordinator(d);
 }
@@ -706,8 +1251,9 @@ static void load_state(struct droverd *d)
 	int r = persist_load(d->cfg.state_dir, &d->state);
 
 	if (r == 0) {
-		log_info("loaded cluster state (epoch %llu) from '%s'",
-			 (unsigned long long)d->state.epoch, d->cfg.state_dir);
+		log_info("loaded cluster state (epoch %llu, %zu VMs, registry %llu KiB) from '%s'",
+			 (unsigned long long)d->state.epoch, d->state.n_vms,
+			 (unsigned long long)(d->state.registry_bytes / 1024), d->cfg.state_dir);
 		return;
 	}
 	state_init(&d->state);
@@ -814,6 +1360,8 @@ int main(int argc, char **argv)
 	qb_loop_run(d.loop);
 
 	log_notice("droverd stopping");
+	/* First: the service manager's stop timeout runs, and this is what must not be lost. */
+	flush_state(&d);
 	ctl_server_stop(&d);
 	drain_stop(&d);
 	nethealth_stop(&d);
@@ -821,6 +1369,10 @@ int main(int argc, char **argv)
 	membership_disconnect(&d);
 	quorum_disconnect(&d);
 	links_disconnect(&d);
+	if (d.xfer) {
+		state_xfer_rx_reset(d.xfer);
+		free(d.xfer);
+	}
 	qb_loop_destroy(d.loop);
 	log_teardown();
 	return exit_status;

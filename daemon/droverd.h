@@ -31,6 +31,7 @@ struct known_node {
 	uint8_t links_up;                  /* bit i: link i carries traffic (local view) */
 	bool reachable;                    /* corosync sees the node */
 	char link_addr[DROVER_MAX_LINKS][64]; /* ring<i>_addr as written in corosync.conf */
+	uint32_t votes;                    /* quorum_votes, default 1 */
 };
 
 struct send_item {
@@ -57,40 +58,67 @@ struct obs_domain {
 struct node_obs {
 	uint32_t node_id;         /* 0: slot unused */
 	bool agent_ok;
+	/*
+	 * A successful inventory of this node was delivered since it last
+	 * joined the membership (and since we did): domains[] is the truth now.
+	 */
+	bool current;
+	bool has_record;          /* domains[] is from a successful inventory */
+	bool no_hypervisor;       /* its agent is disabled by configuration: it holds no VM */
 	char agent_error[160];
 	uint64_t memory_mib;
 	uint32_t vcpus;
 	size_t n_domains;
 	struct obs_domain *domains;
+	/*
+	 * VMs an action or job may have put on this node since domains[] was
+	 * taken: while the node is not current, they may be there (core/locate.h).
+	 */
+	size_t n_touched;
+	char (*touched)[DROVER_VM_NAME_MAX];
 };
 
 /* Where a registered VM is, from the observations (droverd_vm_locate). */
 struct vm_location {
 	const char *node_name;    /* "" if nowhere */
 	const char *state;        /* running, stopped, failed, unknown */
+	uint32_t node_id;         /* node_name's id, 0 if none */
 	size_t n_also;            /* other nodes that report it running: never expected */
 	char *also[DROVER_MAX_NODES];
+	bool unknown_member;      /* unknown: the node that cannot say is a member (may report soon) */
+	char reason[192];         /* unknown: why, naming the node */
 	char name_buf[32];
 };
 
 struct agent_link;
 
-#define DROVER_MAX_ACTIONS 256
 #define NETWORK_NAME_MAX 32
 
-/* A coordinator's VmAction in flight: every member keeps the same table. */
-struct vm_action {
-	uint64_t id;
+/* A request the coordinator holds until every member has reported its domains. */
+struct held_request {
 	Drover__VmActionKind kind;
 	char vm[DROVER_VM_NAME_MAX];
-	uint32_t node;            /* executes */
-	uint32_t target;          /* migrate */
+	uint32_t target;
 	char network[NETWORK_NAME_MAX];
 	uint32_t origin;
 	uint64_t request_id;
+	uint64_t deadline_ms;     /* local monotonic: refuse with the reason then */
+};
+#define DROVER_MAX_HELD 64
+
+/*
+ * What this node keeps beside a replicated operation (d->state.ops): the
+ * progress `drover vm list` shows and, where we execute it, our agent's job
+ * and the outcome until its VmActionResult is applied.
+ */
+struct op_local {
+	uint64_t id;              /* 0: slot unused */
 	bool has_progress;
 	Drover__MigrationProgress progress; /* scalar fields only */
-	uint64_t job_id;          /* our agent's job, when node is us; 0 otherwise */
+	uint64_t job_id;          /* our agent's job while we execute it */
+	bool done;                /* we executed it: the result to (re)send */
+	int exit_code;
+	char error[300];
 };
 
 /* A node's reported view of the migration networks (NetworkHealth). */
@@ -134,6 +162,7 @@ struct droverd {
 	bool config_existed;
 	qb_loop_t *loop;
 	bool stopping;
+	bool no_hypervisor;       /* our agent is disabled by configuration */
 	bool corosync_ready;      /* every corosync service connected */
 	uint32_t local_id;
 	uint64_t seq;
@@ -144,6 +173,14 @@ struct droverd {
 	bool cpg_joined;          /* our own join has been delivered */
 	size_t n_members;         /* distinct node ids in the CPG group, sorted */
 	uint32_t members[DROVER_MAX_NODES];
+	/*
+	 * The configuration the next message is delivered in: its totem ring
+	 * and whether its members hold a majority (core/quorum_rule.h). Every
+	 * member computes the same, so every member applies or drops alike.
+	 */
+	uint32_t ring_rep;
+	uint64_t ring_seq;
+	bool config_quorate;
 	struct send_item *sendq;
 	qb_loop_timer_handle send_timer;
 	bool send_timer_armed;
@@ -159,21 +196,31 @@ struct droverd {
 	bool cmap_connected, cfg_connected;
 	size_t n_nodes;
 	struct known_node nodes[DROVER_MAX_NODES];
+	uint32_t expected_votes;  /* quorum.expected_votes; 0: the nodelist's sum */
 	qb_loop_timer_handle link_timer;
 
 	/* state: the replicated part and its exchange */
 	struct cluster_state state;
 	struct sync_round sync;
 	bool synced;              /* exchange after the last membership change done */
+	struct state_xfer_rx *xfer;   /* droverd.c: a chunked full state being reassembled */
+	struct persist_bg *persist;   /* droverd.c: the state file, written by a child process */
 
 	/* observations from every node's agent, replicated in agreed order */
 	struct node_obs obs[DROVER_MAX_NODES];
 	struct agent_link *agent;  /* agent_link.c */
 
-	/* vm_actions.c */
-	size_t n_actions;
-	struct vm_action actions[DROVER_MAX_ACTIONS];
+	/* vm_actions.c: beside the replicated operations (state.ops) */
+	struct op_local op_local[DROVER_MAX_OPS];
+	struct vm_op finishing;   /* the operation the result being applied ends */
 	uint64_t next_action;
+	/* the coordinator's own: decisions sent and not delivered back yet, held requests */
+	size_t n_undelivered;
+	char undelivered[DROVER_MAX_OPS][DROVER_VM_NAME_MAX];
+	size_t n_held;
+	struct held_request held[DROVER_MAX_HELD];
+	qb_loop_timer_handle held_timer;
+	bool held_timer_armed;
 
 	/* nethealth.c: what we see of the migration networks, and what every node reports */
 	struct netprobe *probe;
@@ -201,7 +248,8 @@ struct droverd {
 };
 
 /* droverd.c: the core, called by the transports. */
-void droverd_on_confchg(struct droverd *d, bool joined_any, bool self_joined);
+void droverd_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_joined,
+			bool self_joined);
 void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 			     const Drover__Envelope *env);
 void droverd_on_quorum(struct droverd *d, bool quorate);
@@ -212,22 +260,39 @@ bool droverd_is_member(const struct droverd *d, uint32_t id);
 void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret);
 /* A node's last agent report, NULL if it never sent one. */
 const struct node_obs *droverd_obs(const struct droverd *d, uint32_t node_id);
-/* Running, paused or shutting down: the domain holds its memory on that node. */
+/* Running, paused, shutting down, suspended or unknown: it holds its memory there. */
 bool droverd_vm_state_active(Drover__VmRunState st);
+/* An action or job may put vm on node: until node reports afresh, it may be there. */
+void droverd_obs_touch(struct droverd *d, uint32_t node, const char *vm);
 /* The local agent's inventory (NULL inv: agent unavailable, with why). */
 void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 				const char *why);
+/* This node runs no hypervisor by configuration (agent disabled): it says so. */
+void droverd_on_no_hypervisor(struct droverd *d);
 
 /* vm_actions.c: VM requests, the coordinator's actions, their execution. */
 void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m);
-void vm_actions_on_action(struct droverd *d, uint32_t from, const Drover__VmAction *m);
 void vm_actions_on_progress(struct droverd *d, uint32_t from, const Drover__VmActionProgress *m);
-void vm_actions_on_result(struct droverd *d, uint32_t from, const Drover__VmActionResult *m);
+/* Whether `from` may send this VmAction/VmActionResult (every member checks alike). */
+bool vm_actions_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env);
+/* Called before a VmActionResult is applied: remembers the operation it ends. */
+void vm_actions_before_apply(struct droverd *d, const Drover__Envelope *env);
+/* A VmAction or VmActionResult was applied (r == 1) or refused (r < 0). */
+void vm_actions_on_applied(struct droverd *d, uint32_t from, bool from_self,
+			   const Drover__Envelope *env, int r);
+/* A VmActionResult with id 0: the coordinator answered without deciding. */
+void vm_actions_on_refusal(struct droverd *d, const Drover__VmActionResult *m);
+/* Operations that cannot finish by themselves: resend, or end them (synced only). */
+void vm_actions_reconcile(struct droverd *d);
 void vm_actions_on_members_changed(struct droverd *d);
 void vm_actions_job_done(struct droverd *d, uint64_t job_id, const Drover__AgentJobResult *r);
 void vm_actions_job_progress(struct droverd *d, uint64_t job_id, const Drover__MigrationProgress *p);
 void vm_actions_agent_lost(struct droverd *d);
-const struct vm_action *vm_actions_find(const struct droverd *d, const char *vm);
+/* An inventory arrived: requests held for missing reports may be decided now. */
+void vm_actions_retry_held(struct droverd *d);
+const struct vm_op *vm_actions_find(const struct droverd *d, const char *vm);
+/* The latest progress of a migrating operation, NULL if none. */
+const Drover__MigrationProgress *vm_actions_progress(const struct droverd *d, uint64_t id);
 /* Expand %n (node name) and %N (network) in a URI template. */
 void vm_actions_expand_uri(char *out, size_t len, const char *tmpl, const char *node,
 			   const char *net);

@@ -69,6 +69,9 @@ int links_load_nodelist(struct droverd *d)
 		if (cmap_get_uint32(d->cmap, key, &id) != CS_OK)
 			continue;
 		k->id = id;
+		snprintf(key, sizeof(key), "nodelist.node.%u.quorum_votes", i);
+		if (cmap_get_uint32(d->cmap, key, &k->votes) != CS_OK)
+			k->votes = 1;
 		snprintf(key, sizeof(key), "nodelist.node.%u.name", i);
 		if (cmap_get_string(d->cmap, key, &name) == CS_OK) {
 			if (strscpy(k->name, name, sizeof(k->name)) < 0)
@@ -106,6 +109,8 @@ int links_load_nodelist(struct droverd *d)
 	}
 	memcpy(d->nodes, nodes, sizeof(nodes));
 	d->n_nodes = n;
+	if (cmap_get_uint32(d->cmap, "quorum.expected_votes", &d->expected_votes) != CS_OK)
+		d->expected_votes = 0;
 	return 0;
 }
 

@@ -105,14 +105,27 @@ static void confchg_cb(cpg_handle_t h, const struct cpg_name *group,
 	if (!d->cpg_joined)
 		return;
 	membership_drop_sync_msgs(d);
-	droverd_on_confchg(d, n_joined > 0, self_joined);
+	{
+		uint32_t ids[DROVER_MAX_NODES];
+		size_t nj = 0;
+
+		for (size_t i = 0; i < n_joined && nj < DROVER_MAX_NODES; i++)
+			ids[nj++] = joined[i].nodeid;
+		droverd_on_confchg(d, ids, nj, self_joined);
+	}
 }
 
 static void totem_confchg_cb(cpg_handle_t h, struct cpg_ring_id ring_id, uint32_t n,
 			     const uint32_t *members)
 {
-	(void)h;
+	struct droverd *d = ctx_of(h);
+
 	(void)members;
+	/* Delivered before the CPG confchg of the configuration it forms. */
+	if (d) {
+		d->ring_rep = ring_id.nodeid;
+		d->ring_seq = ring_id.seq;
+	}
 	/*
 	 * A ring change with unchanged members happens when one knet link flaps:
 	 * routine, nothing to do. CPG confchg tells us when members really change.

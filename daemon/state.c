@@ -22,6 +22,12 @@ int state_jobs_apply(struct cluster_state *s, const Drover__Envelope *env);
 void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
 void state_jobs_proto_free(void *mem);
 int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
+/* The VM operations, in state_ops.c. */
+int state_ops_apply(struct cluster_state *s, const Drover__Envelope *env);
+uint64_t state_ops_hash(uint64_t h, const struct cluster_state *s);
+void *state_ops_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
+void state_ops_proto_free(void *mem);
+int state_ops_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
 
 void state_init(struct cluster_state *s)
 {
@@ -37,6 +43,7 @@ void state_free(struct cluster_state *s)
 	free(s->vms);
 	free(s->jobs);
 	free(s->history);
+	free(s->ops);
 	state_init(s);
 }
 
@@ -60,6 +67,11 @@ void state_copy(const struct cluster_state *src, struct cluster_state *ret)
 	if (src->history) {
 		ret->history = xcalloc(DROVER_HISTORY_MAX, sizeof(*ret->history));
 		memcpy(ret->history, src->history, src->n_history * sizeof(*ret->history));
+	}
+	ret->ops = NULL;
+	if (src->ops) {
+		ret->ops = xcalloc(DROVER_MAX_OPS, sizeof(*ret->ops));
+		memcpy(ret->ops, src->ops, src->n_ops * sizeof(*ret->ops));
 	}
 }
 
@@ -170,7 +182,7 @@ static uint64_t hash_queue(uint64_t h, const struct cluster_state *s)
 		h = fnv1a(h, e->attempts);
 		h = fnv1a_str(h, e->error);
 	}
-	return h;
+	return state_ops_hash(h, s);
 }
 
 uint64_t state_hash(const struct cluster_state *s)
@@ -178,6 +190,7 @@ uint64_t state_hash(const struct cluster_state *s)
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	h = fnv1a(h, s->epoch);
+	h = fnv1a(h, s->term);
 	h = fnv1a(h, s->n_nodes);
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		h = fnv1a(h, s->nodes[i].id);
@@ -294,6 +307,16 @@ static int vm_from_proto(const Drover__VmConfig *m, struct vm_cfg *ret)
 	return 0;
 }
 
+uint64_t state_vm_bytes(const char *name, const char *xml)
+{
+	/*
+	 * In ClusterState a VmConfig costs its field's tag and length (<= 6),
+	 * name and xml with theirs (<= 12), priority, memory, vCPUs and home
+	 * node (<= 24): 64 covers it with room.
+	 */
+	return (uint64_t)strlen(name) + strlen(xml) + 64;
+}
+
 static void vm_insert(struct cluster_state *s, struct vm_cfg *v)
 {
 	size_t i;
@@ -303,6 +326,7 @@ static void vm_insert(struct cluster_state *s, struct vm_cfg *v)
 		s->vms[i] = s->vms[i - 1];
 	s->vms[i] = *v;
 	s->n_vms++;
+	s->registry_bytes += state_vm_bytes(v->name, v->xml);
 }
 
 static int apply_vm_add(struct cluster_state *s, const Drover__VmAdd *m)
@@ -319,7 +343,13 @@ static int apply_vm_add(struct cluster_state *s, const Drover__VmAdd *m)
 		free(v.xml);
 		return -EEXIST;
 	}
-	if (s->n_vms >= DROVER_MAX_VMS) {
+	/*
+	 * The size bound is a function of the replicated state and the message
+	 * only, so every member refuses the same VmAdd; a registry past it could
+	 * be neither exchanged nor persisted (DROVER_STATE_MAX).
+	 */
+	if (s->n_vms >= DROVER_MAX_VMS ||
+	    s->registry_bytes + state_vm_bytes(v.name, v.xml) > DROVER_REGISTRY_MAX) {
 		free(v.xml);
 		return -ENOSPC;
 	}
@@ -337,6 +367,7 @@ static int apply_vm_remove(struct cluster_state *s, const Drover__VmRemove *m)
 	i = vm_index(s, m->name);
 	if (i < 0)
 		return -ENOENT;
+	s->registry_bytes -= state_vm_bytes(s->vms[i].name, s->vms[i].xml);
 	free(s->vms[i].xml);
 	memmove(&s->vms[i], &s->vms[i + 1], (s->n_vms - (size_t)i - 1) * sizeof(*s->vms));
 	s->n_vms--;
@@ -361,6 +392,9 @@ int state_apply(struct cluster_state *s, const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
 	case DROVER__ENVELOPE__BODY_LIMITS_SET:
 		return state_jobs_apply(s, env);
+	case DROVER__ENVELOPE__BODY_VM_ACTION:
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
+		return state_ops_apply(s, env);
 	default:
 		return -ENOTSUP;
 	}
@@ -371,6 +405,7 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 {
 	drover__cluster_state__init(msg);
 	msg->epoch = s->epoch;
+	msg->term = s->term;
 	msg->n_nodes = s->n_nodes;
 	msg->nodes = st->ptrs;
 	for (size_t i = 0; i < s->n_nodes; i++) {
@@ -396,6 +431,7 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		st->vm_ptrs[i] = v;
 	}
 	st->queue = state_jobs_to_proto(s, msg);
+	st->ops = state_ops_to_proto(s, msg);
 }
 
 void state_proto_storage_free(struct state_proto_storage *st)
@@ -403,9 +439,11 @@ void state_proto_storage_free(struct state_proto_storage *st)
 	free(st->vms);
 	free(st->vm_ptrs);
 	state_jobs_proto_free(st->queue);
+	state_ops_proto_free(st->ops);
 	st->vms = NULL;
 	st->vm_ptrs = NULL;
 	st->queue = NULL;
+	st->ops = NULL;
 }
 
 int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
@@ -416,6 +454,7 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 		return -EINVAL;
 	state_init(&s);
 	s.epoch = msg->epoch;
+	s.term = msg->term;
 	for (size_t i = 0; i < msg->n_nodes; i++) {
 		const Drover__NodeConfig *n = msg->nodes[i];
 		struct node_cfg *e;
@@ -445,10 +484,15 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 		}
 		vm_insert(&s, &v);
 	}
-	if (state_jobs_from_proto(msg, &s) < 0) {
+	if (state_jobs_from_proto(msg, &s) < 0 || state_ops_from_proto(msg, &s) < 0) {
 		state_free(&s);
 		return -EINVAL;
 	}
 	*ret = s;
 	return 0;
+}
+
+void state_term_bump(struct cluster_state *s)
+{
+	s->term++;
 }

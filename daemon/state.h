@@ -22,8 +22,21 @@
 
 /* Corosync's nodelist tops out far above this; the mission is ~32 hosts. */
 #define DROVER_MAX_NODES 64
-/* ~32 hosts with a few dozen VMs each; bounded so a peer cannot exhaust memory. */
-#define DROVER_MAX_VMS 2048
+/* 32 hosts with a few hundred VMs each; bounded so a peer cannot exhaust memory. */
+#define DROVER_MAX_VMS 8192
+/*
+ * The documented maximum of the encoded state (a packed ClusterState, as
+ * exchanged in StateChunks and written to the state file): 128 MiB. Jobs,
+ * history, limits and nodes are bounded by their own tables to well under
+ * DROVER_STATE_FIXED_MAX; the VM registry may use the rest. VmAdd is refused
+ * (-ENOSPC) when the registry would outgrow DROVER_REGISTRY_MAX, on the CLI's
+ * node before sending and by every member at apply time alike, so no member
+ * ever holds a state it cannot send or persist. 5,000 VMs with 8 KiB of
+ * domain XML each take about 40 MiB.
+ */
+#define DROVER_STATE_MAX (128u * 1024u * 1024u)
+#define DROVER_STATE_FIXED_MAX (8u * 1024u * 1024u)
+#define DROVER_REGISTRY_MAX (DROVER_STATE_MAX - DROVER_STATE_FIXED_MAX)
 #define DROVER_VM_NAME_MAX 64
 
 struct node_cfg {
@@ -72,12 +85,38 @@ struct history_entry {
 	char error[QUEUE_REASON_MAX];
 };
 
+/* VM operations decided and not finished (state_ops.c); at most one per VM. */
+#define DROVER_MAX_OPS 256
+struct vm_op {
+	uint64_t id;              /* coordinator's term << 32 | its counter */
+	Drover__VmActionKind kind;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t node;            /* executes: start where, stop and migrate from where */
+	uint32_t target;          /* migrate */
+	char network[QUEUE_NAME_MAX];
+	uint32_t origin;          /* answers its client */
+	uint64_t request_id;
+};
+
 struct cluster_state {
 	uint64_t epoch;     /* number of changes applied since the cluster was made */
+	/*
+	 * Quorate configurations this copy went through: every member bumps it
+	 * when a quorate configuration forms (state_term_bump), so a copy that
+	 * only a minority changed never beats the quorate side's at a merge.
+	 */
+	uint64_t term;
 	size_t n_nodes;     /* entries in nodes[], sorted by id */
 	struct node_cfg nodes[DROVER_MAX_NODES];
 	size_t n_vms;       /* entries in vms[], sorted by name */
 	struct vm_cfg *vms; /* owned */
+	/*
+	 * state_vm_bytes() summed over vms[]: an upper bound of the registry's
+	 * share of the encoded state. Derived (not hashed, not sent), kept by
+	 * every insertion and removal so VmAdd can check DROVER_REGISTRY_MAX
+	 * without encoding anything.
+	 */
+	uint64_t registry_bytes;
 	/* The migration queue (state_jobs.c). */
 	size_t n_jobs;            /* entries in jobs[], sorted by id */
 	struct queue_job *jobs;   /* owned; blocker fields are not state (not hashed) */
@@ -85,6 +124,8 @@ struct cluster_state {
 	struct mig_limits limits;
 	size_t n_history;         /* oldest first */
 	struct history_entry *history; /* owned, DROVER_HISTORY_MAX slots once allocated */
+	size_t n_ops;             /* entries in ops[], sorted by id */
+	struct vm_op *ops;        /* owned, DROVER_MAX_OPS slots once allocated */
 };
 
 void state_init(struct cluster_state *s);
@@ -94,6 +135,12 @@ void state_free(struct cluster_state *s);
 void state_copy(const struct cluster_state *src, struct cluster_state *ret);
 
 const struct vm_cfg *state_vm_find(const struct cluster_state *s, const char *name);
+
+/*
+ * What one registry entry may add to the encoded state: its name and XML plus
+ * a bound on protobuf's tags, lengths and numbers. registry_bytes sums it.
+ */
+uint64_t state_vm_bytes(const char *name, const char *xml);
 
 /* 64-bit FNV-1a over a canonical encoding of the whole state, epoch included. */
 uint64_t state_hash(const struct cluster_state *s);
@@ -108,10 +155,23 @@ bool state_operator_settable(Drover__NodeState st);
  * Apply one state-changing peer message. Returns 1 if the state changed (the
  * epoch was incremented), 0 if the message was valid but changed nothing,
  * -EINVAL if it is invalid (the state is untouched), -ENOTSUP if the body is
- * not a state change, -ENOSPC if a table is full, -EEXIST for a VM name
+ * not a state change, -ENOSPC if a table is full (for VmAdd also: the
+ * registry would outgrow DROVER_REGISTRY_MAX), -EEXIST for a VM name
  * already registered, -ENOENT for removing a VM that is not.
  */
 int state_apply(struct cluster_state *s, const Drover__Envelope *env);
+
+/*
+ * VmAction adds an operation, VmActionResult removes it (state_ops.c, also
+ * through state_apply): -EBUSY for a VM with another operation or an
+ * unfinished job, -EEXIST for an id in use, -ENOENT for an unregistered VM
+ * or an unknown result, -EINVAL if malformed.
+ */
+const struct vm_op *state_op_find(const struct cluster_state *s, uint64_t id);
+const struct vm_op *state_op_for_vm(const struct cluster_state *s, const char *vm);
+
+/* A quorate configuration formed: the next changes belong to a new term. */
+void state_term_bump(struct cluster_state *s);
 
 /*
  * Conversion to and from the protobuf form used by StateFull and the state
@@ -159,6 +219,7 @@ struct state_proto_storage {
 	Drover__VmConfig *vms;       /* allocated: free with state_proto_storage_free() */
 	Drover__VmConfig **vm_ptrs;
 	void *queue;                 /* allocated by state_jobs.c: jobs, limits, history */
+	void *ops;                   /* allocated by state_ops.c */
 };
 void state_proto_storage_free(struct state_proto_storage *storage);
 void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,

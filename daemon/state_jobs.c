@@ -328,6 +328,9 @@ static int apply_job_start(struct cluster_state *s, const Drover__JobStart *m)
 	j = state_job_find(s, m->job_id);
 	if (!j || j->state != QUEUE_JOB_QUEUED || m->target == 0 || m->target == j->source)
 		return -EINVAL;
+	/* An operation (`drover vm`) moves or stops this VM: one thing at a time. */
+	if (state_op_for_vm(s, j->vm))
+		return -EBUSY;
 	memset(&a, 0, sizeof(a));
 	a.job_id = j->id;
 	a.source = j->source;

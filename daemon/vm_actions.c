@@ -3,18 +3,26 @@
  * hypervisor and back.
  *
  *   CLI -> local droverd -> VmRequest (CPG)
- *       -> the coordinator decides -> VmAction (CPG), or VmActionResult when
- *          there is nothing to do or it refuses
+ *       -> the coordinator decides -> VmAction (CPG), or VmActionResult with
+ *          id 0 when there is nothing to do or it refuses
+ *       -> every member applies the VmAction: an operation in the replicated
+ *          state (state_ops.c), at most one per VM, none beside a migration job
  *       -> the executing node's agent runs the job -> VmActionProgress (CPG)
- *       -> VmActionResult (CPG) -> the origin answers its client
+ *       -> VmActionResult (CPG): every member removes the operation; the
+ *          origin answers its client
  *
- * Every member keeps the same table of actions in flight, applied in delivery
- * order, so whoever coordinates next knows what is under way, and `drover vm
- * list` on any node shows a running migration's progress.
+ * The operations are replicated state, exchanged with joiners and persisted,
+ * so whoever coordinates next knows what is under way; what only this node
+ * needs beside them (progress for `drover vm list`, our agent's job, an
+ * outcome not yet applied) is in d->op_local. An operation never stays open
+ * for good: reconcile() has the executor report what it cannot finish (its
+ * droverd restarted) and again what was not applied (a membership change ate
+ * it), and the coordinator end those whose executor left.
  *
- * Safety rules: the coordinator starts a VM only when no node reports it
- * running and no action on it is in flight, and no node whose agent is
- * unavailable could be hiding it (its last report counts as "maybe running").
+ * Safety rules: nothing is decided on a guess. A start, a stop or a migration
+ * needs the VM's location known (core/locate.h: every node of the nodelist
+ * reported afresh, is fenced, or cannot hold it); while a member has not
+ * reported yet the request is held, never decided as if the VM were stopped.
  * A start that finds the domain already running is success, not a second copy.
  * Where a VM runs is always taken from the agents' inventories, never from a
  * decision's intent.
@@ -26,6 +34,7 @@
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
+#include "names.h"
 #include "util.h"
 
 #define STOP_DEADLINE_MS 150000u
@@ -35,31 +44,28 @@
 #define MIGRATE_STALL_MS 60000u
 
 /*
- * Decisions this node multicast as coordinator that have not come back yet.
- * A second request for the same VM can be delivered before the first decision
- * is, and must not be decided again (that could start a VM on two nodes).
- * Local on purpose: only the deciding node needs it, and a new coordinator
- * starts after a configuration change, when every decision in flight has been
+ * The coordinator's decisions that have not come back yet
+ * (d->undelivered): a second request for the same VM can be delivered before
+ * the first decision is, and must not be decided again (that could start a VM
+ * on two nodes). Only the deciding node needs it, and a new coordinator starts
+ * after a configuration change, when every decision in flight has been
  * delivered (virtual synchrony).
  */
-static char undelivered[DROVER_MAX_ACTIONS][DROVER_VM_NAME_MAX];
-static size_t n_undelivered;
-
-static bool undelivered_has(const char *vm)
+static bool undelivered_has(const struct droverd *d, const char *vm)
 {
-	for (size_t i = 0; i < n_undelivered; i++)
-		if (strcmp(undelivered[i], vm) == 0)
+	for (size_t i = 0; i < d->n_undelivered; i++)
+		if (strcmp(d->undelivered[i], vm) == 0)
 			return true;
 	return false;
 }
 
-static void undelivered_drop(const char *vm)
+static void undelivered_drop(struct droverd *d, const char *vm)
 {
-	for (size_t i = 0; i < n_undelivered; i++)
-		if (strcmp(undelivered[i], vm) == 0) {
-			memmove(undelivered[i], undelivered[i + 1],
-				(n_undelivered - i - 1) * sizeof(undelivered[0]));
-			n_undelivered--;
+	for (size_t i = 0; i < d->n_undelivered; i++)
+		if (strcmp(d->undelivered[i], vm) == 0) {
+			memmove(d->undelivered[i], d->undelivered[i + 1],
+				(d->n_undelivered - i - 1) * sizeof(d->undelivered[0]));
+			d->n_undelivered--;
 			return;
 		}
 }
@@ -83,28 +89,35 @@ static const char *name_of(const struct droverd *d, uint32_t id, char *buf, size
 	return links_node_name(d, id, buf, len);
 }
 
-const struct vm_action *vm_actions_find(const struct droverd *d, const char *vm)
+const struct vm_op *vm_actions_find(const struct droverd *d, const char *vm)
 {
-	for (size_t i = 0; i < d->n_actions; i++)
-		if (strcmp(d->actions[i].vm, vm) == 0)
-			return &d->actions[i];
-	return NULL;
+	return state_op_for_vm(&d->state, vm);
 }
 
-static struct vm_action *find_id(struct droverd *d, uint64_t id)
+static struct op_local *local_of(struct droverd *d, uint64_t id, bool create)
 {
-	for (size_t i = 0; i < d->n_actions; i++)
-		if (d->actions[i].id == id)
-			return &d->actions[i];
-	return NULL;
+	struct op_local *free_slot = NULL;
+
+	for (size_t i = 0; i < DROVER_MAX_OPS; i++) {
+		if (d->op_local[i].id == id)
+			return &d->op_local[i];
+		if (!free_slot && !d->op_local[i].id)
+			free_slot = &d->op_local[i];
+	}
+	if (!create || !free_slot)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->id = id;
+	drover__migration_progress__init(&free_slot->progress);
+	return free_slot;
 }
 
-static void remove_action(struct droverd *d, struct vm_action *a)
+const Drover__MigrationProgress *vm_actions_progress(const struct droverd *d, uint64_t id)
 {
-	size_t i = (size_t)(a - d->actions);
-
-	memmove(&d->actions[i], &d->actions[i + 1], (d->n_actions - i - 1) * sizeof(*a));
-	d->n_actions--;
+	for (size_t i = 0; id && i < DROVER_MAX_OPS; i++)
+		if (d->op_local[i].id == id && d->op_local[i].has_progress)
+			return &d->op_local[i].progress;
+	return NULL;
 }
 
 static void send_result(struct droverd *d, uint64_t action_id, uint32_t origin,
@@ -151,7 +164,8 @@ static uint64_t node_load_mib(const struct droverd *d, uint32_t id)
 		for (size_t j = 0; j < o->n_domains; j++) {
 			const struct vm_cfg *v = state_vm_find(&d->state, o->domains[j].name);
 
-			if (v && o->domains[j].state == DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING)
+			/* Paused and suspended guests hold their memory too. */
+			if (v && droverd_vm_state_active(o->domains[j].state))
 				sum += v->memory_mib;
 		}
 	}
@@ -196,136 +210,267 @@ static uint32_t choose_start_node(const struct droverd *d, const struct vm_cfg *
 	return best;
 }
 
-/* Some node's agent is unavailable while it last reported this VM: unknown. */
-static bool vm_maybe_hidden(const struct droverd *d, const char *vm)
+/*
+ * The network for a migration from src to target: the one asked for, which
+ * must be configured and link the pair now, or the first usable one in
+ * preference order. "" for the hypervisors' default route when no network is
+ * configured. Returns 0 or a crm exit code, with why.
+ */
+static int choose_network(const struct droverd *d, const char *asked, uint32_t src,
+			  uint32_t target, const char **ret, char *why, size_t len)
 {
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
-		const struct node_obs *o = &d->obs[i];
+	size_t n = nethealth_n_networks(d);
+	char b1[32], b2[32];
 
-		if (!o->node_id || (o->agent_ok && droverd_is_member(d, o->node_id)))
-			continue;
-		for (size_t j = 0; j < o->n_domains; j++)
-			if (strcmp(o->domains[j].name, vm) == 0 &&
-			    o->domains[j].state != DROVER__VM_RUN_STATE__VM_RUN_STATE_STOPPED)
-				return true;
+	if (asked && *asked) {
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(nethealth_network_name(d, k), asked) != 0)
+				continue;
+			if (!nethealth_usable(d, k, src, target)) {
+				snprintf(why, len, "network '%s' does not link %s and %s now", asked,
+					 name_of(d, src, b1, sizeof(b1)),
+					 name_of(d, target, b2, sizeof(b2)));
+				return DROVER_EXIT_UNAVAILABLE;
+			}
+			*ret = nethealth_network_name(d, k);
+			return 0;
+		}
+		snprintf(why, len, "no such network '%s' (see `drover config show`)", asked);
+		return DROVER_EXIT_NOSUCH;
 	}
-	return false;
+	if (!d->cfg.n_networks) {
+		*ret = "";
+		return 0;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t k = 0; k < n; k++)
+			if (nethealth_last_resort(d, k) == (pass == 1) &&
+			    nethealth_usable(d, k, src, target)) {
+				*ret = nethealth_network_name(d, k);
+				return 0;
+			}
+	snprintf(why, len, "no migration network links %s and %s now",
+		 name_of(d, src, b1, sizeof(b1)), name_of(d, target, b2, sizeof(b2)));
+	return DROVER_EXIT_UNAVAILABLE;
 }
 
-void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m)
+static void hold_timer_fn(void *data);
+
+static void arm_hold_timer(struct droverd *d)
+{
+	if (d->held_timer_armed || d->stopping)
+		return;
+	if (qb_loop_timer_add(d->loop, QB_LOOP_LOW, 500 * QB_TIME_NS_IN_MSEC, d, hold_timer_fn,
+			      &d->held_timer) == 0)
+		d->held_timer_armed = true;
+}
+
+/*
+ * Keep q until the member that cannot say yet reports (or the hold expires):
+ * "not reported yet" is neither "stopped" nor "no capacity". false if it
+ * cannot be held (no room, or held too long already).
+ */
+static bool hold(struct droverd *d, const struct held_request *q)
+{
+	if (now_ms() >= q->deadline_ms || d->n_held >= DROVER_MAX_HELD)
+		return false;
+	d->held[d->n_held++] = *q;
+	arm_hold_timer(d);
+	return true;
+}
+
+/* The coordinator's decision on one request. may_hold: it may wait for a report. */
+static void decide(struct droverd *d, const struct held_request *q)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__VmAction act = DROVER__VM_ACTION__INIT;
 	const struct vm_cfg *v;
 	struct vm_location loc;
-	const struct known_node *src;
-	const char *why = NULL;
-	char msg[256], b1[32], b2[32];
+	const char *why = NULL, *net = "";
+	char msg[400], b1[32], b2[32];
 	uint32_t node = 0;
+	int code;
 
-	/* Only the coordinator decides; everyone else has the same request on file. */
-	if (droverd_coordinator(d) != d->local_id)
-		return;
-	if (!m->vm || !(v = state_vm_find(&d->state, m->vm))) {
-		send_result(d, 0, from, m->request_id, DROVER_EXIT_NOSUCH, "no such VM");
+	if (!(v = state_vm_find(&d->state, q->vm))) {
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_NOSUCH, "no such VM");
 		return;
 	}
 	if (state_job_active((struct cluster_state *)&d->state, v->name)) {
 		snprintf(msg, sizeof(msg), "VM '%s' has a migration job in the queue (see `drover "
 			 "queue`); cancel the drain first", v->name);
-		send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE, msg);
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
 		return;
 	}
-	if (vm_actions_find(d, v->name) || undelivered_has(v->name)) {
+	if (state_op_for_vm(&d->state, v->name) || undelivered_has(d, v->name)) {
 		snprintf(msg, sizeof(msg), "VM '%s' has an action in progress; retry when it is done",
 			 v->name);
-		send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE, msg);
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
 		return;
 	}
 	droverd_vm_locate(d, v->name, &loc);
-	switch (m->kind) {
+	/*
+	 * Nothing is decided on a guess. A start or stop needs to know where
+	 * the VM is; a migration needs the node that runs it, reported afresh.
+	 */
+	if (strcmp(loc.state, "unknown") == 0) {
+		if (loc.unknown_member && hold(d, q)) {
+			log_info("holding the %s of VM '%s' until every node has reported: %s",
+				 kind_name(q->kind), v->name, loc.reason);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "VM '%.63s' may be running where drover cannot see: "
+			 "%.192s; not deciding on a guess", v->name, loc.reason);
+		log_warn("refused to %s VM '%s': %s", kind_name(q->kind), v->name, loc.reason);
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNSAFE, msg);
+		return;
+	}
+	switch (q->kind) {
 	case DROVER__VM_ACTION_KIND__VM_ACTION_START:
 		if (strcmp(loc.state, "running") == 0) {
 			snprintf(msg, sizeof(msg), "VM '%s' is already running on %s", v->name,
 				 loc.node_name);
-			send_result(d, 0, from, m->request_id, 0, msg);
-			return;
-		}
-		if (strcmp(loc.state, "unknown") == 0 || vm_maybe_hidden(d, v->name)) {
-			snprintf(msg, sizeof(msg), "VM '%s' may still run on a node whose agent is "
-				 "unavailable; not starting a second copy", v->name);
-			send_result(d, 0, from, m->request_id, DROVER_EXIT_UNSAFE, msg);
+			send_result(d, 0, q->origin, q->request_id, 0, msg);
 			return;
 		}
 		node = choose_start_node(d, v, &loc);
 		if (!node) {
 			snprintf(msg, sizeof(msg), "no usable node has %llu MiB free for VM '%s'",
 				 (unsigned long long)v->memory_mib, v->name);
-			send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE, msg);
+			send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
 			return;
 		}
 		break;
 	case DROVER__VM_ACTION_KIND__VM_ACTION_STOP:
 		if (strcmp(loc.state, "running") != 0) {
 			snprintf(msg, sizeof(msg), "VM '%s' is not running (%s)", v->name, loc.state);
-			send_result(d, 0, from, m->request_id,
-				    strcmp(loc.state, "unknown") == 0 ? DROVER_EXIT_UNSAFE : 0, msg);
+			send_result(d, 0, q->origin, q->request_id, 0, msg);
 			return;
 		}
-		src = links_find_by_name(d, loc.node_name);
-		node = src ? src->id : 0;
+		node = loc.node_id;
 		break;
 	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE:
 		if (strcmp(loc.state, "running") != 0) {
 			snprintf(msg, sizeof(msg), "VM '%s' is not running (%s): nothing to migrate",
 				 v->name, loc.state);
-			send_result(d, 0, from, m->request_id, DROVER_EXIT_INVALID_PARAM, msg);
+			send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_INVALID_PARAM, msg);
 			return;
 		}
-		src = links_find_by_name(d, loc.node_name);
-		node = src ? src->id : 0;
-		if (node == m->target_node) {
+		node = loc.node_id;
+		if (node == q->target) {
 			snprintf(msg, sizeof(msg), "VM '%s' already runs on %s", v->name,
 				 loc.node_name);
-			send_result(d, 0, from, m->request_id, 0, msg);
+			send_result(d, 0, q->origin, q->request_id, 0, msg);
 			return;
 		}
-		if (!node_usable(d, m->target_node, &why)) {
+		if (!node_usable(d, q->target, &why)) {
 			snprintf(msg, sizeof(msg), "target %s %s",
-				 name_of(d, m->target_node, b1, sizeof(b1)), why);
-			send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE, msg);
+				 name_of(d, q->target, b1, sizeof(b1)), why);
+			send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
+			return;
+		}
+		code = choose_network(d, q->network, node, q->target, &net, msg, sizeof(msg));
+		if (code) {
+			send_result(d, 0, q->origin, q->request_id, code, msg);
 			return;
 		}
 		break;
 	default:
-		send_result(d, 0, from, m->request_id, DROVER_EXIT_INVALID_PARAM,
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_INVALID_PARAM,
 			    "unknown VM action");
 		return;
 	}
-	if (d->n_actions + n_undelivered >= DROVER_MAX_ACTIONS) {
-		send_result(d, 0, from, m->request_id, DROVER_EXIT_UNAVAILABLE,
+	if (!node) {
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_ERROR,
+			    "the node that reports the VM is not in the nodelist");
+		return;
+	}
+	if (d->state.n_ops + d->n_undelivered >= DROVER_MAX_OPS) {
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE,
 			    "too many actions in flight; retry");
 		return;
 	}
-	act.action_id = ((uint64_t)d->local_id << 32) | (++d->next_action & 0xffffffffu);
-	act.kind = m->kind;
+	/*
+	 * Unique across coordinators and restarts: every quorate configuration
+	 * has a term of its own and one coordinator (state_ops.c).
+	 */
+	act.action_id = (d->state.term << 32) | (++d->next_action & 0xffffffffu);
+	if (!(act.action_id & 0xffffffffu))
+		act.action_id |= ++d->next_action & 0xffffffffu;
+	act.kind = q->kind;
 	act.vm = (char *)v->name;
 	act.node = node;
-	act.target_node = m->target_node;
-	act.network = m->network ? m->network : (char *)"";
-	act.origin_node = from;
-	act.request_id = m->request_id;
+	act.target_node = q->target;
+	act.network = (char *)net;
+	act.origin_node = q->origin;
+	act.request_id = q->request_id;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &act;
-	log_notice("decided: %s VM '%s' on %s%s%s%s%s", kind_name(m->kind), v->name,
+	log_notice("decided: %s VM '%s' on %s%s%s%s%s", kind_name(q->kind), v->name,
 		   name_of(d, node, b1, sizeof(b1)),
-		   m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? " to " : "",
-		   m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE
-			   ? name_of(d, m->target_node, b2, sizeof(b2))
+		   q->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? " to " : "",
+		   q->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE
+			   ? name_of(d, q->target, b2, sizeof(b2))
 			   : "",
 		   *act.network ? " over " : "", act.network);
 	if (membership_send(d, &env, false) == 0)
-		strscpy(undelivered[n_undelivered++], v->name, DROVER_VM_NAME_MAX);
+		strscpy(d->undelivered[d->n_undelivered++], v->name, DROVER_VM_NAME_MAX);
+}
+
+void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m)
+{
+	struct held_request q;
+
+	/* Only the coordinator decides; everyone else has the same request on file. */
+	if (droverd_coordinator(d) != d->local_id)
+		return;
+	memset(&q, 0, sizeof(q));
+	q.origin = from;
+	q.request_id = m->request_id;
+	if (!m->vm || strscpy(q.vm, m->vm, sizeof(q.vm)) < 0 || !state_vm_find(&d->state, q.vm)) {
+		send_result(d, 0, from, m->request_id, DROVER_EXIT_NOSUCH, "no such VM");
+		return;
+	}
+	/* Checked again here: the request may come from a node we do not trust to have. */
+	if (m->network && *m->network && !name_is_identifier(m->network, sizeof(q.network))) {
+		send_result(d, 0, from, m->request_id, DROVER_EXIT_USAGE,
+			    "a network name is letters, digits, '.', '_' and '-'");
+		return;
+	}
+	strscpy(q.network, m->network ? m->network : "", sizeof(q.network));
+	q.kind = m->kind;
+	q.target = m->target_node;
+	/* Answer before the origin's client gives up (request_timeout_ms). */
+	q.deadline_ms = now_ms() + d->cfg.request_timeout_ms * 3 / 4;
+	decide(d, &q);
+}
+
+void vm_actions_retry_held(struct droverd *d)
+{
+	struct held_request q[DROVER_MAX_HELD];
+	size_t n = d->n_held;
+
+	if (!n)
+		return;
+	memcpy(q, d->held, n * sizeof(q[0]));
+	d->n_held = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (droverd_coordinator(d) != d->local_id) {
+			send_result(d, 0, q[i].origin, q[i].request_id, DROVER_EXIT_UNAVAILABLE,
+				    "the coordinator changed while the request waited; retry");
+			continue;
+		}
+		decide(d, &q[i]);
+	}
+}
+
+static void hold_timer_fn(void *data)
+{
+	struct droverd *d = data;
+
+	d->held_timer_armed = false;
+	vm_actions_retry_held(d);
+	if (d->n_held)
+		arm_hold_timer(d);
 }
 
 void vm_actions_expand_uri(char *out, size_t len, const char *tmpl, const char *node,
@@ -352,23 +497,35 @@ void vm_actions_expand_uri(char *out, size_t len, const char *tmpl, const char *
 	out[o] = '\0';
 }
 
-/* We execute action a: hand it to our agent. */
-static void execute(struct droverd *d, struct vm_action *a)
+/* Our outcome of operation id: applied by every member once delivered. */
+static void finish_local(struct droverd *d, struct op_local *l, int exit_code, const char *error)
+{
+	const struct vm_op *o = state_op_find(&d->state, l->id);
+
+	l->job_id = 0;
+	l->done = true;
+	l->exit_code = exit_code;
+	strscpy(l->error, error ? error : "", sizeof(l->error));
+	if (o)
+		send_result(d, o->id, o->origin, o->request_id, exit_code, l->error);
+}
+
+/* We execute operation o: hand it to our agent. */
+static void execute(struct droverd *d, const struct vm_op *o, struct op_local *l)
 {
 	Drover__AgentJob job = DROVER__AGENT_JOB__INIT;
 	Drover__AgentVmStartJob start = DROVER__AGENT_VM_START_JOB__INIT;
 	Drover__AgentVmStopJob stop = DROVER__AGENT_VM_STOP_JOB__INIT;
 	Drover__AgentVmMigrateJob mig = DROVER__AGENT_VM_MIGRATE_JOB__INIT;
-	const struct vm_cfg *v = state_vm_find(&d->state, a->vm);
+	const struct vm_cfg *v = state_vm_find(&d->state, o->vm);
 	char dest[512], data[512], b[32];
 	int r;
 
 	if (!v) {
-		send_result(d, a->id, a->origin, a->request_id, DROVER_EXIT_NOSUCH,
-			    "the VM left the registry");
+		finish_local(d, l, DROVER_EXIT_NOSUCH, "the VM left the registry");
 		return;
 	}
-	switch (a->kind) {
+	switch (o->kind) {
 	case DROVER__VM_ACTION_KIND__VM_ACTION_START:
 		start.vm = (char *)v->name;
 		start.xml = v->xml;
@@ -384,13 +541,19 @@ static void execute(struct droverd *d, struct vm_action *a)
 		job.deadline_ms = STOP_DEADLINE_MS;
 		break;
 	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE: {
-		const char *tn = name_of(d, a->target, b, sizeof(b));
+		const char *tn = name_of(d, o->target, b, sizeof(b));
 
-		vm_actions_expand_uri(dest, sizeof(dest), d->cfg.agent_dest_uri, tn, a->network);
-		if (*a->network)
-			vm_actions_expand_uri(data, sizeof(data), d->cfg.agent_migrate_uri, tn, a->network);
-		else
-			data[0] = '\0';
+		vm_actions_expand_uri(dest, sizeof(dest), d->cfg.agent_dest_uri, tn, o->network);
+		/*
+		 * The data goes to the target's address on the chosen network as
+		 * drover.conf says, as for a drain: a name from a request never
+		 * becomes part of a URI.
+		 */
+		if (nethealth_migrate_uri(d, o->network, o->target, data, sizeof(data)) < 0) {
+			finish_local(d, l, DROVER_EXIT_NOSUCH,
+				     "the network has no address for the target on this node");
+			return;
+		}
 		mig.vm = (char *)v->name;
 		mig.dest_uri = dest;
 		mig.migrate_uri = data;
@@ -405,89 +568,107 @@ static void execute(struct droverd *d, struct vm_action *a)
 		break;
 	}
 	default:
+		finish_local(d, l, DROVER_EXIT_INVALID_PARAM, "unknown VM action");
 		return;
 	}
-	r = agent_link_submit(d, &job, &a->job_id);
+	r = agent_link_submit(d, &job, &l->job_id);
 	if (r < 0)
-		send_result(d, a->id, a->origin, a->request_id, DROVER_EXIT_UNAVAILABLE,
-			    "this node's agent is unavailable");
+		finish_local(d, l, DROVER_EXIT_UNAVAILABLE, "this node's agent is unavailable");
 }
 
-void vm_actions_on_action(struct droverd *d, uint32_t from, const Drover__VmAction *m)
+bool vm_actions_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env)
 {
-	struct vm_action *a;
+	const struct vm_op *o;
 
-	/*
-	 * Decisions come from the lowest member, a function of the delivered
-	 * stream, so every member accepts or drops alike (quorum is checked by the
-	 * coordinator before it decides).
-	 */
-	if (from == d->local_id && m->vm)
-		undelivered_drop(m->vm);
-	if (d->n_members == 0 || from != d->members[0]) {
-		log_warn("dropping a VM action from node %u: not the coordinator", from);
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_VM_ACTION:
+		/* Decisions come from the lowest member, a function of the delivered stream. */
+		return d->n_members > 0 && from == d->members[0];
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
+		/* The executor reports; the coordinator ends what a departed executor left. */
+		o = env->vm_action_result ? state_op_find(&d->state, env->vm_action_result->action_id)
+					  : NULL;
+		return !o || from == o->node ||
+		       (d->n_members > 0 && from == d->members[0] && !droverd_is_member(d, o->node));
+	default:
+		return true;
+	}
+}
+
+void vm_actions_before_apply(struct droverd *d, const Drover__Envelope *env)
+{
+	const struct vm_op *o = NULL;
+
+	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION_RESULT && env->vm_action_result)
+		o = state_op_find(&d->state, env->vm_action_result->action_id);
+	if (o)
+		d->finishing = *o;
+	else
+		memset(&d->finishing, 0, sizeof(d->finishing));
+}
+
+static void on_action_applied(struct droverd *d, bool from_self, const Drover__VmAction *m, int r)
+{
+	const struct vm_op *o;
+	struct op_local *l;
+	char b1[32], b2[32];
+
+	if (from_self && m->vm)
+		undelivered_drop(d, m->vm);
+	if (r != 1) {
+		log_warn("VM action %llx on '%s' not applied: %s", (unsigned long long)m->action_id,
+			 m->vm ? m->vm : "", r == -EBUSY ? "the VM has another operation or job"
+					   : r == -EPERM ? "not quorate, or not the coordinator's"
+							 : strerror(-r));
+		if (m->origin_node == d->local_id)
+			ctl_request_done(d, m->request_id, r == -EPERM ? DROVER_EXIT_QUORUM
+								       : DROVER_EXIT_UNAVAILABLE,
+					 r == -EBUSY ? "the VM has another operation or a migration "
+						       "job; retry when it is done"
+						     : "the cluster did not apply the decision; retry");
 		return;
 	}
-	if (!m->vm || !*m->vm || strlen(m->vm) >= DROVER_VM_NAME_MAX || m->action_id == 0 ||
-	    find_id(d, m->action_id) || d->n_actions >= DROVER_MAX_ACTIONS) {
-		log_warn("dropping a malformed or duplicate VM action from node %u", from);
+	o = state_op_find(&d->state, m->action_id);
+	if (!o)
 		return;
-	}
-	a = &d->actions[d->n_actions++];
-	memset(a, 0, sizeof(*a));
-	drover__migration_progress__init(&a->progress);
-	a->id = m->action_id;
-	a->kind = m->kind;
-	strscpy(a->vm, m->vm, sizeof(a->vm));
-	a->node = m->node;
-	a->target = m->target_node;
-	strscpy(a->network, m->network ? m->network : "", sizeof(a->network));
-	a->origin = m->origin_node;
-	a->request_id = m->request_id;
-	if (a->node == d->local_id)
-		execute(d, a);
+	log_info("operation %llx: %s VM '%s' on %s%s%s", (unsigned long long)o->id,
+		 kind_name(o->kind), o->vm, name_of(d, o->node, b1, sizeof(b1)), o->target ? " to " : "",
+		 o->target ? name_of(d, o->target, b2, sizeof(b2)) : "");
+	/* Until the nodes involved report afresh, the VM may be on either. */
+	droverd_obs_touch(d, o->node, o->vm);
+	if (o->target)
+		droverd_obs_touch(d, o->target, o->vm);
+	l = local_of(d, o->id, true);
+	if (l && o->node == d->local_id)
+		execute(d, o, l);
 }
 
-void vm_actions_on_progress(struct droverd *d, uint32_t from, const Drover__VmActionProgress *m)
+static void on_result_applied(struct droverd *d, bool from_self, const Drover__VmActionResult *m,
+			      int r)
 {
-	struct vm_action *a = find_id(d, m->action_id);
-	const Drover__MigrationProgress *p = m->migration;
-
-	if (!a || from != a->node || !p)
-		return;
-	/* Progress never goes backwards on screen, whatever arrives. */
-	if (a->has_progress && p->memory_processed < a->progress.memory_processed)
-		return;
-	drover__migration_progress__init(&a->progress);
-	a->progress.iteration = p->iteration;
-	a->progress.elapsed_ms = p->elapsed_ms;
-	a->progress.memory_total = p->memory_total;
-	a->progress.memory_processed = p->memory_processed;
-	a->progress.memory_remaining = p->memory_remaining;
-	a->progress.bytes_per_s = p->bytes_per_s;
-	a->progress.dirty_rate = p->dirty_rate;
-	a->has_progress = true;
-}
-
-void vm_actions_on_result(struct droverd *d, uint32_t from, const Drover__VmActionResult *m)
-{
-	struct vm_action *a = m->action_id ? find_id(d, m->action_id) : NULL;
+	const struct vm_op *o = &d->finishing;
+	struct op_local *l = local_of(d, m->action_id, false);
 	char b[32];
 
-	if (m->action_id) {
-		if (!a || from != a->node) {
-			log_debug("ignoring a result for unknown action %llx",
-				  (unsigned long long)m->action_id);
-			return;
-		}
-		if (m->ok)
-			log_notice("%s of VM '%s' on %s done", kind_name(a->kind), a->vm,
-				   name_of(d, a->node, b, sizeof(b)));
-		else
-			log_warn("%s of VM '%s' on %s failed: %s", kind_name(a->kind), a->vm,
-				 name_of(d, a->node, b, sizeof(b)), m->error);
-		remove_action(d, a);
+	if (r != 1) {
+		/* Ours, not applied (an exchange or a lost quorum ate it): reconcile() resends. */
+		if (from_self && r != -ENOENT)
+			log_info("result of operation %llx not applied (%s); sent again later",
+				 (unsigned long long)m->action_id, strerror(-r));
+		if (r == -ENOENT && l)
+			memset(l, 0, sizeof(*l));
+		return;
 	}
+	if (o->id) {
+		if (m->ok)
+			log_notice("%s of VM '%s' on %s done", kind_name(o->kind), o->vm,
+				   name_of(d, o->node, b, sizeof(b)));
+		else
+			log_warn("%s of VM '%s' on %s failed: %s", kind_name(o->kind), o->vm,
+				 name_of(d, o->node, b, sizeof(b)), m->error);
+	}
+	if (l)
+		memset(l, 0, sizeof(*l));
 	if (m->origin_node == d->local_id)
 		ctl_request_done(d, m->request_id, m->ok ? 0 : (m->exit_code ? m->exit_code : 1),
 				 m->error);
@@ -495,44 +676,106 @@ void vm_actions_on_result(struct droverd *d, uint32_t from, const Drover__VmActi
 	agent_link_request_inventory(d);
 }
 
+void vm_actions_on_applied(struct droverd *d, uint32_t from, bool from_self,
+			   const Drover__Envelope *env, int r)
+{
+	(void)from;
+	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION && env->vm_action)
+		on_action_applied(d, from_self, env->vm_action, r);
+	else if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION_RESULT && env->vm_action_result)
+		on_result_applied(d, from_self, env->vm_action_result, r);
+}
+
+void vm_actions_on_refusal(struct droverd *d, const Drover__VmActionResult *m)
+{
+	/* Nothing was decided: only the origin has something to do. */
+	if (m->origin_node == d->local_id)
+		ctl_request_done(d, m->request_id, m->ok ? 0 : (m->exit_code ? m->exit_code : 1),
+				 m->error);
+}
+
+void vm_actions_reconcile(struct droverd *d)
+{
+	uint32_t coord = droverd_coordinator(d);
+	char b[32], msg[160];
+
+	if (!d->synced || !d->config_quorate)
+		return;
+	for (size_t i = 0; i < d->state.n_ops; i++) {
+		const struct vm_op *o = &d->state.ops[i];
+		struct op_local *l;
+
+		if (o->node == d->local_id) {
+			l = local_of(d, o->id, false);
+			if (l && l->done) {
+				send_result(d, o->id, o->origin, o->request_id, l->exit_code, l->error);
+			} else if (!l || !l->job_id) {
+				/* Ours, but nothing here runs it: this droverd restarted meanwhile. */
+				snprintf(msg, sizeof(msg), "droverd on %s restarted during the %s; see "
+					 "`drover vm list`", name_of(d, o->node, b, sizeof(b)),
+					 kind_name(o->kind));
+				l = local_of(d, o->id, true);
+				if (l)
+					finish_local(d, l, DROVER_EXIT_ERROR, msg);
+			}
+		} else if (coord == d->local_id && !droverd_is_member(d, o->node)) {
+			snprintf(msg, sizeof(msg), "%s left the cluster during the %s; see `drover vm "
+				 "list`", name_of(d, o->node, b, sizeof(b)), kind_name(o->kind));
+			send_result(d, o->id, o->origin, o->request_id, DROVER_EXIT_ERROR, msg);
+		}
+	}
+	/* Forget local records of operations the state no longer has. */
+	for (size_t i = 0; i < DROVER_MAX_OPS; i++)
+		if (d->op_local[i].id && !state_op_find(&d->state, d->op_local[i].id))
+			memset(&d->op_local[i], 0, sizeof(d->op_local[i]));
+}
+
+void vm_actions_on_progress(struct droverd *d, uint32_t from, const Drover__VmActionProgress *m)
+{
+	const struct vm_op *o = state_op_find(&d->state, m->action_id);
+	const Drover__MigrationProgress *p = m->migration;
+	struct op_local *l;
+
+	if (!o || from != o->node || !p || !(l = local_of(d, o->id, true)))
+		return;
+	/* Progress never goes backwards on screen, whatever arrives. */
+	if (l->has_progress && p->memory_processed < l->progress.memory_processed)
+		return;
+	drover__migration_progress__init(&l->progress);
+	l->progress.iteration = p->iteration;
+	l->progress.elapsed_ms = p->elapsed_ms;
+	l->progress.memory_total = p->memory_total;
+	l->progress.memory_processed = p->memory_processed;
+	l->progress.memory_remaining = p->memory_remaining;
+	l->progress.bytes_per_s = p->bytes_per_s;
+	l->progress.dirty_rate = p->dirty_rate;
+	l->has_progress = true;
+}
+
 void vm_actions_on_members_changed(struct droverd *d)
 {
 	/* Everything sent in the old membership has been delivered by now. */
-	n_undelivered = 0;
-	for (size_t i = 0; i < d->n_actions;) {
-		struct vm_action *a = &d->actions[i];
-
-		if (droverd_is_member(d, a->node)) {
-			i++;
-			continue;
-		}
-		/* Its executor is gone: the inventories will say what became of the VM. */
-		log_warn("%s of VM '%s' abandoned: node %u left", kind_name(a->kind), a->vm,
-			 a->node);
-		if (a->origin == d->local_id)
-			ctl_request_done(d, a->request_id, DROVER_EXIT_ERROR,
-					 "the executing node left the cluster; check `drover vm list`");
-		remove_action(d, a);
-	}
+	d->n_undelivered = 0;
+	vm_actions_retry_held(d);
+	vm_actions_reconcile(d);
 }
 
-static struct vm_action *find_job(struct droverd *d, uint64_t job_id)
+static struct op_local *find_job(struct droverd *d, uint64_t job_id)
 {
-	for (size_t i = 0; i < d->n_actions; i++)
-		if (d->actions[i].node == d->local_id && d->actions[i].job_id == job_id)
-			return &d->actions[i];
+	for (size_t i = 0; job_id && i < DROVER_MAX_OPS; i++)
+		if (d->op_local[i].id && d->op_local[i].job_id == job_id)
+			return &d->op_local[i];
 	return NULL;
 }
 
 void vm_actions_job_done(struct droverd *d, uint64_t job_id, const Drover__AgentJobResult *r)
 {
-	struct vm_action *a = find_job(d, job_id);
+	struct op_local *l = find_job(d, job_id);
 	char msg[300];
 	int code = 0;
 
-	if (!a)
+	if (!l)
 		return;
-	a->job_id = 0;
 	switch (r->outcome) {
 	case DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK:
 		msg[0] = '\0';
@@ -546,18 +789,18 @@ void vm_actions_job_done(struct droverd *d, uint64_t job_id, const Drover__Agent
 		snprintf(msg, sizeof(msg), "%s", r->error && *r->error ? r->error : "failed");
 		break;
 	}
-	send_result(d, a->id, a->origin, a->request_id, code, msg);
+	finish_local(d, l, code, msg);
 }
 
 void vm_actions_job_progress(struct droverd *d, uint64_t job_id, const Drover__MigrationProgress *p)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__VmActionProgress m = DROVER__VM_ACTION_PROGRESS__INIT;
-	struct vm_action *a = find_job(d, job_id);
+	struct op_local *l = find_job(d, job_id);
 
-	if (!a || !p)
+	if (!l || !p)
 		return;
-	m.action_id = a->id;
+	m.action_id = l->id;
 	m.migration = (Drover__MigrationProgress *)p;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS;
 	env.vm_action_progress = &m;
@@ -566,13 +809,12 @@ void vm_actions_job_progress(struct droverd *d, uint64_t job_id, const Drover__M
 
 void vm_actions_agent_lost(struct droverd *d)
 {
-	for (size_t i = 0; i < d->n_actions; i++) {
-		struct vm_action *a = &d->actions[i];
+	for (size_t i = 0; i < DROVER_MAX_OPS; i++) {
+		struct op_local *l = &d->op_local[i];
 
-		if (a->node != d->local_id || a->job_id == 0)
+		if (!l->id || !l->job_id)
 			continue;
-		a->job_id = 0;
-		send_result(d, a->id, a->origin, a->request_id, DROVER_EXIT_ERROR,
-			    "this node's agent died during the action; check `drover vm list`");
+		finish_local(d, l, DROVER_EXIT_ERROR,
+			     "this node's agent died during the action; check `drover vm list`");
 	}
 }

@@ -49,7 +49,7 @@ for n in $ALL; do
 	check "droverd on $n logged the dropped CPG messages" \
 		grep -q "dropping CPG message" "$("$LAB" logfile "$n" droverd)"
 	check "droverd on $n refused the forged and malformed queue messages" \
-		sh -c "grep -q 'dropping a queue change from node 2' '$("$LAB" logfile "$n" droverd)' &&
+		sh -c "grep -qE 'dropping Job(Start|Finish) from node 2: not its to send' '$("$LAB" logfile "$n" droverd)' &&
 			grep -q 'dropping malformed network health from node 2' '$("$LAB" logfile "$n" droverd)' &&
 			grep -q 'dropping a job abort from node 2' '$("$LAB" logfile "$n" droverd)'"
 done

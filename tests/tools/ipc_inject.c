@@ -18,7 +18,7 @@
 static int roundtrip(qb_ipcc_connection_t *c, int32_t id, const void *payload, size_t len,
 		     int *ret_exit)
 {
-	char req[4096], resp[DROVER_IPC_BUFSIZE];
+	static char req[4096], resp[DROVER_IPC_BUFSIZE];
 	struct qb_ipc_request_header *h = (void *)req;
 	struct qb_ipc_response_header *rh = (void *)resp;
 	Drover__Envelope *env;

@@ -1,6 +1,7 @@
 /*
  * Persistence of the replicated configuration: round trip, missing file,
- * corrupt files rejected without touching the caller's state.
+ * corrupt files rejected without touching the caller's state, a 40 MiB state
+ * written and read back, and the same write done by a child process.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,10 +11,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "big_state_fixture.h"
 #include "persist.h"
 
 static char dir[64];
@@ -228,6 +234,124 @@ static void test_old_file(void **unused)
 	state_free(&s);
 }
 
+/* 5,000 VMs with 8 KiB of XML each (about 40 MiB): saved and loaded whole. */
+static void test_big_state(void **unused)
+{
+	struct cluster_state a, b;
+	char path[128];
+	struct stat st;
+
+	(void)unused;
+	big_state_make(&a, 5000, 8192);
+	assert_int_equal(persist_save(dir, &a), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, PERSIST_FILE);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size > 40 * 1000 * 1000);
+	assert_int_equal(persist_load(dir, &b), 0);
+	assert_int_equal(b.n_vms, 5000);
+	assert_int_equal(state_hash(&b), state_hash(&a));
+	assert_int_equal(b.registry_bytes, a.registry_bytes);
+	state_free(&b);
+	state_free(&a);
+}
+
+/* A file larger than the documented maximum is refused before it is read. */
+static void test_over_maximum(void **unused)
+{
+	struct cluster_state s;
+	char path[128];
+	int fd;
+
+	(void)unused;
+	write_file("DRVRSTAT\0\0\0\1\0\0\0\0", 16);
+	snprintf(path, sizeof(path), "%s/%s", dir, PERSIST_FILE);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	/* Sparse: no 128 MiB written. */
+	assert_int_equal(ftruncate(fd, (off_t)PERSIST_HEADER + DROVER_STATE_MAX + 1), 0);
+	close(fd);
+	assert_int_equal(persist_load(dir, &s), -EBADMSG);
+}
+
+/* The background write: the child's file is the state at fork, whole. */
+static void test_child_write(void **unused)
+{
+	struct cluster_state a, b;
+	struct persist_child c = { .fd = -1 };
+	uint64_t h;
+	int status;
+
+	(void)unused;
+	big_state_make(&a, 600, 8192);
+	h = state_hash(&a);
+	assert_int_equal(persist_child_start(&c, dir, &a), 0);
+	assert_true(c.pid > 0);
+	assert_true(c.fd >= 0);
+	/* Changed after the fork: the child writes what it saw. */
+	a.epoch++;
+	while (persist_child_poll(&c) == -EAGAIN) {
+		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+
+		assert_true(poll(&pfd, 1, 10000) > 0);
+	}
+	assert_true(c.reported);
+	assert_int_equal(c.result, 0);
+	while (persist_child_reap(&c) == -EAGAIN)
+		usleep(1000);
+	assert_int_equal(c.pid, 0);
+	assert_int_equal(c.fd, -1);
+	assert_int_equal(persist_load(dir, &b), 0);
+	assert_int_equal(state_hash(&b), h);
+	state_free(&b);
+
+	/* Reaped by someone else first (waitpid(-1), as agent_link.c does): still done. */
+	assert_int_equal(persist_child_start(&c, dir, &a), 0);
+	assert_int_equal(waitpid(c.pid, &status, 0), c.pid);
+	assert_int_equal(persist_child_poll(&c), 0);
+	assert_int_equal(c.result, 0);
+	assert_int_equal(persist_child_reap(&c), 0);
+	assert_int_equal(persist_load(dir, &b), 0);
+	assert_int_equal(b.epoch, a.epoch);
+	state_free(&b);
+
+	/* A write that fails reports why; the old file stays. */
+	{
+		char bad[160];
+
+		snprintf(bad, sizeof(bad), "%s/no/such/dir", dir);
+		assert_int_equal(persist_child_start(&c, bad, &a), 0);
+		persist_child_wait(&c);
+		assert_int_equal(c.result, -ENOENT);
+		assert_int_equal(c.pid, 0);
+		assert_int_equal(persist_load(dir, &b), 0);
+		assert_int_equal(b.epoch, a.epoch);
+		state_free(&b);
+	}
+	state_free(&a);
+}
+
+/* A temporary file whose writer is gone is removed at start; a live writer's is not. */
+static void test_stale_tmp(void **unused)
+{
+	char stale[160], live[160], other[160];
+	FILE *f;
+
+	(void)unused;
+	snprintf(stale, sizeof(stale), "%s/.%s.%d", dir, PERSIST_FILE, 99999999);
+	snprintf(live, sizeof(live), "%s/.%s.%d", dir, PERSIST_FILE, (int)getpid());
+	snprintf(other, sizeof(other), "%s/.%s.x", dir, PERSIST_FILE);
+	f = fopen(stale, "w");
+	fclose(f);
+	f = fopen(live, "w");
+	fclose(f);
+	f = fopen(other, "w");
+	fclose(f);
+	assert_int_equal(persist_prepare_dir(dir), 0);
+	assert_int_equal(access(stale, F_OK), -1);
+	assert_int_equal(access(live, F_OK), 0);
+	assert_int_equal(access(other, F_OK), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +359,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_over_maximum, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_child_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_tmp, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

