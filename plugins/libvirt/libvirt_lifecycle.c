@@ -12,7 +12,7 @@
  * with uuid"). So when this host has the domain, its UUID is added to the XML
  * first, as `virsh edit` keeps it. An XML that names another domain than the
  * one asked for is refused before libvirt sees it. libxml2 parses without
- * network access or entity expansion, like daemon/vmxml.c.
+ * network access or entity expansion, like daemon/core/vmxml.c.
  *
  * Stop asks the guest (ACPI power button) and destroys the domain once
  * timeout_ms have passed; it polls the state every 100 ms rather than
