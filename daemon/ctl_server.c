@@ -33,6 +33,13 @@
 
 #define PENDING_TICK_MS 200
 
+/*
+ * The IPC front end is the one part of droverd with process-wide state: libqb
+ * calls its poll handlers (job_add, dispatch_add, ...) with no context, so
+ * the loop they need is found here, and one CLI service per process is what
+ * libqb offers anyway. The state machine itself (droverd.c, the core, drain.c,
+ * vm_actions.c, nethealth.c, quorum.c) keeps everything in struct droverd.
+ */
 static struct droverd *ctl_ctx;
 /*
  * The uids of the group's listed members, resolved at start and on reload: the

@@ -46,7 +46,6 @@
 #define VCPU_OVERCOMMIT 16u
 
 /* The seq of our last coordinator message that has not come back yet; 0: none. */
-static uint64_t coord_wait_seq;
 
 static const char *nname(const struct droverd *d, uint32_t id, char *buf, size_t len)
 {
@@ -242,7 +241,7 @@ static int coord_send(struct droverd *d, Drover__Envelope *env)
 	int r = membership_send(d, env, false);
 
 	if (r == 0)
-		coord_wait_seq = env->seq;
+		d->coord_wait_seq = env->seq;
 	return r;
 }
 
@@ -439,7 +438,7 @@ static void coordinate(struct droverd *d)
 		d->n_aborted = 0;
 		return;
 	}
-	if (coord_wait_seq)
+	if (d->coord_wait_seq)
 		return; /* our last decision is not back yet */
 	if (!d->state.limits.set) {
 		send_limits(d, true);
@@ -707,8 +706,8 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 
 void drain_on_own_delivered(struct droverd *d, uint64_t seq)
 {
-	if (coord_wait_seq && seq >= coord_wait_seq) {
-		coord_wait_seq = 0;
+	if (d->coord_wait_seq && seq >= d->coord_wait_seq) {
+		d->coord_wait_seq = 0;
 		drain_kick(d);
 	}
 }
@@ -775,7 +774,7 @@ void drain_on_abort(struct droverd *d, uint32_t from, const Drover__JobAbort *m)
 void drain_on_members_changed(struct droverd *d)
 {
 	/* Everything we sent in the old membership has been delivered by now. */
-	coord_wait_seq = 0;
+	d->coord_wait_seq = 0;
 	drain_kick(d);
 }
 

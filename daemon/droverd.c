@@ -39,8 +39,6 @@
 static int exit_status = 0;
 
 static void resend_own_inventory(struct droverd *d);
-static uint32_t last_coordinator;
-static bool last_quorate;
 
 bool droverd_is_member(const struct droverd *d, uint32_t id)
 {
@@ -67,9 +65,9 @@ static void note_coordinator(struct droverd *d)
 	uint32_t c = droverd_coordinator(d);
 	char buf[32];
 
-	if (c == last_coordinator)
+	if (c == d->last_coordinator)
 		return;
-	last_coordinator = c;
+	d->last_coordinator = c;
 	if (c == 0)
 		log_notice("no coordinator: %s", d->quorate ? "state exchange in progress"
 							    : "partition has no quorum");
@@ -1119,13 +1117,13 @@ void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 void droverd_on_quorum(struct droverd *d, bool quorate)
 {
 	d->quorate = quorate;
-	if (quorate != last_quorate) {
+	if (quorate != d->last_quorate) {
 		if (quorate)
 			log_notice("partition is quorate");
 		else
 			log_warn("partition lost quorum: this node makes no decisions and "
 				 "refuses changes until quorum returns");
-		last_quorate = quorate;
+		d->last_quorate = quorate;
 		if (quorate)
 			vm_actions_reconcile(d);
 	}

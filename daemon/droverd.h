@@ -189,6 +189,8 @@ struct droverd {
 	votequorum_handle_t vq;
 	bool vq_connected;
 	bool quorate;
+	bool last_quorate;        /* what droverd_on_quorum() last logged */
+	uint32_t last_coordinator; /* what note_coordinator() last logged */
 
 	/* links.c */
 	cmap_handle_t cmap;
@@ -226,6 +228,8 @@ struct droverd {
 	struct netprobe *probe;
 	struct node_reach reach[DROVER_MAX_NODES];
 	bool reach_dirty;          /* our own view changed since we last multicast it */
+	struct node_reach reach_last_sent; /* what we multicast last */
+	bool reach_have_sent;
 	qb_loop_timer_handle health_timer;
 
 	/* drain.c: the coordinator's queue work and this node's migrations */
@@ -233,6 +237,7 @@ struct droverd {
 	struct job_exec execs[DROVER_MAX_EXECS];
 	struct job_progress progress[DROVER_MAX_PROGRESS];
 	uint32_t coord_inflight;   /* our coordinator messages not yet delivered back */
+	uint64_t coord_wait_seq;   /* the seq of our last queue decision, until delivered */
 	qb_loop_timer_handle drain_timer;
 	bool drain_kicked;
 	uint64_t aborted[DROVER_MAX_EXECS]; /* jobs we asked to abort, as coordinator */

@@ -28,8 +28,6 @@
 #include "util.h"
 
 /* What we last multicast, to send only changes. */
-static struct node_reach last_sent;
-static bool have_sent;
 
 size_t nethealth_n_networks(const struct droverd *d)
 {
@@ -258,8 +256,8 @@ static void send_view(struct droverd *d, const struct node_reach *r)
 	env.body_case = DROVER__ENVELOPE__BODY_NETWORK_HEALTH;
 	env.network_health = &m;
 	if (membership_send(d, &env, false) == 0) {
-		last_sent = *r;
-		have_sent = true;
+		d->reach_last_sent = *r;
+		d->reach_have_sent = true;
 	}
 }
 
@@ -270,7 +268,7 @@ void nethealth_refresh(struct droverd *d)
 	if (!d->cpg_joined)
 		return;
 	local_view(d, &r);
-	if (have_sent && !d->reach_dirty && memcmp(&r, &last_sent, sizeof(r)) == 0)
+	if (d->reach_have_sent && !d->reach_dirty && memcmp(&r, &d->reach_last_sent, sizeof(r)) == 0)
 		return;
 	d->reach_dirty = false;
 	send_view(d, &r);

@@ -9,17 +9,18 @@
 #include "droverd.h"
 #include "log.h"
 
-static struct droverd *quorum_ctx;
 
 static void quorum_notify(votequorum_handle_t h, uint64_t context, uint32_t quorate,
 			  uint32_t n, votequorum_node_t nodes[])
 {
-	(void)h;
+	void *d = NULL;
+
 	(void)context;
 	(void)nodes;
 	log_debug("votequorum: quorate=%u with %u nodes", quorate, n);
-	if (quorum_ctx)
-		droverd_on_quorum(quorum_ctx, quorate != 0);
+	/* Our struct rides on the handle: no process-wide state, one daemon per handle. */
+	if (votequorum_context_get(h, &d) == CS_OK && d)
+		droverd_on_quorum(d, quorate != 0);
 }
 
 static int vq_dispatch_fn(int fd, int revents, void *data)
@@ -45,7 +46,7 @@ int quorum_connect(struct droverd *d)
 	if (votequorum_initialize(&d->vq, &cb) != CS_OK)
 		return -ENOTCONN;
 	d->vq_connected = true;
-	quorum_ctx = d;
+	votequorum_context_set(d->vq, d);
 	/* CS_TRACK_CURRENT delivers the present state through the callback too. */
 	if (votequorum_trackstart(d->vq, 0, CS_TRACK_CURRENT | CS_TRACK_CHANGES) != CS_OK) {
 		quorum_disconnect(d);
@@ -67,5 +68,4 @@ void quorum_disconnect(struct droverd *d)
 	votequorum_trackstop(d->vq);
 	votequorum_finalize(d->vq);
 	d->vq_connected = false;
-	quorum_ctx = NULL;
 }
