@@ -245,6 +245,38 @@ static int coord_send(struct droverd *d, Drover__Envelope *env)
 	return r;
 }
 
+/*
+ * Remember what we said as the source: an exchange drops changes delivered
+ * while it runs, and the outcome, not a guess, must be said again then.
+ */
+static void remember_finish(struct droverd *d, const Drover__JobFinish *m)
+{
+	struct sent_finish *slot = &d->sent_finish[0];
+
+	for (size_t i = 0; i < DROVER_MAX_EXECS; i++) {
+		if (d->sent_finish[i].job_id == m->job_id || !d->sent_finish[i].job_id) {
+			slot = &d->sent_finish[i];
+			break;
+		}
+		if (d->sent_finish[i].finished_ms < slot->finished_ms)
+			slot = &d->sent_finish[i];
+	}
+	slot->job_id = m->job_id;
+	slot->ok = m->ok;
+	strscpy(slot->reason, m->reason, sizeof(slot->reason));
+	slot->finished_ms = m->finished_ms;
+	slot->bytes = m->bytes;
+	slot->downtime_ms = m->downtime_ms;
+}
+
+static const struct sent_finish *sent_finish_find(const struct droverd *d, uint64_t job_id)
+{
+	for (size_t i = 0; i < DROVER_MAX_EXECS; i++)
+		if (d->sent_finish[i].job_id == job_id)
+			return &d->sent_finish[i];
+	return NULL;
+}
+
 static void send_finish(struct droverd *d, uint64_t job_id, bool ok, const char *reason,
 			uint64_t bytes, uint64_t downtime_ms, bool as_coordinator)
 {
@@ -275,10 +307,12 @@ static void send_finish(struct droverd *d, uint64_t job_id, bool ok, const char 
 	m.downtime_ms = downtime_ms;
 	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
 	env.job_finish = &m;
-	if (as_coordinator)
+	if (as_coordinator) {
 		coord_send(d, &env);
-	else
+	} else {
+		remember_finish(d, &m);
 		membership_send(d, &env, false);
+	}
 }
 
 static void send_node_state(struct droverd *d, uint32_t node, Drover__NodeState st)
@@ -695,6 +729,9 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 			for (size_t i = 0; i < DROVER_MAX_PROGRESS; i++)
 				if (d->progress[i].job_id == env->job_finish->job_id)
 					d->progress[i].job_id = 0;
+			for (size_t i = 0; i < DROVER_MAX_EXECS; i++)
+				if (d->sent_finish[i].job_id == env->job_finish->job_id)
+					d->sent_finish[i].job_id = 0;
 			break;
 		default:
 			break;
@@ -788,9 +825,31 @@ void drain_on_synced(struct droverd *d)
 	for (size_t i = 0; i < d->state.n_jobs; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
 
-		if (j->state == QUEUE_JOB_RUNNING && j->source == d->local_id && !exec_find(d, j->id))
+		const struct sent_finish *f;
+
+		if (j->state != QUEUE_JOB_RUNNING || j->source != d->local_id || exec_find(d, j->id))
+			continue;
+		f = sent_finish_find(d, j->id);
+		if (f) {
+			/* Ours, said before and not applied (an exchange dropped it): again. */
+			Drover__Envelope env = DROVER__ENVELOPE__INIT;
+			Drover__JobFinish m = DROVER__JOB_FINISH__INIT;
+
+			m.job_id = f->job_id;
+			m.ok = f->ok;
+			m.reason = (char *)f->reason;
+			m.finished_ms = f->finished_ms;
+			m.bytes = f->bytes;
+			m.downtime_ms = f->downtime_ms;
+			env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+			env.job_finish = &m;
+			log_info("job %llu: saying its end again (%s): the last one was not applied",
+				 (unsigned long long)f->job_id, f->ok ? "done" : "failed");
+			membership_send(d, &env, false);
+		} else {
 			send_finish(d, j->id, false, "droverd on the source restarted during the migration",
 				    0, 0, false);
+		}
 	}
 	drain_kick(d);
 }

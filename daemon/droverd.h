@@ -152,6 +152,14 @@ struct job_progress {
 };
 
 #define DROVER_MAX_EXECS 64
+
+/* A JobFinish this node sent as a job's source, kept until it is applied. */
+struct sent_finish {
+	uint64_t job_id;           /* 0: slot unused */
+	bool ok;
+	char reason[QUEUE_REASON_MAX];
+	uint64_t finished_ms, bytes, downtime_ms;
+};
 #define DROVER_MAX_PROGRESS 128
 
 struct netprobe;
@@ -238,6 +246,7 @@ struct droverd {
 	struct job_progress progress[DROVER_MAX_PROGRESS];
 	uint32_t coord_inflight;   /* our coordinator messages not yet delivered back */
 	uint64_t coord_wait_seq;   /* the seq of our last queue decision, until delivered */
+	struct sent_finish sent_finish[DROVER_MAX_EXECS];
 	qb_loop_timer_handle drain_timer;
 	bool drain_kicked;
 	uint64_t aborted[DROVER_MAX_EXECS]; /* jobs we asked to abort, as coordinator */
