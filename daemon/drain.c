@@ -674,27 +674,6 @@ void drain_agent_lost(struct droverd *d)
 
 /* ---- delivered messages ---- */
 
-bool drain_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env)
-{
-	uint32_t coord = d->n_members ? d->members[0] : 0;
-
-	switch (env->body_case) {
-	case DROVER__ENVELOPE__BODY_JOB_START:
-		return from == coord;
-	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
-		/* The source reports; the coordinator only for a source that left. */
-		const struct queue_job *j = NULL;
-
-		for (size_t i = 0; env->job_finish && i < d->state.n_jobs; i++)
-			if (d->state.jobs[i].id == env->job_finish->job_id)
-				j = &d->state.jobs[i];
-		return j && (from == j->source || (from == coord && !droverd_is_member(d, j->source)));
-	}
-	default:
-		return true;
-	}
-}
-
 void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
 		      int r)
 {

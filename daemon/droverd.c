@@ -29,6 +29,8 @@
 #include "exitcode.h"
 #include "locate.h"
 #include "quorum_rule.h"
+#include "apply_gate.h"
+#include "observe.h"
 #include "log.h"
 #include "persist.h"
 #include "state_xfer.h"
@@ -324,28 +326,6 @@ static void sync_finished(struct droverd *d)
 	ctl_server_notify(d);
 }
 
-/*
- * A node that left, or joined (its droverd restarted), has not reported since:
- * what we heard from it before is a record, no longer the truth. And when we
- * join, nothing we hold is current. Every member marks alike at this point of
- * the stream, so every member locates VMs alike.
- */
-static void obs_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_joined,
-			   bool self_joined)
-{
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
-		struct node_obs *o = &d->obs[i];
-		bool rejoined = false;
-
-		if (!o->node_id)
-			continue;
-		for (size_t k = 0; k < n_joined; k++)
-			rejoined |= joined[k] == o->node_id;
-		if (self_joined || rejoined || !droverd_is_member(d, o->node_id))
-			o->current = false;
-	}
-}
-
 void droverd_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_joined,
 			bool self_joined)
 {
@@ -386,7 +366,7 @@ void droverd_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_join
 		sync_begin(&d->sync, d->members, d->n_members);
 		send_digest(d);
 	}
-	obs_on_confchg(d, joined, n_joined, self_joined);
+	obs_on_confchg(d->obs, d->members, d->n_members, joined, n_joined, self_joined);
 	vm_actions_on_members_changed(d);
 	/* Observations are not part of the exchange: joiners get ours again. */
 	if (joined_any)
@@ -624,19 +604,17 @@ static void log_change(struct droverd *d, uint32_t from, const Drover__Envelope 
 }
 
 /*
- * The peer messages (CPG), one row each: who may send it, whether it changes
- * the replicated state (then it is applied only in a quorate, synchronised
- * configuration, checked here by every member at apply time), and its
- * handler or post-apply hook. Adding a message is one row and one function;
+ * The peer messages (CPG), one row each: whether it changes the replicated
+ * state (then core/apply_gate.h decides, on every member alike at apply time,
+ * whether it may: quorate and synchronised configuration, the right sender),
+ * and its handler or post-apply hook. Adding a message is one row and one function;
  * frame_body_is_peer() (common/frame.c) must list the body too, so the
  * transport lets it through.
  */
 struct peer_msg {
 	Drover__Envelope__BodyCase body;
 	const char *name;
-	bool change;
-	/* change: the sender check every member makes alike; NULL: any member */
-	bool (*sender_ok)(const struct droverd *d, uint32_t from, const Drover__Envelope *env);
+	bool change; /* gated by core/apply_gate.h: quorate, synchronised, its sender's */
 	/* change: after state_apply() (r == 1 applied, r < 0 refused); else: the handler */
 	void (*run)(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
 		    int r);
@@ -650,7 +628,11 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 	int r, code;
 	const char *why;
 
-	if (!d->config_quorate) {
+	enum apply_verdict v = apply_gate(&d->state, d->members, d->n_members, d->config_quorate,
+					  d->synced, from, env);
+
+	switch (v) {
+	case APPLY_NOT_QUORATE:
 		/*
 		 * Decided here, at apply time, by every member alike: whatever
 		 * the sender believed when it sent, this configuration holds no
@@ -664,8 +646,7 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 		if (pm->run)
 			pm->run(d, from, from_self, env, -EPERM);
 		return;
-	}
-	if (!d->synced) {
+	case APPLY_NOT_SYNCED:
 		/* Every member is mid-exchange at this point of the stream: all drop it. */
 		log_info("dropping %s from node %u: state exchange in progress", pm->name, from);
 		if (from_self)
@@ -674,14 +655,16 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 		if (pm->run)
 			pm->run(d, from, from_self, env, -EAGAIN);
 		return;
-	}
-	if (pm->sender_ok && !pm->sender_ok(d, from, env)) {
+	case APPLY_NOT_SENDERS:
 		/* Every member sees the same sender and the same state: all drop it. */
 		log_warn("dropping %s from node %u: not its to send", pm->name, from);
 		r = -EPERM;
-	} else {
+		break;
+	case APPLY_OK:
+	default:
 		vm_actions_before_apply(d, env);
 		r = state_apply(&d->state, env);
+		break;
 	}
 	if (r == 1 && env->body_case == DROVER__ENVELOPE__BODY_JOB_START) {
 		const struct queue_job *j = state_job_find(&d->state, env->job_start->job_id);
@@ -723,21 +706,6 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 	ctl_request_done(d, request_id, code, why);
 }
 
-static struct node_obs *obs_slot(struct droverd *d, uint32_t node_id, bool create)
-{
-	struct node_obs *free_slot = NULL;
-
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
-		if (d->obs[i].node_id == node_id)
-			return &d->obs[i];
-		if (!free_slot && d->obs[i].node_id == 0)
-			free_slot = &d->obs[i];
-	}
-	if (create && free_slot)
-		free_slot->node_id = node_id;
-	return create ? free_slot : NULL;
-}
-
 const struct node_obs *droverd_obs(const struct droverd *d, uint32_t node_id)
 {
 	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
@@ -753,97 +721,21 @@ bool droverd_vm_state_active(Drover__VmRunState st)
 
 void droverd_obs_touch(struct droverd *d, uint32_t node, const char *vm)
 {
-	struct node_obs *o;
-
-	if (!node || !vm || !*vm || !(o = obs_slot(d, node, true)))
-		return;
-	for (size_t i = 0; i < o->n_touched; i++)
-		if (strcmp(o->touched[i], vm) == 0)
-			return;
-	/* Bounded by the registry: only registered VMs are touched, once each. */
-	if (o->n_touched >= DROVER_MAX_VMS)
-		return;
-	o->touched = xrealloc(o->touched, (o->n_touched + 1) * sizeof(*o->touched));
-	strscpy(o->touched[o->n_touched++], vm, DROVER_VM_NAME_MAX);
-}
-
-/* A VM with an action or a running job that involves node may still land there. */
-static bool vm_in_flight_on(struct droverd *d, uint32_t node, const char *vm)
-{
-	const struct vm_op *a = vm_actions_find(d, vm);
-	const struct queue_job *j = state_job_active(&d->state, vm);
-
-	if (a && (a->node == node || a->target == node))
-		return true;
-	return j && j->state == QUEUE_JOB_RUNNING && (j->source == node || j->target == node);
-}
-
-/* A fresh report of o's node settles every touch whose action is over. */
-static void obs_settle_touched(struct droverd *d, struct node_obs *o)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < o->n_touched; i++)
-		if (vm_in_flight_on(d, o->node_id, o->touched[i]))
-			memmove(o->touched[k++], o->touched[i], DROVER_VM_NAME_MAX);
-	o->n_touched = k;
+	obs_touch(d->obs, node, vm);
 }
 
 /* A node's agent report, delivered: replace that node's observation. */
 static void on_inventory(struct droverd *d, uint32_t from, const Drover__NodeInventory *m)
 {
-	struct node_obs *o = obs_slot(d, from, true);
-	const Drover__AgentInventory *inv = m->inventory;
-	size_t n = inv ? inv->n_domains : 0;
+	const struct node_obs *before = droverd_obs(d, from);
+	bool was_ok = before && before->agent_ok, had_error = before && *before->agent_error;
+	int r = obs_on_inventory(d->obs, &d->state, from, m);
 
-	if (!o)
-		return;
-	o->no_hypervisor = m->no_hypervisor;
-	if (m->no_hypervisor) {
-		/* Known to run nothing we manage: it neither hides VMs nor takes them. */
-		o->agent_ok = false;
-		o->current = true;
-		strscpy(o->agent_error, "no hypervisor (agent disabled by configuration)",
-			sizeof(o->agent_error));
-		return;
-	}
-	if (!m->agent_ok) {
-		/*
-		 * No working agent is not "no VMs": keep what it last saw, marked
-		 * unknown, so nothing is started twice on the strength of silence.
-		 */
-		if (o->agent_ok || !*o->agent_error)
-			log_warn("node %u has no working agent: %s", from,
-				 m->agent_error ? m->agent_error : "");
-		o->agent_ok = false;
-		o->current = false;
-		strscpy(o->agent_error, m->agent_error ? m->agent_error : "",
-			sizeof(o->agent_error));
-		return;
-	}
-	if (n > 2 * DROVER_MAX_VMS) {
-		log_warn("dropping inventory of node %u: %zu domains is more than we track", from,
-			 n);
-		return;
-	}
-	free(o->domains);
-	o->domains = n ? xcalloc(n, sizeof(*o->domains)) : NULL;
-	o->n_domains = 0;
-	for (size_t i = 0; i < n; i++) {
-		const Drover__AgentDomain *dom = inv->domains[i];
-
-		if (!dom || !dom->name || strscpy(o->domains[o->n_domains].name, dom->name,
-						  DROVER_VM_NAME_MAX) < 0)
-			continue;
-		o->domains[o->n_domains++].state = dom->state;
-	}
-	o->agent_ok = m->agent_ok;
-	o->current = true;
-	o->has_record = true;
-	strscpy(o->agent_error, m->agent_error ? m->agent_error : "", sizeof(o->agent_error));
-	o->memory_mib = inv ? inv->memory_mib : 0;
-	o->vcpus = inv ? inv->vcpus : 0;
-	obs_settle_touched(d, o);
+	if (r == -E2BIG)
+		log_warn("dropping inventory of node %u: more domains than we track", from);
+	else if (r == 0 && !m->agent_ok && !m->no_hypervisor && (was_ok || !had_error))
+		log_warn("node %u has no working agent: %s", from,
+			 m->agent_error ? m->agent_error : "");
 }
 
 /* Multicast our own observation (again), e.g. for a node that just joined. */
@@ -878,7 +770,7 @@ void droverd_on_no_hypervisor(struct droverd *d)
 
 static void resend_own_inventory(struct droverd *d)
 {
-	const struct node_obs *o = obs_slot(d, d->local_id, false);
+	const struct node_obs *o = droverd_obs(d, d->local_id);
 	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
 	Drover__AgentDomain *doms, **ptrs;
 
@@ -901,66 +793,30 @@ static void resend_own_inventory(struct droverd *d)
 	free(ptrs);
 }
 
+int droverd_locate(const struct droverd *d, const char *vm, struct locate_result *ret)
+{
+	struct obs_node nl[2 * DROVER_MAX_NODES];
+	size_t n = 0;
+
+	/*
+	 * Every node of the nodelist counts, reported or not; a member missing
+	 * from the nodelist (a config being rolled out) counts too.
+	 */
+	for (size_t i = 0; i < d->n_nodes; i++)
+		nl[n++] = (struct obs_node){ d->nodes[i].id, d->nodes[i].name };
+	for (size_t i = 0; i < d->n_members; i++)
+		nl[n++] = (struct obs_node){ d->members[i], "?" };
+	return obs_locate(d->obs, &d->state, nl, n, d->members, d->n_members, vm, ret);
+}
+
 void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret)
 {
-	struct locate_node nodes[DROVER_MAX_NODES];
-	_cleanup_free_ struct locate_domain *doms = NULL;
-	_cleanup_free_ const char **touched = NULL;
-	size_t n = 0, n_doms = 0, n_touched = 0, used_d = 0, used_t = 0;
 	struct locate_result r;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->node_name = "";
 	ret->state = "unknown";
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
-		n_doms += d->obs[i].node_id ? d->obs[i].n_domains : 0;
-		n_touched += d->obs[i].node_id ? d->obs[i].n_touched : 0;
-	}
-	doms = xcalloc(n_doms ? n_doms : 1, sizeof(*doms));
-	touched = xcalloc(n_touched ? n_touched : 1, sizeof(*touched));
-	/*
-	 * Every node of the nodelist counts, reported or not; a member missing
-	 * from the nodelist (a config being rolled out) counts too.
-	 */
-	for (size_t i = 0; i < d->n_nodes + d->n_members && n < DROVER_MAX_NODES; i++) {
-		uint32_t id = i < d->n_nodes ? d->nodes[i].id : d->members[i - d->n_nodes];
-		const struct node_obs *o = droverd_obs(d, id);
-		const struct known_node *k = links_find(d, id);
-		struct locate_node *ln;
-		bool dup = false;
-
-		for (size_t x = 0; x < n; x++)
-			dup |= nodes[x].id == id;
-		if (dup || !id)
-			continue;
-		ln = &nodes[n++];
-		memset(ln, 0, sizeof(*ln));
-		ln->id = id;
-		ln->name = k ? k->name : "?";
-		ln->member = droverd_is_member(d, id);
-		ln->holds_nothing =
-			state_node_get(&d->state, id) == DROVER__NODE_STATE__NODE_STATE_FENCED ||
-			(o && o->no_hypervisor && o->current);
-		ln->why_stale = "";
-		if (!o)
-			continue;
-		ln->current = o->current && o->agent_ok;
-		ln->has_record = o->has_record;
-		ln->why_stale = o->agent_ok ? "" : o->agent_error;
-		ln->domains = &doms[used_d];
-		for (size_t j = 0; j < o->n_domains; j++) {
-			doms[used_d + j].name = o->domains[j].name;
-			doms[used_d + j].state = o->domains[j].state;
-		}
-		ln->n_domains = o->n_domains;
-		used_d += o->n_domains;
-		ln->touched = &touched[used_t];
-		for (size_t j = 0; j < o->n_touched; j++)
-			touched[used_t + j] = o->touched[j];
-		ln->n_touched = o->n_touched;
-		used_t += o->n_touched;
-	}
-	if (locate_vm(nodes, n, vm, &r) < 0)
+	if (droverd_locate(d, vm, &r) < 0)
 		return;
 	ret->state = locate_state_name(r.state);
 	ret->node_id = r.state == LOCATE_UNKNOWN ? 0 : r.node_id;
@@ -1051,31 +907,28 @@ static void run_vm_progress(struct droverd *d, uint32_t from, bool self,
 
 static const struct peer_msg peer_msgs[] = {
 	/* the state exchange (sync.h): every member, any configuration */
-	{ DROVER__ENVELOPE__BODY_STATE_DIGEST, "StateDigest", false, NULL, run_digest },
-	{ DROVER__ENVELOPE__BODY_STATE_FULL, "StateFull", false, NULL, run_full },
-	{ DROVER__ENVELOPE__BODY_STATE_CHUNK, "StateChunk", false, NULL, run_chunk },
+	{ DROVER__ENVELOPE__BODY_STATE_DIGEST, "StateDigest", false, run_digest },
+	{ DROVER__ENVELOPE__BODY_STATE_FULL, "StateFull", false, run_full },
+	{ DROVER__ENVELOPE__BODY_STATE_CHUNK, "StateChunk", false, run_chunk },
 	/* operators' changes, from any member */
-	{ DROVER__ENVELOPE__BODY_SET_NODE_STATE, "SetNodeState", true, NULL, NULL },
-	{ DROVER__ENVELOPE__BODY_VM_ADD, "VmAdd", true, NULL, NULL },
-	{ DROVER__ENVELOPE__BODY_VM_REMOVE, "VmRemove", true, NULL, NULL },
-	{ DROVER__ENVELOPE__BODY_JOBS_ADD, "JobsAdd", true, drain_sender_ok, drain_on_applied },
-	{ DROVER__ENVELOPE__BODY_JOBS_CANCEL, "JobsCancel", true, drain_sender_ok, drain_on_applied },
-	{ DROVER__ENVELOPE__BODY_LIMITS_SET, "LimitsSet", true, drain_sender_ok, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_SET_NODE_STATE, "SetNodeState", true, NULL },
+	{ DROVER__ENVELOPE__BODY_VM_ADD, "VmAdd", true, NULL },
+	{ DROVER__ENVELOPE__BODY_VM_REMOVE, "VmRemove", true, NULL },
+	{ DROVER__ENVELOPE__BODY_JOBS_ADD, "JobsAdd", true, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_JOBS_CANCEL, "JobsCancel", true, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_LIMITS_SET, "LimitsSet", true, drain_on_applied },
 	/* the coordinator's decisions, and their ends from the executing node */
-	{ DROVER__ENVELOPE__BODY_JOB_START, "JobStart", true, drain_sender_ok, drain_on_applied },
-	{ DROVER__ENVELOPE__BODY_JOB_FINISH, "JobFinish", true, drain_sender_ok, drain_on_applied },
-	{ DROVER__ENVELOPE__BODY_VM_ACTION, "VmAction", true, vm_actions_sender_ok,
-	  vm_actions_on_applied },
-	{ DROVER__ENVELOPE__BODY_VM_ACTION_RESULT, "VmActionResult", true, vm_actions_sender_ok,
-	  vm_actions_on_applied },
+	{ DROVER__ENVELOPE__BODY_JOB_START, "JobStart", true, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_JOB_FINISH, "JobFinish", true, drain_on_applied },
+	{ DROVER__ENVELOPE__BODY_VM_ACTION, "VmAction", true, vm_actions_on_applied },
+	{ DROVER__ENVELOPE__BODY_VM_ACTION_RESULT, "VmActionResult", true, vm_actions_on_applied },
 	/* observations and requests: not state, never gated by quorum */
-	{ DROVER__ENVELOPE__BODY_NODE_INVENTORY, "NodeInventory", false, NULL, run_inventory },
-	{ DROVER__ENVELOPE__BODY_NETWORK_HEALTH, "NetworkHealth", false, NULL, run_net_health },
-	{ DROVER__ENVELOPE__BODY_JOB_PROGRESS, "JobProgress", false, NULL, run_job_progress },
-	{ DROVER__ENVELOPE__BODY_JOB_ABORT, "JobAbort", false, NULL, run_job_abort },
-	{ DROVER__ENVELOPE__BODY_VM_REQUEST, "VmRequest", false, NULL, run_vm_request },
-	{ DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS, "VmActionProgress", false, NULL,
-	  run_vm_progress },
+	{ DROVER__ENVELOPE__BODY_NODE_INVENTORY, "NodeInventory", false, run_inventory },
+	{ DROVER__ENVELOPE__BODY_NETWORK_HEALTH, "NetworkHealth", false, run_net_health },
+	{ DROVER__ENVELOPE__BODY_JOB_PROGRESS, "JobProgress", false, run_job_progress },
+	{ DROVER__ENVELOPE__BODY_JOB_ABORT, "JobAbort", false, run_job_abort },
+	{ DROVER__ENVELOPE__BODY_VM_REQUEST, "VmRequest", false, run_vm_request },
+	{ DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS, "VmActionProgress", false, run_vm_progress },
 };
 
 static const struct peer_msg *peer_msg_find(Drover__Envelope__BodyCase body)
@@ -1107,7 +960,7 @@ void droverd_on_peer_message(struct droverd *d, uint32_t nodeid, uint32_t pid,
 	    !env->vm_action_result->action_id)
 		/* Id 0: the coordinator refused; nothing was decided, nothing to apply. */
 		vm_actions_on_refusal(d, env->vm_action_result);
-	else if (pm->change)
+	else if (pm->change && apply_gate_is_change(env))
 		on_change(d, pm, nodeid, from_self, env);
 	else
 		pm->run(d, nodeid, from_self, env, 0);

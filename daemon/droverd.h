@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "frame.h"
+#include "observe.h"
 #include "state.h"
 #include "sync.h"
 
@@ -47,35 +48,6 @@ struct pending_req {
 	uint64_t deadline_ms;
 	qb_ipcs_connection_t *conn;
 	char what[96];
-};
-
-/* What a node's agent last reported (NodeInventory): an observation. */
-struct obs_domain {
-	char name[DROVER_VM_NAME_MAX];
-	Drover__VmRunState state;
-};
-
-struct node_obs {
-	uint32_t node_id;         /* 0: slot unused */
-	bool agent_ok;
-	/*
-	 * A successful inventory of this node was delivered since it last
-	 * joined the membership (and since we did): domains[] is the truth now.
-	 */
-	bool current;
-	bool has_record;          /* domains[] is from a successful inventory */
-	bool no_hypervisor;       /* its agent is disabled by configuration: it holds no VM */
-	char agent_error[160];
-	uint64_t memory_mib;
-	uint32_t vcpus;
-	size_t n_domains;
-	struct obs_domain *domains;
-	/*
-	 * VMs an action or job may have put on this node since domains[] was
-	 * taken: while the node is not current, they may be there (core/locate.h).
-	 */
-	size_t n_touched;
-	char (*touched)[DROVER_VM_NAME_MAX];
 };
 
 /* Where a registered VM is, from the observations (droverd_vm_locate). */
@@ -272,6 +244,9 @@ uint32_t droverd_coordinator(const struct droverd *d);
 bool droverd_is_member(const struct droverd *d, uint32_t id);
 
 void droverd_vm_locate(const struct droverd *d, const char *vm, struct vm_location *ret);
+struct locate_result;
+/* The same as core/locate.h gives it, over every node of the nodelist. */
+int droverd_locate(const struct droverd *d, const char *vm, struct locate_result *ret);
 /* A node's last agent report, NULL if it never sent one. */
 const struct node_obs *droverd_obs(const struct droverd *d, uint32_t node_id);
 /* Running, paused, shutting down, suspended or unknown: it holds its memory there. */
@@ -287,8 +262,6 @@ void droverd_on_no_hypervisor(struct droverd *d);
 /* vm_actions.c: VM requests, the coordinator's actions, their execution. */
 void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m);
 void vm_actions_on_progress(struct droverd *d, uint32_t from, const Drover__VmActionProgress *m);
-/* Whether `from` may send this VmAction/VmActionResult (every member checks alike). */
-bool vm_actions_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env);
 /* Called before a VmActionResult is applied: remembers the operation it ends. */
 void vm_actions_before_apply(struct droverd *d, const Drover__Envelope *env);
 /* A VmAction or VmActionResult was applied (r == 1) or refused (r < 0). */
@@ -339,8 +312,6 @@ void drain_kick(struct droverd *d);
 /* A replicated queue change was applied (r == 1) or rejected (r <= 0). */
 void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
 		      int r);
-/* Whether `from` may send this queue change (the check every member makes alike). */
-bool drain_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env);
 /* One of our own messages came back (whatever it was): the coordinator may go on. */
 void drain_on_own_delivered(struct droverd *d, uint64_t seq);
 void drain_on_progress(struct droverd *d, uint32_t from, const Drover__JobProgress *m);

@@ -34,8 +34,10 @@
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
+#include "locate.h"
 #include "names.h"
 #include "util.h"
+#include "vmdecide.h"
 
 #define STOP_DEADLINE_MS 150000u
 #define STOP_GRACE_MS 30000u
@@ -137,121 +139,60 @@ static void send_result(struct droverd *d, uint64_t action_id, uint32_t origin,
 	membership_send(d, &env, false);
 }
 
-/* A node that may receive or run VMs: online, agent working, not set aside. */
-static bool node_usable(const struct droverd *d, uint32_t id, const char **why)
-{
-	const struct node_obs *o = droverd_obs(d, id);
-	Drover__NodeState st = state_node_get(&d->state, id);
-	if (!droverd_is_member(d, id))
-		return *why = "is offline", false;
-	if (!o || !o->agent_ok)
-		return *why = "has no working agent", false;
-	if (st != DROVER__NODE_STATE__NODE_STATE_ACTIVE)
-		return *why = "is not active (maintenance, draining or drained)", false;
-	return true;
-}
-
-/* Memory the VMs reported running on a node take, for the least-loaded choice. */
-static uint64_t node_load_mib(const struct droverd *d, uint32_t id)
+/* Memory the guests reported on a node hold: running, paused or suspended. */
+static uint64_t node_load_mib(const struct droverd *d, const struct node_obs *o)
 {
 	uint64_t sum = 0;
 
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
-		const struct node_obs *o = &d->obs[i];
+	for (size_t j = 0; o && j < o->n_domains; j++) {
+		const struct vm_cfg *v = state_vm_find(&d->state, o->domains[j].name);
 
-		if (o->node_id != id)
-			continue;
-		for (size_t j = 0; j < o->n_domains; j++) {
-			const struct vm_cfg *v = state_vm_find(&d->state, o->domains[j].name);
-
-			/* Paused and suspended guests hold their memory too. */
-			if (v && droverd_vm_state_active(o->domains[j].state))
-				sum += v->memory_mib;
-		}
+		if (v && droverd_vm_state_active(o->domains[j].state))
+			sum += v->memory_mib;
 	}
 	return sum;
 }
 
-/*
- * Where to start a stopped VM: where it is defined (its disks are there), else
- * its home node, else the usable node with the least VM memory running and
- * enough room, ties to the lowest id. 0 if none.
- */
-static uint32_t choose_start_node(const struct droverd *d, const struct vm_cfg *v,
-				  const struct vm_location *loc)
+static bool view_usable(const void *ctx, size_t k, uint32_t a, uint32_t b)
 {
-	const char *why;
-	uint32_t best = 0;
-	uint64_t best_load = 0;
-
-	if (loc->node_name && *loc->node_name) {
-		const struct known_node *k = links_find_by_name(d, loc->node_name);
-		if (k && node_usable(d, k->id, &why))
-			return k->id;
-	}
-	if (v->home_node && node_usable(d, v->home_node, &why))
-		return v->home_node;
-	for (size_t i = 0; i < d->n_nodes; i++) {
-		uint32_t id = d->nodes[i].id;
-		uint64_t load;
-		const struct node_obs *o;
-
-		if (!node_usable(d, id, &why))
-			continue;
-		o = droverd_obs(d, id);
-		load = node_load_mib(d, id);
-		if (o && o->memory_mib && load + v->memory_mib > o->memory_mib)
-			continue;
-		if (!best || load < best_load) {
-			best = id;
-			best_load = load;
-		}
-	}
-	return best;
+	return nethealth_usable(ctx, k, a, b);
 }
 
-/*
- * The network for a migration from src to target: the one asked for, which
- * must be configured and link the pair now, or the first usable one in
- * preference order. "" for the hypervisors' default route when no network is
- * configured. Returns 0 or a crm exit code, with why.
- */
-static int choose_network(const struct droverd *d, const char *asked, uint32_t src,
-			  uint32_t target, const char **ret, char *why, size_t len)
-{
-	size_t n = nethealth_n_networks(d);
-	char b1[32], b2[32];
+/* vm_decide()'s view of the cluster as this droverd knows it now. */
+struct decide_buf {
+	struct vmd_node nodes[DROVER_MAX_NODES];
+	struct vmd_network nets[QUEUE_MAX_NETWORKS];
+};
 
-	if (asked && *asked) {
-		for (size_t k = 0; k < n; k++) {
-			if (strcmp(nethealth_network_name(d, k), asked) != 0)
-				continue;
-			if (!nethealth_usable(d, k, src, target)) {
-				snprintf(why, len, "network '%s' does not link %s and %s now", asked,
-					 name_of(d, src, b1, sizeof(b1)),
-					 name_of(d, target, b2, sizeof(b2)));
-				return DROVER_EXIT_UNAVAILABLE;
-			}
-			*ret = nethealth_network_name(d, k);
-			return 0;
+static void build_view(const struct droverd *d, struct vmd_view *v, struct decide_buf *b)
+{
+	memset(v, 0, sizeof(*v));
+	v->state = &d->state;
+	for (size_t i = 0; i < d->n_nodes && i < DROVER_MAX_NODES; i++) {
+		const struct known_node *k = &d->nodes[i];
+		const struct node_obs *o = droverd_obs(d, k->id);
+
+		b->nodes[i] = (struct vmd_node){
+			.id = k->id,
+			.name = k->name,
+			.member = droverd_is_member(d, k->id),
+			.agent_ok = o && o->agent_ok && o->current,
+			.memory_mib = o ? o->memory_mib : 0,
+			.load_mib = node_load_mib(d, o),
+		};
+	}
+	v->n_nodes = d->n_nodes < DROVER_MAX_NODES ? d->n_nodes : DROVER_MAX_NODES;
+	v->nodes = b->nodes;
+	/* No [network] section: the default route, no choice to make. */
+	if (d->cfg.n_networks)
+		for (size_t k = 0; k < nethealth_n_networks(d) && k < QUEUE_MAX_NETWORKS; k++) {
+			b->nets[k].name = nethealth_network_name(d, k);
+			b->nets[k].last_resort = nethealth_last_resort(d, k);
+			v->n_networks = k + 1;
 		}
-		snprintf(why, len, "no such network '%s' (see `drover config show`)", asked);
-		return DROVER_EXIT_NOSUCH;
-	}
-	if (!d->cfg.n_networks) {
-		*ret = "";
-		return 0;
-	}
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t k = 0; k < n; k++)
-			if (nethealth_last_resort(d, k) == (pass == 1) &&
-			    nethealth_usable(d, k, src, target)) {
-				*ret = nethealth_network_name(d, k);
-				return 0;
-			}
-	snprintf(why, len, "no migration network links %s and %s now",
-		 name_of(d, src, b1, sizeof(b1)), name_of(d, target, b2, sizeof(b2)));
-	return DROVER_EXIT_UNAVAILABLE;
+	v->networks = b->nets;
+	v->usable = view_usable;
+	v->usable_ctx = d;
 }
 
 static void hold_timer_fn(void *data);
@@ -279,109 +220,36 @@ static bool hold(struct droverd *d, const struct held_request *q)
 	return true;
 }
 
-/* The coordinator's decision on one request. may_hold: it may wait for a report. */
+/* The coordinator's decision on one request (core/vmdecide.h), sent. */
 static void decide(struct droverd *d, const struct held_request *q)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__VmAction act = DROVER__VM_ACTION__INIT;
-	const struct vm_cfg *v;
-	struct vm_location loc;
-	const char *why = NULL, *net = "";
-	char msg[400], b1[32], b2[32];
-	uint32_t node = 0;
-	int code;
+	struct vmd_request rq = { .kind = q->kind, .vm = q->vm, .target = q->target,
+				  .network = q->network };
+	struct vmd_view view;
+	struct decide_buf buf;
+	struct locate_result loc;
+	struct vmd_decision dec;
+	char b1[32], b2[32];
 
-	if (!(v = state_vm_find(&d->state, q->vm))) {
-		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_NOSUCH, "no such VM");
+	rq.in_flight = undelivered_has(d, q->vm);
+	rq.may_hold = now_ms() < q->deadline_ms && d->n_held < DROVER_MAX_HELD;
+	build_view(d, &view, &buf);
+	if (droverd_locate(d, q->vm, &loc) < 0 || vm_decide(&view, &rq, &loc, &dec) < 0) {
+		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_SOFTWARE, "cannot decide");
 		return;
 	}
-	if (state_job_active((struct cluster_state *)&d->state, v->name)) {
-		snprintf(msg, sizeof(msg), "VM '%s' has a migration job in the queue (see `drover "
-			 "queue`); cancel the drain first", v->name);
-		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
+	if (dec.kind == VMD_HOLD) {
+		log_info("holding the %s of VM '%s' until every node has reported: %s",
+			 kind_name(q->kind), q->vm, dec.message);
+		hold(d, q);
 		return;
 	}
-	if (state_op_for_vm(&d->state, v->name) || undelivered_has(d, v->name)) {
-		snprintf(msg, sizeof(msg), "VM '%s' has an action in progress; retry when it is done",
-			 v->name);
-		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
-		return;
-	}
-	droverd_vm_locate(d, v->name, &loc);
-	/*
-	 * Nothing is decided on a guess. A start or stop needs to know where
-	 * the VM is; a migration needs the node that runs it, reported afresh.
-	 */
-	if (strcmp(loc.state, "unknown") == 0) {
-		if (loc.unknown_member && hold(d, q)) {
-			log_info("holding the %s of VM '%s' until every node has reported: %s",
-				 kind_name(q->kind), v->name, loc.reason);
-			return;
-		}
-		snprintf(msg, sizeof(msg), "VM '%.63s' may be running where drover cannot see: "
-			 "%.192s; not deciding on a guess", v->name, loc.reason);
-		log_warn("refused to %s VM '%s': %s", kind_name(q->kind), v->name, loc.reason);
-		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNSAFE, msg);
-		return;
-	}
-	switch (q->kind) {
-	case DROVER__VM_ACTION_KIND__VM_ACTION_START:
-		if (strcmp(loc.state, "running") == 0) {
-			snprintf(msg, sizeof(msg), "VM '%s' is already running on %s", v->name,
-				 loc.node_name);
-			send_result(d, 0, q->origin, q->request_id, 0, msg);
-			return;
-		}
-		node = choose_start_node(d, v, &loc);
-		if (!node) {
-			snprintf(msg, sizeof(msg), "no usable node has %llu MiB free for VM '%s'",
-				 (unsigned long long)v->memory_mib, v->name);
-			send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
-			return;
-		}
-		break;
-	case DROVER__VM_ACTION_KIND__VM_ACTION_STOP:
-		if (strcmp(loc.state, "running") != 0) {
-			snprintf(msg, sizeof(msg), "VM '%s' is not running (%s)", v->name, loc.state);
-			send_result(d, 0, q->origin, q->request_id, 0, msg);
-			return;
-		}
-		node = loc.node_id;
-		break;
-	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE:
-		if (strcmp(loc.state, "running") != 0) {
-			snprintf(msg, sizeof(msg), "VM '%s' is not running (%s): nothing to migrate",
-				 v->name, loc.state);
-			send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_INVALID_PARAM, msg);
-			return;
-		}
-		node = loc.node_id;
-		if (node == q->target) {
-			snprintf(msg, sizeof(msg), "VM '%s' already runs on %s", v->name,
-				 loc.node_name);
-			send_result(d, 0, q->origin, q->request_id, 0, msg);
-			return;
-		}
-		if (!node_usable(d, q->target, &why)) {
-			snprintf(msg, sizeof(msg), "target %s %s",
-				 name_of(d, q->target, b1, sizeof(b1)), why);
-			send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE, msg);
-			return;
-		}
-		code = choose_network(d, q->network, node, q->target, &net, msg, sizeof(msg));
-		if (code) {
-			send_result(d, 0, q->origin, q->request_id, code, msg);
-			return;
-		}
-		break;
-	default:
-		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_INVALID_PARAM,
-			    "unknown VM action");
-		return;
-	}
-	if (!node) {
-		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_ERROR,
-			    "the node that reports the VM is not in the nodelist");
+	if (dec.kind == VMD_ANSWER) {
+		if (dec.exit_code == DROVER_EXIT_UNSAFE)
+			log_warn("refused to %s VM '%s': %s", kind_name(q->kind), q->vm, loc.reason);
+		send_result(d, 0, q->origin, q->request_id, dec.exit_code, dec.message);
 		return;
 	}
 	if (d->state.n_ops + d->n_undelivered >= DROVER_MAX_OPS) {
@@ -397,23 +265,20 @@ static void decide(struct droverd *d, const struct held_request *q)
 	if (!(act.action_id & 0xffffffffu))
 		act.action_id |= ++d->next_action & 0xffffffffu;
 	act.kind = q->kind;
-	act.vm = (char *)v->name;
-	act.node = node;
-	act.target_node = q->target;
-	act.network = (char *)net;
+	act.vm = (char *)q->vm;
+	act.node = dec.node;
+	act.target_node = dec.target;
+	act.network = dec.network;
 	act.origin_node = q->origin;
 	act.request_id = q->request_id;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &act;
-	log_notice("decided: %s VM '%s' on %s%s%s%s%s", kind_name(q->kind), v->name,
-		   name_of(d, node, b1, sizeof(b1)),
-		   q->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? " to " : "",
-		   q->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE
-			   ? name_of(d, q->target, b2, sizeof(b2))
-			   : "",
+	log_notice("decided: %s VM '%s' on %s%s%s%s%s", kind_name(q->kind), q->vm,
+		   name_of(d, dec.node, b1, sizeof(b1)), dec.target ? " to " : "",
+		   dec.target ? name_of(d, dec.target, b2, sizeof(b2)) : "",
 		   *act.network ? " over " : "", act.network);
 	if (membership_send(d, &env, false) == 0)
-		strscpy(d->undelivered[d->n_undelivered++], v->name, DROVER_VM_NAME_MAX);
+		strscpy(d->undelivered[d->n_undelivered++], q->vm, DROVER_VM_NAME_MAX);
 }
 
 void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m)
@@ -574,25 +439,6 @@ static void execute(struct droverd *d, const struct vm_op *o, struct op_local *l
 	r = agent_link_submit(d, &job, &l->job_id);
 	if (r < 0)
 		finish_local(d, l, DROVER_EXIT_UNAVAILABLE, "this node's agent is unavailable");
-}
-
-bool vm_actions_sender_ok(const struct droverd *d, uint32_t from, const Drover__Envelope *env)
-{
-	const struct vm_op *o;
-
-	switch (env->body_case) {
-	case DROVER__ENVELOPE__BODY_VM_ACTION:
-		/* Decisions come from the lowest member, a function of the delivered stream. */
-		return d->n_members > 0 && from == d->members[0];
-	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
-		/* The executor reports; the coordinator ends what a departed executor left. */
-		o = env->vm_action_result ? state_op_find(&d->state, env->vm_action_result->action_id)
-					  : NULL;
-		return !o || from == o->node ||
-		       (d->n_members > 0 && from == d->members[0] && !droverd_is_member(d, o->node));
-	default:
-		return true;
-	}
 }
 
 void vm_actions_before_apply(struct droverd *d, const Drover__Envelope *env)

@@ -1,0 +1,93 @@
+/*
+ * The apply-time gate (see apply_gate.h). The membership passed in is the one
+ * of the configuration the message was delivered in; "left" means not in it.
+ */
+#include "apply_gate.h"
+
+static bool member(const uint32_t *members, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (members[i] == id)
+			return true;
+	return false;
+}
+
+bool apply_gate_is_change(const Drover__Envelope *env)
+{
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+	case DROVER__ENVELOPE__BODY_VM_REMOVE:
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+	case DROVER__ENVELOPE__BODY_JOB_START:
+	case DROVER__ENVELOPE__BODY_JOB_FINISH:
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+	case DROVER__ENVELOPE__BODY_LIMITS_SET:
+	case DROVER__ENVELOPE__BODY_VM_ACTION:
+		return true;
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
+		return env->vm_action_result && env->vm_action_result->action_id != 0;
+	default:
+		return false;
+	}
+}
+
+bool apply_gate_sender_ok(const struct cluster_state *s, const uint32_t *members, size_t n_members,
+			  uint32_t from, const Drover__Envelope *env)
+{
+	uint32_t coord = n_members ? members[0] : 0;
+
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_JOB_START:
+	case DROVER__ENVELOPE__BODY_VM_ACTION:
+		return from == coord;
+	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
+		const struct queue_job *j = NULL;
+
+		for (size_t i = 0; env->job_finish && i < s->n_jobs; i++)
+			if (s->jobs[i].id == env->job_finish->job_id)
+				j = &s->jobs[i];
+		return j && (from == j->source ||
+			     (from == coord && !member(members, n_members, j->source)));
+	}
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT: {
+		const struct vm_op *o = env->vm_action_result
+						? state_op_find(s, env->vm_action_result->action_id)
+						: NULL;
+
+		/* Unknown ids are refused by state_apply() (-ENOENT), alike everywhere. */
+		return !o || from == o->node ||
+		       (from == coord && !member(members, n_members, o->node));
+	}
+	default:
+		return true;
+	}
+}
+
+enum apply_verdict apply_gate(const struct cluster_state *s, const uint32_t *members,
+			      size_t n_members, bool config_quorate, bool synced, uint32_t from,
+			      const Drover__Envelope *env)
+{
+	if (!config_quorate)
+		return APPLY_NOT_QUORATE;
+	if (!synced)
+		return APPLY_NOT_SYNCED;
+	if (!apply_gate_sender_ok(s, members, n_members, from, env))
+		return APPLY_NOT_SENDERS;
+	return APPLY_OK;
+}
+
+const char *apply_verdict_text(enum apply_verdict v)
+{
+	switch (v) {
+	case APPLY_OK:
+		return "applied";
+	case APPLY_NOT_QUORATE:
+		return "the configuration is not quorate";
+	case APPLY_NOT_SYNCED:
+		return "state exchange in progress";
+	case APPLY_NOT_SENDERS:
+		return "not its to send";
+	}
+	return "?";
+}

@@ -1,0 +1,215 @@
+/*
+ * One VM request, decided (the rules are in vmdecide.h). Pure: every input is
+ * in the view, every output in the decision, so droverd and the simulator
+ * decide alike on the same view.
+ */
+#include "vmdecide.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "util.h"
+
+static const struct vmd_node *node_of(const struct vmd_view *v, uint32_t id)
+{
+	for (size_t i = 0; id && i < v->n_nodes; i++)
+		if (v->nodes[i].id == id)
+			return &v->nodes[i];
+	return NULL;
+}
+
+static const char *name_of(const struct vmd_view *v, uint32_t id, char *buf, size_t len)
+{
+	const struct vmd_node *n = node_of(v, id);
+
+	if (n && n->name && *n->name)
+		return n->name;
+	snprintf(buf, len, "node %u", id);
+	return buf;
+}
+
+/* May run or receive VMs: a member with a current, working agent, active. */
+static bool usable(const struct vmd_view *v, uint32_t id, const char **why)
+{
+	const struct vmd_node *n = node_of(v, id);
+
+	if (!n || !n->member)
+		return *why = "is offline", false;
+	if (!n->agent_ok)
+		return *why = "has no working agent", false;
+	if (state_node_get(v->state, id) != DROVER__NODE_STATE__NODE_STATE_ACTIVE)
+		return *why = "is not active (maintenance, draining or drained)", false;
+	return true;
+}
+
+static uint32_t choose_start_node(const struct vmd_view *v, const struct vm_cfg *vm,
+				  const struct locate_result *loc)
+{
+	const char *why;
+	uint32_t best = 0;
+	uint64_t best_load = 0;
+
+	/* Where it is defined, its disks are; then where it was added to run. */
+	if (loc->node_id && usable(v, loc->node_id, &why))
+		return loc->node_id;
+	if (vm->home_node && usable(v, vm->home_node, &why))
+		return vm->home_node;
+	for (size_t i = 0; i < v->n_nodes; i++) {
+		const struct vmd_node *n = &v->nodes[i];
+
+		if (!usable(v, n->id, &why))
+			continue;
+		if (n->memory_mib && n->load_mib + vm->memory_mib > n->memory_mib)
+			continue;
+		if (!best || n->load_mib < best_load || (n->load_mib == best_load && n->id < best)) {
+			best = n->id;
+			best_load = n->load_mib;
+		}
+	}
+	return best;
+}
+
+static int choose_network(const struct vmd_view *v, const char *asked, uint32_t src,
+			  uint32_t target, struct vmd_decision *ret)
+{
+	char b1[32], b2[32];
+
+	if (asked && *asked) {
+		for (size_t k = 0; k < v->n_networks; k++) {
+			if (strcmp(v->networks[k].name, asked) != 0)
+				continue;
+			if (!v->usable || !v->usable(v->usable_ctx, k, src, target)) {
+				snprintf(ret->message, sizeof(ret->message),
+					 "network '%.31s' does not link %s and %s now", asked,
+					 name_of(v, src, b1, sizeof(b1)), name_of(v, target, b2, sizeof(b2)));
+				return DROVER_EXIT_UNAVAILABLE;
+			}
+			strscpy(ret->network, v->networks[k].name, sizeof(ret->network));
+			return 0;
+		}
+		snprintf(ret->message, sizeof(ret->message),
+			 "no such network '%.31s' (see `drover config show`)", asked);
+		return DROVER_EXIT_NOSUCH;
+	}
+	if (!v->n_networks) {
+		ret->network[0] = '\0'; /* the hypervisors' default route */
+		return 0;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t k = 0; k < v->n_networks; k++)
+			if (v->networks[k].last_resort == (pass == 1) && v->usable &&
+			    v->usable(v->usable_ctx, k, src, target)) {
+				strscpy(ret->network, v->networks[k].name, sizeof(ret->network));
+				return 0;
+			}
+	snprintf(ret->message, sizeof(ret->message), "no migration network links %s and %s now",
+		 name_of(v, src, b1, sizeof(b1)), name_of(v, target, b2, sizeof(b2)));
+	return DROVER_EXIT_UNAVAILABLE;
+}
+
+static int answer(struct vmd_decision *ret, int code)
+{
+	ret->kind = VMD_ANSWER;
+	ret->exit_code = code;
+	return 0;
+}
+
+int vm_decide(const struct vmd_view *v, const struct vmd_request *q,
+	      const struct locate_result *loc, struct vmd_decision *ret)
+{
+	const struct vm_cfg *vm;
+	const char *why = NULL;
+	char b[32];
+	int code;
+
+	if (!v || !v->state || !q || !loc || !ret || (v->n_nodes && !v->nodes))
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	if (!q->vm || !(vm = state_vm_find(v->state, q->vm))) {
+		snprintf(ret->message, sizeof(ret->message), "no such VM");
+		return answer(ret, DROVER_EXIT_NOSUCH);
+	}
+	if (state_job_active((struct cluster_state *)v->state, vm->name)) {
+		snprintf(ret->message, sizeof(ret->message), "VM '%s' has a migration job in the "
+			 "queue (see `drover queue`); cancel the drain first", vm->name);
+		return answer(ret, DROVER_EXIT_UNAVAILABLE);
+	}
+	if (state_op_for_vm(v->state, vm->name) || q->in_flight) {
+		snprintf(ret->message, sizeof(ret->message),
+			 "VM '%s' has an action in progress; retry when it is done", vm->name);
+		return answer(ret, DROVER_EXIT_UNAVAILABLE);
+	}
+	/*
+	 * Nothing is decided on a guess. A start or stop needs to know where
+	 * the VM is; a migration needs the node that runs it, reported afresh.
+	 */
+	if (loc->state == LOCATE_UNKNOWN) {
+		if (loc->unknown_member && q->may_hold) {
+			ret->kind = VMD_HOLD;
+			snprintf(ret->message, sizeof(ret->message), "%s", loc->reason);
+			return 0;
+		}
+		snprintf(ret->message, sizeof(ret->message), "VM '%.63s' may be running where drover "
+			 "cannot see: %.192s; not deciding on a guess", vm->name, loc->reason);
+		return answer(ret, DROVER_EXIT_UNSAFE);
+	}
+	switch (q->kind) {
+	case DROVER__VM_ACTION_KIND__VM_ACTION_START:
+		if (loc->state == LOCATE_RUNNING) {
+			snprintf(ret->message, sizeof(ret->message), "VM '%s' is already running on %s",
+				 vm->name, name_of(v, loc->node_id, b, sizeof(b)));
+			return answer(ret, 0);
+		}
+		ret->node = choose_start_node(v, vm, loc);
+		if (!ret->node) {
+			snprintf(ret->message, sizeof(ret->message),
+				 "no usable node has %llu MiB free for VM '%s'",
+				 (unsigned long long)vm->memory_mib, vm->name);
+			return answer(ret, DROVER_EXIT_UNAVAILABLE);
+		}
+		break;
+	case DROVER__VM_ACTION_KIND__VM_ACTION_STOP:
+		if (loc->state != LOCATE_RUNNING) {
+			snprintf(ret->message, sizeof(ret->message), "VM '%s' is not running (%s)",
+				 vm->name, locate_state_name(loc->state));
+			return answer(ret, 0);
+		}
+		ret->node = loc->node_id;
+		break;
+	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE:
+		if (loc->state != LOCATE_RUNNING) {
+			snprintf(ret->message, sizeof(ret->message),
+				 "VM '%s' is not running (%s): nothing to migrate", vm->name,
+				 locate_state_name(loc->state));
+			return answer(ret, DROVER_EXIT_INVALID_PARAM);
+		}
+		ret->node = loc->node_id;
+		if (ret->node == q->target) {
+			snprintf(ret->message, sizeof(ret->message), "VM '%s' already runs on %s",
+				 vm->name, name_of(v, ret->node, b, sizeof(b)));
+			return answer(ret, 0);
+		}
+		if (!usable(v, q->target, &why)) {
+			snprintf(ret->message, sizeof(ret->message), "target %s %s",
+				 name_of(v, q->target, b, sizeof(b)), why);
+			return answer(ret, DROVER_EXIT_UNAVAILABLE);
+		}
+		code = choose_network(v, q->network, ret->node, q->target, ret);
+		if (code)
+			return answer(ret, code);
+		ret->target = q->target;
+		break;
+	default:
+		snprintf(ret->message, sizeof(ret->message), "unknown VM action");
+		return answer(ret, DROVER_EXIT_INVALID_PARAM);
+	}
+	if (!node_of(v, ret->node)) {
+		snprintf(ret->message, sizeof(ret->message),
+			 "the node that reports the VM is not in the nodelist");
+		return answer(ret, DROVER_EXIT_ERROR);
+	}
+	ret->kind = VMD_ACT;
+	return 0;
+}

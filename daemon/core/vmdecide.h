@@ -1,0 +1,87 @@
+/*
+ * The coordinator's decision on one `drover vm start|stop|migrate` request, as
+ * pure code: given the replicated state, where the VM is (locate.h), what each
+ * node can take and which networks link which nodes, it returns an operation
+ * to multicast as a VmAction, an answer without acting (already done, or a
+ * refusal with its reason and exit code), or "hold": wait for a member that
+ * has not reported yet. droverd's vm_actions.c builds the view and sends the
+ * result; the simulator (tests/sim) calls it on its replicas alike.
+ *
+ * The rules, in order: the VM is registered; it has no operation and no
+ * queued or running migration job (nor a decision of ours still in flight,
+ * which the caller says); its location is known (unknown with a member that
+ * may report soon: hold if allowed, else refuse with exit 107 and the reason
+ * naming the node; nothing is ever decided on a guess); then per kind:
+ *  - start: running already is success; the start node is where the domain
+ *    is defined, else its home node, else the usable node with the least
+ *    guest memory held and room for it (ties: lowest id);
+ *  - stop: not running is success;
+ *  - migrate: it must run; its node is the source; the target must be usable;
+ *    the network asked for must be configured and link the pair now, else the
+ *    first that does by preference, last-resort networks last.
+ * A usable node is a member with a current, working agent, in state active.
+ */
+#ifndef DROVER_CORE_VMDECIDE_H
+#define DROVER_CORE_VMDECIDE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "locate.h"
+#include "state.h"
+
+struct vmd_node {
+	uint32_t id;
+	const char *name;
+	bool member;
+	bool agent_ok;        /* a current report from a working agent */
+	uint64_t memory_mib;  /* capacity it reports; 0: not reported (not checked) */
+	uint64_t load_mib;    /* memory its guests hold (running, paused, suspended) */
+};
+
+struct vmd_network {
+	const char *name;
+	bool last_resort;     /* carries a migration only when no other one links the pair */
+};
+
+struct vmd_view {
+	const struct cluster_state *state;
+	size_t n_nodes;                 /* the nodelist */
+	const struct vmd_node *nodes;
+	size_t n_networks;              /* preference order; 0: the hypervisors' default route */
+	const struct vmd_network *networks;
+	/* Network k links a and b now (both report the other up). */
+	bool (*usable)(const void *ctx, size_t k, uint32_t a, uint32_t b);
+	const void *usable_ctx;
+};
+
+struct vmd_request {
+	Drover__VmActionKind kind;
+	const char *vm;
+	uint32_t target;      /* migrate */
+	const char *network;  /* migrate: "" for any */
+	bool in_flight;       /* the caller already sent a decision for this VM */
+	bool may_hold;        /* the caller can wait for a missing report */
+};
+
+enum vmd_kind {
+	VMD_ACT,     /* multicast a VmAction: node (and target, network) */
+	VMD_ANSWER,  /* answer the origin: exit_code (0: nothing to do) and message */
+	VMD_HOLD,    /* wait for the report of the member in message, then decide again */
+};
+
+struct vmd_decision {
+	enum vmd_kind kind;
+	int exit_code;
+	char message[400];
+	uint32_t node;
+	uint32_t target;
+	char network[QUEUE_NAME_MAX];
+};
+
+/* Decide on q over v with the VM's location loc. -EINVAL on NULL arguments. */
+int vm_decide(const struct vmd_view *v, const struct vmd_request *q,
+	      const struct locate_result *loc, struct vmd_decision *ret);
+
+#endif
