@@ -1,0 +1,1098 @@
+/*
+ * drover-sim: scenarios against replicas made of the real core.
+ *
+ * Each simulated node is a replica of droverd's state machine built from the
+ * very functions droverd calls (daemon/core/): the apply-time gate
+ * (apply_gate.c), state_apply() with its jobs and operations, the state
+ * exchange (sync.c) with its terms, the configuration quorum rule
+ * (quorum_rule.c), the observation table (observe.c), the VM location rule
+ * (locate.c) and the coordinator's VM decision (vmdecide.c). Messages are
+ * real envelopes, framed with frame_encode() and decoded by each receiver.
+ * What the simulator stands in for: corosync (one totally ordered bus;
+ * configurations are the nodes whose droverd runs, per partition group),
+ * the agents and hypervisors (each host's truth: the domains it runs), the
+ * CLI (operator commands) and time (ticks).
+ *
+ * After every event it checks the invariants: no VM runs on two hosts; no
+ * start is decided for a VM a host runs; the synchronised members of one
+ * configuration hold one state. A violation is logged as "VIOLATION" and
+ * makes the exit status 2. The log (decisions, applied and dropped changes,
+ * answers, memberships, exchanges) goes to stdout; with --expect FILE it is
+ * compared with FILE and the first difference fails the run (exit 1).
+ *
+ * Scenario lines (tests/sim/scenarios/NAME.sim), one event each; '#' comments:
+ *   nodes N                      N nodes n1..nN, droverd and agent up, one group
+ *   vm NAME NODE [stopped]       a VM registered with home NODE, running there unless stopped
+ *   boot-all [quiet]             every droverd starts (quiet: before any agent reports)
+ *   vm-add NODE NAME             the operator registers NAME via NODE's CLI
+ *   start|stop NODE VM           `drover vm start|stop VM` on NODE
+ *   migrate NODE VM TARGET       `drover vm migrate VM --to TARGET` on NODE
+ *   partition 1,2|3              groups; messages on the bus are delivered within
+ *                                each side first (in the old configuration)
+ *   heal                         one group again
+ *   kill NODE                    the host powers off: its guests and droverd are gone
+ *   boot NODE                    the host and droverd start (droverd from its disk copy)
+ *   restart NODE                 droverd restarts (from its disk copy); guests keep running
+ *   agent NODE down|up           its agent fails (reports so) or works again
+ *   tick [N]                     time passes: agent jobs finish, inventories are sent,
+ *                                held requests are decided again or expire
+ *   expect VM on NODE|nowhere    the hypervisors' truth, checked (a failure is a VIOLATION)
+ * A trailing '&' leaves the bus undelivered until the next event.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply_gate.h"
+#include "exitcode.h"
+#include "frame.h"
+#include "locate.h"
+#include "observe.h"
+#include "quorum_rule.h"
+#include "state.h"
+#include "sync.h"
+#include "util.h"
+#include "vmdecide.h"
+
+#define MAX_NODES 9
+#define MAX_VMS 32
+#define MAX_BUS 4096
+#define MAX_HELD 16
+#define MAX_JOBS 16
+#define HOLD_TICKS 3
+#define HOST_MIB 4096
+
+struct held {
+	Drover__VmActionKind kind;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t target, origin;
+	uint64_t request_id;
+	int expires;  /* tick */
+	bool logged;  /* its hold was logged once */
+};
+
+struct agent_job {
+	uint64_t op_id;
+	Drover__VmActionKind kind;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t target, origin;
+	uint64_t request_id;
+};
+
+struct replica {
+	uint32_t id;
+	char name[8];
+	bool up;                       /* droverd runs */
+	struct cluster_state state;
+	struct cluster_state disk;     /* what its state file holds */
+	struct sync_round sync;
+	bool synced;
+	bool config_quorate;
+	size_t n_members;
+	uint32_t members[MAX_NODES];
+	struct node_obs obs[OBS_TABLE_SIZE];
+	uint64_t next_action;
+	uint64_t next_request;
+	size_t n_held;
+	struct held held[MAX_HELD];
+	size_t n_undelivered;
+	char undelivered[MAX_HELD][DROVER_VM_NAME_MAX];
+	size_t n_jobs;                 /* its agent's jobs in progress */
+	struct agent_job jobs[MAX_JOBS];
+};
+
+struct host {
+	bool powered;
+	bool agent_up;
+	size_t n_running;
+	char running[MAX_VMS][DROVER_VM_NAME_MAX];
+	int group;
+};
+
+struct bus_msg {
+	uint32_t from;
+	uint8_t *buf;
+	size_t len;
+};
+
+static struct sim {
+	size_t n;
+	struct replica r[MAX_NODES];
+	struct host h[MAX_NODES];
+	size_t bus_head, bus_tail;
+	struct bus_msg bus[MAX_BUS];
+	int tick;
+	int violations;
+	FILE *out;
+	char (*expect)[512];
+	size_t n_expect, line_no;
+	bool mismatch;
+	int scenario_line;
+	bool quiet;     /* boot-all quiet: no agent reports yet */
+} S;
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(S.out, "%s\n", line);
+	if (S.expect && !S.mismatch) {
+		if (S.line_no >= S.n_expect || strcmp(S.expect[S.line_no], line) != 0) {
+			fprintf(stderr, "drover-sim: log line %zu differs (scenario line %d)\n  expected: %s\n  got:      %s\n",
+				S.line_no + 1, S.scenario_line,
+				S.line_no < S.n_expect ? S.expect[S.line_no] : "(end of file)", line);
+			S.mismatch = true;
+		}
+	}
+	S.line_no++;
+}
+
+#define LOG(...) logf_(__VA_ARGS__)
+
+static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void violation(const char *fmt, ...)
+{
+	char line[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	LOG("VIOLATION: %s", line);
+	S.violations++;
+}
+
+static struct replica *rep(uint32_t id)
+{
+	return id >= 1 && id <= S.n ? &S.r[id - 1] : NULL;
+}
+
+static const char *nm(uint32_t id)
+{
+	static char buf[4][16];
+	static int k;
+
+	if (id >= 1 && id <= S.n)
+		return S.r[id - 1].name;
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "node%u", id);
+	return buf[k];
+}
+
+/* ---- the hypervisors' truth ---- */
+
+static bool host_runs(uint32_t id, const char *vm)
+{
+	struct host *h = &S.h[id - 1];
+
+	for (size_t i = 0; i < h->n_running; i++)
+		if (strcmp(h->running[i], vm) == 0)
+			return true;
+	return false;
+}
+
+static void host_set(uint32_t id, const char *vm, bool run)
+{
+	struct host *h = &S.h[id - 1];
+
+	for (size_t i = 0; i < h->n_running; i++)
+		if (strcmp(h->running[i], vm) == 0) {
+			if (!run)
+				memmove(h->running[i], h->running[i + 1],
+					(--h->n_running - i) * sizeof(h->running[0]));
+			return;
+		}
+	if (run && h->n_running < MAX_VMS)
+		strscpy(h->running[h->n_running++], vm, DROVER_VM_NAME_MAX);
+}
+
+/* ---- the bus: corosync's agreed order ---- */
+
+static void send(struct replica *r, Drover__Envelope *env)
+{
+	struct bus_msg *m;
+
+	if (!r->up || S.bus_tail - S.bus_head >= MAX_BUS)
+		return;
+	m = &S.bus[S.bus_tail++ % MAX_BUS];
+	m->from = r->id;
+	if (frame_encode(env, &m->buf, &m->len) < 0) {
+		violation("%s could not frame a message", r->name);
+		S.bus_tail--;
+	}
+}
+
+static void send_inventory(struct replica *r)
+{
+	struct host *h = &S.h[r->id - 1];
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
+	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
+	Drover__AgentDomain doms[MAX_VMS], *ptrs[MAX_VMS];
+
+	for (size_t i = 0; i < h->n_running; i++) {
+		drover__agent_domain__init(&doms[i]);
+		doms[i].name = h->running[i];
+		doms[i].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING;
+		ptrs[i] = &doms[i];
+	}
+	inv.n_domains = h->n_running;
+	inv.domains = ptrs;
+	inv.memory_mib = HOST_MIB;
+	inv.vcpus = 16;
+	m.inventory = &inv;
+	m.agent_ok = h->agent_up;
+	m.agent_error = (char *)(h->agent_up ? "" : "inventory failed: the hypervisor does not answer");
+	env.body_case = DROVER__ENVELOPE__BODY_NODE_INVENTORY;
+	env.node_inventory = &m;
+	send(r, &env);
+}
+
+static void send_result(struct replica *r, uint64_t op, uint32_t origin, uint64_t request_id,
+			int code, const char *error)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmActionResult m = DROVER__VM_ACTION_RESULT__INIT;
+
+	m.action_id = op;
+	m.ok = code == 0;
+	m.exit_code = code;
+	m.error = (char *)(error ? error : "");
+	m.origin_node = origin;
+	m.request_id = request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_RESULT;
+	env.vm_action_result = &m;
+	send(r, &env);
+}
+
+static void save(struct replica *r)
+{
+	state_free(&r->disk);
+	state_copy(&r->state, &r->disk);
+}
+
+/* ---- the replica: what droverd.c does, with the core's functions ---- */
+
+static uint32_t coordinator(const struct replica *r)
+{
+	return r->config_quorate && r->synced && r->n_members ? r->members[0] : 0;
+}
+
+static void nodelist(struct obs_node *nl)
+{
+	for (size_t i = 0; i < S.n; i++)
+		nl[i] = (struct obs_node){ S.r[i].id, S.r[i].name };
+}
+
+static void locate(const struct replica *r, const char *vm, struct locate_result *ret)
+{
+	struct obs_node nl[MAX_NODES];
+
+	nodelist(nl);
+	obs_locate(r->obs, &r->state, nl, S.n, r->members, r->n_members, vm, ret);
+}
+
+static bool undelivered_has(const struct replica *r, const char *vm)
+{
+	for (size_t i = 0; i < r->n_undelivered; i++)
+		if (strcmp(r->undelivered[i], vm) == 0)
+			return true;
+	return false;
+}
+
+static const char *kind_name(Drover__VmActionKind k)
+{
+	return k == DROVER__VM_ACTION_KIND__VM_ACTION_START  ? "start"
+	       : k == DROVER__VM_ACTION_KIND__VM_ACTION_STOP ? "stop"
+							     : "migrate";
+}
+
+/* The coordinator's decision, through vm_decide() as vm_actions.c calls it. */
+static void decide(struct replica *r, const struct held *q, bool may_hold)
+{
+	struct vmd_node nodes[MAX_NODES];
+	struct vmd_view v = { .state = &r->state, .n_nodes = S.n, .nodes = nodes };
+	struct vmd_request rq = { .kind = q->kind, .vm = q->vm, .target = q->target,
+				  .network = "", .in_flight = undelivered_has(r, q->vm),
+				  .may_hold = may_hold && r->n_held < MAX_HELD };
+	struct locate_result loc;
+	struct vmd_decision dec;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAction act = DROVER__VM_ACTION__INIT;
+
+	for (size_t i = 0; i < S.n; i++) {
+		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
+		uint64_t load = 0;
+
+		for (size_t j = 0; o && j < o->n_domains; j++) {
+			const struct vm_cfg *c = state_vm_find(&r->state, o->domains[j].name);
+
+			if (c && locate_state_active(o->domains[j].state))
+				load += c->memory_mib;
+		}
+		nodes[i] = (struct vmd_node){ .id = S.r[i].id, .name = S.r[i].name,
+					      .member = false, .agent_ok = o && o->agent_ok && o->current,
+					      .memory_mib = o ? o->memory_mib : 0, .load_mib = load };
+		for (size_t m = 0; m < r->n_members; m++)
+			nodes[i].member |= r->members[m] == S.r[i].id;
+	}
+	locate(r, q->vm, &loc);
+	if (vm_decide(&v, &rq, &loc, &dec) < 0) {
+		violation("%s could not decide", r->name);
+		return;
+	}
+	if (dec.kind == VMD_HOLD) {
+		r->held[r->n_held] = *q;
+		if (r->held[r->n_held++].logged)
+			return;
+		r->held[r->n_held - 1].logged = true;
+		LOG("t=%d %s holds: %s %s: %s", S.tick, r->name, kind_name(q->kind), q->vm, dec.message);
+		return;
+	}
+	if (dec.kind == VMD_ANSWER) {
+		LOG("t=%d %s answers %s: %s %s: exit %d: %s", S.tick, r->name, nm(q->origin),
+		    kind_name(q->kind), q->vm, dec.exit_code, dec.message);
+		send_result(r, 0, q->origin, q->request_id, dec.exit_code, dec.message);
+		return;
+	}
+	/* The simulator's own check of the invariant the decision must keep. */
+	if (q->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START)
+		for (size_t i = 0; i < S.n; i++)
+			if (S.h[i].powered && host_runs(S.r[i].id, q->vm))
+				violation("%s decided to start %s on %s while %s runs it", r->name, q->vm,
+					  nm(dec.node), S.r[i].name);
+	act.action_id = (r->state.term << 32) | (++r->next_action & 0xffffffffu);
+	act.kind = q->kind;
+	act.vm = (char *)q->vm;
+	act.node = dec.node;
+	act.target_node = dec.target;
+	act.network = dec.network;
+	act.origin_node = q->origin;
+	act.request_id = q->request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+	env.vm_action = &act;
+	LOG("t=%d %s decides: %s %s on %s%s%s", S.tick, r->name, kind_name(q->kind), q->vm,
+	    nm(dec.node), dec.target ? " to " : "", dec.target ? nm(dec.target) : "");
+	send(r, &env);
+	if (r->n_undelivered < MAX_HELD)
+		strscpy(r->undelivered[r->n_undelivered++], q->vm, DROVER_VM_NAME_MAX);
+}
+
+static void retry_held(struct replica *r, bool expire)
+{
+	struct held q[MAX_HELD];
+	size_t n = r->n_held;
+
+	memcpy(q, r->held, n * sizeof(q[0]));
+	r->n_held = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (coordinator(r) != r->id) {
+			LOG("t=%d %s answers %s: %s %s: exit %d: the coordinator changed; retry", S.tick,
+			    r->name, nm(q[i].origin), kind_name(q[i].kind), q[i].vm,
+			    DROVER_EXIT_UNAVAILABLE);
+			send_result(r, 0, q[i].origin, q[i].request_id, DROVER_EXIT_UNAVAILABLE,
+				    "the coordinator changed while the request waited; retry");
+			continue;
+		}
+		decide(r, &q[i], !(expire && S.tick >= q[i].expires));
+	}
+}
+
+/* Operations that cannot finish by themselves (vm_actions_reconcile). */
+static void reconcile(struct replica *r)
+{
+	if (!r->synced || !r->config_quorate)
+		return;
+	for (size_t i = 0; i < r->state.n_ops; i++) {
+		const struct vm_op *o = &r->state.ops[i];
+		bool mine = false, member = false;
+
+		for (size_t j = 0; j < r->n_jobs; j++)
+			mine |= r->jobs[j].op_id == o->id;
+		for (size_t m = 0; m < r->n_members; m++)
+			member |= r->members[m] == o->node;
+		if (o->node == r->id && !mine)
+			send_result(r, o->id, o->origin, o->request_id, DROVER_EXIT_ERROR,
+				    "droverd restarted during the action");
+		else if (coordinator(r) == r->id && !member)
+			send_result(r, o->id, o->origin, o->request_id, DROVER_EXIT_ERROR,
+				    "the executing node left the cluster during the action");
+	}
+}
+
+static void sync_done(struct replica *r)
+{
+	r->synced = true;
+	reconcile(r);
+}
+
+static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *env)
+{
+	enum apply_verdict v = apply_gate(&r->state, r->members, r->n_members, r->config_quorate,
+					  r->synced, from, env);
+	const struct vm_op *o = NULL;
+	struct vm_op ended;
+	int ret;
+
+	memset(&ended, 0, sizeof(ended));
+	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION_RESULT &&
+	    (o = state_op_find(&r->state, env->vm_action_result->action_id)))
+		ended = *o;
+	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION && from == r->id)
+		for (size_t i = 0; i < r->n_undelivered; i++)
+			if (strcmp(r->undelivered[i], env->vm_action->vm) == 0) {
+				memmove(r->undelivered[i], r->undelivered[i + 1],
+					(--r->n_undelivered - i) * sizeof(r->undelivered[0]));
+				break;
+			}
+	if (v != APPLY_OK) {
+		LOG("t=%d %s drops body %d from %s: %s", S.tick, r->name, (int)env->body_case, nm(from),
+		    apply_verdict_text(v));
+		return;
+	}
+	ret = state_apply(&r->state, env);
+	if (ret < 0) {
+		LOG("t=%d %s rejects body %d from %s: %s", S.tick, r->name, (int)env->body_case,
+		    nm(from), strerror(-ret));
+		return;
+	}
+	if (ret == 0)
+		return;
+	save(r);
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+		LOG("t=%d %s applies VmAdd %s (term %llu epoch %llu)", S.tick, r->name,
+		    env->vm_add->vm->name, (unsigned long long)r->state.term,
+		    (unsigned long long)r->state.epoch);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ACTION: {
+		const Drover__VmAction *a = env->vm_action;
+
+		obs_touch(r->obs, a->node, a->vm);
+		if (a->target_node)
+			obs_touch(r->obs, a->target_node, a->vm);
+		if (a->node == r->id && r->n_jobs < MAX_JOBS) {
+			struct agent_job *j = &r->jobs[r->n_jobs++];
+
+			j->op_id = a->action_id;
+			j->kind = a->kind;
+			strscpy(j->vm, a->vm, sizeof(j->vm));
+			j->target = a->target_node;
+			j->origin = a->origin_node;
+			j->request_id = a->request_id;
+		}
+		if (r->id == 1 || a->node == r->id)
+			LOG("t=%d %s applies: %s %s on %s", S.tick, r->name, kind_name(a->kind), a->vm,
+			    nm(a->node));
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
+		if (ended.id && ended.origin == r->id)
+			LOG("t=%d cli on %s: %s %s: exit %d%s%s", S.tick, r->name, kind_name(ended.kind),
+			    ended.vm, env->vm_action_result->exit_code,
+			    *env->vm_action_result->error ? ": " : "", env->vm_action_result->error);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_full(struct replica *r, uint32_t from, const Drover__StateFull *full)
+{
+	struct cluster_state s;
+
+	if (!sync_awaits_full(&r->sync, from))
+		return;
+	if (!full->state || state_from_proto(full->state, &s) < 0 ||
+	    !sync_full_matches(&r->sync, s.epoch, state_hash(&s))) {
+		LOG("t=%d %s: the full state from %s is invalid", S.tick, r->name, nm(from));
+		sync_on_full_invalid(&r->sync, r->id, from);
+		return;
+	}
+	sync_on_full(&r->sync, from);
+	if (state_hash(&s) != state_hash(&r->state)) {
+		LOG("t=%d %s adopts %s's state (term %llu epoch %llu; had term %llu epoch %llu)",
+		    S.tick, r->name, nm(from), (unsigned long long)s.term, (unsigned long long)s.epoch,
+		    (unsigned long long)r->state.term, (unsigned long long)r->state.epoch);
+		state_free(&r->state);
+		r->state = s;
+		save(r);
+	} else {
+		state_free(&s);
+	}
+	sync_done(r);
+}
+
+static void deliver(struct replica *r, uint32_t from, const Drover__Envelope *env)
+{
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_STATE_DIGEST: {
+		const Drover__StateDigest *dg = env->state_digest;
+
+		switch (sync_on_digest(&r->sync, r->id, from, dg->term, dg->epoch, dg->hash)) {
+		case SYNC_DONE:
+			sync_done(r);
+			break;
+		case SYNC_SEND_FULL: {
+			Drover__Envelope e = DROVER__ENVELOPE__INIT;
+			Drover__StateFull full = DROVER__STATE_FULL__INIT;
+			Drover__ClusterState cs;
+			struct state_proto_storage st;
+
+			state_to_proto(&r->state, &cs, &st);
+			full.state = &cs;
+			e.body_case = DROVER__ENVELOPE__BODY_STATE_FULL;
+			e.state_full = &full;
+			send(r, &e);
+			state_proto_storage_free(&st);
+			break;
+		}
+		default:
+			break;
+		}
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_STATE_FULL:
+		on_full(r, from, env->state_full);
+		break;
+	case DROVER__ENVELOPE__BODY_NODE_INVENTORY:
+		obs_on_inventory(r->obs, &r->state, from, env->node_inventory);
+		if (r->n_held && coordinator(r) == r->id)
+			retry_held(r, false);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_REQUEST: {
+		const Drover__VmRequest *m = env->vm_request;
+		struct held q = { .kind = m->kind, .target = m->target_node, .origin = from,
+				  .request_id = m->request_id, .expires = S.tick + HOLD_TICKS };
+
+		if (coordinator(r) != r->id)
+			break;
+		strscpy(q.vm, m->vm ? m->vm : "", sizeof(q.vm));
+		decide(r, &q, true);
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
+		if (!env->vm_action_result->action_id) {
+			if (env->vm_action_result->origin_node == r->id)
+				LOG("t=%d cli on %s: exit %d: %s", S.tick, r->name,
+				    env->vm_action_result->exit_code, env->vm_action_result->error);
+			break;
+		}
+		on_change(r, from, env);
+		break;
+	default:
+		if (apply_gate_is_change(env))
+			on_change(r, from, env);
+		break;
+	}
+}
+
+/* Deliver everything on the bus; within its own group only (a partition's first moments). */
+static void drain_bus(void)
+{
+	while (S.bus_head != S.bus_tail) {
+		struct bus_msg *m = &S.bus[S.bus_head++ % MAX_BUS];
+		struct replica *src = rep(m->from);
+
+		for (size_t i = 0; i < S.n; i++) {
+			struct replica *r = &S.r[i];
+			Drover__Envelope *env = NULL;
+			bool member = false;
+
+			/* The sender's configuration, as the receiver holds it. */
+			for (size_t k = 0; k < r->n_members; k++)
+				member |= r->members[k] == m->from;
+			if (!r->up || !member || S.h[i].group != S.h[m->from - 1].group || !src)
+				continue;
+			if (frame_decode(m->buf, m->len, &env) < 0) {
+				violation("%s could not decode a message from %s", r->name, nm(m->from));
+				continue;
+			}
+			deliver(r, m->from, env);
+			frame_free(env);
+		}
+		free(m->buf);
+	}
+}
+
+static void log_membership(const struct replica *r, uint32_t votes, uint32_t expected)
+{
+	char list[64] = "";
+	size_t off = 0;
+
+	for (size_t i = 0; i < r->n_members && off < sizeof(list) - 4; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? " " : "",
+					nm(r->members[i]));
+	LOG("t=%d %s: membership [%s] %s (%u/%u votes), term %llu", S.tick, r->name, list,
+	    r->config_quorate ? "quorate" : "not quorate", votes, expected,
+	    (unsigned long long)r->state.term);
+}
+
+/* Recompute every configuration; members whose view changed get a confchg. */
+static void reconfigure(void)
+{
+	struct quorum_voter voters[MAX_NODES];
+
+	for (size_t i = 0; i < S.n; i++)
+		voters[i] = (struct quorum_voter){ S.r[i].id, 1 };
+	for (size_t i = 0; i < S.n; i++) {
+		struct replica *r = &S.r[i];
+		uint32_t members[MAX_NODES], joined[MAX_NODES], votes, expected;
+		size_t n = 0, nj = 0;
+		bool self_joined = r->n_members == 0, same = true;
+
+		if (!r->up)
+			continue;
+		for (size_t k = 0; k < S.n; k++)
+			if (S.r[k].up && S.h[k].group == S.h[i].group)
+				members[n++] = S.r[k].id;
+		for (size_t k = 0; k < n; k++) {
+			bool had = false;
+
+			for (size_t m = 0; m < r->n_members; m++)
+				had |= r->members[m] == members[k];
+			if (!had)
+				joined[nj++] = members[k];
+		}
+		same = n == r->n_members && nj == 0;
+		if (same)
+			continue;
+		memcpy(r->members, members, n * sizeof(members[0]));
+		r->n_members = n;
+		r->n_undelivered = 0;
+		r->config_quorate = quorum_rule_quorate(voters, S.n, 0, members, n, &votes, &expected);
+		obs_on_confchg(r->obs, members, n, joined, nj, self_joined);
+		if (r->config_quorate) {
+			state_term_bump(&r->state);
+			save(r);
+		}
+		log_membership(r, votes, expected);
+		if (nj || r->sync.active || !r->synced) {
+			Drover__Envelope env = DROVER__ENVELOPE__INIT;
+			Drover__StateDigest dg = DROVER__STATE_DIGEST__INIT;
+
+			r->synced = false;
+			sync_begin(&r->sync, members, n);
+			dg.term = r->state.term;
+			dg.epoch = r->state.epoch;
+			dg.hash = state_hash(&r->state);
+			env.body_case = DROVER__ENVELOPE__BODY_STATE_DIGEST;
+			env.state_digest = &dg;
+			send(r, &env);
+		}
+		/* Observations are not exchanged: joiners get every agent's report again. */
+		if (nj && S.h[i].powered && !S.quiet)
+			send_inventory(r);
+		if (r->n_held)
+			retry_held(r, false);
+		reconcile(r);
+	}
+}
+
+static void droverd_start(struct replica *r)
+{
+	r->up = true;
+	state_free(&r->state);
+	state_copy(&r->disk, &r->state);
+	r->n_members = 0;
+	r->synced = false;
+	r->config_quorate = false;
+	r->n_held = r->n_undelivered = r->n_jobs = 0;
+	obs_free(r->obs);
+	memset(&r->sync, 0, sizeof(r->sync));
+}
+
+static void droverd_stop(struct replica *r)
+{
+	r->up = false;
+	r->n_members = 0;
+	r->n_jobs = 0;
+}
+
+/* ---- operator commands (the CLI and its droverd's checks) ---- */
+
+static bool cli_refused(struct replica *r, const char *what)
+{
+	if (!r->up) {
+		LOG("t=%d cli on %s: %s: exit %d: droverd is not running", S.tick, r->name, what,
+		    DROVER_EXIT_NOT_CONNECTED);
+		return true;
+	}
+	if (!r->config_quorate) {
+		LOG("t=%d cli on %s: %s: exit %d: no quorum", S.tick, r->name, what, DROVER_EXIT_QUORUM);
+		return true;
+	}
+	if (!r->synced) {
+		LOG("t=%d cli on %s: %s: exit %d: synchronising", S.tick, r->name, what,
+		    DROVER_EXIT_UNAVAILABLE);
+		return true;
+	}
+	return false;
+}
+
+static void cmd_vm_add(struct replica *r, const char *name)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAdd m = DROVER__VM_ADD__INIT;
+	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+	char xml[256];
+
+	if (cli_refused(r, "vm add"))
+		return;
+	snprintf(xml, sizeof(xml),
+		 "<domain><name>%s</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>",
+		 name);
+	vm.name = (char *)name;
+	vm.xml = xml;
+	vm.memory_mib = 512;
+	vm.vcpus = 1;
+	vm.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+	m.vm = &vm;
+	m.request_id = ++r->next_request;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+	env.vm_add = &m;
+	send(r, &env);
+}
+
+static void cmd_vm(struct replica *r, Drover__VmActionKind kind, const char *vm, uint32_t target)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmRequest m = DROVER__VM_REQUEST__INIT;
+
+	if (cli_refused(r, kind_name(kind)))
+		return;
+	m.kind = kind;
+	m.vm = (char *)vm;
+	m.target_node = target;
+	m.network = (char *)"";
+	m.request_id = ++r->next_request;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_REQUEST;
+	env.vm_request = &m;
+	send(r, &env);
+}
+
+/* Time passes: agent jobs finish, every agent reports, held requests are decided again. */
+static void tick(void)
+{
+	S.tick++;
+	for (size_t i = 0; i < S.n; i++) {
+		struct replica *r = &S.r[i];
+		struct host *h = &S.h[i];
+
+		if (!h->powered)
+			continue;
+		for (size_t j = 0; j < r->n_jobs && r->up; j++) {
+			struct agent_job *a = &r->jobs[j];
+			int code = 0;
+
+			if (!h->agent_up) {
+				send_result(r, a->op_id, a->origin, a->request_id, DROVER_EXIT_ERROR,
+					    "the agent failed");
+				continue;
+			}
+			if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START) {
+				host_set(r->id, a->vm, true);
+			} else if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_STOP) {
+				host_set(r->id, a->vm, false);
+			} else if (a->target && S.h[a->target - 1].powered &&
+				   S.h[a->target - 1].group == h->group) {
+				host_set(r->id, a->vm, false);
+				host_set(a->target, a->vm, true);
+			} else {
+				code = DROVER_EXIT_ERROR;
+			}
+			send_result(r, a->op_id, a->origin, a->request_id, code,
+				    code ? "the target cannot be reached" : "");
+		}
+		r->n_jobs = 0;
+		if (r->up)
+			send_inventory(r);
+	}
+	drain_bus();
+	for (size_t i = 0; i < S.n; i++)
+		if (S.r[i].up && S.r[i].n_held && coordinator(&S.r[i]) == S.r[i].id)
+			retry_held(&S.r[i], true);
+	drain_bus();
+}
+
+/* ---- invariants ---- */
+
+static void check_invariants(void)
+{
+	for (size_t a = 0; a < S.n; a++)
+		for (size_t i = 0; S.h[a].powered && i < S.h[a].n_running; i++)
+			for (size_t b = a + 1; b < S.n; b++)
+				if (S.h[b].powered && host_runs(S.r[b].id, S.h[a].running[i]))
+					violation("%s runs on %s and on %s", S.h[a].running[i],
+						  S.r[a].name, S.r[b].name);
+	for (size_t a = 0; a < S.n; a++)
+		for (size_t b = a + 1; b < S.n; b++) {
+			const struct replica *x = &S.r[a], *y = &S.r[b];
+
+			if (!x->up || !y->up || !x->synced || !y->synced || S.h[a].group != S.h[b].group ||
+			    x->n_members != y->n_members || S.bus_head != S.bus_tail)
+				continue;
+			if (state_hash(&x->state) != state_hash(&y->state))
+				violation("%s and %s are synchronised members of one configuration with "
+					  "different states", x->name, y->name);
+		}
+}
+
+/* ---- scenario ---- */
+
+static uint32_t node_arg(const char *s)
+{
+	unsigned id;
+
+	if (!s || sscanf(s, "n%u", &id) != 1 || id < 1 || id > S.n) {
+		fprintf(stderr, "drover-sim: line %d: bad node '%s'\n", S.scenario_line, s ? s : "");
+		exit(64);
+	}
+	return id;
+}
+
+static void setup(size_t n)
+{
+	if (n < 1 || n > MAX_NODES) {
+		fprintf(stderr, "drover-sim: line %d: 1 to %d nodes\n", S.scenario_line, MAX_NODES);
+		exit(64);
+	}
+	S.n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct replica *r = &S.r[i];
+
+		r->id = (uint32_t)i + 1;
+		snprintf(r->name, sizeof(r->name), "n%u", (unsigned)(i + 1) % 10u);
+		state_init(&r->state);
+		state_init(&r->disk);
+		S.h[i].powered = true;
+		S.h[i].agent_up = true;
+	}
+}
+
+static void setup_vm(const char *name, uint32_t node, bool running)
+{
+	for (size_t i = 0; i < S.n; i++) {
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__VmAdd m = DROVER__VM_ADD__INIT;
+		Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+		char xml[256];
+
+		snprintf(xml, sizeof(xml),
+			 "<domain><name>%s</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>",
+			 name);
+		vm.name = (char *)name;
+		vm.xml = xml;
+		vm.memory_mib = 512;
+		vm.vcpus = 1;
+		vm.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+		vm.home_node = node;
+		m.vm = &vm;
+		env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+		env.vm_add = &m;
+		state_apply(&S.r[i].disk, &env);
+	}
+	if (running)
+		host_set(node, name, true);
+}
+
+/* Every droverd starts; with reports, every agent has reported before the next event. */
+static void boot_all(bool reports)
+{
+	for (size_t i = 0; i < S.n; i++)
+		droverd_start(&S.r[i]);
+	S.quiet = !reports;
+	reconfigure();
+	drain_bus();
+	S.quiet = false;
+	for (size_t i = 0; reports && i < S.n; i++)
+		send_inventory(&S.r[i]);
+	drain_bus();
+}
+
+static void run_line(char *line)
+{
+	char *argv[8];
+	int argc = 0;
+	bool background = false;
+	char *p = strchr(line, '#');
+
+	if (p)
+		*p = '\0';
+	for (char *t = strtok(line, " \t\n"); t && argc < 8; t = strtok(NULL, " \t\n"))
+		argv[argc++] = t;
+	if (argc && strcmp(argv[argc - 1], "&") == 0) {
+		background = true;
+		argc--;
+	}
+	if (!argc)
+		return;
+	if (strcmp(argv[0], "nodes") == 0 && argc == 2) {
+		setup((size_t)atoi(argv[1]));
+		return;
+	}
+	if (strcmp(argv[0], "vm") == 0 && (argc == 3 || argc == 4)) {
+		setup_vm(argv[1], node_arg(argv[2]), argc == 3);
+		return;
+	}
+	if (strcmp(argv[0], "boot-all") == 0) {
+		boot_all(argc < 2 || strcmp(argv[1], "quiet") != 0);
+	} else if (strcmp(argv[0], "vm-add") == 0 && argc == 3) {
+		cmd_vm_add(rep(node_arg(argv[1])), argv[2]);
+	} else if (strcmp(argv[0], "start") == 0 && argc == 3) {
+		cmd_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_START, argv[2], 0);
+	} else if (strcmp(argv[0], "stop") == 0 && argc == 3) {
+		cmd_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_STOP, argv[2], 0);
+	} else if (strcmp(argv[0], "migrate") == 0 && argc == 4) {
+		cmd_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE, argv[2],
+		       node_arg(argv[3]));
+	} else if (strcmp(argv[0], "partition") == 0 && argc == 2) {
+		int g = 0;
+
+		for (char *q = argv[1]; *q; q++) {
+			if (*q == '|')
+				g++;
+			else if (*q >= '1' && *q <= '9' && (size_t)(*q - '0') <= S.n)
+				S.h[*q - '1'].group = g;
+		}
+		LOG("t=%d partition %s", S.tick, argv[1]);
+		/* What is on the bus reaches only its own side, in the old configuration. */
+		drain_bus();
+		reconfigure();
+	} else if (strcmp(argv[0], "heal") == 0) {
+		for (size_t i = 0; i < S.n; i++)
+			S.h[i].group = 0;
+		LOG("t=%d heal", S.tick);
+		drain_bus();
+		reconfigure();
+	} else if (strcmp(argv[0], "kill") == 0 && argc == 2) {
+		uint32_t id = node_arg(argv[1]);
+
+		LOG("t=%d kill %s", S.tick, argv[1]);
+		drain_bus();
+		S.h[id - 1].powered = false;
+		S.h[id - 1].n_running = 0;
+		droverd_stop(rep(id));
+		reconfigure();
+	} else if (strcmp(argv[0], "boot") == 0 && argc == 2) {
+		uint32_t id = node_arg(argv[1]);
+
+		LOG("t=%d boot %s", S.tick, argv[1]);
+		drain_bus();
+		S.h[id - 1].powered = true;
+		droverd_start(rep(id));
+		reconfigure();
+	} else if (strcmp(argv[0], "restart") == 0 && argc == 2) {
+		uint32_t id = node_arg(argv[1]);
+
+		LOG("t=%d restart droverd on %s", S.tick, argv[1]);
+		drain_bus();
+		droverd_stop(rep(id));
+		reconfigure();
+		drain_bus();
+		droverd_start(rep(id));
+		reconfigure();
+	} else if (strcmp(argv[0], "agent") == 0 && argc == 3) {
+		uint32_t id = node_arg(argv[1]);
+
+		S.h[id - 1].agent_up = strcmp(argv[2], "up") == 0;
+		LOG("t=%d agent of %s %s", S.tick, argv[1], argv[2]);
+		send_inventory(rep(id));
+	} else if (strcmp(argv[0], "tick") == 0) {
+		int n = argc > 1 ? atoi(argv[1]) : 1;
+
+		for (int i = 0; i < n; i++)
+			tick();
+	} else if (strcmp(argv[0], "expect") == 0 &&
+		   (argc == 4 || (argc == 3 && strcmp(argv[2], "nowhere") == 0))) {
+		const char *vm = argv[1];
+		const char *where = argv[argc - 1];
+		size_t count = 0;
+		uint32_t at = 0;
+
+		drain_bus();
+		for (size_t i = 0; i < S.n; i++)
+			if (S.h[i].powered && host_runs(S.r[i].id, vm))
+				count++, at = S.r[i].id;
+		if (strcmp(where, "nowhere") == 0 ? count != 0
+						   : count != 1 || at != node_arg(where))
+			violation("expected %s on %s; it runs on %zu host(s)", vm, where, count);
+		else
+			LOG("t=%d check: %s %s%s", S.tick, vm, strcmp(where, "nowhere") ? "on " : "", where);
+	} else {
+		fprintf(stderr, "drover-sim: line %d: unknown event '%s'\n", S.scenario_line, argv[0]);
+		exit(64);
+	}
+	if (!background)
+		drain_bus();
+	check_invariants();
+}
+
+static void load_expect(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+
+	if (!f) {
+		fprintf(stderr, "drover-sim: cannot open '%s': %s\n", path, strerror(errno));
+		exit(66);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		S.expect = xrealloc(S.expect, (S.n_expect + 1) * sizeof(*S.expect));
+		strscpy(S.expect[S.n_expect++], line, sizeof(S.expect[0]));
+	}
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	char line[512];
+	FILE *f;
+
+	S.out = stdout;
+	if (argc == 4 && strcmp(argv[2], "--expect") == 0) {
+		load_expect(argv[3]);
+		S.out = fopen("/dev/null", "w");
+	} else if (argc != 2) {
+		fprintf(stderr, "usage: drover-sim SCENARIO [--expect LOG]\n");
+		return 64;
+	}
+	f = fopen(argv[1], "r");
+	if (!f) {
+		fprintf(stderr, "drover-sim: cannot open '%s': %s\n", argv[1], strerror(errno));
+		return 66;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		S.scenario_line++;
+		run_line(line);
+	}
+	fclose(f);
+	drain_bus();
+	check_invariants();
+	LOG("end: %d violation(s)", S.violations);
+	if (S.expect && !S.mismatch && S.line_no != S.n_expect) {
+		fprintf(stderr, "drover-sim: the log has %zu lines, the expected one %zu\n", S.line_no,
+			S.n_expect);
+		S.mismatch = true;
+	}
+	if (S.expect)
+		printf("%s: %s\n", argv[1], S.mismatch ? "log differs from the expected one" : "log as expected");
+	for (size_t i = 0; i < S.n; i++) {
+		state_free(&S.r[i].state);
+		state_free(&S.r[i].disk);
+		obs_free(S.r[i].obs);
+	}
+	free(S.expect);
+	if (S.out != stdout)
+		fclose(S.out);
+	return S.violations ? 2 : S.mismatch ? 1 : 0;
+}
