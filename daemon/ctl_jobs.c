@@ -775,46 +775,51 @@ static void handle_config_set(struct droverd *d, qb_ipcs_connection_t *c, const 
 	ctl_submit_change(d, c, &env, ls.request_id, msg);
 }
 
-bool ctl_jobs_dispatch(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+/* The rows of ctl_server.c's request table that live here. */
+void ctl_jobs_drain(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
 {
-	switch (req->req_case) {
-	case DROVER__CTL_REQUEST__REQ_NODE_DRAIN:
-		if (!req->node_drain)
-			ctl_reply_error(c, DROVER_EXIT_USAGE, "empty request");
-		else
-			handle_drain(d, c, req->node_drain);
-		return true;
-	case DROVER__CTL_REQUEST__REQ_NODE_RESUME:
-		if (!req->node_resume)
-			ctl_reply_error(c, DROVER_EXIT_USAGE, "empty request");
-		else
-			handle_resume(d, c, req->node_resume);
-		return true;
-	case DROVER__CTL_REQUEST__REQ_DRAIN_CANCEL:
-		if (!req->drain_cancel)
-			ctl_reply_error(c, DROVER_EXIT_USAGE, "empty request");
-		else
-			handle_cancel(d, c, req->drain_cancel);
-		return true;
-	case DROVER__CTL_REQUEST__REQ_QUEUE:
-		reply_queue(d, c);
-		return true;
-	case DROVER__CTL_REQUEST__REQ_HISTORY:
-		reply_history(d, c, req->history);
-		return true;
-	case DROVER__CTL_REQUEST__REQ_CONFIG_SET:
-		handle_config_set(d, c, req->config_set);
-		return true;
-	case DROVER__CTL_REQUEST__REQ_CONFIG_SHOW:
-		reply_config(d, c);
-		return true;
-	case DROVER__CTL_REQUEST__REQ_SUBSCRIBE:
-		ctl_server_subscribe(d, c);
-		ctl_reply_error(c, DROVER_EXIT_OK, "");
-		return true;
-	default:
-		return false;
-	}
+	if (!req->node_drain)
+		ctl_reply_error(c, DROVER_EXIT_USAGE, "empty request");
+	else
+		handle_drain(d, c, req->node_drain);
+}
+
+void ctl_jobs_resume(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	if (!req->node_resume)
+		ctl_reply_error(c, DROVER_EXIT_USAGE, "empty request");
+	else
+		handle_resume(d, c, req->node_resume);
+}
+
+void ctl_jobs_cancel(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	if (!req->drain_cancel)
+		ctl_reply_error(c, DROVER_EXIT_USAGE, "empty request");
+	else
+		handle_cancel(d, c, req->drain_cancel);
+}
+
+void ctl_jobs_queue(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	(void)req;
+	reply_queue(d, c);
+}
+
+void ctl_jobs_history(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	reply_history(d, c, req->history);
+}
+
+void ctl_jobs_config_set(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	handle_config_set(d, c, req->config_set);
+}
+
+void ctl_jobs_config_show(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	(void)req;
+	reply_config(d, c);
 }
 
 /* ---- additions to `drover status` ---- */

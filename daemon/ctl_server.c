@@ -689,10 +689,104 @@ void ctl_server_notify(struct droverd *d)
 
 /* ---- dispatch ---- */
 
+/* ---- the table of control requests: one row per request, its handler ---- */
+
+static void rq_status(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	(void)req;
+	reply_status(d, c);
+}
+
+static void rq_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,
+			      const Drover__CtlRequest *req)
+{
+	handle_set_node_state(d, c, req->set_node_state);
+}
+
+static void rq_vm_add(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	handle_vm_add(d, c, req->vm_add);
+}
+
+static void rq_vm_remove(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	handle_vm_remove(d, c, req->vm_remove);
+}
+
+static void rq_vm_list(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	(void)req;
+	reply_vm_list(d, c);
+}
+
+static void rq_vm_start(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_START,
+			  req->vm_start ? req->vm_start->name : NULL, NULL, NULL);
+}
+
+static void rq_vm_stop(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
+			  req->vm_stop ? req->vm_stop->name : NULL, NULL, NULL);
+}
+
+static void rq_vm_migrate(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	const Drover__VmMigrateRequest *m = req->vm_migrate;
+
+	handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE, m ? m->name : NULL,
+			  m ? m->to : NULL, m ? m->network : NULL);
+}
+
+static void rq_subscribe(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req)
+{
+	(void)req;
+	ctl_server_subscribe(d, c);
+	reply_error(c, DROVER_EXIT_OK, "");
+}
+
+struct ctl_request_row {
+	Drover__CtlRequest__ReqCase req;
+	void (*run)(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+};
+
+/*
+ * Adding a request is a row here and its handler. The handlers of changes
+ * check quorum and the exchange through change_refused() before sending.
+ */
+static const struct ctl_request_row ctl_requests[] = {
+	{ DROVER__CTL_REQUEST__REQ_STATUS, rq_status },
+	{ DROVER__CTL_REQUEST__REQ_SET_NODE_STATE, rq_set_node_state },
+	{ DROVER__CTL_REQUEST__REQ_VM_ADD, rq_vm_add },
+	{ DROVER__CTL_REQUEST__REQ_VM_REMOVE, rq_vm_remove },
+	{ DROVER__CTL_REQUEST__REQ_VM_LIST, rq_vm_list },
+	{ DROVER__CTL_REQUEST__REQ_VM_START, rq_vm_start },
+	{ DROVER__CTL_REQUEST__REQ_VM_STOP, rq_vm_stop },
+	{ DROVER__CTL_REQUEST__REQ_VM_MIGRATE, rq_vm_migrate },
+	{ DROVER__CTL_REQUEST__REQ_NODE_DRAIN, ctl_jobs_drain },
+	{ DROVER__CTL_REQUEST__REQ_NODE_RESUME, ctl_jobs_resume },
+	{ DROVER__CTL_REQUEST__REQ_DRAIN_CANCEL, ctl_jobs_cancel },
+	{ DROVER__CTL_REQUEST__REQ_QUEUE, ctl_jobs_queue },
+	{ DROVER__CTL_REQUEST__REQ_HISTORY, ctl_jobs_history },
+	{ DROVER__CTL_REQUEST__REQ_CONFIG_SET, ctl_jobs_config_set },
+	{ DROVER__CTL_REQUEST__REQ_CONFIG_SHOW, ctl_jobs_config_show },
+	{ DROVER__CTL_REQUEST__REQ_SUBSCRIBE, rq_subscribe },
+};
+
+static const struct ctl_request_row *ctl_request_find(Drover__CtlRequest__ReqCase req)
+{
+	for (size_t i = 0; i < sizeof(ctl_requests) / sizeof(ctl_requests[0]); i++)
+		if (ctl_requests[i].req == req)
+			return &ctl_requests[i];
+	return NULL;
+}
+
 static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 {
 	struct droverd *d = ctl_ctx;
 	const struct qb_ipc_request_header *h = data;
+	const struct ctl_request_row *rq;
 	Drover__Envelope *env = NULL;
 	char msg[128];
 	int r;
@@ -716,45 +810,11 @@ static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		frame_free(env);
 		return 0;
 	}
-	switch (env->ctl_request->req_case) {
-	case DROVER__CTL_REQUEST__REQ_STATUS:
-		reply_status(d, c);
-		break;
-	case DROVER__CTL_REQUEST__REQ_SET_NODE_STATE:
-		handle_set_node_state(d, c, env->ctl_request->set_node_state);
-		break;
-	case DROVER__CTL_REQUEST__REQ_VM_ADD:
-		handle_vm_add(d, c, env->ctl_request->vm_add);
-		break;
-	case DROVER__CTL_REQUEST__REQ_VM_REMOVE:
-		handle_vm_remove(d, c, env->ctl_request->vm_remove);
-		break;
-	case DROVER__CTL_REQUEST__REQ_VM_LIST:
-		reply_vm_list(d, c);
-		break;
-	case DROVER__CTL_REQUEST__REQ_VM_START:
-		handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_START,
-				  env->ctl_request->vm_start ? env->ctl_request->vm_start->name : NULL,
-				  NULL, NULL);
-		break;
-	case DROVER__CTL_REQUEST__REQ_VM_STOP:
-		handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
-				  env->ctl_request->vm_stop ? env->ctl_request->vm_stop->name : NULL,
-				  NULL, NULL);
-		break;
-	case DROVER__CTL_REQUEST__REQ_VM_MIGRATE: {
-		const Drover__VmMigrateRequest *m = env->ctl_request->vm_migrate;
-
-		handle_vm_request(d, c, DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE,
-				  m ? m->name : NULL, m ? m->to : NULL, m ? m->network : NULL);
-		break;
-	}
-	default:
-		if (!ctl_jobs_dispatch(d, c, env->ctl_request))
-			reply_error(c, DROVER_EXIT_DATAERR,
-				    "unknown request (is the CLI newer than droverd?)");
-		break;
-	}
+	rq = ctl_request_find(env->ctl_request->req_case);
+	if (rq)
+		rq->run(d, c, env->ctl_request);
+	else
+		reply_error(c, DROVER_EXIT_DATAERR, "unknown request (is the CLI newer than droverd?)");
 	frame_free(env);
 	return 0;
 }

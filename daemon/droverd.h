@@ -333,8 +333,14 @@ void drain_build_view(const struct droverd *d, struct queue_view *v);
 void drain_blockers(const struct droverd *d, struct queue_job *jobs, size_t n);
 
 /* ctl_jobs.c: the CLI's drain, queue, history and config requests. */
-/* Handle req if it is one of ours; false if not. */
-bool ctl_jobs_dispatch(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+/* Rows of the control request table (ctl_server.c). */
+void ctl_jobs_drain(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+void ctl_jobs_resume(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+void ctl_jobs_cancel(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+void ctl_jobs_queue(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+void ctl_jobs_history(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+void ctl_jobs_config_set(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+void ctl_jobs_config_show(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
 /* What ctl_jobs_fill_status() allocated for a status reply. */
 struct ctl_status_extra {
 	void *pool;

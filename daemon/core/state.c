@@ -90,7 +90,7 @@ const struct vm_cfg *state_vm_find(const struct cluster_state *s, const char *na
 	return i < 0 ? NULL : &s->vms[i];
 }
 
-static uint64_t fnv1a(uint64_t h, uint64_t v)
+uint64_t state_hash_u64(uint64_t h, uint64_t v)
 {
 	for (int i = 0; i < 8; i++) {
 		h ^= (v >> (8 * i)) & 0xff;
@@ -100,7 +100,7 @@ static uint64_t fnv1a(uint64_t h, uint64_t v)
 }
 
 /* Strings are hashed with their terminating NUL, so "ab"+"c" != "a"+"bc". */
-static uint64_t fnv1a_str(uint64_t h, const char *p)
+uint64_t state_hash_str(uint64_t h, const char *p)
 {
 	do {
 		h ^= (unsigned char)*p;
@@ -115,34 +115,34 @@ static uint64_t fnv1a_str(uint64_t h, const char *p)
  */
 static uint64_t hash_job(uint64_t h, const struct queue_job *j)
 {
-	h = fnv1a(h, j->id);
-	h = fnv1a_str(h, j->vm);
-	h = fnv1a(h, (uint64_t)j->priority);
-	h = fnv1a(h, j->memory_mib);
-	h = fnv1a(h, j->vcpus);
-	h = fnv1a(h, j->source);
-	h = fnv1a(h, j->fixed_target);
-	h = fnv1a(h, j->created_ms);
-	h = fnv1a(h, (uint64_t)j->state);
-	h = fnv1a(h, j->target);
-	h = fnv1a_str(h, j->network);
-	h = fnv1a(h, j->started_ms);
-	h = fnv1a(h, j->max_retries);
-	h = fnv1a(h, j->n_attempts);
+	h = state_hash_u64(h, j->id);
+	h = state_hash_str(h, j->vm);
+	h = state_hash_u64(h, (uint64_t)j->priority);
+	h = state_hash_u64(h, j->memory_mib);
+	h = state_hash_u64(h, j->vcpus);
+	h = state_hash_u64(h, j->source);
+	h = state_hash_u64(h, j->fixed_target);
+	h = state_hash_u64(h, j->created_ms);
+	h = state_hash_u64(h, (uint64_t)j->state);
+	h = state_hash_u64(h, j->target);
+	h = state_hash_str(h, j->network);
+	h = state_hash_u64(h, j->started_ms);
+	h = state_hash_u64(h, j->max_retries);
+	h = state_hash_u64(h, j->n_attempts);
 	for (size_t a = 0; a < j->n_attempts; a++) {
 		const struct queue_attempt *at = &j->attempts[a];
 
-		h = fnv1a_str(h, at->network);
-		h = fnv1a(h, at->target);
-		h = fnv1a(h, (uint64_t)at->result);
-		h = fnv1a_str(h, at->reason);
-		h = fnv1a(h, at->started_ms);
-		h = fnv1a(h, at->finished_ms);
+		h = state_hash_str(h, at->network);
+		h = state_hash_u64(h, at->target);
+		h = state_hash_u64(h, (uint64_t)at->result);
+		h = state_hash_str(h, at->reason);
+		h = state_hash_u64(h, at->started_ms);
+		h = state_hash_u64(h, at->finished_ms);
 	}
-	h = fnv1a(h, j->origin);
-	h = fnv1a(h, j->finished_ms);
-	h = fnv1a(h, j->cancel_requested);
-	h = fnv1a_str(h, j->error);
+	h = state_hash_u64(h, j->origin);
+	h = state_hash_u64(h, j->finished_ms);
+	h = state_hash_u64(h, j->cancel_requested);
+	h = state_hash_str(h, j->error);
 	return h;
 }
 
@@ -150,37 +150,37 @@ static uint64_t hash_queue(uint64_t h, const struct cluster_state *s)
 {
 	const struct mig_limits *l = &s->limits;
 
-	h = fnv1a(h, s->n_jobs);
+	h = state_hash_u64(h, s->n_jobs);
 	for (size_t i = 0; i < s->n_jobs; i++)
 		h = hash_job(h, &s->jobs[i]);
-	h = fnv1a(h, s->next_job_id);
-	h = fnv1a(h, l->set);
-	h = fnv1a(h, l->per_source);
-	h = fnv1a(h, l->per_target);
-	h = fnv1a(h, l->cluster);
-	h = fnv1a(h, l->max_retries);
-	h = fnv1a(h, l->n_caps);
+	h = state_hash_u64(h, s->next_job_id);
+	h = state_hash_u64(h, l->set);
+	h = state_hash_u64(h, l->per_source);
+	h = state_hash_u64(h, l->per_target);
+	h = state_hash_u64(h, l->cluster);
+	h = state_hash_u64(h, l->max_retries);
+	h = state_hash_u64(h, l->n_caps);
 	for (size_t i = 0; i < l->n_caps; i++) {
-		h = fnv1a_str(h, l->caps[i].network);
-		h = fnv1a(h, l->caps[i].cap);
+		h = state_hash_str(h, l->caps[i].network);
+		h = state_hash_u64(h, l->caps[i].cap);
 	}
-	h = fnv1a(h, s->n_history);
+	h = state_hash_u64(h, s->n_history);
 	for (size_t i = 0; i < s->n_history; i++) {
 		const struct history_entry *e = &s->history[i];
 
-		h = fnv1a(h, e->job_id);
-		h = fnv1a_str(h, e->vm);
-		h = fnv1a(h, e->source);
-		h = fnv1a(h, e->target);
-		h = fnv1a_str(h, e->network);
-		h = fnv1a(h, (uint64_t)e->result);
-		h = fnv1a(h, e->origin);
-		h = fnv1a(h, e->started_ms);
-		h = fnv1a(h, e->finished_ms);
-		h = fnv1a(h, e->downtime_ms);
-		h = fnv1a(h, e->bytes);
-		h = fnv1a(h, e->attempts);
-		h = fnv1a_str(h, e->error);
+		h = state_hash_u64(h, e->job_id);
+		h = state_hash_str(h, e->vm);
+		h = state_hash_u64(h, e->source);
+		h = state_hash_u64(h, e->target);
+		h = state_hash_str(h, e->network);
+		h = state_hash_u64(h, (uint64_t)e->result);
+		h = state_hash_u64(h, e->origin);
+		h = state_hash_u64(h, e->started_ms);
+		h = state_hash_u64(h, e->finished_ms);
+		h = state_hash_u64(h, e->downtime_ms);
+		h = state_hash_u64(h, e->bytes);
+		h = state_hash_u64(h, e->attempts);
+		h = state_hash_str(h, e->error);
 	}
 	return state_ops_hash(h, s);
 }
@@ -189,23 +189,23 @@ uint64_t state_hash(const struct cluster_state *s)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
-	h = fnv1a(h, s->epoch);
-	h = fnv1a(h, s->term);
-	h = fnv1a(h, s->n_nodes);
+	h = state_hash_u64(h, s->epoch);
+	h = state_hash_u64(h, s->term);
+	h = state_hash_u64(h, s->n_nodes);
 	for (size_t i = 0; i < s->n_nodes; i++) {
-		h = fnv1a(h, s->nodes[i].id);
-		h = fnv1a(h, (uint64_t)s->nodes[i].state);
+		h = state_hash_u64(h, s->nodes[i].id);
+		h = state_hash_u64(h, (uint64_t)s->nodes[i].state);
 	}
-	h = fnv1a(h, s->n_vms);
+	h = state_hash_u64(h, s->n_vms);
 	for (size_t i = 0; i < s->n_vms; i++) {
 		const struct vm_cfg *v = &s->vms[i];
 
-		h = fnv1a_str(h, v->name);
-		h = fnv1a_str(h, v->xml);
-		h = fnv1a(h, (uint64_t)v->priority);
-		h = fnv1a(h, v->memory_mib);
-		h = fnv1a(h, v->vcpus);
-		h = fnv1a(h, v->home_node);
+		h = state_hash_str(h, v->name);
+		h = state_hash_str(h, v->xml);
+		h = state_hash_u64(h, (uint64_t)v->priority);
+		h = state_hash_u64(h, v->memory_mib);
+		h = state_hash_u64(h, v->vcpus);
+		h = state_hash_u64(h, v->home_node);
 	}
 	return hash_queue(h, s);
 }

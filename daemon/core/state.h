@@ -142,6 +142,10 @@ const struct vm_cfg *state_vm_find(const struct cluster_state *s, const char *na
  */
 uint64_t state_vm_bytes(const char *name, const char *xml);
 
+/* One step of state_hash()'s 64-bit FNV-1a: a number (8 bytes, LE), a string with its NUL. */
+uint64_t state_hash_u64(uint64_t h, uint64_t v);
+uint64_t state_hash_str(uint64_t h, const char *p);
+
 /* 64-bit FNV-1a over a canonical encoding of the whole state, epoch included. */
 uint64_t state_hash(const struct cluster_state *s);
 

@@ -145,38 +145,22 @@ int state_ops_apply(struct cluster_state *s, const Drover__Envelope *env)
 	}
 }
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	for (int i = 0; i < 8; i++) {
-		h ^= (v >> (8 * i)) & 0xff;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
 
-static uint64_t mix_str(uint64_t h, const char *str)
-{
-	for (const char *p = str; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 0x100000001b3ull;
-	}
-	return mix(h, 0);
-}
 
 uint64_t state_ops_hash(uint64_t h, const struct cluster_state *s)
 {
-	h = mix(h, s->n_ops);
+	h = state_hash_u64(h, s->n_ops);
 	for (size_t i = 0; i < s->n_ops; i++) {
 		const struct vm_op *o = &s->ops[i];
 
-		h = mix(h, o->id);
-		h = mix(h, (uint64_t)o->kind);
-		h = mix_str(h, o->vm);
-		h = mix(h, o->node);
-		h = mix(h, o->target);
-		h = mix_str(h, o->network);
-		h = mix(h, o->origin);
-		h = mix(h, o->request_id);
+		h = state_hash_u64(h, o->id);
+		h = state_hash_u64(h, (uint64_t)o->kind);
+		h = state_hash_str(h, o->vm);
+		h = state_hash_u64(h, o->node);
+		h = state_hash_u64(h, o->target);
+		h = state_hash_str(h, o->network);
+		h = state_hash_u64(h, o->origin);
+		h = state_hash_u64(h, o->request_id);
 	}
 	return h;
 }

@@ -114,27 +114,19 @@ bool sync_awaits_full(const struct sync_round *r, uint32_t from)
 	return r->active && r->awaiting_full && !r->exhausted && from == r->winner;
 }
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	for (int i = 0; i < 8; i++) {
-		h ^= (v >> (8 * i)) & 0xff;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
 
 uint64_t sync_xfer_round(const struct sync_round *r)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
-	h = mix(h, r->n_members);
+	h = state_hash_u64(h, r->n_members);
 	for (size_t i = 0; i < r->n_members; i++)
-		h = mix(h, r->members[i]);
-	h = mix(h, r->winner);
-	h = mix(h, r->win_term);
-	h = mix(h, r->win_epoch);
-	h = mix(h, r->win_hash);
-	return mix(h, r->n_excluded);
+		h = state_hash_u64(h, r->members[i]);
+	h = state_hash_u64(h, r->winner);
+	h = state_hash_u64(h, r->win_term);
+	h = state_hash_u64(h, r->win_epoch);
+	h = state_hash_u64(h, r->win_hash);
+	return state_hash_u64(h, r->n_excluded);
 }
 
 bool sync_full_matches(const struct sync_round *r, uint64_t epoch, uint64_t hash)
