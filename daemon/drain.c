@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "coord.h"
+#include "coord_msgs.h"
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
@@ -315,113 +316,61 @@ static void send_finish(struct droverd *d, uint64_t job_id, bool ok, const char 
 	}
 }
 
-static void send_node_state(struct droverd *d, uint32_t node, Drover__NodeState st)
-{
-	Drover__Envelope env = DROVER__ENVELOPE__INIT;
-	Drover__SetNodeState m = DROVER__SET_NODE_STATE__INIT;
-
-	m.node_id = node;
-	m.state = st;
-	env.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
-	env.set_node_state = &m;
-	coord_send(d, &env);
-}
-
 /* ---- the coordinator ---- */
 
 /* Multicast the coordinator's decision (coord.c) and note what it asked for. */
 static void send_decision(struct droverd *d, const struct coord_decision *c)
 {
-	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	struct coord_msgs *msgs = xcalloc(1, sizeof(*msgs));
 	char b1[32], b2[32];
 
+	/* The messages are the core's (coord_msgs.c); what is said and noted is ours. */
+	coord_messages(c, wall_ms(), msgs);
 	switch (c->kind) {
 	case COORD_FINISH: {
 		const struct queue_job *j = state_job_find(&d->state, c->job_id);
 
 		log_warn("job %llu (VM %s): %s", (unsigned long long)c->job_id, j ? j->vm : "?",
 			 c->reason);
-		send_finish(d, c->job_id, false, c->reason, 0, 0, true);
-		return;
+		break;
 	}
-	case COORD_ABORT: {
-		Drover__JobAbort m = DROVER__JOB_ABORT__INIT;
-
+	case COORD_ABORT:
 		if (d->n_aborted == DROVER_MAX_EXECS)
 			memmove(&d->aborted[0], &d->aborted[1], sizeof(d->aborted[0]) * --d->n_aborted);
 		d->aborted[d->n_aborted++] = c->job_id;
 		log_warn("job %llu: %s; aborting the migration", (unsigned long long)c->job_id,
 			 c->reason);
-		m.job_id = c->job_id;
-		m.reason = (char *)c->reason;
-		env.body_case = DROVER__ENVELOPE__BODY_JOB_ABORT;
-		env.job_abort = &m;
-		coord_send(d, &env);
-		return;
-	}
-	case COORD_CANCEL: {
-		Drover__JobsCancel m = DROVER__JOBS_CANCEL__INIT;
-
-		m.n_job_ids = c->n_ids;
-		m.job_ids = (uint64_t *)c->ids;
-		m.at_ms = wall_ms();
-		m.reason = (char *)c->reason;
-		env.body_case = DROVER__ENVELOPE__BODY_JOBS_CANCEL;
-		env.jobs_cancel = &m;
+		break;
+	case COORD_CANCEL:
 		log_notice("cancelling %zu job(s) that cannot start: %s", c->n_ids, c->reason);
-		coord_send(d, &env);
-		return;
-	}
-	case COORD_ADD: {
-		Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
-		Drover__JobSpec specs[COORD_MAX_ADD], *sp[COORD_MAX_ADD];
-
-		for (size_t i = 0; i < c->n_vms; i++) {
-			drover__job_spec__init(&specs[i]);
-			specs[i].vm = (char *)c->vms[i];
-			specs[i].source = c->node;
-			specs[i].origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN;
-			sp[i] = &specs[i];
-		}
-		m.n_jobs = c->n_vms;
-		m.jobs = sp;
-		m.created_ms = wall_ms();
-		env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
-		env.jobs_add = &m;
+		break;
+	case COORD_ADD:
 		log_notice("drain of %s: %zu more VM(s) to move", nname(d, c->node, b1, sizeof(b1)),
 			   c->n_vms);
-		coord_send(d, &env);
-		return;
-	}
+		break;
 	case COORD_NODE_STATE:
 		log_notice("drain of %s %s", nname(d, c->node, b1, sizeof(b1)),
 			   c->node_state == DROVER__NODE_STATE__NODE_STATE_DRAIN_FAILED
 				   ? "failed: some VMs could not move"
 				   : "complete");
-		send_node_state(d, c->node, c->node_state);
-		return;
+		break;
 	case COORD_START:
 		for (size_t i = 0; i < c->n_starts; i++) {
-			Drover__JobStart m = DROVER__JOB_START__INIT;
 			const struct queue_action *a = &c->starts[i];
 			const struct queue_job *j = state_job_find(&d->state, a->job_id);
 
-			m.job_id = a->job_id;
-			m.target = a->target;
-			m.network = (char *)a->network_name;
-			m.started_ms = wall_ms();
-			env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
-			env.job_start = &m;
 			log_notice("starting job %llu: VM %s from %s to %s over %s",
 				   (unsigned long long)a->job_id, j ? j->vm : "?",
 				   nname(d, a->source, b1, sizeof(b1)),
 				   nname(d, a->target, b2, sizeof(b2)), a->network_name);
-			coord_send(d, &env);
 		}
-		return;
+		break;
 	case COORD_NONE:
-		return;
+		break;
 	}
+	for (size_t i = 0; i < msgs->n; i++)
+		coord_send(d, &msgs->env[i]);
+	free(msgs);
 }
 
 static void send_limits(struct droverd *d, bool as_coordinator)

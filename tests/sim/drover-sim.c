@@ -34,6 +34,8 @@
  *   boot NODE                    the host and droverd start (droverd from its disk copy)
  *   restart NODE                 droverd restarts (from its disk copy); guests keep running
  *   agent NODE down|up           its agent fails (reports so) or works again
+ *   drain NODE                   `drover node drain NODE` on NODE (its reported VMs)
+ *   link NODE mig-a|mig-b up|down  NODE's link on a migration network
  *   tick [N]                     time passes: agent jobs finish, inventories are sent,
  *                                held requests are decided again or expire
  *   expect VM on NODE|nowhere    the hypervisors' truth, checked (a failure is a VIOLATION)
@@ -47,6 +49,8 @@
 #include <string.h>
 
 #include "apply_gate.h"
+#include "coord.h"
+#include "coord_msgs.h"
 #include "exitcode.h"
 #include "frame.h"
 #include "locate.h"
@@ -64,6 +68,18 @@
 #define MAX_JOBS 16
 #define HOLD_TICKS 3
 #define HOST_MIB 4096
+#define N_NETS 2
+#define MAX_MIGS 16
+
+static const char *const net_names[N_NETS] = { "mig-a", "mig-b" };
+
+/* A migration job this node executes as its source (drain.c's job_exec). */
+struct mig_job {
+	uint64_t job_id;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t target;
+	char network[QUEUE_NAME_MAX];
+};
 
 struct held {
 	Drover__VmActionKind kind;
@@ -102,6 +118,10 @@ struct replica {
 	char undelivered[MAX_HELD][DROVER_VM_NAME_MAX];
 	size_t n_jobs;                 /* its agent's jobs in progress */
 	struct agent_job jobs[MAX_JOBS];
+	size_t n_migs;                 /* migrations it executes as a source */
+	struct mig_job migs[MAX_MIGS];
+	size_t n_aborted;              /* as coordinator: jobs whose abort it asked */
+	uint64_t aborted[MAX_MIGS];
 };
 
 struct host {
@@ -110,6 +130,7 @@ struct host {
 	size_t n_running;
 	char running[MAX_VMS][DROVER_VM_NAME_MAX];
 	int group;
+	bool net_down[N_NETS];         /* its link on that migration network is cut */
 };
 
 struct bus_msg {
@@ -279,6 +300,17 @@ static void save(struct replica *r)
 	state_copy(&r->state, &r->disk);
 }
 
+static void drain_bus(void);
+
+/* Network k links a and b: both hosts up, on one side of any partition, both links up. */
+static bool net_usable(size_t k, uint32_t a, uint32_t b)
+{
+	const struct host *x = &S.h[a - 1], *y = &S.h[b - 1];
+
+	return k < N_NETS && x->powered && y->powered && x->group == y->group && !x->net_down[k] &&
+	       !y->net_down[k];
+}
+
 /* ---- the replica: what droverd.c does, with the core's functions ---- */
 
 static uint32_t coordinator(const struct replica *r)
@@ -428,10 +460,166 @@ static void reconcile(struct replica *r)
 	}
 }
 
+static void send_job_finish(struct replica *r, uint64_t job_id, bool ok, const char *reason)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobFinish f = DROVER__JOB_FINISH__INIT;
+
+	f.job_id = job_id;
+	f.ok = ok;
+	f.reason = (char *)reason;
+	f.finished_ms = (uint64_t)S.tick * 1000;
+	f.bytes = ok ? 1 : 0;
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+	env.job_finish = &f;
+	send(r, &env);
+}
+
 static void sync_done(struct replica *r)
 {
 	r->synced = true;
 	reconcile(r);
+	/* A job running from here that we do not execute: droverd restarted under it (drain.c). */
+	for (size_t i = 0; i < r->state.n_jobs; i++) {
+		const struct queue_job *j = &r->state.jobs[i];
+		bool ours = false;
+
+		for (size_t k = 0; k < r->n_migs; k++)
+			ours |= r->migs[k].job_id == j->id;
+		if (j->state == QUEUE_JOB_RUNNING && j->source == r->id && !ours)
+			send_job_finish(r, j->id, false, "droverd on the source restarted during the migration");
+	}
+}
+
+/* The coordinator's queue work, as drain.c does it: one decision, its messages. */
+static bool coordinate_queue(struct replica *r)
+{
+	static struct queue_view view;
+	struct coord_node nodes[OBS_TABLE_SIZE + MAX_NODES];
+	const char *names[OBS_TABLE_SIZE][MAX_VMS];
+	const char *busy[DROVER_MAX_OPS];
+	struct coord_input in;
+	struct coord_decision *dec;
+	struct coord_msgs *msgs;
+	size_t n_nodes = 0;
+
+	if (!r->up || coordinator(r) != r->id) {
+		r->n_aborted = 0;
+		return false;
+	}
+	if (!r->state.limits.set) {
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__LimitsSet m = DROVER__LIMITS_SET__INIT;
+		Drover__MigrationLimits ml = DROVER__MIGRATION_LIMITS__INIT;
+
+		ml.set = true;
+		ml.per_source = 2;
+		ml.per_target = 2;
+		ml.max_retries = 2;
+		m.limits = &ml;
+		env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
+		env.limits_set = &m;
+		send(r, &env);
+		return true;
+	}
+	queue_view_init(&view);
+	view.limits.per_source = r->state.limits.per_source;
+	view.limits.per_target = r->state.limits.per_target;
+	view.limits.cluster = r->state.limits.cluster;
+	for (size_t i = 0; i < S.n; i++) {
+		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
+		struct queue_node qn;
+		uint64_t load = 0;
+		bool member = false;
+
+		for (size_t m = 0; m < r->n_members; m++)
+			member |= r->members[m] == S.r[i].id;
+		for (size_t j = 0; o && j < o->n_domains; j++)
+			if (state_vm_find(&r->state, o->domains[j].name) &&
+			    locate_state_active(o->domains[j].state))
+				load += 512;
+		memset(&qn, 0, sizeof(qn));
+		qn.id = S.r[i].id;
+		strscpy(qn.name, S.r[i].name, sizeof(qn.name));
+		qn.online = member && o && o->agent_ok;
+		qn.usable_target = qn.online && state_node_get(&r->state, qn.id) ==
+							DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		qn.free_mib = o && o->memory_mib > load ? o->memory_mib - load : 0;
+		qn.free_vcpus = 64;
+		queue_view_add_node(&view, &qn);
+	}
+	for (size_t k = 0; k < N_NETS; k++) {
+		queue_view_add_network(&view, net_names[k], 0);
+		for (uint32_t a = 1; a <= S.n; a++)
+			for (uint32_t b = a + 1; b <= S.n; b++)
+				if (net_usable(k, a, b))
+					queue_view_set_usable(&view, k, a, b, true);
+	}
+	for (size_t i = 0; i < OBS_TABLE_SIZE; i++) {
+		const struct node_obs *o = &r->obs[i];
+		struct coord_node *cn;
+
+		if (!o->node_id)
+			continue;
+		cn = &nodes[n_nodes];
+		memset(cn, 0, sizeof(*cn));
+		cn->id = o->node_id;
+		for (size_t m = 0; m < r->n_members; m++)
+			cn->member |= r->members[m] == o->node_id;
+		cn->agent_ok = o->agent_ok;
+		cn->vms = names[n_nodes];
+		for (size_t j = 0; j < o->n_domains && cn->n_vms < MAX_VMS; j++)
+			if (locate_state_active(o->domains[j].state))
+				names[n_nodes][cn->n_vms++] = o->domains[j].name;
+		n_nodes++;
+	}
+	for (size_t i = 0; i < r->state.n_ops; i++)
+		busy[i] = r->state.ops[i].vm;
+	memset(&in, 0, sizeof(in));
+	in.state = &r->state;
+	in.view = &view;
+	in.n_nodes = n_nodes;
+	in.nodes = nodes;
+	in.n_busy = r->state.n_ops;
+	in.busy = busy;
+	in.n_aborted = r->n_aborted;
+	in.aborted = r->aborted;
+	in.now_ms = (uint64_t)S.tick * 1000 + 100000;
+	dec = calloc(1, sizeof(*dec));
+	msgs = calloc(1, sizeof(*msgs));
+	if (coord_decide(&in, dec) < 0) {
+		violation("%s: coord_decide failed", r->name);
+		free(dec), free(msgs);
+		return false;
+	}
+	coord_messages(dec, in.now_ms, msgs);
+	if (dec->kind == COORD_ABORT && r->n_aborted < MAX_MIGS)
+		r->aborted[r->n_aborted++] = dec->job_id;
+	if (dec->kind == COORD_ABORT || dec->kind == COORD_FINISH)
+		LOG("t=%d %s decides: %s job %llu: %s", S.tick, r->name,
+		    dec->kind == COORD_ABORT ? "abort" : "end", (unsigned long long)dec->job_id,
+		    dec->reason);
+	for (size_t i = 0; i < msgs->n; i++)
+		send(r, &msgs->env[i]);
+	n_nodes = msgs->n;
+	free(dec);
+	free(msgs);
+	return n_nodes > 0;
+}
+
+/* Let every coordinator decide until it has nothing more to say (bounded). */
+static void coordinate_all(void)
+{
+	for (int round = 0; round < 64; round++) {
+		bool sent = false;
+
+		for (size_t i = 0; i < S.n; i++)
+			sent |= coordinate_queue(&S.r[i]);
+		if (!sent)
+			return;
+		drain_bus();
+	}
+	violation("the coordinator did not settle in 64 decisions");
 }
 
 static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *env)
@@ -462,6 +650,12 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	if (ret < 0) {
 		LOG("t=%d %s rejects body %d from %s: %s", S.tick, r->name, (int)env->body_case,
 		    nm(from), strerror(-ret));
+		/* vm_actions.c answers the origin of a decision every member refused. */
+		if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION &&
+		    env->vm_action->origin_node == r->id)
+			LOG("t=%d cli on %s: %s %s: exit %d: the VM has another operation or a "
+			    "migration job", S.tick, r->name, kind_name(env->vm_action->kind),
+			    env->vm_action->vm, DROVER_EXIT_UNAVAILABLE);
 		return;
 	}
 	if (ret == 0)
@@ -494,6 +688,52 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			    nm(a->node));
 		break;
 	}
+	case DROVER__ENVELOPE__BODY_JOB_START: {
+		const struct queue_job *j = state_job_find(&r->state, env->job_start->job_id);
+
+		if (!j)
+			break;
+		obs_touch(r->obs, j->source, j->vm);
+		obs_touch(r->obs, j->target, j->vm);
+		for (size_t i = 0; i < r->n_aborted; i++)
+			if (r->aborted[i] == j->id)
+				r->aborted[i] = r->aborted[--r->n_aborted];
+		if (j->source == r->id && r->n_migs < MAX_MIGS) {
+			struct mig_job *m = &r->migs[r->n_migs++];
+
+			m->job_id = j->id;
+			strscpy(m->vm, j->vm, sizeof(m->vm));
+			m->target = j->target;
+			strscpy(m->network, j->network, sizeof(m->network));
+		}
+		if (r->id == 1 || j->source == r->id)
+			LOG("t=%d %s applies: job %llu %s %s -> %s over %s", S.tick, r->name,
+			    (unsigned long long)j->id, j->vm, nm(j->source), nm(j->target), j->network);
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
+		const struct queue_job *j = state_job_find(&r->state, env->job_finish->job_id);
+
+		if (j && (r->id == 1 || j->source == r->id))
+			LOG("t=%d %s applies: job %llu %s %s%s%s", S.tick, r->name, (unsigned long long)j->id,
+			    j->vm, queue_job_state_name(j->state), *env->job_finish->reason ? ": " : "",
+			    env->job_finish->reason);
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+		if (r->id == 1 || from == r->id)
+			LOG("t=%d %s applies: %zu job(s) queued, %zu unfinished", S.tick, r->name,
+			    env->jobs_add->n_jobs, state_jobs_unfinished(&r->state));
+		break;
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+		if (r->id == 1 || from == r->id)
+			LOG("t=%d %s applies: jobs cancelled: %s", S.tick, r->name, env->jobs_cancel->reason);
+		break;
+	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
+		if (r->id == 1 || from == r->id)
+			LOG("t=%d %s applies: %s is %s", S.tick, r->name, nm(env->set_node_state->node_id),
+			    node_state_name(env->set_node_state->state));
+		break;
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
 		if (ended.id && ended.origin == r->id)
 			LOG("t=%d cli on %s: %s %s: exit %d%s%s", S.tick, r->name, kind_name(ended.kind),
@@ -579,6 +819,23 @@ static void deliver(struct replica *r, uint32_t from, const Drover__Envelope *en
 		decide(r, &q, true);
 		break;
 	}
+	case DROVER__ENVELOPE__BODY_JOB_ABORT:
+		/* The source aborts its migration; its JobFinish re-queues the job. */
+		for (size_t i = 0; i < r->n_migs; i++)
+			if (r->migs[i].job_id == env->job_abort->job_id && from == r->members[0]) {
+				Drover__Envelope e = DROVER__ENVELOPE__INIT;
+				Drover__JobFinish f = DROVER__JOB_FINISH__INIT;
+
+				f.job_id = r->migs[i].job_id;
+				f.reason = env->job_abort->reason;
+				f.finished_ms = (uint64_t)S.tick * 1000;
+				e.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+				e.job_finish = &f;
+				send(r, &e);
+				r->migs[i] = r->migs[--r->n_migs];
+				break;
+			}
+		break;
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
 		if (!env->vm_action_result->action_id) {
 			if (env->vm_action_result->origin_node == r->id)
@@ -715,6 +972,8 @@ static void droverd_stop(struct replica *r)
 	r->up = false;
 	r->n_members = 0;
 	r->n_jobs = 0;
+	r->n_migs = 0;
+	r->n_aborted = 0;
 }
 
 /* ---- operator commands (the CLI and its droverd's checks) ---- */
@@ -779,6 +1038,41 @@ static void cmd_vm(struct replica *r, Drover__VmActionKind kind, const char *vm,
 	send(r, &env);
 }
 
+/* `drover node drain NODE` on NODE: its state, then a job per VM it reports (ctl_jobs.c). */
+static void cmd_drain(struct replica *r)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__SetNodeState ns = DROVER__SET_NODE_STATE__INIT;
+	Drover__JobsAdd ja = DROVER__JOBS_ADD__INIT;
+	Drover__JobSpec specs[MAX_VMS], *sp[MAX_VMS];
+	const struct node_obs *o = obs_find(r->obs, r->id);
+
+	if (cli_refused(r, "node drain"))
+		return;
+	ns.node_id = r->id;
+	ns.state = DROVER__NODE_STATE__NODE_STATE_DRAINING;
+	ns.request_id = ++r->next_request;
+	env.body_case = DROVER__ENVELOPE__BODY_SET_NODE_STATE;
+	env.set_node_state = &ns;
+	send(r, &env);
+	for (size_t i = 0; o && i < o->n_domains && ja.n_jobs < MAX_VMS; i++) {
+		if (!state_vm_find(&r->state, o->domains[i].name) ||
+		    !locate_state_active(o->domains[i].state))
+			continue;
+		drover__job_spec__init(&specs[ja.n_jobs]);
+		specs[ja.n_jobs].vm = o->domains[i].name;
+		specs[ja.n_jobs].source = r->id;
+		specs[ja.n_jobs].origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN;
+		sp[ja.n_jobs] = &specs[ja.n_jobs];
+		ja.n_jobs++;
+	}
+	ja.jobs = sp;
+	ja.created_ms = (uint64_t)S.tick * 1000;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &ja;
+	send(r, &env);
+}
+
 /* Time passes: agent jobs finish, every agent reports, held requests are decided again. */
 static void tick(void)
 {
@@ -813,6 +1107,23 @@ static void tick(void)
 				    code ? "the target cannot be reached" : "");
 		}
 		r->n_jobs = 0;
+		for (size_t j = 0; j < r->n_migs && r->up; j++) {
+			const struct mig_job *m = &r->migs[j];
+			size_t k = 0;
+			char why[96];
+
+			while (k < N_NETS && strcmp(net_names[k], m->network) != 0)
+				k++;
+			if (h->agent_up && host_runs(r->id, m->vm) && net_usable(k, r->id, m->target)) {
+				host_set(r->id, m->vm, false);
+				host_set(m->target, m->vm, true);
+				send_job_finish(r, m->job_id, true, "");
+			} else {
+				snprintf(why, sizeof(why), "the migration over %s failed", m->network);
+				send_job_finish(r, m->job_id, false, why);
+			}
+		}
+		r->n_migs = 0;
 		if (r->up)
 			send_inventory(r);
 	}
@@ -821,6 +1132,7 @@ static void tick(void)
 		if (S.r[i].up && S.r[i].n_held && coordinator(&S.r[i]) == S.r[i].id)
 			retry_held(&S.r[i], true);
 	drain_bus();
+	coordinate_all();
 }
 
 /* ---- invariants ---- */
@@ -833,6 +1145,24 @@ static void check_invariants(void)
 				if (S.h[b].powered && host_runs(S.r[b].id, S.h[a].running[i]))
 					violation("%s runs on %s and on %s", S.h[a].running[i],
 						  S.r[a].name, S.r[b].name);
+	/* The queue's limits hold in every replica's view (per source, per target). */
+	for (size_t a = 0; a < S.n; a++) {
+		const struct cluster_state *st = &S.r[a].state;
+
+		for (uint32_t n = 1; S.r[a].up && st->limits.set && n <= S.n; n++) {
+			uint32_t out = 0, in = 0;
+
+			for (size_t k = 0; k < st->n_jobs; k++)
+				if (st->jobs[k].state == QUEUE_JOB_RUNNING) {
+					out += st->jobs[k].source == n;
+					in += st->jobs[k].target == n;
+				}
+			if ((st->limits.per_source && out > st->limits.per_source) ||
+			    (st->limits.per_target && in > st->limits.per_target))
+				violation("%s's queue runs %u out of and %u into %s, over its limits",
+					  S.r[a].name, out, in, nm(n));
+		}
+	}
 	for (size_t a = 0; a < S.n; a++)
 		for (size_t b = a + 1; b < S.n; b++) {
 			const struct replica *x = &S.r[a], *y = &S.r[b];
@@ -954,6 +1284,20 @@ static void run_line(char *line)
 	} else if (strcmp(argv[0], "migrate") == 0 && argc == 4) {
 		cmd_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE, argv[2],
 		       node_arg(argv[3]));
+	} else if (strcmp(argv[0], "drain") == 0 && argc == 2) {
+		cmd_drain(rep(node_arg(argv[1])));
+	} else if (strcmp(argv[0], "link") == 0 && argc == 4) {
+		uint32_t id = node_arg(argv[1]);
+		size_t k = 0;
+
+		while (k < N_NETS && strcmp(net_names[k], argv[2]) != 0)
+			k++;
+		if (k == N_NETS) {
+			fprintf(stderr, "drover-sim: line %d: no network '%s'\n", S.scenario_line, argv[2]);
+			exit(64);
+		}
+		S.h[id - 1].net_down[k] = strcmp(argv[3], "down") == 0;
+		LOG("t=%d link %s %s %s", S.tick, argv[1], argv[2], argv[3]);
 	} else if (strcmp(argv[0], "partition") == 0 && argc == 2) {
 		int g = 0;
 
@@ -1031,8 +1375,10 @@ static void run_line(char *line)
 		fprintf(stderr, "drover-sim: line %d: unknown event '%s'\n", S.scenario_line, argv[0]);
 		exit(64);
 	}
-	if (!background)
+	if (!background) {
 		drain_bus();
+		coordinate_all();
+	}
 	check_invariants();
 }
 
