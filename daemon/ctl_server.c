@@ -302,6 +302,94 @@ static void submit_change(struct droverd *d, qb_ipcs_connection_t *c, Drover__En
  * vm start|stop|migrate: multicast the request; the coordinator decides and
  * the answer comes with the action's result, after the hypervisor is done.
  */
+/*
+ * `vm migrate` is a job in the migration queue, like a drain's: the same
+ * limits, network choice (or the one asked for, and only that one), retries
+ * and history. Checked here first so that a mistake is answered at once; the
+ * client is answered when the job ends.
+ */
+static void submit_migration(struct droverd *d, qb_ipcs_connection_t *c, const char *name,
+			     const struct known_node *to, const char *network)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
+	Drover__JobSpec spec = DROVER__JOB_SPEC__INIT, *sp = &spec;
+	const struct node_obs *o = droverd_obs(d, to->id);
+	struct locate_result loc;
+	struct pending_req *p;
+	char msg[400], b[32];
+
+	if (state_job_active(&d->state, name) || state_op_for_vm(&d->state, name)) {
+		snprintf(msg, sizeof(msg), "VM '%s' has a migration job or an action in progress (see "
+			 "`drover queue`)", name);
+		reply_error(c, DROVER_EXIT_UNAVAILABLE, msg);
+		return;
+	}
+	if (droverd_locate(d, name, &loc) < 0 || loc.state == LOCATE_UNKNOWN) {
+		snprintf(msg, sizeof(msg), "VM '%.63s' may be running where drover cannot see: %.192s; "
+			 "not migrating on a guess", name, loc.reason);
+		reply_error(c, DROVER_EXIT_UNSAFE, msg);
+		return;
+	}
+	if (loc.state != LOCATE_RUNNING) {
+		snprintf(msg, sizeof(msg), "VM '%s' is not running (%s): nothing to migrate", name,
+			 locate_state_name(loc.state));
+		reply_error(c, DROVER_EXIT_INVALID_PARAM, msg);
+		return;
+	}
+	if (loc.node_id == to->id) {
+		snprintf(msg, sizeof(msg), "VM '%s' already runs on %s", name, to->name);
+		reply_error(c, DROVER_EXIT_OK, msg);
+		return;
+	}
+	if (!droverd_is_member(d, to->id) || !o || !o->agent_ok || !o->current ||
+	    state_node_get(&d->state, to->id) != DROVER__NODE_STATE__NODE_STATE_ACTIVE) {
+		snprintf(msg, sizeof(msg), "target %s %s", to->name,
+			 !droverd_is_member(d, to->id) ? "is offline"
+			 : !o || !o->agent_ok || !o->current ? "has no working agent"
+							     : "is not active (maintenance, draining or drained)");
+		reply_error(c, DROVER_EXIT_UNAVAILABLE, msg);
+		return;
+	}
+	{
+		bool linked = false;
+
+		/* A job that cannot start would only wait: say so now. */
+		for (size_t k = 0; k < nethealth_n_networks(d); k++)
+			if ((!network || !*network || strcmp(nethealth_network_name(d, k), network) == 0) &&
+			    nethealth_usable(d, k, loc.node_id, to->id))
+				linked = true;
+		if (!linked) {
+			if (network && *network)
+				snprintf(msg, sizeof(msg), "network '%.31s' does not link %s and %s now",
+					 network, links_node_name(d, loc.node_id, b, sizeof(b)), to->name);
+			else
+				snprintf(msg, sizeof(msg), "no migration network links %s and %s now",
+					 links_node_name(d, loc.node_id, b, sizeof(b)), to->name);
+			reply_error(c, DROVER_EXIT_UNAVAILABLE, msg);
+			return;
+		}
+	}
+	spec.vm = (char *)name;
+	spec.source = loc.node_id;
+	spec.fixed_target = to->id;
+	spec.origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL;
+	spec.fixed_network = (char *)(network ? network : "");
+	m.jobs = &sp;
+	m.n_jobs = 1;
+	m.created_ms = wall_ms();
+	m.request_id = ++d->next_request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &m;
+	snprintf(msg, sizeof(msg), "migrate VM '%s' from %s to %s%s%s", name,
+		 links_node_name(d, loc.node_id, b, sizeof(b)), to->name,
+		 network && *network ? " over " : "", network ? network : "");
+	submit_change_until(d, c, &env, m.request_id, msg, 905000u);
+	for (p = d->pending; p; p = p->next)
+		if (p->request_id == m.request_id)
+			strscpy(p->await_vm, name, sizeof(p->await_vm));
+}
+
 static void handle_vm_request(struct droverd *d, qb_ipcs_connection_t *c,
 			      Drover__VmActionKind kind, const char *name, const char *to,
 			      const char *network)
@@ -344,6 +432,10 @@ static void handle_vm_request(struct droverd *d, qb_ipcs_connection_t *c,
 	}
 	if (change_refused(d, c))
 		return;
+	if (kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
+		submit_migration(d, c, name, k, network);
+		return;
+	}
 	m.kind = kind;
 	m.vm = (char *)name;
 	m.target_node = k ? k->id : 0;
@@ -498,6 +590,7 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	_cleanup_free_ struct vm_location *loc = xcalloc(n, sizeof(*loc));
 	Drover__MigrationProgress no_progress = DROVER__MIGRATION_PROGRESS__INIT;
 	const struct vm_op *act;
+	const struct queue_job *job;
 	/* One buffer per VM: a name made up for an unknown node must not be shared. */
 	_cleanup_free_ char(*tbuf)[32] = xcalloc(n, sizeof(*tbuf));
 
@@ -517,7 +610,17 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		vs[i].reason = loc[i].reason;
 		vs[i].also_on = loc[i].also;
 		act = vm_actions_find(d, v->name);
-		if (act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
+		job = state_job_active(&d->state, v->name);
+		if (job && job->state == QUEUE_JOB_RUNNING) {
+			/* A queue job (a drain's, or `vm migrate`): its source's latest progress. */
+			const struct job_progress *jp = drain_progress(d, job->id);
+
+			vs[i].state = (char *)"migrating";
+			vs[i].migration = jp ? (Drover__MigrationProgress *)&jp->p : &no_progress;
+			vs[i].migration_target =
+				(char *)links_node_name(d, job->target, tbuf[i], sizeof(tbuf[i]));
+			vs[i].migration_network = (char *)job->network;
+		} else if (act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
 			vs[i].state = (char *)"migrating";
 			vs[i].migration = (Drover__MigrationProgress *)vm_actions_progress(d, act->id);
 			if (!vs[i].migration)
@@ -547,12 +650,51 @@ void ctl_request_done(struct droverd *d, uint64_t request_id, int exit_code, con
 
 		if (p->request_id != request_id)
 			continue;
+		if (p->await_vm[0] && exit_code == 0 && !p->await_job) {
+			const struct queue_job *j = state_job_active(&d->state, p->await_vm);
+
+			/* Queued: the answer waits for the job's end (ctl_server_jobs_ended). */
+			if (j) {
+				p->await_job = j->id;
+				return;
+			}
+			exit_code = DROVER_EXIT_ERROR;
+			error = "the migration job was not queued; see `drover queue`";
+		}
 		*pp = p->next;
 		log_info("request %llu (%s): %s", (unsigned long long)request_id, p->what,
 			 exit_code == 0 ? "done" : error);
 		reply_error(p->conn, exit_code, error);
 		pending_free(p);
 		return;
+	}
+}
+
+void ctl_server_jobs_ended(struct droverd *d)
+{
+	for (struct pending_req **pp = &d->pending; *pp;) {
+		struct pending_req *p = *pp;
+		const struct queue_job *j = p->await_job ? state_job_find(&d->state, p->await_job)
+							 : NULL;
+		char msg[QUEUE_REASON_MAX + 64];
+
+		if (!p->await_job || (j && (j->state == QUEUE_JOB_QUEUED || j->state == QUEUE_JOB_RUNNING))) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		if (j && j->state == QUEUE_JOB_DONE) {
+			log_info("request %llu (%s): done over %s", (unsigned long long)p->request_id,
+				 p->what, j->network);
+			reply_error(p->conn, DROVER_EXIT_OK, "");
+		} else {
+			snprintf(msg, sizeof(msg), "the migration %s: %s",
+				 j && j->state == QUEUE_JOB_CANCELLED ? "was cancelled" : "failed",
+				 j && j->error[0] ? j->error : "see `drover history`");
+			log_info("request %llu (%s): %s", (unsigned long long)p->request_id, p->what, msg);
+			reply_error(p->conn, DROVER_EXIT_ERROR, msg);
+		}
+		pending_free(p);
 	}
 }
 

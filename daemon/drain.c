@@ -665,6 +665,9 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 			break;
 		}
 	}
+	if (r == 1 && (env->body_case == DROVER__ENVELOPE__BODY_JOB_FINISH ||
+		       env->body_case == DROVER__ENVELOPE__BODY_JOBS_CANCEL))
+		ctl_server_jobs_ended(d);
 	drain_kick(d);
 	ctl_server_notify(d);
 }

@@ -48,6 +48,9 @@ struct pending_req {
 	uint64_t deadline_ms;
 	qb_ipcs_connection_t *conn;
 	char what[96];
+	/* `vm migrate`: answered when the VM's migration job ends, not when it is queued */
+	char await_vm[DROVER_VM_NAME_MAX];
+	uint64_t await_job;
 };
 
 /* Where a registered VM is, from the observations (droverd_vm_locate). */
@@ -392,5 +395,7 @@ void ctl_server_stop(struct droverd *d);
 int ctl_server_reload_group(struct droverd *d);
 /* A state-changing request we multicast was delivered (or dropped). */
 void ctl_request_done(struct droverd *d, uint64_t request_id, int exit_code, const char *error);
+/* Jobs finished or were cancelled: answer the `vm migrate` clients whose job ended. */
+void ctl_server_jobs_ended(struct droverd *d);
 
 #endif

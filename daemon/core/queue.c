@@ -301,6 +301,12 @@ static uint32_t allowed_networks(const struct queue_view *v, const struct queue_
 				primary |= 1u << k;
 		}
 	mask = primary ? primary : usable;
+	/* The operator named the network: that one or none, last resort or not. */
+	if (j->fixed_network[0]) {
+		int kf = network_index(v, j->fixed_network);
+
+		return kf >= 0 && (usable & (1u << kf)) ? 1u << kf : 0;
+	}
 	if (kl >= 0 && (mask & (1u << kl))) {
 		if (mask & ~(1u << kl))
 			mask &= ~(1u << kl);

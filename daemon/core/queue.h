@@ -120,6 +120,7 @@ struct queue_job {
 	uint32_t vcpus;
 	uint32_t source;
 	uint32_t fixed_target; /* 0: placement chooses */
+	char fixed_network[QUEUE_NAME_MAX]; /* "": the queue chooses; else only this one */
 	uint64_t created_ms;
 	enum queue_job_state state;
 	/* While running (and kept after done): */

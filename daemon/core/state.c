@@ -122,6 +122,7 @@ static uint64_t hash_job(uint64_t h, const struct queue_job *j)
 	h = state_hash_u64(h, j->vcpus);
 	h = state_hash_u64(h, j->source);
 	h = state_hash_u64(h, j->fixed_target);
+	h = state_hash_str(h, j->fixed_network);
 	h = state_hash_u64(h, j->created_ms);
 	h = state_hash_u64(h, (uint64_t)j->state);
 	h = state_hash_u64(h, j->target);

@@ -261,7 +261,8 @@ static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 	for (size_t i = 0; i < m->n_jobs; i++) {
 		const Drover__JobSpec *sp = m->jobs[i];
 
-		if (!sp || !fits(sp->vm, DROVER_VM_NAME_MAX) || !origin_valid(sp->origin))
+		if (!sp || !fits(sp->vm, DROVER_VM_NAME_MAX) || !origin_valid(sp->origin) ||
+		    !fits(sp->fixed_network, QUEUE_NAME_MAX))
 			return -EINVAL;
 	}
 
@@ -297,6 +298,8 @@ static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 				   vm->vcpus, sp->source, m->created_ms) < 0)
 			continue;
 		j->fixed_target = sp->fixed_target;
+		strscpy(j->fixed_network, sp->fixed_network ? sp->fixed_network : "",
+			sizeof(j->fixed_network));
 		j->origin = (uint32_t)sp->origin;
 		j->max_retries = s->limits.max_retries;
 		taken[v] = true;
@@ -598,6 +601,7 @@ void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *m
 		mj->vcpus = j->vcpus;
 		mj->source = j->source;
 		mj->fixed_target = j->fixed_target;
+		mj->fixed_network = (char *)j->fixed_network;
 		mj->origin = (Drover__JobOrigin)j->origin;
 		mj->state = (Drover__JobState)(j->state + 1);
 		mj->created_ms = j->created_ms;
@@ -685,7 +689,7 @@ static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 	if (!m || m->id == 0 || !vm_name_valid(m->vm) || m->source == 0 ||
 	    (unsigned)m->priority > QUEUE_PRIO_NONE || !origin_valid(m->origin) ||
 	    !job_state_valid(m->state) || !fits(m->network, QUEUE_NAME_MAX) ||
-	    !fits(m->error, QUEUE_REASON_MAX) || m->n_attempts > QUEUE_MAX_ATTEMPTS ||
+	    !fits(m->fixed_network, QUEUE_NAME_MAX) || !fits(m->error, QUEUE_REASON_MAX) || m->n_attempts > QUEUE_MAX_ATTEMPTS ||
 	    (m->n_attempts && !m->attempts))
 		return -EINVAL;
 	/* What JobStart guarantees of a running job, which the queue counts on. */
@@ -699,6 +703,7 @@ static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 			   m->source, m->created_ms) < 0)
 		return -EINVAL;
 	j->fixed_target = m->fixed_target;
+	strscpy(j->fixed_network, m->fixed_network, sizeof(j->fixed_network));
 	j->origin = (uint32_t)m->origin;
 	j->state = (enum queue_job_state)(m->state - 1);
 	j->target = m->target;

@@ -70,6 +70,8 @@ moved_b=$(( $(rx_bytes n2 mig-b) - rx_b ))
 moved_a=$(( $(rx_bytes n2 mig-a) - rx_a ))
 check "the data went over mig-b ($((moved_b / 1048576)) MiB) and not mig-a ($((moved_a / 1024)) KiB)" \
 	test "$moved_b" -gt $((20 * 1048576)) -a "$moved_a" -lt $((2 * 1048576))
+check "drover history on n3 has vm1's manual migration n1 -> n2 over mig-b, ok" sh -c \
+	"'$LAB' run n3 -- drover history --output json | jq -e '[.history[] | select(.vm == \"vm1\" and .from == \"n1\" and .to == \"n2\" and .network == \"mig-b\" and .result == \"ok\" and .origin == \"manual\")] | length == 1' >/dev/null"
 wait_for 10 "every node lists vm1 running on n2" vm_jq_all \
 	'.vms[] | select(.name == "vm1") | .state == "running" and .node == "n2"'
 sleep 3

@@ -123,6 +123,8 @@ struct replica {
 	struct mig_job migs[MAX_MIGS];
 	size_t n_aborted;              /* as coordinator: jobs whose abort it asked */
 	uint64_t aborted[MAX_MIGS];
+	size_t n_awaiting;             /* its CLI's `vm migrate`s waiting for their job's end */
+	char awaiting[MAX_HELD][DROVER_VM_NAME_MAX];
 };
 
 struct host {
@@ -719,6 +721,15 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			LOG("t=%d %s applies: job %llu %s %s%s%s", S.tick, r->name, (unsigned long long)j->id,
 			    j->vm, queue_job_state_name(j->state), *env->job_finish->reason ? ": " : "",
 			    env->job_finish->reason);
+		for (size_t i = 0; j && j->state != QUEUE_JOB_QUEUED && i < r->n_awaiting; i++)
+			if (strcmp(r->awaiting[i], j->vm) == 0) {
+				LOG("t=%d cli on %s: migrate %s: exit %d%s%s", S.tick, r->name, j->vm,
+				    j->state == QUEUE_JOB_DONE ? 0 : DROVER_EXIT_ERROR, j->error[0] ? ": " : "",
+				    j->error);
+				memmove(r->awaiting[i], r->awaiting[i + 1],
+					(--r->n_awaiting - i) * sizeof(r->awaiting[0]));
+				break;
+			}
 		break;
 	}
 	case DROVER__ENVELOPE__BODY_JOBS_ADD:
@@ -1037,6 +1048,64 @@ static void cmd_vm(struct replica *r, Drover__VmActionKind kind, const char *vm,
 	env.body_case = DROVER__ENVELOPE__BODY_VM_REQUEST;
 	env.vm_request = &m;
 	send(r, &env);
+}
+
+/*
+ * `drover vm migrate VM --to TARGET` on NODE: a queue job (ctl_server.c's
+ * submit_migration), checked there first; the client's answer comes when the
+ * job ends.
+ */
+static void cmd_migrate(struct replica *r, const char *vm, uint32_t target)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
+	Drover__JobSpec spec = DROVER__JOB_SPEC__INIT, *sp = &spec;
+	const struct node_obs *o;
+	struct locate_result loc;
+	bool member = false;
+
+	if (cli_refused(r, "migrate"))
+		return;
+	o = obs_find(r->obs, target);
+	for (size_t i = 0; i < r->n_members; i++)
+		member |= r->members[i] == target;
+	locate(r, vm, &loc);
+	if (state_job_active(&r->state, vm) || state_op_for_vm(&r->state, vm)) {
+		LOG("t=%d cli on %s: migrate %s: exit %d: a job or an action in progress", S.tick,
+		    r->name, vm, DROVER_EXIT_UNAVAILABLE);
+		return;
+	}
+	if (loc.state != LOCATE_RUNNING) {
+		LOG("t=%d cli on %s: migrate %s: exit %d: %s", S.tick, r->name, vm,
+		    loc.state == LOCATE_UNKNOWN ? DROVER_EXIT_UNSAFE : DROVER_EXIT_INVALID_PARAM,
+		    loc.state == LOCATE_UNKNOWN ? loc.reason : "not running");
+		return;
+	}
+	if (loc.node_id == target) {
+		LOG("t=%d cli on %s: migrate %s: exit 0: already runs on %s", S.tick, r->name, vm,
+		    nm(target));
+		return;
+	}
+	if (!member || !o || !o->agent_ok || !o->current ||
+	    state_node_get(&r->state, target) != DROVER__NODE_STATE__NODE_STATE_ACTIVE) {
+		LOG("t=%d cli on %s: migrate %s: exit %d: target %s is not usable", S.tick, r->name, vm,
+		    DROVER_EXIT_UNAVAILABLE, nm(target));
+		return;
+	}
+	spec.vm = (char *)vm;
+	spec.source = loc.node_id;
+	spec.fixed_target = target;
+	spec.origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL;
+	spec.fixed_network = (char *)"";
+	m.jobs = &sp;
+	m.n_jobs = 1;
+	m.created_ms = (uint64_t)S.tick * 1000;
+	m.request_id = ++r->next_request;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &m;
+	send(r, &env);
+	if (r->n_awaiting < MAX_HELD)
+		strscpy(r->awaiting[r->n_awaiting++], vm, DROVER_VM_NAME_MAX);
 }
 
 /* `drover node drain NODE` on NODE: its state, then a job per VM it reports (ctl_jobs.c). */
@@ -1363,8 +1432,7 @@ static void run_line(char *line)
 	} else if (strcmp(argv[0], "stop") == 0 && argc == 3) {
 		cmd_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_STOP, argv[2], 0);
 	} else if (strcmp(argv[0], "migrate") == 0 && argc == 4) {
-		cmd_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE, argv[2],
-		       node_arg(argv[3]));
+		cmd_migrate(rep(node_arg(argv[1])), argv[2], node_arg(argv[3]));
 	} else if (strcmp(argv[0], "drain") == 0 && argc == 2) {
 		cmd_drain(rep(node_arg(argv[1])));
 	} else if (strcmp(argv[0], "link") == 0 && argc == 4) {
