@@ -568,6 +568,32 @@ static void test_last_resort(void **unused)
 }
 
 /*
+ * `vm migrate --network mig-b`: the job goes over mig-b or waits, even when
+ * mig-a is the preferred one, has nothing running, or mig-b just failed it.
+ */
+static void test_fixed_network(void **unused)
+{
+	(void)unused;
+	simple_view(2, 2, 0);
+	job(0, 1, QUEUE_PRIO_MEDIUM, 1024, 1, 10);
+	strcpy(jobs[0].fixed_network, "mig-b");
+	jobs[0].fixed_target = 2;
+	assert_int_equal(dispatch(1), 1);
+	assert_string_equal(acts[0].network_name, "mig-b");
+	start_all(1);
+	assert_int_equal(queue_job_failed(&jobs[0], "mig-b", "stalled"), 0);
+	assert_int_equal(dispatch(1), 1);
+	assert_string_equal(acts[0].network_name, "mig-b");
+	/* mig-b down between the pair: it waits, it does not take mig-a. */
+	simple_view(2, 2, 0);
+	assert_int_equal(queue_view_set_usable(&view, 1, 1, 2, false), 0);
+	job(0, 1, QUEUE_PRIO_MEDIUM, 1024, 1, 10);
+	strcpy(jobs[0].fixed_network, "mig-b");
+	assert_int_equal(dispatch(1), 0);
+	assert_int_not_equal(jobs[0].blocker, QUEUE_BLOCK_NONE);
+}
+
+/*
  * The dry run's simulation: six 4 GiB VMs leave n1 under 2 out / 2 in; the
  * targets have room for five. Two start at once, two more in each round after
  * (having waited on the source limit), and the last never starts, for lack
@@ -702,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_blockers),
 		cmocka_unit_test(test_retry_next_network),
 		cmocka_unit_test(test_last_resort),
+		cmocka_unit_test(test_fixed_network),
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_arguments),
