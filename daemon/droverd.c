@@ -708,10 +708,7 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 
 const struct node_obs *droverd_obs(const struct droverd *d, uint32_t node_id)
 {
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
-		if (d->obs[i].node_id == node_id)
-			return &d->obs[i];
-	return NULL;
+	return obs_find(d->obs, node_id);
 }
 
 bool droverd_vm_state_active(Drover__VmRunState st)
