@@ -24,6 +24,10 @@ bool apply_gate_is_change(const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
 	case DROVER__ENVELOPE__BODY_LIMITS_SET:
 	case DROVER__ENVELOPE__BODY_VM_ACTION:
+	case DROVER__ENVELOPE__BODY_NODE_LOST:
+	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
+	case DROVER__ENVELOPE__BODY_VM_PLACED:
+	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
 		return true;
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
 		return env->vm_action_result && env->vm_action_result->action_id != 0;
@@ -40,7 +44,21 @@ bool apply_gate_sender_ok(const struct cluster_state *s, const uint32_t *members
 	switch (env->body_case) {
 	case DROVER__ENVELOPE__BODY_JOB_START:
 	case DROVER__ENVELOPE__BODY_VM_ACTION:
+	case DROVER__ENVELOPE__BODY_VM_PLACED:
 		return from == coord;
+	/*
+	 * A node is lost, or fenced, only while it is not a member of the
+	 * configuration the message was delivered in: a node that came back
+	 * before its fence result was applied is not "off", whatever was sent.
+	 */
+	case DROVER__ENVELOPE__BODY_NODE_LOST:
+		return from == coord && env->node_lost &&
+		       !member(members, n_members, env->node_lost->node);
+	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
+		return env->fence_result && !member(members, n_members, env->fence_result->node);
+	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
+		return from == coord && env->node_unfenced &&
+		       member(members, n_members, env->node_unfenced->node);
 	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
 		const struct queue_job *j = NULL;
 

@@ -7,7 +7,11 @@
  * A state change is applied only when the configuration it was delivered in
  * is quorate (core/quorum_rule.h), the state exchange after the last
  * membership change is over, and its sender may send it:
- *  - JobStart and VmAction: the coordinator, the lowest member;
+ *  - JobStart, VmAction and VmPlaced: the coordinator, the lowest member;
+ *  - NodeLost: the coordinator, about a node that is not a member;
+ *  - FenceResult: any member (the one that fenced, or the operator's), about
+ *    a node that is not a member; NodeUnfenced: the coordinator, about one
+ *    that is;
  *  - JobFinish: the job's source, or the coordinator for a source that left;
  *  - VmActionResult: the operation's executing node, or the coordinator for
  *    one whose node left;

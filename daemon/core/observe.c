@@ -179,8 +179,13 @@ int obs_locate(const struct node_obs *t, const struct cluster_state *s, const st
 		ln->id = id;
 		ln->name = nl[i].name ? nl[i].name : "?";
 		ln->member = listed(members, n_members, id);
+		/*
+		 * Fenced and still away: known off. Once it is back it may run
+		 * anything (a confirm-off that was wrong, guests that autostart)
+		 * until it reports.
+		 */
 		ln->holds_nothing =
-			state_node_get(s, id) == DROVER__NODE_STATE__NODE_STATE_FENCED ||
+			(!ln->member && state_node_fence(s, id) == DROVER__FENCE_STATE__FENCE_STATE_FENCED) ||
 			(o && o->no_hypervisor && o->current);
 		ln->why_stale = "";
 		if (!o)

@@ -196,6 +196,12 @@ uint64_t state_hash(const struct cluster_state *s)
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		h = state_hash_u64(h, s->nodes[i].id);
 		h = state_hash_u64(h, (uint64_t)s->nodes[i].state);
+		h = state_hash_u64(h, (uint64_t)s->nodes[i].fence);
+		h = state_hash_u64(h, s->nodes[i].fence_attempts);
+		h = state_hash_str(h, s->nodes[i].fence_error);
+		h = state_hash_str(h, s->nodes[i].fence_device);
+		h = state_hash_u64(h, s->nodes[i].lost_ms);
+		h = state_hash_u64(h, s->nodes[i].fenced_ms);
 	}
 	h = state_hash_u64(h, s->n_vms);
 	for (size_t i = 0; i < s->n_vms; i++) {
@@ -207,6 +213,10 @@ uint64_t state_hash(const struct cluster_state *s)
 		h = state_hash_u64(h, v->memory_mib);
 		h = state_hash_u64(h, v->vcpus);
 		h = state_hash_u64(h, v->home_node);
+		h = state_hash_u64(h, v->owner);
+		h = state_hash_u64(h, (uint64_t)v->want);
+		h = state_hash_u64(h, v->recover_attempts);
+		h = state_hash_str(h, v->want_reason);
 	}
 	return hash_queue(h, s);
 }
@@ -223,6 +233,8 @@ bool state_operator_settable(Drover__NodeState st)
 	       st == DROVER__NODE_STATE__NODE_STATE_MAINTENANCE;
 }
 
+static struct node_cfg *insert(struct cluster_state *s, uint32_t id);
+
 static struct node_cfg *find(struct cluster_state *s, uint32_t id)
 {
 	for (size_t i = 0; i < s->n_nodes; i++)
@@ -238,6 +250,13 @@ Drover__NodeState state_node_get(const struct cluster_state *s, uint32_t id)
 	return n ? n->state : DROVER__NODE_STATE__NODE_STATE_ACTIVE;
 }
 
+struct node_cfg *state_node_slot(struct cluster_state *s, uint32_t id, bool create)
+{
+	struct node_cfg *n = find(s, id);
+
+	return n || !create ? n : insert(s, id);
+}
+
 /* Insert keeping nodes[] sorted; returns the new entry or NULL when full. */
 static struct node_cfg *insert(struct cluster_state *s, uint32_t id)
 {
@@ -247,6 +266,7 @@ static struct node_cfg *insert(struct cluster_state *s, uint32_t id)
 		return NULL;
 	for (i = s->n_nodes; i > 0 && s->nodes[i - 1].id > id; i--)
 		s->nodes[i] = s->nodes[i - 1];
+	memset(&s->nodes[i], 0, sizeof(s->nodes[i]));
 	s->nodes[i].id = id;
 	s->nodes[i].state = DROVER__NODE_STATE__NODE_STATE_ACTIVE;
 	s->n_nodes++;
@@ -304,6 +324,14 @@ static int vm_from_proto(const Drover__VmConfig *m, struct vm_cfg *ret)
 	ret->memory_mib = m->memory_mib;
 	ret->vcpus = m->vcpus;
 	ret->home_node = m->home_node;
+	/* Registration carries no placement: only a VmAdd from a file or an exchange does. */
+	if (m->want < 0 || m->want > DROVER__VM_WANT__VM_WANT_GAVE_UP ||
+	    (m->want_reason && strlen(m->want_reason) >= sizeof(ret->want_reason)))
+		return -EINVAL;
+	ret->owner = m->owner;
+	ret->want = m->want;
+	ret->recover_attempts = m->recover_attempts;
+	strscpy(ret->want_reason, m->want_reason ? m->want_reason : "", sizeof(ret->want_reason));
 	ret->xml = xstrdup(m->xml);
 	return 0;
 }
@@ -340,6 +368,11 @@ static int apply_vm_add(struct cluster_state *s, const Drover__VmAdd *m)
 	r = vm_from_proto(m->vm, &v);
 	if (r < 0)
 		return r;
+	/* Where it runs is learned from the hypervisors (VmPlaced), never taken from a client. */
+	v.owner = 0;
+	v.want = DROVER__VM_WANT__VM_WANT_UNSPECIFIED;
+	v.recover_attempts = 0;
+	v.want_reason[0] = '\0';
 	if (vm_index(s, v.name) >= 0) {
 		free(v.xml);
 		return -EEXIST;
@@ -396,6 +429,11 @@ int state_apply(struct cluster_state *s, const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_VM_ACTION:
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
 		return state_ops_apply(s, env);
+	case DROVER__ENVELOPE__BODY_NODE_LOST:
+	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
+	case DROVER__ENVELOPE__BODY_VM_PLACED:
+	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
+		return state_fence_apply(s, env);
 	default:
 		return -ENOTSUP;
 	}
@@ -413,6 +451,12 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		drover__node_config__init(&st->nodes[i]);
 		st->nodes[i].id = s->nodes[i].id;
 		st->nodes[i].state = s->nodes[i].state;
+		st->nodes[i].fence = s->nodes[i].fence;
+		st->nodes[i].fence_attempts = s->nodes[i].fence_attempts;
+		st->nodes[i].fence_error = (char *)s->nodes[i].fence_error;
+		st->nodes[i].fence_device = (char *)s->nodes[i].fence_device;
+		st->nodes[i].lost_ms = s->nodes[i].lost_ms;
+		st->nodes[i].fenced_ms = s->nodes[i].fenced_ms;
 		st->ptrs[i] = &st->nodes[i];
 	}
 	st->vms = s->n_vms ? xcalloc(s->n_vms, sizeof(*st->vms)) : NULL;
@@ -429,6 +473,10 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		v->memory_mib = s->vms[i].memory_mib;
 		v->vcpus = s->vms[i].vcpus;
 		v->home_node = s->vms[i].home_node;
+		v->owner = s->vms[i].owner;
+		v->want = s->vms[i].want;
+		v->recover_attempts = s->vms[i].recover_attempts;
+		v->want_reason = (char *)s->vms[i].want_reason;
 		st->vm_ptrs[i] = v;
 	}
 	st->queue = state_jobs_to_proto(s, msg);
@@ -464,8 +512,22 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 			state_free(&s);
 			return -EINVAL;
 		}
+		if (n->fence < DROVER__FENCE_STATE__FENCE_STATE_NONE ||
+		    n->fence > DROVER__FENCE_STATE__FENCE_STATE_FENCED ||
+		    (n->fence_error && strlen(n->fence_error) >= sizeof(e->fence_error)) ||
+		    (n->fence_device && strlen(n->fence_device) >= sizeof(e->fence_device))) {
+			state_free(&s);
+			return -EINVAL;
+		}
 		e = insert(&s, n->id);
 		e->state = n->state;
+		e->fence = n->fence;
+		e->fence_attempts = n->fence_attempts;
+		strscpy(e->fence_error, n->fence_error ? n->fence_error : "", sizeof(e->fence_error));
+		strscpy(e->fence_device, n->fence_device ? n->fence_device : "",
+			sizeof(e->fence_device));
+		e->lost_ms = n->lost_ms;
+		e->fenced_ms = n->fenced_ms;
 	}
 	if (msg->n_vms > DROVER_MAX_VMS || (msg->n_vms && !msg->vms)) {
 		state_free(&s);

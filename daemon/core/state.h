@@ -39,9 +39,17 @@
 #define DROVER_REGISTRY_MAX (DROVER_STATE_MAX - DROVER_STATE_FIXED_MAX)
 #define DROVER_VM_NAME_MAX 64
 
+#define DROVER_REASON_MAX 160
+
 struct node_cfg {
 	uint32_t id;
-	Drover__NodeState state;
+	Drover__NodeState state;      /* administrative; kept while fenced */
+	/* Fencing (state_fence.c): set by NodeLost, FenceResult, NodeUnfenced. */
+	Drover__FenceState fence;
+	uint32_t fence_attempts;
+	char fence_error[DROVER_REASON_MAX];
+	char fence_device[64];
+	uint64_t lost_ms, fenced_ms;  /* the deciding node's wall clock, for views */
 };
 
 struct vm_cfg {
@@ -51,6 +59,17 @@ struct vm_cfg {
 	uint64_t memory_mib;
 	uint32_t vcpus;
 	uint32_t home_node;
+	/*
+	 * What drover wants of the VM and where the replicated state says it
+	 * runs (state_fence.c keeps them from the operations' ends, the jobs'
+	 * ends, fencing and the coordinator's VmPlaced): the owner's copy is the
+	 * one kept if a VM is ever found on two hosts, and a fenced owner's VMs
+	 * that want to run are the ones recovery restarts.
+	 */
+	uint32_t owner;
+	Drover__VmWant want;
+	uint32_t recover_attempts;
+	char want_reason[DROVER_REASON_MAX];
 };
 
 /* Unfinished jobs plus the finished ones kept for `drover queue`. */
@@ -96,6 +115,8 @@ struct vm_op {
 	char network[QUEUE_NAME_MAX];
 	uint32_t origin;          /* answers its client */
 	uint64_t request_id;
+	Drover__VmActionCause cause;
+	char for_vm[DROVER_VM_NAME_MAX]; /* preempt: the VM it makes room for */
 };
 
 struct cluster_state {
@@ -173,6 +194,38 @@ int state_apply(struct cluster_state *s, const Drover__Envelope *env);
  */
 const struct vm_op *state_op_find(const struct cluster_state *s, uint64_t id);
 const struct vm_op *state_op_for_vm(const struct cluster_state *s, const char *vm);
+
+/* ---- fencing and what drover wants of each VM (state_fence.c) ---- */
+
+/* A node's fence state; a node never mentioned is FENCE_STATE_NONE. */
+Drover__FenceState state_node_fence(const struct cluster_state *s, uint32_t id);
+const struct node_cfg *state_node_find(const struct cluster_state *s, uint32_t id);
+
+/*
+ * A restart after a fence or a preemption that failed this often gives the
+ * VM up (want GAVE_UP, with the last error) until an operator starts it.
+ */
+#define DROVER_RECOVER_MAX_ATTEMPTS 3
+
+/*
+ * The bodies of state_apply() for fencing (each also reachable through it;
+ * who may send them, and that `node` is not a member, is apply_gate.c's
+ * check):
+ *  - NodeLost: fence NONE -> PENDING (attempts 0); 0 if already lost.
+ *  - FenceResult: ok -> FENCED, and every VM it owned loses its owner (a
+ *    VM that wants to run and has priority none is set STOPPED: it is never
+ *    restarted automatically); a failure counts an attempt, keeps the error
+ *    and -> FAILED. -EINVAL unless the node is lost (PENDING or FAILED);
+ *    an operator's confirmation also from NONE.
+ *  - VmPlaced: owner and want of a registered VM; -ENOENT otherwise.
+ *  - NodeUnfenced: FENCED -> NONE.
+ * Operations' and jobs' ends update owner and want through
+ * state_fence_on_op_end() and state_fence_on_job_done().
+ */
+int state_fence_apply(struct cluster_state *s, const Drover__Envelope *env);
+void state_fence_on_op_end(struct cluster_state *s, const struct vm_op *o, bool ok,
+			   const char *error);
+void state_fence_on_job_done(struct cluster_state *s, const char *vm, uint32_t target);
 
 /* A quorate configuration formed: the next changes belong to a new term. */
 void state_term_bump(struct cluster_state *s);

@@ -369,6 +369,7 @@ static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
 		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
 		/* The migration completed anyway: a late cancellation is moot. */
 		j->error[0] = '\0';
+		state_fence_on_job_done(s, j->vm, j->target);
 		job_ended(s, j, m->finished_ms, m->downtime_ms, m->bytes);
 		return 1;
 	}

@@ -68,7 +68,17 @@ static int op_from_message(const Drover__VmAction *m, struct vm_op *ret)
 	memset(&o, 0, sizeof(o));
 	if (!m || !m->action_id || !kind_valid(m->kind) || !m->node || !m->vm ||
 	    strscpy(o.vm, m->vm, sizeof(o.vm)) < 0 || !*o.vm ||
-	    strscpy(o.network, m->network ? m->network : "", sizeof(o.network)) < 0)
+	    strscpy(o.network, m->network ? m->network : "", sizeof(o.network)) < 0 ||
+	    strscpy(o.for_vm, m->for_vm ? m->for_vm : "", sizeof(o.for_vm)) < 0 ||
+	    m->cause < DROVER__VM_ACTION_CAUSE__VM_CAUSE_OPERATOR ||
+	    m->cause > DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE)
+		return -EINVAL;
+	/* A recovery starts; a preemption or a second copy's end stops. */
+	if ((m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY &&
+	     m->kind != DROVER__VM_ACTION_KIND__VM_ACTION_START) ||
+	    ((m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT ||
+	      m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE) &&
+	     m->kind != DROVER__VM_ACTION_KIND__VM_ACTION_STOP))
 		return -EINVAL;
 	if (m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE &&
 	    (!m->target_node || m->target_node == m->node))
@@ -79,6 +89,7 @@ static int op_from_message(const Drover__VmAction *m, struct vm_op *ret)
 	o.target = m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? m->target_node : 0;
 	o.origin = m->origin_node;
 	o.request_id = m->request_id;
+	o.cause = m->cause;
 	*ret = o;
 	return 0;
 }
@@ -126,6 +137,7 @@ static int apply_result(struct cluster_state *s, const Drover__VmActionResult *m
 		return 0; /* a refusal: nothing was decided */
 	if (!(o = state_op_find(s, m->action_id)))
 		return -ENOENT;
+	state_fence_on_op_end(s, o, m->ok, m->error);
 	i = (size_t)(o - s->ops);
 	memmove(&s->ops[i], &s->ops[i + 1], (s->n_ops - i - 1) * sizeof(*s->ops));
 	s->n_ops--;
@@ -161,6 +173,8 @@ uint64_t state_ops_hash(uint64_t h, const struct cluster_state *s)
 		h = state_hash_str(h, o->network);
 		h = state_hash_u64(h, o->origin);
 		h = state_hash_u64(h, o->request_id);
+		h = state_hash_u64(h, (uint64_t)o->cause);
+		h = state_hash_str(h, o->for_vm);
 	}
 	return h;
 }
@@ -189,6 +203,8 @@ void *state_ops_to_proto(const struct cluster_state *s, Drover__ClusterState *ms
 		m->network = (char *)o->network;
 		m->origin_node = o->origin;
 		m->request_id = o->request_id;
+		m->cause = o->cause;
+		m->for_vm = (char *)o->for_vm;
 		p->ptrs[i] = m;
 	}
 	msg->n_ops = s->n_ops;

@@ -498,8 +498,8 @@ static void test_no_known_body(void **unused)
 	static const uint8_t f99_varint[] = {0x08, 0x01, 0x98, 0x06, 0x01};
 	/* version = 1, field 99 (length-delimited) = { 08 01 }: a newer peer's body */
 	static const uint8_t f99_message[] = {0x08, 0x01, 0x9a, 0x06, 0x02, 0x08, 0x01};
-	/* version = 1, field 32 (the next oneof number) = {} */
-	static const uint8_t f32_message[] = {0x82, 0x02, 0x00, 0x08, 0x01};
+	/* version = 1, field 45 (a oneof number kept free for new peer bodies) = {} */
+	static const uint8_t f32_message[] = {0xea, 0x02, 0x00, 0x08, 0x01};
 
 	(void)unused;
 	assert_int_equal(decode_payload(no_body, sizeof(no_body)), -ENOMSG);
