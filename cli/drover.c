@@ -71,6 +71,8 @@ static int cmd_vm_action(struct cli *cli, const struct command *cmd, int argc, c
 static int cmd_vm_migrate(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_node_resume(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_node_confirm_off(struct cli *cli, const struct command *cmd, int argc,
+				char **argv);
 static int cmd_drain_cancel(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_queue(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_history(struct cli *cli, const struct command *cmd, int argc, char **argv);
@@ -98,6 +100,15 @@ static const struct command node_commands[] = {
 	  "  --wait[=SECONDS]   wait until the drain ends (no limit without SECONDS):\n"
 	  "                     exit 0 drained, 1 drain failed or cancelled, 124 the\n"
 	  "                     time ran out (the drain goes on)\n" },
+	{ .name = "confirm-off", .args = "NODE", .run = cmd_node_confirm_off,
+	  .path = "node confirm-off",
+	  .summary = "vouch that a lost NODE is off: its VMs may restart elsewhere",
+	  .help =
+	  "For a node that left the cluster and that no fence device could fence (or\n"
+	  "with [fence] mode = none): you declare that it is powered off, or cut off\n"
+	  "from its storage, and runs no VM. drover then restarts its VMs on the other\n"
+	  "nodes. Refused while the node is a member. If the node in fact still runs\n"
+	  "its VMs, they will run twice: be sure.\n" },
 	{ .name = "resume", .args = "NODE [--failback]", .run = cmd_node_resume,
 	  .path = "node resume",
 	  .summary = "return a drained NODE to service (--failback: bring its VMs back)",
@@ -550,6 +561,38 @@ static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, 
 	return DROVER_EXIT_OK;
 }
 
+/* `node confirm-off NODE` */
+static int cmd_node_confirm_off(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__NodeConfirmOffRequest co = DROVER__NODE_CONFIRM_OFF_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	char *node;
+	int r;
+
+	r = leaf_args(cli, cmd, argc, argv, 1, &node);
+	if (r < 0)
+		return done_exit_code(r);
+	if (!*node || strlen(node) > MAX_NODE_NAME)
+		return usage_error("invalid node name '%s'", node);
+	req.req_case = DROVER__CTL_REQUEST__REQ_CONFIRM_OFF;
+	req.confirm_off = &co;
+	co.node = node;
+	r = request(cli, &req, &env);
+	if (r != DROVER_EXIT_OK)
+		return r;
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "node", json_object_new_string(node));
+		json_object_object_add(o, "fence", json_object_new_string("fenced"));
+		output_json_print(o, stdout);
+	} else {
+		printf("node '%s' is confirmed off: its VMs restart elsewhere\n", node);
+	}
+	return DROVER_EXIT_OK;
+}
+
 /*
  * Remove "--name VALUE" / "--name=VALUE" from argv (compacting it) and return
  * VALUE in *ret; 0 if absent, 1 if taken, -EINVAL (reported) if VALUE is
@@ -920,6 +963,14 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 			json_object_object_add(j, "reason",
 					       output_json_string_or_null(v->reason && *v->reason
 										  ? v->reason
+										  : NULL));
+			json_object_object_add(j, "owner",
+					       output_json_string_or_null(v->owner && *v->owner
+										  ? v->owner
+										  : NULL));
+			json_object_object_add(j, "want",
+					       output_json_string_or_null(v->want && *v->want
+										  ? v->want
 										  : NULL));
 			json_object_array_add(arr, j);
 		}

@@ -294,6 +294,27 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 								      : "none"));
 		json_object_object_add(jn, "state",
 				       json_object_new_string(node_state_name(n->state)));
+		{
+			struct json_object *fj = json_object_new_object();
+
+			json_object_object_add(fj, "state",
+					       json_object_new_string(fence_state_name(n->fence)));
+			json_object_object_add(fj, "attempts",
+					       json_object_new_int64(n->fence_attempts));
+			json_object_object_add(fj, "device",
+					       output_json_string_or_null(n->fence_device &&
+									  *n->fence_device
+									  ? n->fence_device
+									  : NULL));
+			json_object_object_add(fj, "error",
+					       output_json_string_or_null(n->fence_error &&
+									  *n->fence_error
+									  ? n->fence_error
+									  : NULL));
+			json_object_object_add(jn, "fence", fj);
+			json_object_object_add(jn, "recovering",
+					       json_object_new_int64(n->recovering));
+		}
 		for (size_t l = 0; l < n->n_links; l++) {
 			struct json_object *jl = json_object_new_object();
 
@@ -380,9 +401,31 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 		row[0] = name_or_dash(n->name);
 		row[1] = id;
 		row[2] = n->online ? "yes" : "no";
-		row[3] = node_state_name(n->state);
+		/* A lost node shows its fencing, not its administrative state (kept for its return). */
+		row[3] = n->fence == DROVER__FENCE_STATE__FENCE_STATE_FENCED ? "fenced"
+			 : n->fence == DROVER__FENCE_STATE__FENCE_STATE_PENDING ? "lost: fencing"
+			 : n->fence == DROVER__FENCE_STATE__FENCE_STATE_FAILED ? "lost: FENCE FAILED"
+										: node_state_name(n->state);
 		row[4] = links;
 		output_table_add_row(t, row);
+		if (n->fence != DROVER__FENCE_STATE__FENCE_STATE_NONE) {
+			char note[512];
+
+			if (n->fence == DROVER__FENCE_STATE__FENCE_STATE_FENCED)
+				snprintf(note, sizeof(note), "    fenced by %s", name_or_dash(n->fence_device));
+			else
+				snprintf(note, sizeof(note),
+					 "    its VMs wait: not known to be off (%" PRIu32
+					 " attempt(s)%s%s)", n->fence_attempts,
+					 n->fence_error && *n->fence_error ? "; " : "",
+					 n->fence_error ? n->fence_error : "");
+			output_table_add_note(t, note);
+			if (n->recovering) {
+				snprintf(note, sizeof(note), "    %" PRIu32 " VM(s) waiting to restart",
+					 n->recovering);
+				output_table_add_note(t, note);
+			}
+		}
 		for (size_t k = 0; k < n->n_drain_failures; k++) {
 			char note[512];
 

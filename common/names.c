@@ -70,3 +70,33 @@ bool name_is_identifier(const char *name, size_t max)
 	}
 	return true;
 }
+
+const char *vm_want_name(Drover__VmWant w)
+{
+	switch (w) {
+	case DROVER__VM_WANT__VM_WANT_RUNNING:
+		return "running";
+	case DROVER__VM_WANT__VM_WANT_STOPPED:
+		return "stopped";
+	case DROVER__VM_WANT__VM_WANT_PREEMPTED:
+		return "preempted";
+	case DROVER__VM_WANT__VM_WANT_GAVE_UP:
+		return "gave-up";
+	default:
+		return "";
+	}
+}
+
+const char *fence_state_name(Drover__FenceState st)
+{
+	switch (st) {
+	case DROVER__FENCE_STATE__FENCE_STATE_PENDING:
+		return "pending";
+	case DROVER__FENCE_STATE__FENCE_STATE_FAILED:
+		return "failed";
+	case DROVER__FENCE_STATE__FENCE_STATE_FENCED:
+		return "fenced";
+	default:
+		return "none";
+	}
+}

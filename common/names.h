@@ -22,6 +22,11 @@ const char *vm_priority_name(Drover__VmPriority p);
 /* The inverse of vm_priority_name(); -EINVAL for anything else. */
 int vm_priority_from_name(const char *name, Drover__VmPriority *ret);
 
+/* "running", "stopped", "preempted", "gave-up"; "" for unspecified. */
+const char *vm_want_name(Drover__VmWant w);
+/* "none", "pending", "failed", "fenced". */
+const char *fence_state_name(Drover__FenceState st);
+
 /*
  * A name a client may pass for a network (and other identifiers that end up
  * in URIs or logs): 1 to max-1 bytes of [A-Za-z0-9._-], no leading '-' or

@@ -47,6 +47,7 @@ struct agent_link {
 	uint8_t *rbuf;
 	qb_loop_timer_handle restart_timer, inv_timer, hello_timer;
 	bool restart_armed;
+	char fence_plugin[64];     /* the name the agent gave our fence plugin, "" if none */
 };
 
 static void spawn(struct agent_link *a);
@@ -151,7 +152,8 @@ static void hello_timeout_fn(void *data)
 static void on_result(struct agent_link *a, const Drover__AgentJobResult *r)
 {
 	if (r->job_id != a->inv_job) {
-		if (!drain_agent_job_done(a->d, r->job_id, r))
+		if (!drain_agent_job_done(a->d, r->job_id, r) &&
+		    !failover_agent_job_done(a->d, r->job_id, r))
 			vm_actions_job_done(a->d, r->job_id, r);
 		return;
 	}
@@ -199,6 +201,11 @@ static int agent_readable(int fd, int revents, void *data)
 		switch (env->body_case) {
 		case DROVER__ENVELOPE__BODY_AGENT_HELLO:
 			a->hello = true;
+			/* The hypervisor plugin is loaded first, the fence plugin second. */
+			a->fence_plugin[0] = '\0';
+			if (env->agent_hello->n_plugins > 1 && env->agent_hello->plugins[1]->name)
+				strscpy(a->fence_plugin, env->agent_hello->plugins[1]->name,
+					sizeof(a->fence_plugin));
 			log_notice("drover-agent %s (pid %u) is up with %zu plugin(s)",
 				   env->agent_hello->version, env->agent_hello->pid,
 				   env->agent_hello->n_plugins);
@@ -250,7 +257,10 @@ static void spawn(struct agent_link *a)
 		const char *argv[] = {
 			d->cfg.agent_path, "--foreground", "--log-priority",
 			log_priority_name(d->cfg.log_priority), "--plugin", d->cfg.agent_plugin,
-			"--plugin-config", d->cfg.agent_plugin_config, NULL,
+			"--plugin-config", d->cfg.agent_plugin_config,
+			/* With fence devices, the fence plugin too (failover.c). */
+			d->cfg.fence_mode == FENCE_MODE_DEVICE ? "--plugin" : NULL,
+			d->cfg.fence_plugin, NULL,
 		};
 		int null = open("/dev/null", O_RDONLY);
 
@@ -365,4 +375,11 @@ void agent_link_stop(struct droverd *d)
 	free(a->rbuf);
 	free(a);
 	d->agent = NULL;
+}
+
+const char *agent_link_fence_plugin(const struct droverd *d)
+{
+	const struct agent_link *a = d->agent;
+
+	return a && a->hello && a->fence_plugin[0] ? a->fence_plugin : NULL;
 }

@@ -94,7 +94,10 @@ static int set_bool(struct drover_config *c, const struct key *k, const char *va
 static int set_text(struct drover_config *c, const struct key *k, const char *value);
 
 /* [network NAME] sections are handled apart from these (see network_header()). */
-static const char *const sections[] = {"daemon", "agent", "cluster", "migration"};
+static const char *const sections[] = {"daemon", "agent", "cluster", "migration", "fence",
+					"failover"};
+
+static int set_fence_mode(struct drover_config *c, const struct key *k, const char *value);
 
 static const struct key keys[] = {
 	{
@@ -259,6 +262,80 @@ static const struct key keys[] = {
 		.offset = offsetof(struct drover_config, probe_timeout_ms),
 	},
 	{
+		.section = "fence",
+		.name = "mode",
+		.set = set_fence_mode,
+		.expected = "none or device",
+	},
+	{
+		.section = "fence",
+		.name = "plugin",
+		.set = set_text,
+		.expected = "a plugin name or an absolute path, at most 255 characters",
+		.max = 256,
+		.offset = offsetof(struct drover_config, fence_plugin),
+	},
+	{
+		.section = "fence",
+		.name = "device1",
+		.set = set_text,
+		.expected = "an absolute program path, then key=value pairs",
+		.min = 1,
+		.max = 256,
+		.offset = offsetof(struct drover_config, fence_devices[0]),
+	},
+	{
+		.section = "fence",
+		.name = "device2",
+		.set = set_text,
+		.expected = "an absolute program path, then key=value pairs",
+		.min = 1,
+		.max = 256,
+		.offset = offsetof(struct drover_config, fence_devices[1]),
+	},
+	{
+		.section = "fence",
+		.name = "device3",
+		.set = set_text,
+		.expected = "an absolute program path, then key=value pairs",
+		.min = 1,
+		.max = 256,
+		.offset = offsetof(struct drover_config, fence_devices[2]),
+	},
+	{
+		.section = "fence",
+		.name = "device4",
+		.set = set_text,
+		.expected = "an absolute program path, then key=value pairs",
+		.min = 1,
+		.max = 256,
+		.offset = offsetof(struct drover_config, fence_devices[3]),
+	},
+	{
+		.section = "fence",
+		.name = "timeout_ms",
+		.set = set_u32,
+		.min = 1000,
+		.max = 600000,
+		.offset = offsetof(struct drover_config, fence_timeout_ms),
+	},
+	{
+		.section = "fence",
+		.name = "retry_ms",
+		.set = set_u32,
+		.min = 1000,
+		.max = 600000,
+		.offset = offsetof(struct drover_config, fence_retry_ms),
+	},
+	{
+		.section = "failover",
+		.name = "max_starts",
+		.set = set_u32,
+		.min = 1,
+		.max = 64,
+		.offset = offsetof(struct drover_config, failover_max_starts),
+	},
+	{
 		.section = "migration",
 		.name = "probe_port",
 		.set = set_u32,
@@ -315,7 +392,26 @@ void config_defaults(struct drover_config *c)
 	c->probe_interval_ms = 1000;
 	c->probe_timeout_ms = 1000;
 	c->probe_port = 16509;
+	c->fence_mode = FENCE_MODE_NONE;
+	strscpy(c->fence_plugin, "fence_command", sizeof(c->fence_plugin));
+	memset(c->fence_devices, 0, sizeof(c->fence_devices));
+	c->n_fence_devices = 0;
+	c->fence_timeout_ms = 60000;
+	c->fence_retry_ms = 5000;
+	c->failover_max_starts = 4;
 	c->n_networks = 0;
+}
+
+static int set_fence_mode(struct drover_config *c, const struct key *k, const char *value)
+{
+	(void)k;
+	if (strcmp(value, "none") == 0)
+		c->fence_mode = FENCE_MODE_NONE;
+	else if (strcmp(value, "device") == 0)
+		c->fence_mode = FENCE_MODE_DEVICE;
+	else
+		return -EINVAL;
+	return 0;
 }
 
 static int set_bool(struct drover_config *c, const struct key *k, const char *value)
@@ -855,6 +951,22 @@ int config_load(const char *path, int must_exist, struct drover_config *ret, cha
 		set_err(err, errlen, "%s:%u: %s", path, p.err_line, p.err);
 		return -EINVAL;
 	}
+	/* Fence levels are tried in order: a gap would silently skip the ones after it. */
+	p.c.n_fence_devices = 0;
+	for (size_t i = 0; i < CONFIG_MAX_FENCE_DEVICES; i++) {
+		if (!p.c.fence_devices[i][0])
+			continue;
+		if (i != p.c.n_fence_devices) {
+			set_err(err, errlen, "%s: [fence] device%zu is set but device%zu is not", path,
+				i + 1, p.c.n_fence_devices + 1);
+			return -EINVAL;
+		}
+		p.c.n_fence_devices++;
+	}
+	if (p.c.fence_mode == FENCE_MODE_DEVICE && !p.c.n_fence_devices) {
+		set_err(err, errlen, "%s: [fence] mode = device needs device1", path);
+		return -EINVAL;
+	}
 	*ret = p.c;
 	return 0;
 }
@@ -935,6 +1047,23 @@ void config_print(FILE *f, const struct drover_config *c)
 		(unsigned)c->mig_max_retries, (unsigned)c->mig_stall_ms,
 		(unsigned)c->probe_interval_ms, (unsigned)c->probe_timeout_ms,
 		(unsigned)c->probe_port);
+	fprintf(f,
+		"\n"
+		"[fence]\n"
+		"mode = %s\n"
+		"plugin = %s\n",
+		c->fence_mode == FENCE_MODE_DEVICE ? "device" : "none", c->fence_plugin);
+	for (size_t i = 0; i < CONFIG_MAX_FENCE_DEVICES; i++)
+		if (c->fence_devices[i][0])
+			fprintf(f, "device%zu = %s\n", i + 1, c->fence_devices[i]);
+	fprintf(f,
+		"timeout_ms = %u\n"
+		"retry_ms = %u\n"
+		"\n"
+		"[failover]\n"
+		"max_starts = %u\n",
+		(unsigned)c->fence_timeout_ms, (unsigned)c->fence_retry_ms,
+		(unsigned)c->failover_max_starts);
 	for (size_t i = 0; i < c->n_networks; i++)
 		print_network(f, &c->networks[i]);
 }

@@ -18,6 +18,14 @@
 #define CONFIG_MAX_NETWORKS 8      /* = QUEUE_MAX_NETWORKS */
 #define CONFIG_NETWORK_NAME_MAX 32
 #define CONFIG_MAX_NET_ADDRS 64    /* = DROVER_MAX_NODES */
+#define CONFIG_MAX_FENCE_DEVICES 4
+
+/*
+ * [fence] mode: none (drover never fences: a lost node's VMs wait for
+ * `drover node confirm-off`), device (the devices, in order, through the
+ * agent's fence plugin).
+ */
+enum { FENCE_MODE_NONE = 0, FENCE_MODE_DEVICE = 1 };
 
 /*
  * A migration network, [network NAME], in preference order (file order):
@@ -73,6 +81,15 @@ struct drover_config {
 	uint32_t probe_interval_ms;   /* probe_interval_ms = 1000 (100..60000) */
 	uint32_t probe_timeout_ms;    /* probe_timeout_ms = 1000 (100..60000) */
 	uint32_t probe_port;          /* probe_port = 16509 (1..65535): TCP port probed on peers */
+	/* [fence]: how a lost node is made safe before its VMs restart elsewhere */
+	int fence_mode;               /* mode = none (FENCE_MODE_*) */
+	char fence_plugin[256];       /* plugin = fence_command (the agent's fence plugin) */
+	char fence_devices[CONFIG_MAX_FENCE_DEVICES][256]; /* device1..device4 = PROGRAM key=value... */
+	size_t n_fence_devices;       /* the leading non-empty ones: levels, tried in order */
+	uint32_t fence_timeout_ms;    /* timeout_ms = 60000 (1000..600000) per device attempt */
+	uint32_t fence_retry_ms;      /* retry_ms = 5000 (1000..600000): first backoff, doubling to 60 s */
+	/* [failover] */
+	uint32_t failover_max_starts; /* max_starts = 4 (1..64): restarts under way per node */
 	/* [network NAME] sections, in file order; none: one network "default"
 	 * over the hypervisors' default route (migrate_uri in [agent]) */
 	size_t n_networks;

@@ -213,6 +213,18 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 					    : o && o->has_record ? "stale"
 								 : "none");
 		}
+		{
+			const struct node_cfg *nc = state_node_find(&d->state, k->id);
+			const char *note = failover_fence_note(d, k->id);
+
+			if (nc && nc->fence != DROVER__FENCE_STATE__FENCE_STATE_NONE) {
+				ns[i].fence = nc->fence;
+				ns[i].fence_attempts = nc->fence_attempts;
+				ns[i].fence_error = (char *)(*nc->fence_error ? nc->fence_error : note);
+				ns[i].fence_device = (char *)nc->fence_device;
+				ns[i].recovering = failover_recovering(d, k->id);
+			}
+		}
 		for (unsigned l = 0; l < DROVER_MAX_LINKS; l++) {
 			if (!(k->links_configured & (1u << l)))
 				continue;
@@ -593,6 +605,7 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	const struct queue_job *job;
 	/* One buffer per VM: a name made up for an unknown node must not be shared. */
 	_cleanup_free_ char(*tbuf)[32] = xcalloc(n, sizeof(*tbuf));
+	_cleanup_free_ char(*obuf)[32] = xcalloc(n, sizeof(*obuf));
 
 	for (size_t i = 0; i < n; i++) {
 		const struct vm_cfg *v = &d->state.vms[i];
@@ -609,8 +622,32 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		vs[i].n_also_on = loc[i].n_also;
 		vs[i].reason = loc[i].reason;
 		vs[i].also_on = loc[i].also;
+		vs[i].owner = (char *)(v->owner ? links_node_name(d, v->owner, obuf[i], sizeof(obuf[i]))
+						: "");
+		vs[i].want = (char *)vm_want_name(v->want);
 		act = vm_actions_find(d, v->name);
 		job = state_job_active(&d->state, v->name);
+		/*
+		 * Stopped as the hypervisors say, and what drover means to do
+		 * about it: restart it (its host was fenced, or room returned),
+		 * or nothing, and why.
+		 */
+		if (!strcmp(loc[i].state, "stopped") || !strcmp(loc[i].state, "failed")) {
+			bool starting = act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START &&
+					act->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY;
+
+			if (starting || (!v->owner && v->want == DROVER__VM_WANT__VM_WANT_RUNNING &&
+					 v->priority != DROVER__VM_PRIORITY__VM_PRIORITY_NONE)) {
+				vs[i].state = (char *)"recovering";
+				vs[i].reason = (char *)v->want_reason;
+			} else if (v->want == DROVER__VM_WANT__VM_WANT_PREEMPTED) {
+				vs[i].state = (char *)"preempted";
+				vs[i].reason = (char *)v->want_reason;
+			} else if (v->want == DROVER__VM_WANT__VM_WANT_GAVE_UP ||
+				   v->want == DROVER__VM_WANT__VM_WANT_STOPPED) {
+				vs[i].reason = (char *)v->want_reason;
+			}
+		}
 		if (job && job->state == QUEUE_JOB_RUNNING) {
 			/* A queue job (a drain's, or `vm migrate`): its source's latest progress. */
 			const struct job_progress *jp = drain_progress(d, job->id);
@@ -914,6 +951,7 @@ static const struct ctl_request_row ctl_requests[] = {
 	{ DROVER__CTL_REQUEST__REQ_CONFIG_SET, ctl_jobs_config_set },
 	{ DROVER__CTL_REQUEST__REQ_CONFIG_SHOW, ctl_jobs_config_show },
 	{ DROVER__CTL_REQUEST__REQ_SUBSCRIBE, rq_subscribe },
+	{ DROVER__CTL_REQUEST__REQ_CONFIRM_OFF, failover_ctl_confirm_off },
 };
 
 static const struct ctl_request_row *ctl_request_find(Drover__CtlRequest__ReqCase req)

@@ -374,6 +374,7 @@ void droverd_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_join
 	nethealth_on_members_changed(d, joined_any);
 	note_coordinator(d);
 	drain_on_members_changed(d);
+	failover_kick(d);
 	ctl_server_notify(d);
 }
 
@@ -547,6 +548,8 @@ static uint64_t change_request_id(const Drover__Envelope *env)
 		return env->jobs_cancel ? env->jobs_cancel->request_id : 0;
 	case DROVER__ENVELOPE__BODY_LIMITS_SET:
 		return env->limits_set ? env->limits_set->request_id : 0;
+	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
+		return env->fence_result ? env->fence_result->request_id : 0;
 	default:
 		return 0;
 	}
@@ -685,6 +688,7 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 		pm->run(d, from, from_self, env, r);
 	/* Any change may unblock the queue or change what clients see. */
 	drain_kick(d);
+	failover_kick(d);
 	ctl_server_notify(d);
 	if (!from_self || !request_id)
 		return;
@@ -864,6 +868,7 @@ static void run_inventory(struct droverd *d, uint32_t from, bool self, const Dro
 	on_inventory(d, from, env->node_inventory);
 	vm_actions_retry_held(d);
 	drain_kick(d);
+	failover_kick(d);
 	ctl_server_notify(d);
 }
 
@@ -919,6 +924,11 @@ static const struct peer_msg peer_msgs[] = {
 	{ DROVER__ENVELOPE__BODY_JOB_FINISH, "JobFinish", true, drain_on_applied },
 	{ DROVER__ENVELOPE__BODY_VM_ACTION, "VmAction", true, vm_actions_on_applied },
 	{ DROVER__ENVELOPE__BODY_VM_ACTION_RESULT, "VmActionResult", true, vm_actions_on_applied },
+	/* failover (failover.c): the coordinator's, and a fence's end from whoever ran it */
+	{ DROVER__ENVELOPE__BODY_NODE_LOST, "NodeLost", true, failover_on_applied },
+	{ DROVER__ENVELOPE__BODY_FENCE_RESULT, "FenceResult", true, failover_on_applied },
+	{ DROVER__ENVELOPE__BODY_VM_PLACED, "VmPlaced", true, failover_on_applied },
+	{ DROVER__ENVELOPE__BODY_NODE_UNFENCED, "NodeUnfenced", true, failover_on_applied },
 	/* observations and requests: not state, never gated by quorum */
 	{ DROVER__ENVELOPE__BODY_NODE_INVENTORY, "NodeInventory", false, run_inventory },
 	{ DROVER__ENVELOPE__BODY_NETWORK_HEALTH, "NetworkHealth", false, run_net_health },
@@ -1022,6 +1032,7 @@ static void connect_timer_fn(void *data)
 	if (nethealth_start(d) < 0)
 		log_err("cannot start the migration network probes; those networks count as down");
 	drain_start(d);
+	failover_start(d);
 	if (!d->agent)
 		agent_link_start(d);
 }
@@ -1212,6 +1223,7 @@ int main(int argc, char **argv)
 	flush_state(&d);
 	ctl_server_stop(&d);
 	drain_stop(&d);
+	failover_stop(&d);
 	nethealth_stop(&d);
 	agent_link_stop(&d);
 	membership_disconnect(&d);

@@ -174,6 +174,9 @@ struct droverd {
 	bool quorate;
 	bool last_quorate;        /* what droverd_on_quorum() last logged */
 	uint32_t last_coordinator; /* what note_coordinator() last logged */
+	bool cs_known;             /* votequorum has told us its membership */
+	size_t n_cs_members;       /* corosync's members (not only droverd's) */
+	uint32_t cs_members[DROVER_MAX_NODES];
 
 	/* links.c */
 	cmap_handle_t cmap;
@@ -226,6 +229,9 @@ struct droverd {
 	bool drain_kicked;
 	uint64_t aborted[DROVER_MAX_EXECS]; /* jobs we asked to abort, as coordinator */
 	size_t n_aborted;
+
+	/* failover.c: fencing and recovery, the coordinator's and this node's part */
+	struct failover *fo;
 
 	/* ctl_server.c */
 	qb_ipcs_service_t *ipcs;
@@ -281,6 +287,17 @@ void vm_actions_agent_lost(struct droverd *d);
 /* An inventory arrived: requests held for missing reports may be decided now. */
 void vm_actions_retry_held(struct droverd *d);
 const struct vm_op *vm_actions_find(const struct droverd *d, const char *vm);
+/*
+ * The coordinator's own VmAction (failover.c's restarts, preemptions and
+ * destroys): a fresh id, multicast, and the VM marked as decided until it is
+ * delivered. -EBUSY if a decision for the VM is in flight.
+ */
+int vm_actions_send_action(struct droverd *d, Drover__VmActionKind kind, const char *vm,
+			   uint32_t node, Drover__VmActionCause cause, const char *for_vm);
+/* A decision of ours for vm was sent and has not been delivered yet. */
+bool vm_actions_undelivered(const struct droverd *d, const char *vm);
+void vm_actions_mark_undelivered(struct droverd *d, const char *vm);
+void vm_actions_drop_undelivered(struct droverd *d, const char *vm);
 /* The latest progress of a migrating operation, NULL if none. */
 const Drover__MigrationProgress *vm_actions_progress(const struct droverd *d, uint64_t id);
 /* Expand %n (node name) and %N (network) in a URI template. */
@@ -335,6 +352,24 @@ void drain_build_view(const struct droverd *d, struct queue_view *v);
 /* Compute every job's blocker on a copy (jobs: s->jobs copy, n): for display. */
 void drain_blockers(const struct droverd *d, struct queue_job *jobs, size_t n);
 
+/* failover.c: fence lost nodes, then restart their VMs by priority (core/recover.h). */
+int failover_start(struct droverd *d);
+void failover_stop(struct droverd *d);
+/* Something changed (membership, quorum, an inventory, a change applied): decide soon. */
+void failover_kick(struct droverd *d);
+/* Row handler of NodeLost, FenceResult, VmPlaced and NodeUnfenced (peer_msgs[]). */
+void failover_on_applied(struct droverd *d, uint32_t from, bool from_self,
+			 const Drover__Envelope *env, int r);
+/* Agent hook: true if the job was one of our fence attempts. */
+bool failover_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__AgentJobResult *r);
+/* `drover node confirm-off` (ctl_requests[]). */
+void failover_ctl_confirm_off(struct droverd *d, qb_ipcs_connection_t *c,
+			      const Drover__CtlRequest *req);
+/* VMs owned by a lost node that wait to restart elsewhere, for `drover status`. */
+uint32_t failover_recovering(const struct droverd *d, uint32_t node);
+/* Why the fencing of node waits, "" if nothing to say (for `drover status`). */
+const char *failover_fence_note(const struct droverd *d, uint32_t node);
+
 /* ctl_jobs.c: the CLI's drain, queue, history and config requests. */
 /* Rows of the control request table (ctl_server.c). */
 void ctl_jobs_drain(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
@@ -368,6 +403,9 @@ void agent_link_stop(struct droverd *d);
 void agent_link_request_inventory(struct droverd *d);
 /* Send a job (its job_id is assigned here and returned); -errno if no agent. */
 int agent_link_submit(struct droverd *d, Drover__AgentJob *job, uint64_t *ret_job_id);
+
+/* The name of the agent's fence plugin, NULL if it has none (or no agent). */
+const char *agent_link_fence_plugin(const struct droverd *d);
 
 /* membership.c: CPG group "drover". */
 int membership_connect(struct droverd *d);

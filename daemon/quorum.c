@@ -16,11 +16,24 @@ static void quorum_notify(votequorum_handle_t h, uint64_t context, uint32_t quor
 	void *d = NULL;
 
 	(void)context;
-	(void)nodes;
 	log_debug("votequorum: quorate=%u with %u nodes", quorate, n);
 	/* Our struct rides on the handle: no process-wide state, one daemon per handle. */
-	if (votequorum_context_get(h, &d) == CS_OK && d)
+	if (votequorum_context_get(h, &d) == CS_OK && d) {
+		struct droverd *dd = d;
+
+		/*
+		 * corosync's own membership: a node that left it is gone as a
+		 * host (or cut off), not only its droverd; that is what fencing
+		 * is for (failover.c).
+		 */
+		dd->n_cs_members = 0;
+		for (uint32_t i = 0; i < n && dd->n_cs_members < DROVER_MAX_NODES; i++)
+			if (nodes[i].state == VOTEQUORUM_NODESTATE_MEMBER)
+				dd->cs_members[dd->n_cs_members++] = nodes[i].nodeid;
+		dd->cs_known = true;
 		droverd_on_quorum(d, quorate != 0);
+		failover_kick(dd);
+	}
 }
 
 static int vq_dispatch_fn(int fd, int revents, void *data)

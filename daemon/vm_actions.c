@@ -41,6 +41,7 @@
 
 #define STOP_DEADLINE_MS 150000u
 #define STOP_GRACE_MS 30000u
+#define PREEMPT_GRACE_MS 10000u
 #define MIGRATE_DEADLINE_MS 900000u
 #define MIGRATE_COMPLETION_MS 600000u
 #define MIGRATE_STALL_MS 60000u
@@ -70,6 +71,35 @@ static void undelivered_drop(struct droverd *d, const char *vm)
 			d->n_undelivered--;
 			return;
 		}
+}
+
+bool vm_actions_undelivered(const struct droverd *d, const char *vm)
+{
+	return undelivered_has(d, vm);
+}
+
+void vm_actions_mark_undelivered(struct droverd *d, const char *vm)
+{
+	if (d->n_undelivered < DROVER_MAX_OPS && !undelivered_has(d, vm))
+		strscpy(d->undelivered[d->n_undelivered++], vm, DROVER_VM_NAME_MAX);
+}
+
+void vm_actions_drop_undelivered(struct droverd *d, const char *vm)
+{
+	undelivered_drop(d, vm);
+}
+
+/*
+ * Unique across coordinators and restarts: every quorate configuration has a
+ * term of its own and one coordinator (state_ops.c).
+ */
+static uint64_t new_action_id(struct droverd *d)
+{
+	uint64_t id = (d->state.term << 32) | (++d->next_action & 0xffffffffu);
+
+	if (!(id & 0xffffffffu))
+		id |= ++d->next_action & 0xffffffffu;
+	return id;
 }
 
 static const char *kind_name(Drover__VmActionKind k)
@@ -257,13 +287,7 @@ static void decide(struct droverd *d, const struct held_request *q)
 			    "too many actions in flight; retry");
 		return;
 	}
-	/*
-	 * Unique across coordinators and restarts: every quorate configuration
-	 * has a term of its own and one coordinator (state_ops.c).
-	 */
-	act.action_id = (d->state.term << 32) | (++d->next_action & 0xffffffffu);
-	if (!(act.action_id & 0xffffffffu))
-		act.action_id |= ++d->next_action & 0xffffffffu;
+	act.action_id = new_action_id(d);
 	act.kind = q->kind;
 	act.vm = (char *)q->vm;
 	act.node = dec.node;
@@ -279,6 +303,32 @@ static void decide(struct droverd *d, const struct held_request *q)
 		   *act.network ? " over " : "", act.network);
 	if (membership_send(d, &env, false) == 0)
 		strscpy(d->undelivered[d->n_undelivered++], q->vm, DROVER_VM_NAME_MAX);
+}
+
+int vm_actions_send_action(struct droverd *d, Drover__VmActionKind kind, const char *vm,
+			   uint32_t node, Drover__VmActionCause cause, const char *for_vm)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAction act = DROVER__VM_ACTION__INIT;
+	int r;
+
+	if (undelivered_has(d, vm) || d->n_undelivered >= DROVER_MAX_OPS)
+		return -EBUSY;
+	if (d->state.n_ops + d->n_undelivered >= DROVER_MAX_OPS)
+		return -ENOSPC;
+	act.action_id = new_action_id(d);
+	act.kind = kind;
+	act.vm = (char *)vm;
+	act.node = node;
+	act.network = "";
+	act.cause = cause;
+	act.for_vm = (char *)(for_vm ? for_vm : "");
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+	env.vm_action = &act;
+	r = membership_send(d, &env, false);
+	if (r == 0)
+		strscpy(d->undelivered[d->n_undelivered++], vm, DROVER_VM_NAME_MAX);
+	return r;
 }
 
 void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m)
@@ -400,7 +450,13 @@ static void execute(struct droverd *d, const struct vm_op *o, struct op_local *l
 		break;
 	case DROVER__VM_ACTION_KIND__VM_ACTION_STOP:
 		stop.vm = (char *)v->name;
-		stop.timeout_ms = STOP_GRACE_MS;
+		/*
+		 * A second copy goes at once (the owner's copy runs on); a
+		 * preempted VM gets a short grace, as its room is awaited.
+		 */
+		stop.timeout_ms = o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE ? 0
+				  : o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT ? PREEMPT_GRACE_MS
+											   : STOP_GRACE_MS;
 		job.kind_case = DROVER__AGENT_JOB__KIND_VM_STOP;
 		job.vm_stop = &stop;
 		job.deadline_ms = STOP_DEADLINE_MS;

@@ -218,7 +218,8 @@ const struct node_cfg *state_node_find(const struct cluster_state *s, uint32_t i
  *    and -> FAILED. -EINVAL unless the node is lost (PENDING or FAILED);
  *    an operator's confirmation also from NONE.
  *  - VmPlaced: owner and want of a registered VM; -ENOENT otherwise.
- *  - NodeUnfenced: FENCED -> NONE.
+ *  - NodeUnfenced: lost or fenced -> NONE (the node is back: a fenced one
+ *    holds no second copy, one that was lost but never fenced was not off).
  * Operations' and jobs' ends update owner and want through
  * state_fence_on_op_end() and state_fence_on_job_done().
  */

@@ -160,9 +160,11 @@ static int apply_unfenced(struct cluster_state *s, const Drover__NodeUnfenced *m
 {
 	struct node_cfg *n;
 
-	if (!m || !m->node || !(n = state_node_slot(s, m->node, false)) ||
-	    n->fence != DROVER__FENCE_STATE__FENCE_STATE_FENCED)
-		return m && m->node ? 0 : -EINVAL;
+	if (!m || !m->node)
+		return -EINVAL;
+	if (!(n = state_node_slot(s, m->node, false)) ||
+	    n->fence == DROVER__FENCE_STATE__FENCE_STATE_NONE)
+		return 0;
 	n->fence = DROVER__FENCE_STATE__FENCE_STATE_NONE;
 	n->fence_attempts = 0;
 	n->fence_error[0] = '\0';

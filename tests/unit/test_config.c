@@ -91,6 +91,14 @@ static void assert_config_equal(const struct drover_config *a, const struct drov
 	assert_int_equal(a->probe_interval_ms, b->probe_interval_ms);
 	assert_int_equal(a->probe_timeout_ms, b->probe_timeout_ms);
 	assert_int_equal(a->probe_port, b->probe_port);
+	assert_int_equal(a->fence_mode, b->fence_mode);
+	assert_string_equal(a->fence_plugin, b->fence_plugin);
+	assert_int_equal(a->n_fence_devices, b->n_fence_devices);
+	for (size_t i = 0; i < CONFIG_MAX_FENCE_DEVICES; i++)
+		assert_string_equal(a->fence_devices[i], b->fence_devices[i]);
+	assert_int_equal(a->fence_timeout_ms, b->fence_timeout_ms);
+	assert_int_equal(a->fence_retry_ms, b->fence_retry_ms);
+	assert_int_equal(a->failover_max_starts, b->failover_max_starts);
 	assert_int_equal(a->n_networks, b->n_networks);
 	for (size_t i = 0; i < a->n_networks; i++)
 		assert_network_equal(&a->networks[i], &b->networks[i]);
@@ -903,6 +911,39 @@ static void test_print_long_addresses(void **unused)
 	assert_true(lines > 4);
 }
 
+static int load_text(const char *content, struct drover_config *ret)
+{
+	write_conf(content);
+	err[0] = '\0';
+	return config_load(path, 1, ret, err, sizeof(err));
+}
+
+/* Fence levels: in order, without gaps; mode = device needs one; printed and read back alike. */
+static void test_fence_section(void **unused)
+{
+	struct drover_config c, back;
+
+	(void)unused;
+	assert_int_equal(load_text("[fence]\nmode = device\n"
+				   "device1 = /usr/sbin/fence_ipmilan ip=%n-bmc username=admin\n"
+				   "device2 = /usr/sbin/fence_apc ip=pdu1 port=%n\n"
+				   "timeout_ms = 20000\n[failover]\nmax_starts = 2\n", &c), 0);
+	assert_int_equal(c.fence_mode, FENCE_MODE_DEVICE);
+	assert_int_equal(c.n_fence_devices, 2);
+	assert_string_equal(c.fence_devices[1], "/usr/sbin/fence_apc ip=pdu1 port=%n");
+	assert_int_equal(c.fence_timeout_ms, 20000);
+	assert_int_equal(c.failover_max_starts, 2);
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+	assert_int_equal(load_text("[fence]\nmode = device\n", &c), -EINVAL);
+	assert_non_null(strstr(err, "needs device1"));
+	assert_int_equal(load_text("[fence]\ndevice2 = /bin/true\n", &c), -EINVAL);
+	assert_non_null(strstr(err, "device2 is set but device1 is not"));
+	assert_int_equal(load_text("[fence]\ndevice1 = fence_ipmilan ip=x\n", &c), -EINVAL);
+	assert_int_equal(load_text("[fence]\nmode = sometimes\n", &c), -EINVAL);
+	assert_int_equal(load_text("[failover]\nmax_starts = 0\n", &c), -EINVAL);
+}
+
 /* The example shipped in etc/ is valid and documents exactly the defaults. */
 static void test_example_is_the_defaults(void **unused)
 {
@@ -953,6 +994,7 @@ int main(void)
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_print_long_addresses),
 		cmocka_unit_test(test_example_is_the_defaults),
+		cmocka_unit_test(test_fence_section),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
