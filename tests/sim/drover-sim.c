@@ -40,6 +40,12 @@
  *   tick [N]                     time passes: agent jobs finish, inventories are sent,
  *                                held requests are decided again or expire
  *   expect VM on NODE|nowhere    the hypervisors' truth, checked (a failure is a VIOLATION)
+ *   fence device|fail            failover on (off by default): the coordinator marks a node
+ *                                that left its configuration lost, fences it (device: the
+ *                                host powers off at once; fail: every attempt fails), and
+ *                                recovers its VMs with recover_decide() (core/recover.h)
+ *   confirm-off VIA NODE         `drover node confirm-off NODE` on VIA
+ *   vm NAME NODE [stopped] [high|medium|low|none]  (priority, default medium)
  * A trailing '&' leaves the bus undelivered until the next event.
  */
 #include <errno.h>
@@ -55,8 +61,10 @@
 #include "exitcode.h"
 #include "frame.h"
 #include "locate.h"
+#include "names.h"
 #include "observe.h"
 #include "quorum_rule.h"
+#include "recover.h"
 #include "state.h"
 #include "sync.h"
 #include "util.h"
@@ -123,6 +131,9 @@ struct replica {
 	struct mig_job migs[MAX_MIGS];
 	size_t n_aborted;              /* as coordinator: jobs whose abort it asked */
 	uint64_t aborted[MAX_MIGS];
+	int fenced_at[MAX_NODES + 1];  /* as coordinator: the tick it last fenced a node (+1) */
+	int lost_at[MAX_NODES + 1];    /* as coordinator: the tick it sent NodeLost (+1) */
+	int unfenced_at[MAX_NODES + 1];
 	size_t n_awaiting;             /* its CLI's `vm migrate`s waiting for their job's end */
 	char awaiting[MAX_HELD][DROVER_VM_NAME_MAX];
 };
@@ -156,6 +167,7 @@ static struct sim {
 	bool mismatch;
 	int scenario_line;
 	bool quiet;     /* boot-all quiet: no agent reports yet */
+	int fence;      /* 0: failover off; 1: fence devices work; 2: they fail */
 } S;
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -611,6 +623,195 @@ static bool coordinate_queue(struct replica *r)
 }
 
 /* Let every coordinator decide until it has nothing more to say (bounded). */
+static void droverd_stop(struct replica *r);
+static void reconfigure(void);
+
+/* Gone as a host from r's view: powered off, or on the other side of a partition. */
+static bool host_gone(const struct replica *r, uint32_t id)
+{
+	return !S.h[id - 1].powered || S.h[id - 1].group != S.h[r->id - 1].group;
+}
+
+static bool is_member(const struct replica *r, uint32_t id)
+{
+	for (size_t i = 0; i < r->n_members; i++)
+		if (r->members[i] == id)
+			return true;
+	return false;
+}
+
+static int sim_locate(const void *ctx, const char *vm, struct locate_result *ret)
+{
+	locate(ctx, vm, ret);
+	return 0;
+}
+
+static void mark_undelivered(struct replica *r, const char *vm)
+{
+	if (r->n_undelivered < MAX_HELD)
+		strscpy(r->undelivered[r->n_undelivered++], vm, DROVER_VM_NAME_MAX);
+}
+
+static void send_vm_action(struct replica *r, const struct rec_action *a,
+			   Drover__VmActionKind kind, Drover__VmActionCause cause)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAction act = DROVER__VM_ACTION__INIT;
+
+	act.action_id = (r->state.term << 32) | ++r->next_action;
+	act.kind = kind;
+	act.vm = (char *)a->vm;
+	act.node = a->node;
+	act.network = "";
+	act.cause = cause;
+	act.for_vm = (char *)a->for_vm;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+	env.vm_action = &act;
+	LOG("t=%d %s decides: %s %s on %s%s%s", S.tick, r->name, rec_kind_name(a->kind), a->vm,
+	    nm(a->node), *a->for_vm ? " for " : "", a->for_vm);
+	send(r, &env);
+	mark_undelivered(r, a->vm);
+}
+
+/* failover.c's round, as the simulated coordinator runs it. true if it sent anything. */
+static bool coordinate_failover(struct replica *r)
+{
+	struct rec_node nodes[MAX_NODES];
+	struct rec_action acts[64];
+	struct rec_view v;
+	bool sent = false;
+	int n;
+
+	if (!S.fence || !r->up || coordinator(r) != r->id)
+		return false;
+	for (uint32_t id = 1; id <= S.n; id++) {
+		Drover__FenceState st = state_node_fence(&r->state, id);
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+
+		if (id == r->id)
+			continue;
+		if (host_gone(r, id) && st == DROVER__FENCE_STATE__FENCE_STATE_NONE &&
+		    r->lost_at[id] != S.tick + 1) {
+			Drover__NodeLost m = DROVER__NODE_LOST__INIT;
+
+			m.node = id;
+			m.reason = "left the configuration";
+			env.body_case = DROVER__ENVELOPE__BODY_NODE_LOST;
+			env.node_lost = &m;
+			LOG("t=%d %s decides: %s is lost", S.tick, r->name, nm(id));
+			send(r, &env);
+			r->lost_at[id] = S.tick + 1;
+			sent = true;
+		} else if (host_gone(r, id) && r->fenced_at[id] != S.tick + 1 &&
+			   (st == DROVER__FENCE_STATE__FENCE_STATE_PENDING ||
+			    st == DROVER__FENCE_STATE__FENCE_STATE_FAILED)) {
+			Drover__FenceResult m = DROVER__FENCE_RESULT__INIT;
+
+			r->fenced_at[id] = S.tick + 1;
+			m.node = id;
+			m.ok = S.fence == 1;
+			m.device = m.ok ? "device1 (sim)" : "";
+			m.error = m.ok ? "" : "device1 (sim): exit 1";
+			if (m.ok && S.h[id - 1].powered) {
+				/* The device powers the host off, wherever it is. */
+				LOG("t=%d %s fences %s: powered off", S.tick, r->name, nm(id));
+				S.h[id - 1].powered = false;
+				S.h[id - 1].n_running = 0;
+				droverd_stop(rep(id));
+				reconfigure();
+			}
+			env.body_case = DROVER__ENVELOPE__BODY_FENCE_RESULT;
+			env.fence_result = &m;
+			send(r, &env);
+			sent = true;
+		} else if (!host_gone(r, id) && st != DROVER__FENCE_STATE__FENCE_STATE_NONE &&
+			   is_member(r, id) && r->unfenced_at[id] != S.tick + 1) {
+			const struct node_obs *o = obs_find(r->obs, id);
+			bool second = false;
+			Drover__NodeUnfenced m = DROVER__NODE_UNFENCED__INIT;
+
+			if (!o || !o->current || !o->agent_ok)
+				continue;
+			for (size_t k = 0; k < o->n_domains; k++) {
+				struct locate_result l;
+
+				locate(r, o->domains[k].name, &l);
+				second |= l.n_also > 0 || state_op_for_vm(&r->state, o->domains[k].name);
+			}
+			if (second && st == DROVER__FENCE_STATE__FENCE_STATE_FENCED)
+				continue;
+			m.node = id;
+			env.body_case = DROVER__ENVELOPE__BODY_NODE_UNFENCED;
+			env.node_unfenced = &m;
+			send(r, &env);
+			r->unfenced_at[id] = S.tick + 1;
+			sent = true;
+		}
+	}
+	if (!r->up || coordinator(r) != r->id)
+		return sent;
+	memset(&v, 0, sizeof(v));
+	for (size_t i = 0; i < S.n; i++) {
+		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
+		struct rec_node *rn = &nodes[i];
+
+		memset(rn, 0, sizeof(*rn));
+		rn->id = S.r[i].id;
+		rn->usable = is_member(r, rn->id) && o && o->current && o->agent_ok &&
+			     state_node_get(&r->state, rn->id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE &&
+			     state_node_fence(&r->state, rn->id) == DROVER__FENCE_STATE__FENCE_STATE_NONE;
+		if (!o)
+			continue;
+		rn->memory_mib = o->memory_mib;
+		rn->vcpus = o->vcpus;
+		for (size_t k = 0; k < o->n_domains; k++) {
+			const struct vm_cfg *vm = state_vm_find(&r->state, o->domains[k].name);
+
+			if (vm && locate_state_active(o->domains[k].state)) {
+				rn->load_mib += vm->memory_mib;
+				rn->load_vcpus += vm->vcpus;
+			}
+		}
+	}
+	v.state = &r->state;
+	v.n_nodes = S.n;
+	v.nodes = nodes;
+	v.locate = sim_locate;
+	v.locate_ctx = r;
+	v.max_starts = 2;
+	n = recover_decide(&v, acts, 64);
+	for (int i = 0; i < n; i++) {
+		const struct rec_action *a = &acts[i];
+
+		if (a->kind == REC_WAIT || undelivered_has(r, a->vm))
+			continue;
+		sent = true;
+		if (a->kind == REC_PLACE) {
+			Drover__Envelope env = DROVER__ENVELOPE__INIT;
+			Drover__VmPlaced m = DROVER__VM_PLACED__INIT;
+
+			m.vm = (char *)a->vm;
+			m.owner = a->owner;
+			m.want = a->want;
+			m.reason = (char *)a->reason;
+			env.body_case = DROVER__ENVELOPE__BODY_VM_PLACED;
+			env.vm_placed = &m;
+			send(r, &env);
+			mark_undelivered(r, a->vm);
+		} else if (a->kind == REC_START) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_START,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY);
+		} else if (a->kind == REC_PREEMPT) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT);
+		} else if (a->kind == REC_DESTROY) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE);
+		}
+	}
+	return sent;
+}
+
 static void coordinate_all(void)
 {
 	for (int round = 0; round < 64; round++) {
@@ -618,6 +819,8 @@ static void coordinate_all(void)
 
 		for (size_t i = 0; i < S.n; i++)
 			sent |= coordinate_queue(&S.r[i]);
+		for (size_t i = 0; i < S.n; i++)
+			sent |= coordinate_failover(&S.r[i]);
 		if (!sent)
 			return;
 		drain_bus();
@@ -637,9 +840,12 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION_RESULT &&
 	    (o = state_op_find(&r->state, env->vm_action_result->action_id)))
 		ended = *o;
-	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION && from == r->id)
+	if ((env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION ||
+	     env->body_case == DROVER__ENVELOPE__BODY_VM_PLACED) && from == r->id)
 		for (size_t i = 0; i < r->n_undelivered; i++)
-			if (strcmp(r->undelivered[i], env->vm_action->vm) == 0) {
+			if (strcmp(r->undelivered[i], env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION
+							       ? env->vm_action->vm
+							       : env->vm_placed->vm) == 0) {
 				memmove(r->undelivered[i], r->undelivered[i + 1],
 					(--r->n_undelivered - i) * sizeof(r->undelivered[0]));
 				break;
@@ -745,6 +951,28 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 		if (r->id == 1 || from == r->id)
 			LOG("t=%d %s applies: %s is %s", S.tick, r->name, nm(env->set_node_state->node_id),
 			    node_state_name(env->set_node_state->state));
+		break;
+	case DROVER__ENVELOPE__BODY_NODE_LOST:
+		if (r->id == coordinator(r))
+			LOG("t=%d %s applies: %s is lost", S.tick, r->name, nm(env->node_lost->node));
+		break;
+	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
+		if (r->id == coordinator(r) || from == r->id)
+			LOG("t=%d %s applies: %s %s%s%s", S.tick, r->name, nm(env->fence_result->node),
+			    env->fence_result->ok ? "fenced by " : "not fenced: ",
+			    env->fence_result->ok ? env->fence_result->device : "",
+			    env->fence_result->error);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_PLACED:
+		if (r->id == coordinator(r))
+			LOG("t=%d %s applies: %s owner %s, %s", S.tick, r->name, env->vm_placed->vm,
+			    env->vm_placed->owner ? nm(env->vm_placed->owner) : "none",
+			    vm_want_name(env->vm_placed->want));
+		break;
+	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
+		if (r->id == coordinator(r))
+			LOG("t=%d %s applies: %s is usable again", S.tick, r->name,
+			    nm(env->node_unfenced->node));
 		break;
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
 		if (ended.id && ended.origin == r->id)
@@ -1278,7 +1506,7 @@ static void setup(size_t n)
 	}
 }
 
-static void setup_vm(const char *name, uint32_t node, bool running)
+static void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority prio)
 {
 	for (size_t i = 0; i < S.n; i++) {
 		Drover__Envelope env = DROVER__ENVELOPE__INIT;
@@ -1293,7 +1521,7 @@ static void setup_vm(const char *name, uint32_t node, bool running)
 		vm.xml = xml;
 		vm.memory_mib = 512;
 		vm.vcpus = 1;
-		vm.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+		vm.priority = prio;
 		vm.home_node = node;
 		m.vm = &vm;
 		env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
@@ -1419,8 +1647,53 @@ static void run_line(char *line)
 		setup((size_t)atoi(argv[1]));
 		return;
 	}
-	if (strcmp(argv[0], "vm") == 0 && (argc == 3 || argc == 4)) {
-		setup_vm(argv[1], node_arg(argv[2]), argc == 3);
+	if (strcmp(argv[0], "vm") == 0 && argc >= 3 && argc <= 5) {
+		Drover__VmPriority prio = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+		bool running = true;
+
+		for (int k = 3; k < argc; k++) {
+			if (strcmp(argv[k], "stopped") == 0)
+				running = false;
+			else if (vm_priority_from_name(argv[k], &prio) < 0)
+				goto bad;
+		}
+		setup_vm(argv[1], node_arg(argv[2]), running, prio);
+		return;
+	}
+	if (strcmp(argv[0], "fence") == 0 && argc == 2) {
+		if (strcmp(argv[1], "device") == 0)
+			S.fence = 1;
+		else if (strcmp(argv[1], "fail") == 0)
+			S.fence = 2;
+		else
+			goto bad;
+		LOG("t=%d fence devices %s", S.tick, S.fence == 1 ? "work" : "fail");
+		return;
+	}
+	if (strcmp(argv[0], "confirm-off") == 0 && argc == 3) {
+		struct replica *via = rep(node_arg(argv[1]));
+		uint32_t id = node_arg(argv[2]);
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__FenceResult m = DROVER__FENCE_RESULT__INIT;
+
+		LOG("t=%d confirm-off %s via %s", S.tick, argv[2], argv[1]);
+		/* failover_ctl_confirm_off(): refused for a member, or a host its corosync sees. */
+		if (!via->up || is_member(via, id) || !host_gone(via, id)) {
+			LOG("t=%d cli on %s: confirm-off %s: exit %d: the node is a member of the cluster",
+			    S.tick, via->name, argv[2], DROVER_EXIT_UNSAFE);
+			return;
+		}
+		m.node = id;
+		m.ok = true;
+		m.device = "operator";
+		m.error = "";
+		m.by_operator = true;
+		env.body_case = DROVER__ENVELOPE__BODY_FENCE_RESULT;
+		env.fence_result = &m;
+		send(via, &env);
+		drain_bus();
+		coordinate_all();
+		check_invariants();
 		return;
 	}
 	if (strcmp(argv[0], "boot-all") == 0) {
@@ -1523,14 +1796,17 @@ static void run_line(char *line)
 		else
 			LOG("t=%d check: %s %s%s", S.tick, vm, strcmp(where, "nowhere") ? "on " : "", where);
 	} else {
-		fprintf(stderr, "drover-sim: line %d: unknown event '%s'\n", S.scenario_line, argv[0]);
-		exit(64);
+		goto bad;
 	}
 	if (!background) {
 		drain_bus();
 		coordinate_all();
 	}
 	check_invariants();
+	return;
+bad:
+	fprintf(stderr, "drover-sim: line %d: unknown or malformed event '%s'\n", S.scenario_line, argv[0]);
+	exit(64);
 }
 
 static void load_expect(const char *path)
