@@ -327,6 +327,7 @@ static int check_plugin(const char *path)
 	SHOW(device_detach);
 	SHOW(events_fd);
 	SHOW(events_dispatch);
+	SHOW(fence);
 #undef SHOW
 	printf("\n");
 	plugin_loader_free(l);

@@ -856,6 +856,8 @@ static const char *job_kind(const Drover__AgentJob *job, const char **ret_vm)
 	case DROVER__AGENT_JOB__KIND_DEVICE_DETACH:
 		*ret_vm = job->device_detach->vm;
 		return "device_detach";
+	case DROVER__AGENT_JOB__KIND_FENCE:
+		return "fence"; /* no VM: the node is checked by the plugin */
 	default:
 		return NULL;
 	}
@@ -878,6 +880,8 @@ static bool plugin_implements(const struct drover_plugin *p, Drover__AgentJob__K
 		return DROVER_PLUGIN_HAS(p, device_attach);
 	case DROVER__AGENT_JOB__KIND_DEVICE_DETACH:
 		return DROVER_PLUGIN_HAS(p, device_detach);
+	case DROVER__AGENT_JOB__KIND_FENCE:
+		return DROVER_PLUGIN_HAS(p, fence);
 	default:
 		return false;
 	}
@@ -896,6 +900,7 @@ static struct agent_plugin *find_plugin(struct agent *a, const char *name)
 void jobs_submit(struct agent *a, const Drover__AgentJob *job)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__AgentJob wjob;
 	struct agent_plugin *ap;
 	const char *kind, *vm;
 	struct job *j, **tail;
@@ -945,11 +950,18 @@ void jobs_submit(struct agent *a, const Drover__AgentJob *job)
 	if (vm)
 		snprintf(j->what, sizeof(j->what), "job %llu (%s '%.100s')",
 			 (unsigned long long)j->id, kind, vm);
+	else if (job->kind_case == DROVER__AGENT_JOB__KIND_FENCE)
+		/* Not the device: it may hold a password. */
+		snprintf(j->what, sizeof(j->what), "job %llu (fence '%.100s')",
+			 (unsigned long long)j->id, job->fence->node);
 	else
 		snprintf(j->what, sizeof(j->what), "job %llu (%s)", (unsigned long long)j->id,
 			 kind);
+	/* The worker gets the deadline in force (a plugin may bound its own work by it). */
+	wjob = *job;
+	wjob.deadline_ms = deadline;
 	env.body_case = DROVER__ENVELOPE__BODY_AGENT_JOB;
-	env.agent_job = (Drover__AgentJob *)job;
+	env.agent_job = &wjob;
 	r = frame_encode(&env, &j->frame, &j->len);
 	if (r < 0) {
 		free(j);

@@ -234,6 +234,21 @@ static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_
 			break;
 		return p->device_detach(ctx, job->device_detach->vm, job->device_detach->device_xml,
 					err, errlen);
+	case DROVER__AGENT_JOB__KIND_FENCE: {
+		const Drover__AgentFenceJob *f = job->fence;
+		struct drover_fence_req req = {
+			.size = sizeof(req),
+			.node = f->node,
+			.action = f->action[0] ? f->action : "off",
+			.device = f->device,
+			/* The agent fills in its default when droverd sent none. */
+			.timeout_ms = job->deadline_ms,
+		};
+
+		if (!DROVER_PLUGIN_HAS(p, fence))
+			break;
+		return p->fence(ctx, &req, err, errlen);
+	}
 	default:
 		break;
 	}

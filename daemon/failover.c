@@ -64,9 +64,14 @@ struct failover {
 	struct rec_action acts[MAX_ROUND_ACTIONS];
 };
 
+/* The node's name, always written into buf (links_node_name() may return its own copy). */
 static const char *name_of(const struct droverd *d, uint32_t id, char *buf, size_t len)
 {
-	return links_node_name(d, id, buf, len);
+	const char *n = links_node_name(d, id, buf, len);
+
+	if (n != buf)
+		strscpy(buf, n, len);
+	return buf;
 }
 
 static struct fo_node *fo_node(struct droverd *d, uint32_t id)

@@ -172,6 +172,23 @@ struct drover_vm_event {
 	const char *detail; /* may be NULL */
 };
 
+/*
+ * A fence request, as the agent asks for it. Set by the host. Added within
+ * ABI 1 together with drover_plugin.fence.
+ */
+struct drover_fence_req {
+	uint32_t size;
+	const char *node;   /* the target node's name, as corosync knows it */
+	const char *action; /* "off" */
+	/*
+	 * The device definition, the operator's string from drover.conf
+	 * ([fence] deviceN); its syntax is the plugin's.
+	 */
+	const char *device;
+	/* Give up (-ETIMEDOUT) after this long; the job deadline kills the worker anyway. */
+	uint32_t timeout_ms;
+};
+
 /* ---- what the host gives a plugin ---- */
 
 struct drover_plugin_host {
@@ -261,6 +278,18 @@ struct drover_plugin {
 	int (*events_dispatch)(void *ctx);
 
 	/* Version 1 ends here. Append new members below this line only. */
+
+	/*
+	 * Fence req->node with the device req->device: carry out req->action
+	 * ("off") and return 0 only when the node is known to be off (powered
+	 * down, cut off its storage and networks), -errno with a reason
+	 * otherwise (-ETIMEDOUT once req->timeout_ms passed). A node that is
+	 * already off is success. droverd restarts the node's VMs elsewhere on
+	 * 0, so never report success on a guess. Added within ABI 1: a plugin
+	 * built before it has a size that does not cover it, and the agent
+	 * refuses fence jobs for it (-EOPNOTSUPP), as for any member left NULL.
+	 */
+	int (*fence)(void *ctx, const struct drover_fence_req *req, char *err, size_t errlen);
 };
 
 /* The size a version-1 plugin struct has at least; the loader refuses less. */

@@ -1,7 +1,7 @@
 /*
- * Test plugin built against a later plugin.h: version 1 plus a member
- * appended after it. Same abi_version, larger size: it must load, and
- * its version-1 members must be usable.
+ * Test plugin built against a later plugin.h: today's struct drover_plugin
+ * plus a member appended after it. Same abi_version, larger size: it must
+ * load, and the members it shares with this agent must be usable.
  */
 #include "plugin.h"
 

@@ -1,8 +1,9 @@
 /*
- * Test plugin "good": every version-1 member, with canned answers, so the
+ * Test plugin "good": every version-1 member (fence included), with canned answers, so the
  * loader and agent tests can check each call and each callback path. The
  * config string steers it: "fail-init" makes init() fail. The VM name steers
- * vm_start(): "fail" returns -EIO, "crash" abort()s the worker.
+ * vm_start(): "fail" returns -EIO, "crash" abort()s the worker. fence()
+ * succeeds only for node "n2", action "off", device "dev1" and a timeout.
  *
  * Events: init() writes one byte to a pipe whose read end is the events fd,
  * so the events worker reports exactly one STARTED event of "vm1".
@@ -148,6 +149,24 @@ static int good_device(void *ctx, const char *vm, const char *device_xml, char *
 	return 0;
 }
 
+/*
+ * Fences "n2" with the device "dev1" when asked for "off" under a timeout;
+ * anything else fails with what it got, so the agent test sees the fields.
+ */
+static int good_fence(void *ctx, const struct drover_fence_req *req, char *err, size_t errlen)
+{
+	(void)ctx;
+	if (!DROVER_FITS(struct drover_fence_req, req, timeout_ms))
+		return drover_plugin_error(err, errlen, EINVAL, "short fence request");
+	if (strcmp(req->node, "n2") != 0 || strcmp(req->action, "off") != 0 ||
+	    strcmp(req->device, "dev1") != 0 || req->timeout_ms == 0)
+		return drover_plugin_error(err, errlen, EIO,
+					   "cannot fence node '%s' action '%s' device '%s' "
+					   "timeout %u",
+					   req->node, req->action, req->device, req->timeout_ms);
+	return 0;
+}
+
 static int good_events_fd(void *ctx)
 {
 	struct good *g = ctx;
@@ -189,4 +208,5 @@ DROVER_PLUGIN_EXPORT const struct drover_plugin DROVER_PLUGIN_SYMBOL = {
 	.device_detach = good_device,
 	.events_fd = good_events_fd,
 	.events_dispatch = good_events_dispatch,
+	.fence = good_fence,
 };

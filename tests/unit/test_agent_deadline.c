@@ -198,6 +198,23 @@ static void send_inventory(struct agent *a, uint64_t id, const char *plug, uint3
 	send_job(a, &job);
 }
 
+static void send_fence(struct agent *a, uint64_t id, const char *plug, const char *node,
+		       const char *device, uint32_t deadline_ms)
+{
+	Drover__AgentJob job = DROVER__AGENT_JOB__INIT;
+	Drover__AgentFenceJob f = DROVER__AGENT_FENCE_JOB__INIT;
+
+	job.job_id = id;
+	job.deadline_ms = deadline_ms;
+	job.plugin = (char *)plug;
+	f.node = (char *)node;
+	f.action = "off";
+	f.device = (char *)device;
+	job.kind_case = DROVER__AGENT_JOB__KIND_FENCE;
+	job.fence = &f;
+	send_job(a, &job);
+}
+
 static void send_abort(struct agent *a, uint64_t id, const char *plug, const char *vm,
 		       uint32_t deadline_ms)
 {
@@ -483,6 +500,12 @@ static void test_refusals(void **state)
 	expect_outcome(env, OUTCOME(REFUSED), EOPNOTSUPP, "does not implement vm_migrate");
 	frame_free(env);
 
+	/* hang has no fence member: refused, like any kind a plugin lacks. */
+	send_fence(a, 55, "hang", "n2", "dev1", 1000);
+	env = wait_result(a, 55, 1000, NULL);
+	expect_outcome(env, OUTCOME(REFUSED), EOPNOTSUPP, "does not implement fence");
+	frame_free(env);
+
 	send_vm_start(a, 53, "hang", "", "", 1000);
 	env = wait_result(a, 53, 1000, NULL);
 	expect_outcome(env, OUTCOME(REFUSED), EINVAL, "without a VM name");
@@ -495,6 +518,27 @@ static void test_refusals(void **state)
 	frame_free(env);
 	env = wait_result(a, 54, 2000, NULL);
 	expect_outcome(env, OUTCOME(TIMEOUT), ETIMEDOUT, NULL);
+	frame_free(env);
+}
+
+/* A fence job reaches the plugin's fence() with its fields and the deadline in force. */
+static void test_fence(void **state)
+{
+	struct agent *a = *state;
+	Drover__Envelope *env;
+
+	send_fence(a, 90, "good", "n2", "dev1", 3000);
+	env = wait_result(a, 90, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	/* No deadline from droverd: the plugin still gets the agent's default. */
+	send_fence(a, 91, "good", "n2", "dev1", 0);
+	env = wait_result(a, 91, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	send_fence(a, 92, "good", "n3", "dev1", 3000);
+	env = wait_result(a, 92, 4000, NULL);
+	expect_outcome(env, OUTCOME(FAILED), EIO, "cannot fence node 'n3' action 'off'");
 	frame_free(env);
 }
 
@@ -607,6 +651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_fails_the_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_and_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cancels_open_jobs, setup, teardown),
 		cmocka_unit_test(test_init_failure),

@@ -188,6 +188,10 @@ static void test_good_loads_and_is_callable(void **unused)
 	struct drover_migrate_req req = {
 		.size = sizeof(req), .vm = "vm1", .dest_uri = "test://n2", .migrate_uri = "",
 	};
+	const struct drover_fence_req fence = {
+		.size = sizeof(fence), .node = "n2", .action = "off", .device = "dev1",
+		.timeout_ms = 1000,
+	};
 	void *ctx = NULL;
 	int opaque = 1234;
 
@@ -237,6 +241,9 @@ static void test_good_loads_and_is_callable(void **unused)
 	assert_int_equal(p->device_attach(ctx, "vm1", "<interface/>", err, sizeof(err)), 0);
 	assert_int_equal(p->device_detach(ctx, "vm1", "<interface/>", err, sizeof(err)), 0);
 
+	assert_true(DROVER_PLUGIN_HAS(p, fence));
+	assert_int_equal(p->fence(ctx, &fence, err, sizeof(err)), 0);
+
 	assert_true(p->events_fd(ctx) >= 0);
 	assert_int_equal(p->events_dispatch(ctx), 0);
 	assert_int_equal(n_events, 1);
@@ -273,6 +280,26 @@ static void test_later_abi_loads(void **unused)
 	assert_int_equal(plugin_loader_count(L), 2);
 }
 
+/*
+ * fence was appended within ABI 1: a plugin built before it has a size that
+ * ends at events_dispatch, and whatever lies beyond (the next symbol's
+ * bytes) must not count as a fence call.
+ */
+static void test_appended_member_beyond_size(void **unused)
+{
+	struct drover_plugin old;
+
+	(void)unused;
+	memset(&old, 0xff, sizeof(old)); /* every pointer non-NULL */
+	old.size = DROVER_PLUGIN_SIZE_V1;
+	assert_true(DROVER_PLUGIN_HAS(&old, events_dispatch));
+	assert_false(DROVER_PLUGIN_HAS(&old, fence));
+	old.size = sizeof(old);
+	assert_true(DROVER_PLUGIN_HAS(&old, fence));
+	old.fence = NULL;
+	assert_false(DROVER_PLUGIN_HAS(&old, fence));
+}
+
 static void test_names(void **unused)
 {
 	char long_name[DROVER_PLUGIN_NAME_MAX + 2];
@@ -303,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_good_loads_and_is_callable),
 		cmocka_unit_test(test_duplicate_name),
 		cmocka_unit_test(test_later_abi_loads),
+		cmocka_unit_test(test_appended_member_beyond_size),
 		cmocka_unit_test(test_names),
 	};
 
