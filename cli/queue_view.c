@@ -35,6 +35,32 @@ static const char *dash(const char *s)
 	return s && *s ? s : "-";
 }
 
+/* A migration of the queue, not a start or a stop (an older droverd sends no kind). */
+static bool is_migration(const char *kind)
+{
+	return !kind || !*kind || strcmp(kind, "migrate") == 0;
+}
+
+/*
+ * What an operation does, in one word for a column: a start after a failover
+ * is a restart, a stop to make room a preemption, a second copy's stop a
+ * destroy.
+ */
+static const char *op_label(const char *kind, const char *origin)
+{
+	bool recovery = origin && strcmp(origin, "recovery") == 0;
+
+	if (is_migration(kind))
+		return "migrate";
+	if (strcmp(kind, "start") == 0)
+		return recovery ? "restart" : "start";
+	if (origin && strcmp(origin, "preempt") == 0)
+		return "preempt";
+	if (origin && strcmp(origin, "duplicate") == 0)
+		return "destroy";
+	return kind;
+}
+
 static bool is_state(const Drover__JobView *j, const char *state)
 {
 	return j->state && strcmp(j->state, state) == 0;
@@ -48,6 +74,8 @@ struct json_object *queue_view_job_json(const Drover__JobView *j)
 	struct json_object *attempts = json_object_new_array();
 
 	json_object_object_add(o, "id", json_object_new_uint64(j->id));
+	json_object_object_add(o, "kind", json_object_new_string(is_migration(j->kind) ? "migrate"
+										: j->kind));
 	json_object_object_add(o, "vm", json_object_new_string(j->vm));
 	json_object_object_add(o, "from", output_json_nonempty(j->from));
 	json_object_object_add(o, "to", output_json_nonempty(j->to));
@@ -155,18 +183,19 @@ static void format_limits_line(const Drover__MigrationLimits *l, char *buf, size
 
 int queue_view_queue_text(const Drover__QueueReply *q, FILE *f)
 {
-	static const char *const headers[] = {"ID",    "VM",   "FROM", "TO",  "NET",
+	static const char *const headers[] = {"ID",   "OP",   "VM",  "FROM", "TO",     "NET",
 					      "STATE", "PROG", "RATE", "ETA", "BLOCKER"};
 	_cleanup_table_ struct output_table *t = NULL;
 	int r = 0;
 
 	if (!q->n_jobs) {
-		fprintf(f, "No migration jobs.\n");
+		fprintf(f, "No operations.\n");
 	} else {
 		t = output_table_new(ARRAY_SIZE(headers), headers);
 		for (size_t i = 0; i < q->n_jobs; i++) {
 			const Drover__JobView *j = q->jobs[i];
-			bool running = is_state(j, "running");
+			/* A start or a stop has no progress to show: only a migration moves bytes. */
+			bool running = is_state(j, "running") && is_migration(j->kind);
 			char id[24], prog[16], rate[OUTPUT_UNIT_MAX], eta[OUTPUT_UNIT_MAX];
 			const char *row[ARRAY_SIZE(headers)];
 
@@ -182,15 +211,16 @@ int queue_view_queue_text(const Drover__QueueReply *q, FILE *f)
 				strscpy(rate, "-", sizeof(rate));
 			output_format_duration_s(running ? j->eta_s : -1, eta, sizeof(eta));
 			row[0] = id;
-			row[1] = j->vm;
-			row[2] = dash(j->from);
-			row[3] = dash(j->to);
-			row[4] = dash(j->network);
-			row[5] = dash(j->state);
-			row[6] = prog;
-			row[7] = rate;
-			row[8] = eta;
-			row[9] = j->blocker && *j->blocker ? j->blocker : dash(j->error);
+			row[1] = op_label(j->kind, j->origin);
+			row[2] = j->vm;
+			row[3] = dash(j->from);
+			row[4] = dash(j->to);
+			row[5] = dash(j->network);
+			row[6] = dash(j->state);
+			row[7] = prog;
+			row[8] = rate;
+			row[9] = eta;
+			row[10] = j->blocker && *j->blocker ? j->blocker : dash(j->error);
 			output_table_add_row(t, row);
 			for (size_t k = 0; k < j->n_attempts; k++) {
 				const Drover__JobAttemptView *a = j->attempts[k];
@@ -229,6 +259,9 @@ struct json_object *queue_view_history_json(const Drover__HistoryReply *h)
 		struct json_object *je = json_object_new_object();
 
 		json_object_object_add(je, "job_id", json_object_new_uint64(e->job_id));
+		json_object_object_add(je, "kind", json_object_new_string(is_migration(e->kind)
+										  ? "migrate"
+										  : e->kind));
 		json_object_object_add(je, "vm", json_object_new_string(e->vm));
 		json_object_object_add(je, "from", output_json_nonempty(e->from));
 		json_object_object_add(je, "to", output_json_nonempty(e->to));
@@ -242,6 +275,8 @@ struct json_object *queue_view_history_json(const Drover__HistoryReply *h)
 		json_object_object_add(je, "attempts", json_object_new_int64(e->attempts));
 		json_object_object_add(je, "error", output_json_nonempty(e->error));
 		json_object_object_add(je, "origin", output_json_nonempty(e->origin));
+		json_object_object_add(je, "fenced_ms",
+				       e->fenced_ms ? json_object_new_uint64(e->fenced_ms) : NULL);
 		json_object_array_add(arr, je);
 	}
 	json_object_object_add(o, "history", arr);
@@ -250,12 +285,12 @@ struct json_object *queue_view_history_json(const Drover__HistoryReply *h)
 
 int queue_view_history_text(const Drover__HistoryReply *h, FILE *f)
 {
-	static const char *const headers[] = {"VM",       "FROM",     "TO",    "NET",     "RESULT",
-					      "DURATION", "DOWNTIME", "BYTES", "ATTEMPTS"};
+	static const char *const headers[] = {"OP",     "VM",       "FROM",     "TO",    "NET",
+					      "RESULT", "DURATION", "DOWNTIME", "BYTES", "ATTEMPTS"};
 	_cleanup_table_ struct output_table *t = NULL;
 
 	if (!h->n_entries) {
-		fprintf(f, "No finished migrations.\n");
+		fprintf(f, "No finished operations.\n");
 		return ferror(f) ? -EIO : 0;
 	}
 	t = output_table_new(ARRAY_SIZE(headers), headers);
@@ -277,16 +312,34 @@ int queue_view_history_text(const Drover__HistoryReply *h, FILE *f)
 		else
 			strscpy(bytes, "-", sizeof(bytes));
 		snprintf(att, sizeof(att), "%" PRIu32, e->attempts);
-		row[0] = e->vm;
-		row[1] = dash(e->from);
-		row[2] = dash(e->to);
-		row[3] = dash(e->network);
-		row[4] = dash(e->result);
-		row[5] = dur;
-		row[6] = down;
-		row[7] = bytes;
-		row[8] = att;
+		row[0] = op_label(e->kind, e->origin);
+		row[1] = e->vm;
+		row[2] = dash(e->from);
+		row[3] = dash(e->to);
+		row[4] = dash(e->network);
+		row[5] = dash(e->result);
+		row[6] = dur;
+		row[7] = down;
+		row[8] = bytes;
+		row[9] = att;
 		output_table_add_row(t, row);
+		if (e->fenced_ms && e->finished_ms >= e->fenced_ms) {
+			char note[256], when[16], after[OUTPUT_UNIT_MAX];
+			time_t tt = (time_t)(e->fenced_ms / 1000);
+			struct tm tm;
+
+			if (localtime_r(&tt, &tm))
+				strftime(when, sizeof(when), "%H:%M:%S", &tm);
+			else
+				strscpy(when, "?", sizeof(when));
+			output_format_duration_ms(e->finished_ms - e->fenced_ms, after, sizeof(after));
+			snprintf(note, sizeof(note), "    failover: %s fenced at %s, %s %s later",
+				 dash(e->from), when,
+				 e->result && strcmp(e->result, "ok") == 0 ? "running again"
+									   : "restart failed",
+				 after);
+			output_table_add_note(t, note);
+		}
 		if (e->error && *e->error) {
 			char note[512];
 
@@ -839,9 +892,24 @@ static void build_networks(struct section *s, const struct top_input *in)
 	vtab_free(&t);
 }
 
+/*
+ * Where an operation goes: "n1->n2" for a migration ("?" while it has no
+ * target), the one node of a start or a stop, or "n3->n2" for a restart after
+ * n3 was fenced.
+ */
+static void op_route(const char *kind, const char *from, const char *to, char *buf, size_t size)
+{
+	bool has_from = from && *from, has_to = to && *to;
+
+	if (is_migration(kind) || (has_from && has_to))
+		snprintf(buf, size, "%s->%s", dash(from), has_to ? to : "?");
+	else
+		snprintf(buf, size, "%s", has_to ? to : dash(from));
+}
+
 static void route(const Drover__JobView *j, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s->%s", dash(j->from), j->to && *j->to ? j->to : "?");
+	op_route(j->kind, j->from, j->to, buf, size);
 }
 
 static void build_running(struct section *s, const struct top_input *in, int width)
@@ -857,7 +925,7 @@ static void build_running(struct section *s, const struct top_input *in, int wid
 	size_t n = 0;
 
 	for (size_t i = 0; q && i < q->n_jobs; i++)
-		n += is_state(q->jobs[i], "running");
+		n += is_state(q->jobs[i], "running") && is_migration(q->jobs[i]->kind);
 	if (!n)
 		return;
 	memcpy(headers, base_headers, sizeof(headers));
@@ -868,7 +936,7 @@ static void build_running(struct section *s, const struct top_input *in, int wid
 		const Drover__JobView *j = q->jobs[i];
 		char rt[160], rate[OUTPUT_UNIT_MAX], eta[OUTPUT_UNIT_MAX];
 
-		if (!is_state(j, "running"))
+		if (!is_state(j, "running") || !is_migration(j->kind))
 			continue;
 		route(j, rt, sizeof(rt));
 		if (j->rate_bps)
@@ -893,12 +961,51 @@ static void build_running(struct section *s, const struct top_input *in, int wid
 		char cell[64], b[48];
 		uint32_t pct;
 
-		if (!is_state(j, "running"))
+		if (!is_state(j, "running") || !is_migration(j->kind))
 			continue;
 		pct = j->progress_pct > 100 ? 100 : j->progress_pct;
 		queue_view_progress_bar(pct, bar, b, sizeof(b));
 		snprintf(cell, sizeof(cell), "%s %3" PRIu32 "%%", b, pct);
 		vtab_set(&t, r++, 3, cell);
+	}
+	vtab_widths(&t, w);
+	section_from_vtab(s, &t, w);
+	vtab_free(&t);
+}
+
+/* Starts and stops under way: a failover's restarts, preemptions, operators' starts. */
+static void build_operations(struct section *s, const struct top_input *in)
+{
+	static const char *const base_headers[] = {"OPERATIONS", "OP", "ROUTE", "FOR"};
+	static const int limit[] = {20, 8, 25, 0};
+	const Drover__QueueReply *q = in->queue;
+	const char *headers[ARRAY_SIZE(base_headers)];
+	char title[32];
+	struct vtab t;
+	int w[ARRAY_SIZE(base_headers)];
+	size_t n = 0;
+
+	for (size_t i = 0; q && i < q->n_jobs; i++)
+		n += is_state(q->jobs[i], "running") && !is_migration(q->jobs[i]->kind);
+	if (!n)
+		return;
+	memcpy(headers, base_headers, sizeof(headers));
+	snprintf(title, sizeof(title), "OPERATIONS %zu", n);
+	headers[0] = title;
+	vtab_init(&t, ARRAY_SIZE(headers), limit, headers);
+	for (size_t i = 0; i < q->n_jobs; i++) {
+		const Drover__JobView *j = q->jobs[i];
+		char rt[160], took[OUTPUT_UNIT_MAX];
+		uint64_t now_ms = (uint64_t)in->now * 1000u;
+
+		if (!is_state(j, "running") || is_migration(j->kind))
+			continue;
+		route(j, rt, sizeof(rt));
+		if (j->started_ms && now_ms > j->started_ms)
+			output_format_duration_ms(now_ms - j->started_ms, took, sizeof(took));
+		else
+			strscpy(took, "-", sizeof(took));
+		vtab_add(&t, (const char *const[]){j->vm, op_label(j->kind, j->origin), rt, took});
 	}
 	vtab_widths(&t, w);
 	section_from_vtab(s, &t, w);
@@ -946,9 +1053,9 @@ static void build_queued(struct section *s, const struct top_input *in)
 
 static void build_history(struct section *s, const struct top_input *in)
 {
-	static const char *const headers[] = {"RECENT", "VM",   "ROUTE",    "NET",
+	static const char *const headers[] = {"RECENT", "OP",   "VM",   "ROUTE",    "NET",
 					      "RESULT", "TOOK", "DOWNTIME", "ERROR"};
-	static const int limit[] = {8, 20, 25, 12, 9, 7, 8, 0};
+	static const int limit[] = {8, 8, 20, 25, 12, 9, 7, 8, 0};
 	const Drover__HistoryReply *h = in->history;
 	struct vtab t;
 	int w[ARRAY_SIZE(headers)];
@@ -971,7 +1078,7 @@ static void build_history(struct section *s, const struct top_input *in)
 		} else {
 			strscpy(when, "-", sizeof(when));
 		}
-		snprintf(rt, sizeof(rt), "%s->%s", dash(e->from), e->to && *e->to ? e->to : "?");
+		op_route(e->kind, e->from, e->to, rt, sizeof(rt));
 		if (e->started_ms)
 			output_format_duration_ms(e->duration_ms, took, sizeof(took));
 		else
@@ -980,8 +1087,9 @@ static void build_history(struct section *s, const struct top_input *in)
 			output_format_duration_ms(e->downtime_ms, down, sizeof(down));
 		else
 			strscpy(down, "-", sizeof(down));
-		vtab_add(&t, (const char *const[]){when, e->vm, rt, dash(e->network),
-						   dash(e->result), took, down, dash(e->error)});
+		vtab_add(&t, (const char *const[]){when, op_label(e->kind, e->origin), e->vm, rt,
+						   dash(e->network), dash(e->result), took, down,
+						   dash(e->error)});
 	}
 	vtab_widths(&t, w);
 	section_from_vtab(s, &t, w);
@@ -1036,16 +1144,25 @@ static void header_line(const struct top_input *in, int width, char *buf, size_t
  * least), never below one item and its "+N more"; when every list is that
  * short, drop whole sections, the least urgent first.
  */
-enum { SEC_NODES, SEC_NETWORKS, SEC_RUNNING, SEC_QUEUED, SEC_IDLE, SEC_HISTORY, N_SECTIONS };
+enum {
+	SEC_NODES,
+	SEC_NETWORKS,
+	SEC_RUNNING,
+	SEC_OPERATIONS,
+	SEC_QUEUED,
+	SEC_IDLE,
+	SEC_HISTORY,
+	N_SECTIONS
+};
 
 static void share_lines(struct section *sec, size_t avail)
 {
 	static const size_t weight[N_SECTIONS] = {
-	    [SEC_NODES] = 4,  [SEC_NETWORKS] = 3, [SEC_RUNNING] = 6,
+	    [SEC_NODES] = 4,  [SEC_NETWORKS] = 3, [SEC_RUNNING] = 6, [SEC_OPERATIONS] = 5,
 	    [SEC_QUEUED] = 2, [SEC_IDLE] = 6,     [SEC_HISTORY] = 1,
 	};
-	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_QUEUED,
-					 SEC_IDLE,    SEC_NODES,    SEC_RUNNING};
+	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_QUEUED,     SEC_IDLE,
+					 SEC_NODES,   SEC_RUNNING,  SEC_OPERATIONS};
 	size_t need = 0;
 
 	for (int i = 0; i < N_SECTIONS; i++) {
@@ -1093,8 +1210,9 @@ int queue_view_top_render(const struct top_input *in, int width, int height, str
 	build_nodes(&sec[SEC_NODES], in, width);
 	build_networks(&sec[SEC_NETWORKS], in);
 	build_running(&sec[SEC_RUNNING], in, width);
+	build_operations(&sec[SEC_OPERATIONS], in);
 	build_queued(&sec[SEC_QUEUED], in);
-	if (in->queue && !sec[SEC_RUNNING].n && !sec[SEC_QUEUED].n)
+	if (in->queue && !sec[SEC_RUNNING].n && !sec[SEC_QUEUED].n && !sec[SEC_OPERATIONS].n)
 		section_add(&sec[SEC_IDLE], xstrdup("No migrations running or queued."),
 			    TOP_LINE_PLAIN, false);
 	build_history(&sec[SEC_HISTORY], in);

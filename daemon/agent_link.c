@@ -222,10 +222,9 @@ static int agent_readable(int fd, int revents, void *data)
 			request_inventory(a);
 			break;
 		case DROVER__ENVELOPE__BODY_AGENT_JOB_PROGRESS:
-			if (!drain_agent_job_progress(a->d, env->agent_job_progress->job_id,
-						      env->agent_job_progress->migration))
-				vm_actions_job_progress(a->d, env->agent_job_progress->job_id,
-							env->agent_job_progress->migration);
+			/* Only migrations report progress, and they are the queue's. */
+			drain_agent_job_progress(a->d, env->agent_job_progress->job_id,
+						 env->agent_job_progress->migration);
 			break;
 		default:
 			log_warn("unexpected message %d from drover-agent", (int)env->body_case);

@@ -83,6 +83,12 @@ static const char *origin_name(uint32_t o)
 		return "failback";
 	case DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL:
 		return "manual";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_RECOVERY:
+		return "recovery";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_PREEMPT:
+		return "preempt";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_DUPLICATE:
+		return "duplicate";
 	default:
 		return "";
 	}
@@ -135,9 +141,25 @@ static void fill_job(const struct droverd *d, const struct queue_job *j, Drover_
 	drover__job_view__init(v);
 	v->id = j->id;
 	v->vm = (char *)j->vm;
-	v->from = (char *)nname(d, j->source, p);
-	v->to = (char *)(j->state == QUEUE_JOB_QUEUED ? "" : nname(d, j->target, p));
-	v->network = (char *)(j->state == QUEUE_JOB_QUEUED ? "" : j->network);
+	v->kind = (char *)state_op_kind_name(j->kind);
+	switch (j->kind) {
+	case QUEUE_OP_MIGRATE:
+		v->from = (char *)nname(d, j->source, p);
+		v->to = (char *)(j->state == QUEUE_JOB_QUEUED ? "" : nname(d, j->target, p));
+		v->network = (char *)(j->state == QUEUE_JOB_QUEUED ? "" : j->network);
+		break;
+	case QUEUE_OP_START:
+		/* From the fenced host it ran on (a failover), to where it starts. */
+		v->from = (char *)(j->lost_from ? nname(d, j->lost_from, p) : "");
+		v->to = (char *)nname(d, j->source, p);
+		v->network = (char *)"";
+		break;
+	case QUEUE_OP_STOP:
+		v->from = (char *)nname(d, j->source, p);
+		v->to = (char *)"";
+		v->network = (char *)"";
+		break;
+	}
 	v->state = (char *)queue_job_state_name(j->state);
 	v->eta_s = -1;
 	if (jp) {
@@ -200,6 +222,8 @@ static void node_counts(const struct droverd *d, uint32_t id, uint32_t *out, uin
 	for (size_t i = 0; i < d->state.n_jobs; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
 
+		if (j->kind != QUEUE_OP_MIGRATE)
+			continue;
 		if (j->state == QUEUE_JOB_RUNNING) {
 			*out += j->source == id;
 			*in += j->target == id;
@@ -234,7 +258,8 @@ static Drover__NetworkView **fill_networks(const struct droverd *d, struct pool 
 			const struct queue_job *j = &d->state.jobs[i];
 			const struct job_progress *jp;
 
-			if (j->state != QUEUE_JOB_RUNNING || strcmp(j->network, name) != 0)
+			if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
+			    strcmp(j->network, name) != 0)
 				continue;
 			nv[k].active++;
 			jp = drain_progress(d, j->id);
@@ -389,8 +414,10 @@ static void reply_history(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 		hvp[i] = &hv[i];
 		hv[i].job_id = e->job_id;
 		hv[i].vm = (char *)e->vm;
-		hv[i].from = (char *)nname(d, e->source, &p);
-		hv[i].to = (char *)nname(d, e->target, &p);
+		hv[i].kind = (char *)state_op_kind_name(e->kind);
+		hv[i].from = (char *)(e->source ? nname(d, e->source, &p) : "");
+		hv[i].to = (char *)(e->target ? nname(d, e->target, &p) : "");
+		hv[i].fenced_ms = e->fenced_ms;
 		hv[i].network = (char *)e->network;
 		hv[i].result = (char *)result_name(e->result);
 		hv[i].started_ms = e->started_ms;
@@ -461,7 +488,8 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 	for (size_t i = 0; i < d->state.n_jobs; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
 
-		if (j->state != QUEUE_JOB_QUEUED && j->state != QUEUE_JOB_RUNNING)
+		if (j->kind != QUEUE_OP_MIGRATE ||
+		    (j->state != QUEUE_JOB_QUEUED && j->state != QUEUE_JOB_RUNNING))
 			continue;
 		mine[n] = j->source == k->id && j->state == QUEUE_JOB_QUEUED;
 		jobs[n++] = *j;
@@ -845,8 +873,8 @@ void ctl_jobs_fill_status(struct droverd *d, Drover__StatusReply *st, Drover__No
 			const struct queue_job *j = &d->state.jobs[k];
 			bool seen = false;
 
-			if (j->source != n->id || (j->state != QUEUE_JOB_FAILED &&
-						   j->state != QUEUE_JOB_CANCELLED))
+			if (j->kind != QUEUE_OP_MIGRATE || j->source != n->id ||
+			    (j->state != QUEUE_JOB_FAILED && j->state != QUEUE_JOB_CANCELLED))
 				continue;
 			for (size_t s = 0; s < nf; s++)
 				seen |= strncmp(fails[s], j->vm, strlen(j->vm)) == 0 &&

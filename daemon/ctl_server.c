@@ -331,7 +331,7 @@ static void submit_migration(struct droverd *d, qb_ipcs_connection_t *c, const c
 	struct pending_req *p;
 	char msg[400], b[32];
 
-	if (state_job_active(&d->state, name) || state_op_for_vm(&d->state, name)) {
+	if (state_op_for_vm(&d->state, name)) {
 		snprintf(msg, sizeof(msg), "VM '%s' has a migration job or an action in progress (see "
 			 "`drover queue`)", name);
 		reply_error(c, DROVER_EXIT_UNAVAILABLE, msg);
@@ -601,8 +601,7 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	_cleanup_free_ Drover__VmStatus **vp = xcalloc(n, sizeof(*vp));
 	_cleanup_free_ struct vm_location *loc = xcalloc(n, sizeof(*loc));
 	Drover__MigrationProgress no_progress = DROVER__MIGRATION_PROGRESS__INIT;
-	const struct vm_op *act;
-	const struct queue_job *job;
+	const struct queue_job *op;
 	/* One buffer per VM: a name made up for an unknown node must not be shared. */
 	_cleanup_free_ char(*tbuf)[32] = xcalloc(n, sizeof(*tbuf));
 	_cleanup_free_ char(*obuf)[32] = xcalloc(n, sizeof(*obuf));
@@ -625,16 +624,15 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		vs[i].owner = (char *)(v->owner ? links_node_name(d, v->owner, obuf[i], sizeof(obuf[i]))
 						: "");
 		vs[i].want = (char *)vm_want_name(v->want);
-		act = vm_actions_find(d, v->name);
-		job = state_job_active(&d->state, v->name);
+		op = state_op_for_vm(&d->state, v->name);
 		/*
 		 * Stopped as the hypervisors say, and what drover means to do
 		 * about it: restart it (its host was fenced, or room returned),
 		 * or nothing, and why.
 		 */
 		if (!strcmp(loc[i].state, "stopped") || !strcmp(loc[i].state, "failed")) {
-			bool starting = act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START &&
-					act->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY;
+			bool starting = op && op->kind == QUEUE_OP_START &&
+					op->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_RECOVERY;
 
 			if (starting || (!v->owner && v->want == DROVER__VM_WANT__VM_WANT_RUNNING &&
 					 v->priority != DROVER__VM_PRIORITY__VM_PRIORITY_NONE)) {
@@ -648,23 +646,15 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 				vs[i].reason = (char *)v->want_reason;
 			}
 		}
-		if (job && job->state == QUEUE_JOB_RUNNING) {
+		if (op && op->kind == QUEUE_OP_MIGRATE && op->state == QUEUE_JOB_RUNNING) {
 			/* A queue job (a drain's, or `vm migrate`): its source's latest progress. */
-			const struct job_progress *jp = drain_progress(d, job->id);
+			const struct job_progress *jp = drain_progress(d, op->id);
 
 			vs[i].state = (char *)"migrating";
 			vs[i].migration = jp ? (Drover__MigrationProgress *)&jp->p : &no_progress;
 			vs[i].migration_target =
-				(char *)links_node_name(d, job->target, tbuf[i], sizeof(tbuf[i]));
-			vs[i].migration_network = (char *)job->network;
-		} else if (act && act->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE) {
-			vs[i].state = (char *)"migrating";
-			vs[i].migration = (Drover__MigrationProgress *)vm_actions_progress(d, act->id);
-			if (!vs[i].migration)
-				vs[i].migration = &no_progress;
-			vs[i].migration_target =
-				(char *)links_node_name(d, act->target, tbuf[i], sizeof(tbuf[i]));
-			vs[i].migration_network = (char *)act->network;
+				(char *)links_node_name(d, op->target, tbuf[i], sizeof(tbuf[i]));
+			vs[i].migration_network = (char *)op->network;
 		}
 	}
 	list.n_vms = n;
@@ -688,10 +678,10 @@ void ctl_request_done(struct droverd *d, uint64_t request_id, int exit_code, con
 		if (p->request_id != request_id)
 			continue;
 		if (p->await_vm[0] && exit_code == 0 && !p->await_job) {
-			const struct queue_job *j = state_job_active(&d->state, p->await_vm);
+			const struct queue_job *j = state_op_for_vm(&d->state, p->await_vm);
 
 			/* Queued: the answer waits for the job's end (ctl_server_jobs_ended). */
-			if (j) {
+			if (j && j->kind == QUEUE_OP_MIGRATE) {
 				p->await_job = j->id;
 				return;
 			}

@@ -77,21 +77,15 @@ void drain_limits(const struct droverd *d, struct mig_limits *ret)
 		limits_from_config(&d->cfg, ret);
 }
 
-/* dom, on node, is the paused copy a running migration job or action brings in. */
+/* dom, on node, is the paused copy a running migration brings in. */
 static bool incoming_copy(const struct droverd *d, uint32_t node, const struct obs_domain *dom)
 {
-	const struct vm_op *a;
+	const struct queue_job *j;
 
 	if (dom->state != DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED)
 		return false;
-	for (size_t i = 0; i < d->state.n_jobs; i++) {
-		const struct queue_job *j = &d->state.jobs[i];
-
-		if (j->state == QUEUE_JOB_RUNNING && j->target == node && strcmp(j->vm, dom->name) == 0)
-			return true;
-	}
-	a = vm_actions_find(d, dom->name);
-	return a && a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE && a->target == node;
+	j = state_op_for_vm(&d->state, dom->name);
+	return j && j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING && j->target == node;
 }
 
 void drain_build_view(const struct droverd *d, struct queue_view *v)
@@ -196,12 +190,14 @@ static void input_build(const struct droverd *d, struct coord_input *in, struct 
 		if (!seen)
 			buf->nodes[in->n_nodes++] = (struct coord_node){ .id = d->members[i], .member = true };
 	}
-	for (size_t i = 0; i < d->state.n_ops && i < DROVER_MAX_OPS; i++)
-		buf->busy[i] = d->state.ops[i].vm;
+	/* VMs a start or a stop is under way for: no migration starts beside it. */
+	for (size_t i = 0; i < d->state.n_jobs && in->n_busy < DROVER_MAX_OPS; i++)
+		if (d->state.jobs[i].kind != QUEUE_OP_MIGRATE &&
+		    d->state.jobs[i].state == QUEUE_JOB_RUNNING)
+			buf->busy[in->n_busy++] = d->state.jobs[i].vm;
 	in->state = &d->state;
 	in->view = &buf->view;
 	in->nodes = buf->nodes;
-	in->n_busy = d->state.n_ops;
 	in->busy = buf->busy;
 	in->n_aborted = d->n_aborted;
 	in->aborted = d->aborted;
@@ -686,7 +682,8 @@ void drain_on_progress(struct droverd *d, uint32_t from, const Drover__JobProgre
 	const Drover__MigrationProgress *p = m->migration;
 	struct job_progress *slot = NULL;
 
-	if (!j || j->state != QUEUE_JOB_RUNNING || from != j->source || !p)
+	if (!j || j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING || from != j->source ||
+	    !p)
 		return;
 	for (size_t i = 0; i < DROVER_MAX_PROGRESS && !slot; i++)
 		if (d->progress[i].job_id == m->job_id)
@@ -758,7 +755,8 @@ void drain_on_synced(struct droverd *d)
 
 		const struct sent_finish *f;
 
-		if (j->state != QUEUE_JOB_RUNNING || j->source != d->local_id || exec_find(d, j->id))
+		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
+		    j->source != d->local_id || exec_find(d, j->id))
 			continue;
 		f = sent_finish_find(d, j->id);
 		if (f) {

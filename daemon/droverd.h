@@ -82,14 +82,11 @@ struct held_request {
 #define DROVER_MAX_HELD 64
 
 /*
- * What this node keeps beside a replicated operation (d->state.ops): the
- * progress `drover vm list` shows and, where we execute it, our agent's job
- * and the outcome until its VmActionResult is applied.
+ * What this node keeps beside a replicated start or stop it executes: our
+ * agent's job and the outcome until its VmActionResult is applied.
  */
 struct op_local {
 	uint64_t id;              /* 0: slot unused */
-	bool has_progress;
-	Drover__MigrationProgress progress; /* scalar fields only */
 	uint64_t job_id;          /* our agent's job while we execute it */
 	bool done;                /* we executed it: the result to (re)send */
 	int exit_code;
@@ -200,8 +197,7 @@ struct droverd {
 
 	/* vm_actions.c: beside the replicated operations (state.ops) */
 	struct op_local op_local[DROVER_MAX_OPS];
-	struct vm_op finishing;   /* the operation the result being applied ends */
-	uint64_t next_action;
+	struct queue_job finishing; /* the operation the result being applied ends */
 	/* the coordinator's own: decisions sent and not delivered back yet, held requests */
 	size_t n_undelivered;
 	char undelivered[DROVER_MAX_OPS][DROVER_VM_NAME_MAX];
@@ -270,7 +266,6 @@ void droverd_on_no_hypervisor(struct droverd *d);
 
 /* vm_actions.c: VM requests, the coordinator's actions, their execution. */
 void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmRequest *m);
-void vm_actions_on_progress(struct droverd *d, uint32_t from, const Drover__VmActionProgress *m);
 /* Called before a VmActionResult is applied: remembers the operation it ends. */
 void vm_actions_before_apply(struct droverd *d, const Drover__Envelope *env);
 /* A VmAction or VmActionResult was applied (r == 1) or refused (r < 0). */
@@ -282,14 +277,12 @@ void vm_actions_on_refusal(struct droverd *d, const Drover__VmActionResult *m);
 void vm_actions_reconcile(struct droverd *d);
 void vm_actions_on_members_changed(struct droverd *d);
 void vm_actions_job_done(struct droverd *d, uint64_t job_id, const Drover__AgentJobResult *r);
-void vm_actions_job_progress(struct droverd *d, uint64_t job_id, const Drover__MigrationProgress *p);
 void vm_actions_agent_lost(struct droverd *d);
 /* An inventory arrived: requests held for missing reports may be decided now. */
 void vm_actions_retry_held(struct droverd *d);
-const struct vm_op *vm_actions_find(const struct droverd *d, const char *vm);
 /*
  * The coordinator's own VmAction (failover.c's restarts, preemptions and
- * destroys): a fresh id, multicast, and the VM marked as decided until it is
+ * destroys): multicast, and the VM marked as decided until it is
  * delivered. -EBUSY if a decision for the VM is in flight.
  */
 int vm_actions_send_action(struct droverd *d, Drover__VmActionKind kind, const char *vm,
@@ -298,8 +291,6 @@ int vm_actions_send_action(struct droverd *d, Drover__VmActionKind kind, const c
 bool vm_actions_undelivered(const struct droverd *d, const char *vm);
 void vm_actions_mark_undelivered(struct droverd *d, const char *vm);
 void vm_actions_drop_undelivered(struct droverd *d, const char *vm);
-/* The latest progress of a migrating operation, NULL if none. */
-const Drover__MigrationProgress *vm_actions_progress(const struct droverd *d, uint64_t id);
 /* Expand %n (node name) and %N (network) in a URI template. */
 void vm_actions_expand_uri(char *out, size_t len, const char *tmpl, const char *node,
 			   const char *net);

@@ -1,30 +1,32 @@
 /*
- * VM actions: start, stop and migrate, from the operator's request to the
- * hypervisor and back.
+ * VM starts and stops, from the operator's request to the hypervisor and back.
  *
  *   CLI -> local droverd -> VmRequest (CPG)
  *       -> the coordinator decides -> VmAction (CPG), or VmActionResult with
  *          id 0 when there is nothing to do or it refuses
  *       -> every member applies the VmAction: an operation in the replicated
- *          state (state_ops.c), at most one per VM, none beside a migration job
- *       -> the executing node's agent runs the job -> VmActionProgress (CPG)
- *       -> VmActionResult (CPG): every member removes the operation; the
- *          origin answers its client
+ *          table of operations (core/state_ops.c), at most one unfinished per
+ *          VM, whatever its kind (a migration job included)
+ *       -> the executing node's agent runs the job
+ *       -> VmActionResult (CPG): every member ends the operation (history);
+ *          the origin answers its client
+ * failover.c's restarts, preemptions and second-copy destroys take the same
+ * path from the VmAction on. Migrations are jobs of the queue (drain.c).
  *
  * The operations are replicated state, exchanged with joiners and persisted,
  * so whoever coordinates next knows what is under way; what only this node
- * needs beside them (progress for `drover vm list`, our agent's job, an
- * outcome not yet applied) is in d->op_local. An operation never stays open
- * for good: reconcile() has the executor report what it cannot finish (its
- * droverd restarted) and again what was not applied (a membership change ate
- * it), and the coordinator end those whose executor left.
+ * needs beside them (our agent's job, an outcome not yet applied) is in
+ * d->op_local. An operation never stays open for good: reconcile() has the
+ * executor report what it cannot finish (its droverd restarted) and again
+ * what was not applied (a membership change ate it), and the coordinator end
+ * those whose executor left.
  *
- * Safety rules: nothing is decided on a guess. A start, a stop or a migration
- * needs the VM's location known (core/locate.h: every node of the nodelist
- * reported afresh, is fenced, or cannot hold it); while a member has not
- * reported yet the request is held, never decided as if the VM were stopped.
- * A start that finds the domain already running is success, not a second copy.
- * Where a VM runs is always taken from the agents' inventories, never from a
+ * Safety rules: nothing is decided on a guess. A start or a stop needs the
+ * VM's location known (core/locate.h: every node of the nodelist reported
+ * afresh, is fenced, or cannot hold it); while a member has not reported yet
+ * the request is held, never decided as if the VM were stopped. A start that
+ * finds the domain already running is success, not a second copy. Where a VM
+ * runs is always taken from the agents' inventories, never from a
  * decision's intent.
  */
 #include <errno.h>
@@ -42,9 +44,6 @@
 #define STOP_DEADLINE_MS 150000u
 #define STOP_GRACE_MS 30000u
 #define PREEMPT_GRACE_MS 10000u
-#define MIGRATE_DEADLINE_MS 900000u
-#define MIGRATE_COMPLETION_MS 600000u
-#define MIGRATE_STALL_MS 60000u
 
 /*
  * The coordinator's decisions that have not come back yet
@@ -89,19 +88,6 @@ void vm_actions_drop_undelivered(struct droverd *d, const char *vm)
 	undelivered_drop(d, vm);
 }
 
-/*
- * Unique across coordinators and restarts: every quorate configuration has a
- * term of its own and one coordinator (state_ops.c).
- */
-static uint64_t new_action_id(struct droverd *d)
-{
-	uint64_t id = (d->state.term << 32) | (++d->next_action & 0xffffffffu);
-
-	if (!(id & 0xffffffffu))
-		id |= ++d->next_action & 0xffffffffu;
-	return id;
-}
-
 static const char *kind_name(Drover__VmActionKind k)
 {
 	switch (k) {
@@ -121,10 +107,6 @@ static const char *name_of(const struct droverd *d, uint32_t id, char *buf, size
 	return links_node_name(d, id, buf, len);
 }
 
-const struct vm_op *vm_actions_find(const struct droverd *d, const char *vm)
-{
-	return state_op_for_vm(&d->state, vm);
-}
 
 static struct op_local *local_of(struct droverd *d, uint64_t id, bool create)
 {
@@ -140,16 +122,7 @@ static struct op_local *local_of(struct droverd *d, uint64_t id, bool create)
 		return NULL;
 	memset(free_slot, 0, sizeof(*free_slot));
 	free_slot->id = id;
-	drover__migration_progress__init(&free_slot->progress);
 	return free_slot;
-}
-
-const Drover__MigrationProgress *vm_actions_progress(const struct droverd *d, uint64_t id)
-{
-	for (size_t i = 0; id && i < DROVER_MAX_OPS; i++)
-		if (d->op_local[i].id == id && d->op_local[i].has_progress)
-			return &d->op_local[i].progress;
-	return NULL;
 }
 
 static void send_result(struct droverd *d, uint64_t action_id, uint32_t origin,
@@ -164,6 +137,7 @@ static void send_result(struct droverd *d, uint64_t action_id, uint32_t origin,
 	m.error = (char *)(error ? error : "");
 	m.origin_node = origin;
 	m.request_id = request_id;
+	m.finished_ms = wall_ms();
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_RESULT;
 	env.vm_action_result = &m;
 	membership_send(d, &env, false);
@@ -183,15 +157,9 @@ static uint64_t node_load_mib(const struct droverd *d, const struct node_obs *o)
 	return sum;
 }
 
-static bool view_usable(const void *ctx, size_t k, uint32_t a, uint32_t b)
-{
-	return nethealth_usable(ctx, k, a, b);
-}
-
 /* vm_decide()'s view of the cluster as this droverd knows it now. */
 struct decide_buf {
 	struct vmd_node nodes[DROVER_MAX_NODES];
-	struct vmd_network nets[QUEUE_MAX_NETWORKS];
 };
 
 static void build_view(const struct droverd *d, struct vmd_view *v, struct decide_buf *b)
@@ -213,16 +181,6 @@ static void build_view(const struct droverd *d, struct vmd_view *v, struct decid
 	}
 	v->n_nodes = d->n_nodes < DROVER_MAX_NODES ? d->n_nodes : DROVER_MAX_NODES;
 	v->nodes = b->nodes;
-	/* No [network] section: the default route, no choice to make. */
-	if (d->cfg.n_networks)
-		for (size_t k = 0; k < nethealth_n_networks(d) && k < QUEUE_MAX_NETWORKS; k++) {
-			b->nets[k].name = nethealth_network_name(d, k);
-			b->nets[k].last_resort = nethealth_last_resort(d, k);
-			v->n_networks = k + 1;
-		}
-	v->networks = b->nets;
-	v->usable = view_usable;
-	v->usable_ctx = d;
 }
 
 static void hold_timer_fn(void *data);
@@ -255,13 +213,12 @@ static void decide(struct droverd *d, const struct held_request *q)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__VmAction act = DROVER__VM_ACTION__INIT;
-	struct vmd_request rq = { .kind = q->kind, .vm = q->vm, .target = q->target,
-				  .network = q->network };
+	struct vmd_request rq = { .kind = q->kind, .vm = q->vm };
 	struct vmd_view view;
 	struct decide_buf buf;
 	struct locate_result loc;
 	struct vmd_decision dec;
-	char b1[32], b2[32];
+	char b1[32];
 
 	rq.in_flight = undelivered_has(d, q->vm);
 	rq.may_hold = now_ms() < q->deadline_ms && d->n_held < DROVER_MAX_HELD;
@@ -282,25 +239,22 @@ static void decide(struct droverd *d, const struct held_request *q)
 		send_result(d, 0, q->origin, q->request_id, dec.exit_code, dec.message);
 		return;
 	}
-	if (d->state.n_ops + d->n_undelivered >= DROVER_MAX_OPS) {
+	if (state_ops_actions(&d->state) + d->n_undelivered >= DROVER_MAX_OPS) {
 		send_result(d, 0, q->origin, q->request_id, DROVER_EXIT_UNAVAILABLE,
 			    "too many actions in flight; retry");
 		return;
 	}
-	act.action_id = new_action_id(d);
 	act.kind = q->kind;
 	act.vm = (char *)q->vm;
 	act.node = dec.node;
-	act.target_node = dec.target;
-	act.network = dec.network;
+	act.network = "";
 	act.origin_node = q->origin;
 	act.request_id = q->request_id;
+	act.at_ms = wall_ms();
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &act;
-	log_notice("decided: %s VM '%s' on %s%s%s%s%s", kind_name(q->kind), q->vm,
-		   name_of(d, dec.node, b1, sizeof(b1)), dec.target ? " to " : "",
-		   dec.target ? name_of(d, dec.target, b2, sizeof(b2)) : "",
-		   *act.network ? " over " : "", act.network);
+	log_notice("decided: %s VM '%s' on %s", kind_name(q->kind), q->vm,
+		   name_of(d, dec.node, b1, sizeof(b1)));
 	if (membership_send(d, &env, false) == 0)
 		strscpy(d->undelivered[d->n_undelivered++], q->vm, DROVER_VM_NAME_MAX);
 }
@@ -314,15 +268,15 @@ int vm_actions_send_action(struct droverd *d, Drover__VmActionKind kind, const c
 
 	if (undelivered_has(d, vm) || d->n_undelivered >= DROVER_MAX_OPS)
 		return -EBUSY;
-	if (d->state.n_ops + d->n_undelivered >= DROVER_MAX_OPS)
+	if (state_ops_actions(&d->state) + d->n_undelivered >= DROVER_MAX_OPS)
 		return -ENOSPC;
-	act.action_id = new_action_id(d);
 	act.kind = kind;
 	act.vm = (char *)vm;
 	act.node = node;
 	act.network = "";
 	act.cause = cause;
 	act.for_vm = (char *)(for_vm ? for_vm : "");
+	act.at_ms = wall_ms();
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &act;
 	r = membership_send(d, &env, false);
@@ -345,15 +299,7 @@ void vm_actions_on_request(struct droverd *d, uint32_t from, const Drover__VmReq
 		send_result(d, 0, from, m->request_id, DROVER_EXIT_NOSUCH, "no such VM");
 		return;
 	}
-	/* Checked again here: the request may come from a node we do not trust to have. */
-	if (m->network && *m->network && !name_is_identifier(m->network, sizeof(q.network))) {
-		send_result(d, 0, from, m->request_id, DROVER_EXIT_USAGE,
-			    "a network name is letters, digits, '.', '_' and '-'");
-		return;
-	}
-	strscpy(q.network, m->network ? m->network : "", sizeof(q.network));
 	q.kind = m->kind;
-	q.target = m->target_node;
 	/* Answer before the origin's client gives up (request_timeout_ms). */
 	q.deadline_ms = now_ms() + d->cfg.request_timeout_ms * 3 / 4;
 	decide(d, &q);
@@ -415,25 +361,23 @@ void vm_actions_expand_uri(char *out, size_t len, const char *tmpl, const char *
 /* Our outcome of operation id: applied by every member once delivered. */
 static void finish_local(struct droverd *d, struct op_local *l, int exit_code, const char *error)
 {
-	const struct vm_op *o = state_op_find(&d->state, l->id);
+	const struct queue_job *o = state_op_find(&d->state, l->id);
 
 	l->job_id = 0;
 	l->done = true;
 	l->exit_code = exit_code;
 	strscpy(l->error, error ? error : "", sizeof(l->error));
 	if (o)
-		send_result(d, o->id, o->origin, o->request_id, exit_code, l->error);
+		send_result(d, o->id, o->origin_node, o->request_id, exit_code, l->error);
 }
 
-/* We execute operation o: hand it to our agent. */
-static void execute(struct droverd *d, const struct vm_op *o, struct op_local *l)
+/* We execute operation o (a start or a stop on this node): hand it to our agent. */
+static void execute(struct droverd *d, const struct queue_job *o, struct op_local *l)
 {
 	Drover__AgentJob job = DROVER__AGENT_JOB__INIT;
 	Drover__AgentVmStartJob start = DROVER__AGENT_VM_START_JOB__INIT;
 	Drover__AgentVmStopJob stop = DROVER__AGENT_VM_STOP_JOB__INIT;
-	Drover__AgentVmMigrateJob mig = DROVER__AGENT_VM_MIGRATE_JOB__INIT;
 	const struct vm_cfg *v = state_vm_find(&d->state, o->vm);
-	char dest[512], data[512], b[32];
 	int r;
 
 	if (!v) {
@@ -441,55 +385,28 @@ static void execute(struct droverd *d, const struct vm_op *o, struct op_local *l
 		return;
 	}
 	switch (o->kind) {
-	case DROVER__VM_ACTION_KIND__VM_ACTION_START:
+	case QUEUE_OP_START:
 		start.vm = (char *)v->name;
 		start.xml = v->xml;
 		job.kind_case = DROVER__AGENT_JOB__KIND_VM_START;
 		job.vm_start = &start;
 		job.deadline_ms = d->cfg.start_deadline_ms;
 		break;
-	case DROVER__VM_ACTION_KIND__VM_ACTION_STOP:
+	case QUEUE_OP_STOP:
 		stop.vm = (char *)v->name;
 		/*
 		 * A second copy goes at once (the owner's copy runs on); a
 		 * preempted VM gets a short grace, as its room is awaited.
 		 */
-		stop.timeout_ms = o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE ? 0
-				  : o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT ? PREEMPT_GRACE_MS
-											   : STOP_GRACE_MS;
+		stop.timeout_ms = o->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_DUPLICATE ? 0
+				  : o->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_PREEMPT ? PREEMPT_GRACE_MS
+											: STOP_GRACE_MS;
 		job.kind_case = DROVER__AGENT_JOB__KIND_VM_STOP;
 		job.vm_stop = &stop;
 		job.deadline_ms = STOP_DEADLINE_MS;
 		break;
-	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE: {
-		const char *tn = name_of(d, o->target, b, sizeof(b));
-
-		vm_actions_expand_uri(dest, sizeof(dest), d->cfg.agent_dest_uri, tn, o->network);
-		/*
-		 * The data goes to the target's address on the chosen network as
-		 * drover.conf says, as for a drain: a name from a request never
-		 * becomes part of a URI.
-		 */
-		if (nethealth_migrate_uri(d, o->network, o->target, data, sizeof(data)) < 0) {
-			finish_local(d, l, DROVER_EXIT_NOSUCH,
-				     "the network has no address for the target on this node");
-			return;
-		}
-		mig.vm = (char *)v->name;
-		mig.dest_uri = dest;
-		mig.migrate_uri = data;
-		mig.auto_converge = true;
-		mig.completion_timeout_ms = MIGRATE_COMPLETION_MS;
-		mig.no_progress_timeout_ms = MIGRATE_STALL_MS;
-		job.kind_case = DROVER__AGENT_JOB__KIND_VM_MIGRATE;
-		job.vm_migrate = &mig;
-		job.deadline_ms = MIGRATE_DEADLINE_MS;
-		log_info("migrating '%s' to '%s' (data: '%s')", v->name, dest,
-			 *data ? data : "default");
-		break;
-	}
 	default:
-		finish_local(d, l, DROVER_EXIT_INVALID_PARAM, "unknown VM action");
+		finish_local(d, l, DROVER_EXIT_INVALID_PARAM, "not a start or a stop");
 		return;
 	}
 	r = agent_link_submit(d, &job, &l->job_id);
@@ -499,7 +416,7 @@ static void execute(struct droverd *d, const struct vm_op *o, struct op_local *l
 
 void vm_actions_before_apply(struct droverd *d, const Drover__Envelope *env)
 {
-	const struct vm_op *o = NULL;
+	const struct queue_job *o = NULL;
 
 	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION_RESULT && env->vm_action_result)
 		o = state_op_find(&d->state, env->vm_action_result->action_id);
@@ -511,15 +428,15 @@ void vm_actions_before_apply(struct droverd *d, const Drover__Envelope *env)
 
 static void on_action_applied(struct droverd *d, bool from_self, const Drover__VmAction *m, int r)
 {
-	const struct vm_op *o;
+	const struct queue_job *o;
 	struct op_local *l;
-	char b1[32], b2[32];
+	char b1[32];
 
 	if (from_self && m->vm)
 		undelivered_drop(d, m->vm);
 	if (r != 1) {
-		log_warn("VM action %llx on '%s' not applied: %s", (unsigned long long)m->action_id,
-			 m->vm ? m->vm : "", r == -EBUSY ? "the VM has another operation or job"
+		log_warn("the %s of VM '%s' was not applied: %s", kind_name(m->kind),
+			 m->vm ? m->vm : "", r == -EBUSY ? "the VM has another operation"
 					   : r == -EPERM ? "not quorate, or not the coordinator's"
 							 : strerror(-r));
 		if (m->origin_node == d->local_id)
@@ -530,25 +447,23 @@ static void on_action_applied(struct droverd *d, bool from_self, const Drover__V
 						     : "the cluster did not apply the decision; retry");
 		return;
 	}
-	o = state_op_find(&d->state, m->action_id);
-	if (!o)
+	/* Just applied: the VM's one unfinished operation. */
+	o = state_op_for_vm(&d->state, m->vm);
+	if (!o || o->kind == QUEUE_OP_MIGRATE)
 		return;
-	log_info("operation %llx: %s VM '%s' on %s%s%s", (unsigned long long)o->id,
-		 kind_name(o->kind), o->vm, name_of(d, o->node, b1, sizeof(b1)), o->target ? " to " : "",
-		 o->target ? name_of(d, o->target, b2, sizeof(b2)) : "");
-	/* Until the nodes involved report afresh, the VM may be on either. */
-	droverd_obs_touch(d, o->node, o->vm);
-	if (o->target)
-		droverd_obs_touch(d, o->target, o->vm);
+	log_info("operation %llu: %s VM '%s' on %s", (unsigned long long)o->id,
+		 state_op_kind_name(o->kind), o->vm, name_of(d, o->source, b1, sizeof(b1)));
+	/* Until the node reports afresh, the VM may be there or not. */
+	droverd_obs_touch(d, o->source, o->vm);
 	l = local_of(d, o->id, true);
-	if (l && o->node == d->local_id)
+	if (l && o->source == d->local_id)
 		execute(d, o, l);
 }
 
 static void on_result_applied(struct droverd *d, bool from_self, const Drover__VmActionResult *m,
 			      int r)
 {
-	const struct vm_op *o = &d->finishing;
+	const struct queue_job *o = &d->finishing;
 	struct op_local *l = local_of(d, m->action_id, false);
 	char b[32];
 
@@ -563,11 +478,11 @@ static void on_result_applied(struct droverd *d, bool from_self, const Drover__V
 	}
 	if (o->id) {
 		if (m->ok)
-			log_notice("%s of VM '%s' on %s done", kind_name(o->kind), o->vm,
-				   name_of(d, o->node, b, sizeof(b)));
+			log_notice("%s of VM '%s' on %s done", state_op_kind_name(o->kind), o->vm,
+				   name_of(d, o->source, b, sizeof(b)));
 		else
-			log_warn("%s of VM '%s' on %s failed: %s", kind_name(o->kind), o->vm,
-				 name_of(d, o->node, b, sizeof(b)), m->error);
+			log_warn("%s of VM '%s' on %s failed: %s", state_op_kind_name(o->kind), o->vm,
+				 name_of(d, o->source, b, sizeof(b)), m->error);
 	}
 	if (l)
 		memset(l, 0, sizeof(*l));
@@ -603,55 +518,42 @@ void vm_actions_reconcile(struct droverd *d)
 
 	if (!d->synced || !d->config_quorate)
 		return;
-	for (size_t i = 0; i < d->state.n_ops; i++) {
-		const struct vm_op *o = &d->state.ops[i];
+	for (size_t i = 0; i < d->state.n_jobs; i++) {
+		const struct queue_job *o = &d->state.jobs[i];
 		struct op_local *l;
 
-		if (o->node == d->local_id) {
+		if (o->kind == QUEUE_OP_MIGRATE || o->state != QUEUE_JOB_RUNNING)
+			continue;
+		if (o->source == d->local_id) {
 			l = local_of(d, o->id, false);
 			if (l && l->done) {
-				send_result(d, o->id, o->origin, o->request_id, l->exit_code, l->error);
+				send_result(d, o->id, o->origin_node, o->request_id, l->exit_code,
+					    l->error);
 			} else if (!l || !l->job_id) {
 				/* Ours, but nothing here runs it: this droverd restarted meanwhile. */
 				snprintf(msg, sizeof(msg), "droverd on %s restarted during the %s; see "
-					 "`drover vm list`", name_of(d, o->node, b, sizeof(b)),
-					 kind_name(o->kind));
+					 "`drover vm list`", name_of(d, o->source, b, sizeof(b)),
+					 state_op_kind_name(o->kind));
 				l = local_of(d, o->id, true);
 				if (l)
 					finish_local(d, l, DROVER_EXIT_ERROR, msg);
 			}
-		} else if (coord == d->local_id && !droverd_is_member(d, o->node)) {
+		} else if (coord == d->local_id && !droverd_is_member(d, o->source)) {
 			snprintf(msg, sizeof(msg), "%s left the cluster during the %s; see `drover vm "
-				 "list`", name_of(d, o->node, b, sizeof(b)), kind_name(o->kind));
-			send_result(d, o->id, o->origin, o->request_id, DROVER_EXIT_ERROR, msg);
+				 "list`", name_of(d, o->source, b, sizeof(b)), state_op_kind_name(o->kind));
+			send_result(d, o->id, o->origin_node, o->request_id, DROVER_EXIT_ERROR, msg);
 		}
 	}
-	/* Forget local records of operations the state no longer has. */
-	for (size_t i = 0; i < DROVER_MAX_OPS; i++)
-		if (d->op_local[i].id && !state_op_find(&d->state, d->op_local[i].id))
+	/* Forget local records of operations that ended. */
+	for (size_t i = 0; i < DROVER_MAX_OPS; i++) {
+		const struct queue_job *o;
+
+		if (!d->op_local[i].id)
+			continue;
+		o = state_op_find(&d->state, d->op_local[i].id);
+		if (!o || o->state != QUEUE_JOB_RUNNING)
 			memset(&d->op_local[i], 0, sizeof(d->op_local[i]));
-}
-
-void vm_actions_on_progress(struct droverd *d, uint32_t from, const Drover__VmActionProgress *m)
-{
-	const struct vm_op *o = state_op_find(&d->state, m->action_id);
-	const Drover__MigrationProgress *p = m->migration;
-	struct op_local *l;
-
-	if (!o || from != o->node || !p || !(l = local_of(d, o->id, true)))
-		return;
-	/* Progress never goes backwards on screen, whatever arrives. */
-	if (l->has_progress && p->memory_processed < l->progress.memory_processed)
-		return;
-	drover__migration_progress__init(&l->progress);
-	l->progress.iteration = p->iteration;
-	l->progress.elapsed_ms = p->elapsed_ms;
-	l->progress.memory_total = p->memory_total;
-	l->progress.memory_processed = p->memory_processed;
-	l->progress.memory_remaining = p->memory_remaining;
-	l->progress.bytes_per_s = p->bytes_per_s;
-	l->progress.dirty_rate = p->dirty_rate;
-	l->has_progress = true;
+	}
 }
 
 void vm_actions_on_members_changed(struct droverd *d)
@@ -692,21 +594,6 @@ void vm_actions_job_done(struct droverd *d, uint64_t job_id, const Drover__Agent
 		break;
 	}
 	finish_local(d, l, code, msg);
-}
-
-void vm_actions_job_progress(struct droverd *d, uint64_t job_id, const Drover__MigrationProgress *p)
-{
-	Drover__Envelope env = DROVER__ENVELOPE__INIT;
-	Drover__VmActionProgress m = DROVER__VM_ACTION_PROGRESS__INIT;
-	struct op_local *l = find_job(d, job_id);
-
-	if (!l || !p)
-		return;
-	m.action_id = l->id;
-	m.migration = (Drover__MigrationProgress *)p;
-	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS;
-	env.vm_action_progress = &m;
-	membership_send(d, &env, false);
 }
 
 void vm_actions_agent_lost(struct droverd *d)

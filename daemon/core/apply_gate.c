@@ -60,22 +60,21 @@ bool apply_gate_sender_ok(const struct cluster_state *s, const uint32_t *members
 		return from == coord && env->node_unfenced &&
 		       member(members, n_members, env->node_unfenced->node);
 	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
-		const struct queue_job *j = NULL;
+		const struct queue_job *j = env->job_finish ? state_op_find(s, env->job_finish->job_id)
+							    : NULL;
 
-		for (size_t i = 0; env->job_finish && i < s->n_jobs; i++)
-			if (s->jobs[i].id == env->job_finish->job_id)
-				j = &s->jobs[i];
 		return j && (from == j->source ||
 			     (from == coord && !member(members, n_members, j->source)));
 	}
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT: {
-		const struct vm_op *o = env->vm_action_result
-						? state_op_find(s, env->vm_action_result->action_id)
-						: NULL;
+		const struct queue_job *o = env->vm_action_result
+						    ? state_op_find(s, env->vm_action_result->action_id)
+						    : NULL;
+		uint32_t exec = o ? state_op_executor(o) : 0;
 
-		/* Unknown ids are refused by state_apply() (-ENOENT), alike everywhere. */
-		return !o || from == o->node ||
-		       (from == coord && !member(members, n_members, o->node));
+		/* Unknown or finished ones are refused by state_apply() (-ENOENT), alike everywhere. */
+		return !o || !exec || from == exec ||
+		       (from == coord && !member(members, n_members, exec));
 	}
 	default:
 		return true;

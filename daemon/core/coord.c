@@ -106,7 +106,8 @@ static bool check_running(const struct coord_input *in, struct coord_decision *r
 	for (size_t i = 0; i < in->state->n_jobs; i++) {
 		const struct queue_job *j = &in->state->jobs[i];
 
-		if (j->state != QUEUE_JOB_RUNNING || is_member(in, j->source))
+		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
+		    is_member(in, j->source))
 			continue;
 		ret->kind = COORD_FINISH;
 		ret->job_id = j->id;
@@ -118,7 +119,8 @@ static bool check_running(const struct coord_input *in, struct coord_decision *r
 	for (size_t i = 0; i < in->state->n_jobs; i++) {
 		const struct queue_job *j = &in->state->jobs[i];
 
-		if (j->state != QUEUE_JOB_RUNNING || was_aborted(in, j->id))
+		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
+		    was_aborted(in, j->id))
 			continue;
 		if (!is_member(in, j->target))
 			/* libvirt would notice only when its keepalive gives up. */
@@ -150,7 +152,7 @@ static bool check_moot(const struct coord_input *in, struct coord_decision *ret)
 		const struct coord_node *elsewhere = NULL;
 		bool hidden = false;
 
-		if (j->state != QUEUE_JOB_QUEUED || busy(in, j->vm))
+		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_QUEUED || busy(in, j->vm))
 			continue;
 		if (!state_vm_find(in->state, j->vm)) {
 			ret->ids[ret->n_ids++] = j->id;
@@ -197,7 +199,8 @@ static const struct queue_job *latest_job(const struct cluster_state *s, const c
 	for (size_t i = 0; i < s->n_jobs; i++) {
 		const struct queue_job *j = &s->jobs[i];
 
-		if (j->source == node && strcmp(j->vm, vm) == 0 && (!best || j->id > best->id))
+		if (j->kind == QUEUE_OP_MIGRATE && j->source == node && strcmp(j->vm, vm) == 0 &&
+		    (!best || j->id > best->id))
 			best = j;
 	}
 	return best;
@@ -216,8 +219,8 @@ static bool check_drains(const struct coord_input *in, struct coord_decision *re
 		if (s->nodes[i].state != DROVER__NODE_STATE__NODE_STATE_DRAINING)
 			continue;
 		for (size_t k = 0; k < s->n_jobs; k++)
-			if (s->jobs[k].source == node && (s->jobs[k].state == QUEUE_JOB_QUEUED ||
-							  s->jobs[k].state == QUEUE_JOB_RUNNING))
+			if (s->jobs[k].kind == QUEUE_OP_MIGRATE && s->jobs[k].source == node &&
+			    (s->jobs[k].state == QUEUE_JOB_QUEUED || s->jobs[k].state == QUEUE_JOB_RUNNING))
 				moving = true;
 		/* Without a current report of the node nothing can be concluded. */
 		if (moving || !n || !n->member || !n->agent_ok)
@@ -229,6 +232,16 @@ static bool check_drains(const struct coord_input *in, struct coord_decision *re
 
 			if (!state_vm_find(s, vm))
 				continue;
+			/*
+			 * A start or a stop under way is the VM's one operation: no
+			 * job can be added beside it (JobsAdd would skip it, and
+			 * asking again would never settle). The drain waits for
+			 * it, and the next report says whether the VM is still here.
+			 */
+			if (busy(in, vm) || state_op_for_vm(s, vm)) {
+				n_stale++;
+				continue;
+			}
 			j = latest_job(s, vm, node);
 			if (!j) {
 				if (ret->n_vms < COORD_MAX_ADD &&
@@ -316,8 +329,9 @@ static int dispatch(const struct coord_input *in, struct coord_decision *ret)
 		return 0;
 	jobs = xcalloc(in->state->n_jobs, sizeof(*jobs));
 	for (size_t i = 0; i < in->state->n_jobs; i++)
-		if (in->state->jobs[i].state == QUEUE_JOB_QUEUED ||
-		    in->state->jobs[i].state == QUEUE_JOB_RUNNING)
+		if (in->state->jobs[i].kind == QUEUE_OP_MIGRATE &&
+		    (in->state->jobs[i].state == QUEUE_JOB_QUEUED ||
+		     in->state->jobs[i].state == QUEUE_JOB_RUNNING))
 			jobs[n++] = in->state->jobs[i];
 	r = coord_dispatch(in, jobs, n, ret->starts, COORD_BATCH, &ret->n_starts);
 	if (r < 0)

@@ -81,15 +81,12 @@ void obs_touch(struct node_obs *t, uint32_t node, const char *vm)
 	strscpy(o->touched[o->n_touched++], vm, DROVER_VM_NAME_MAX);
 }
 
-/* An operation or a running job that involves node may still land vm there. */
+/* An unfinished operation that involves node may still land vm there. */
 static bool in_flight_on(const struct cluster_state *s, uint32_t node, const char *vm)
 {
-	const struct vm_op *a = state_op_for_vm(s, vm);
-	const struct queue_job *j = state_job_active((struct cluster_state *)s, vm);
+	const struct queue_job *o = state_op_for_vm(s, vm);
 
-	if (a && (a->node == node || a->target == node))
-		return true;
-	return j && j->state == QUEUE_JOB_RUNNING && (j->source == node || j->target == node);
+	return o && state_op_involves(o, node);
 }
 
 int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t from,

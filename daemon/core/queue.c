@@ -506,6 +506,8 @@ int queue_dispatch(const struct queue_view *v, struct queue_job *jobs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].blocker = QUEUE_BLOCK_NONE;
 		jobs[i].blocker_text[0] = '\0';
+		if (jobs[i].kind != QUEUE_OP_MIGRATE)
+			continue;
 		if (jobs[i].state == QUEUE_JOB_RUNNING)
 			count_running(v, &jobs[i], &c);
 		else if (jobs[i].state == QUEUE_JOB_QUEUED)
@@ -592,7 +594,7 @@ int queue_plan(struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t 
 		if (!n_acts)
 			break;
 		for (size_t i = 0; i < n; i++) {
-			if (jobs[i].state != QUEUE_JOB_RUNNING)
+			if (jobs[i].state != QUEUE_JOB_RUNNING || jobs[i].kind != QUEUE_OP_MIGRATE)
 				continue;
 			plan_move(v, &jobs[i]);
 			queue_job_done(&jobs[i]);

@@ -12,6 +12,8 @@
  *    migrations in jobs[] that are running towards the node; the queue
  *    subtracts those itself.
  *  - job ids must be unique: they are the last ordering key.
+ *  - jobs[] may hold operations that are not migrations (a start, a stop):
+ *    the queue neither dispatches them nor counts them against any limit.
  */
 #ifndef DROVER_QUEUE_H
 #define DROVER_QUEUE_H
@@ -112,6 +114,28 @@ struct queue_attempt {
 	uint64_t finished_ms; /* set by the caller (the queue has no clock) */
 };
 
+/*
+ * What an operation does (the values of Drover__OpKind). Every operation on a
+ * VM, a migration, a start or a stop, is one of these records in one
+ * replicated table (state_ops.c); the queue schedules the migrations among
+ * them and leaves the others alone (a start or a stop is running from the
+ * moment it is decided).
+ */
+enum queue_op_kind {
+	QUEUE_OP_MIGRATE = 0,
+	QUEUE_OP_START = 1,
+	QUEUE_OP_STOP = 2,
+};
+
+/* A plan has at most this many steps (a migration of a VM with a VF: detach, transfer, attach). */
+#define QUEUE_MAX_STEPS 4
+
+/* One step of an operation's plan: what (Drover__OpStepKind) and which node's agent does it. */
+struct queue_step {
+	uint32_t kind;
+	uint32_t node;
+};
+
 struct queue_job {
 	uint64_t id;
 	char vm[QUEUE_NAME_MAX];
@@ -132,7 +156,21 @@ struct queue_job {
 	size_t n_attempts;
 	struct queue_attempt attempts[QUEUE_MAX_ATTEMPTS];
 	/* Kept for the replicated state; the queue does not use them: */
-	uint32_t origin;         /* Drover__JobOrigin */
+	enum queue_op_kind kind;
+	/*
+	 * The plan, set when the operation starts running, and its current
+	 * step; the step's node executes it. A start or a stop has one step on
+	 * source; a migration one transfer from source.
+	 */
+	size_t n_plan;
+	struct queue_step plan[QUEUE_MAX_STEPS];
+	uint32_t step;
+	uint32_t origin_node;    /* start/stop: whose client asked */
+	uint64_t request_id;
+	char for_vm[QUEUE_NAME_MAX];  /* a preemption: the VM it makes room for */
+	uint32_t lost_from;      /* a recovery: the fenced node it ran on */
+	uint64_t fenced_ms;      /* a recovery: when lost_from was fenced */
+	uint32_t origin;         /* Drover__JobOrigin: also the cause of a start or stop */
 	uint64_t finished_ms;
 	bool cancel_requested;   /* `drain cancel` while running: a failure ends it */
 	char error[QUEUE_REASON_MAX];

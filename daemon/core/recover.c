@@ -77,7 +77,7 @@ static ssize_t node_index(const struct rec_view *v, uint32_t id)
 
 static bool busy(const struct cluster_state *s, const char *vm)
 {
-	return state_op_for_vm(s, vm) || state_job_active((struct cluster_state *)s, vm);
+	return state_op_for_vm(s, vm) != NULL;
 }
 
 /* A VM with several running copies: keep the owner's (else the first), destroy one other. */
@@ -294,14 +294,16 @@ int recover_decide(const struct rec_view *v, struct rec_action *out, size_t max)
 	c->out = out;
 	c->max = max;
 	/* Starts and preemptions under way count against this round. */
-	for (size_t i = 0; i < s->n_ops; i++) {
-		const struct vm_op *o = &s->ops[i];
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		const struct queue_job *o = &s->jobs[i];
 		const struct vm_cfg *vm = state_vm_find(s, o->vm);
-		ssize_t k = node_index(v, o->node);
+		ssize_t k = node_index(v, o->source);
 
-		if (o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT)
+		if (o->state != QUEUE_JOB_RUNNING)
+			continue;
+		if (o->kind == QUEUE_OP_STOP && o->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_PREEMPT)
 			c->preempting = true;
-		if (o->kind != DROVER__VM_ACTION_KIND__VM_ACTION_START || k < 0 || !vm)
+		if (o->kind != QUEUE_OP_START || k < 0 || !vm)
 			continue;
 		c->starts[k]++;
 		c->plan_mib[k] += vm->memory_mib;

@@ -17,17 +17,7 @@
 #include "util.h"
 #include "vmxml.h"
 
-/* The migration queue's share of the work below, in state_jobs.c. */
-int state_jobs_apply(struct cluster_state *s, const Drover__Envelope *env);
-void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
-void state_jobs_proto_free(void *mem);
-int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
-/* The VM operations, in state_ops.c. */
-int state_ops_apply(struct cluster_state *s, const Drover__Envelope *env);
-uint64_t state_ops_hash(uint64_t h, const struct cluster_state *s);
-void *state_ops_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
-void state_ops_proto_free(void *mem);
-int state_ops_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
+#include "state_priv.h"
 
 void state_init(struct cluster_state *s)
 {
@@ -43,7 +33,6 @@ void state_free(struct cluster_state *s)
 	free(s->vms);
 	free(s->jobs);
 	free(s->history);
-	free(s->ops);
 	state_init(s);
 }
 
@@ -67,11 +56,6 @@ void state_copy(const struct cluster_state *src, struct cluster_state *ret)
 	if (src->history) {
 		ret->history = xcalloc(DROVER_HISTORY_MAX, sizeof(*ret->history));
 		memcpy(ret->history, src->history, src->n_history * sizeof(*ret->history));
-	}
-	ret->ops = NULL;
-	if (src->ops) {
-		ret->ops = xcalloc(DROVER_MAX_OPS, sizeof(*ret->ops));
-		memcpy(ret->ops, src->ops, src->n_ops * sizeof(*ret->ops));
 	}
 }
 
@@ -144,6 +128,18 @@ static uint64_t hash_job(uint64_t h, const struct queue_job *j)
 	h = state_hash_u64(h, j->finished_ms);
 	h = state_hash_u64(h, j->cancel_requested);
 	h = state_hash_str(h, j->error);
+	h = state_hash_u64(h, (uint64_t)j->kind);
+	h = state_hash_u64(h, j->n_plan);
+	for (size_t k = 0; k < j->n_plan; k++) {
+		h = state_hash_u64(h, j->plan[k].kind);
+		h = state_hash_u64(h, j->plan[k].node);
+	}
+	h = state_hash_u64(h, j->step);
+	h = state_hash_u64(h, j->origin_node);
+	h = state_hash_u64(h, j->request_id);
+	h = state_hash_str(h, j->for_vm);
+	h = state_hash_u64(h, j->lost_from);
+	h = state_hash_u64(h, j->fenced_ms);
 	return h;
 }
 
@@ -182,8 +178,10 @@ static uint64_t hash_queue(uint64_t h, const struct cluster_state *s)
 		h = state_hash_u64(h, e->bytes);
 		h = state_hash_u64(h, e->attempts);
 		h = state_hash_str(h, e->error);
+		h = state_hash_u64(h, (uint64_t)e->kind);
+		h = state_hash_u64(h, e->fenced_ms);
 	}
-	return state_ops_hash(h, s);
+	return h;
 }
 
 uint64_t state_hash(const struct cluster_state *s)
@@ -217,6 +215,7 @@ uint64_t state_hash(const struct cluster_state *s)
 		h = state_hash_u64(h, (uint64_t)v->want);
 		h = state_hash_u64(h, v->recover_attempts);
 		h = state_hash_str(h, v->want_reason);
+		h = state_hash_u64(h, v->lost_from);
 	}
 	return hash_queue(h, s);
 }
@@ -331,6 +330,7 @@ static int vm_from_proto(const Drover__VmConfig *m, struct vm_cfg *ret)
 	ret->owner = m->owner;
 	ret->want = m->want;
 	ret->recover_attempts = m->recover_attempts;
+	ret->lost_from = m->lost_from;
 	strscpy(ret->want_reason, m->want_reason ? m->want_reason : "", sizeof(ret->want_reason));
 	ret->xml = xstrdup(m->xml);
 	return 0;
@@ -477,10 +477,10 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		v->want = s->vms[i].want;
 		v->recover_attempts = s->vms[i].recover_attempts;
 		v->want_reason = (char *)s->vms[i].want_reason;
+		v->lost_from = s->vms[i].lost_from;
 		st->vm_ptrs[i] = v;
 	}
 	st->queue = state_jobs_to_proto(s, msg);
-	st->ops = state_ops_to_proto(s, msg);
 }
 
 void state_proto_storage_free(struct state_proto_storage *st)
@@ -488,11 +488,9 @@ void state_proto_storage_free(struct state_proto_storage *st)
 	free(st->vms);
 	free(st->vm_ptrs);
 	state_jobs_proto_free(st->queue);
-	state_ops_proto_free(st->ops);
 	st->vms = NULL;
 	st->vm_ptrs = NULL;
 	st->queue = NULL;
-	st->ops = NULL;
 }
 
 int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
@@ -547,7 +545,7 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 		}
 		vm_insert(&s, &v);
 	}
-	if (state_jobs_from_proto(msg, &s) < 0 || state_ops_from_proto(msg, &s) < 0) {
+	if (state_jobs_from_proto(msg, &s) < 0 || state_ops_from_old_proto(msg, &s) < 0) {
 		state_free(&s);
 		return -EINVAL;
 	}

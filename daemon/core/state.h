@@ -70,6 +70,7 @@ struct vm_cfg {
 	Drover__VmWant want;
 	uint32_t recover_attempts;
 	char want_reason[DROVER_REASON_MAX];
+	uint32_t lost_from;           /* the fenced node it ran on, until it runs again */
 };
 
 /* Unfinished jobs plus the finished ones kept for `drover queue`. */
@@ -99,25 +100,20 @@ struct history_entry {
 	char network[QUEUE_NAME_MAX];
 	enum queue_job_state result; /* done, failed, cancelled */
 	uint32_t origin;             /* Drover__JobOrigin */
+	enum queue_op_kind kind;
+	uint64_t fenced_ms;          /* a recovery: when source was fenced */
 	uint64_t started_ms, finished_ms, downtime_ms, bytes;
 	uint32_t attempts;
 	char error[QUEUE_REASON_MAX];
 };
 
-/* VM operations decided and not finished (state_ops.c); at most one per VM. */
+/*
+ * Start and stop operations unfinished at once, cluster-wide (migrations are
+ * bounded by the queue's limits). Far above what recovery's per-node
+ * throttle and operators produce; a bound so each node's local records of
+ * them fit a fixed table.
+ */
 #define DROVER_MAX_OPS 256
-struct vm_op {
-	uint64_t id;              /* coordinator's term << 32 | its counter */
-	Drover__VmActionKind kind;
-	char vm[DROVER_VM_NAME_MAX];
-	uint32_t node;            /* executes: start where, stop and migrate from where */
-	uint32_t target;          /* migrate */
-	char network[QUEUE_NAME_MAX];
-	uint32_t origin;          /* answers its client */
-	uint64_t request_id;
-	Drover__VmActionCause cause;
-	char for_vm[DROVER_VM_NAME_MAX]; /* preempt: the VM it makes room for */
-};
 
 struct cluster_state {
 	uint64_t epoch;     /* number of changes applied since the cluster was made */
@@ -138,15 +134,18 @@ struct cluster_state {
 	 * without encoding anything.
 	 */
 	uint64_t registry_bytes;
-	/* The migration queue (state_jobs.c). */
+	/*
+	 * Every operation on a VM (state_ops.c): the migration queue's jobs
+	 * (state_jobs.c) and the starts and stops the coordinator decided, in
+	 * one table, at most one unfinished per VM; finished ones are kept a
+	 * while for `drover queue`.
+	 */
 	size_t n_jobs;            /* entries in jobs[], sorted by id */
 	struct queue_job *jobs;   /* owned; blocker fields are not state (not hashed) */
-	uint64_t next_job_id;     /* ids start at 1 */
+	uint64_t next_job_id;     /* the next operation's id; ids start at 1 */
 	struct mig_limits limits;
 	size_t n_history;         /* oldest first */
 	struct history_entry *history; /* owned, DROVER_HISTORY_MAX slots once allocated */
-	size_t n_ops;             /* entries in ops[], sorted by id */
-	struct vm_op *ops;        /* owned, DROVER_MAX_OPS slots once allocated */
 };
 
 void state_init(struct cluster_state *s);
@@ -187,13 +186,24 @@ bool state_operator_settable(Drover__NodeState st);
 int state_apply(struct cluster_state *s, const Drover__Envelope *env);
 
 /*
- * VmAction adds an operation, VmActionResult removes it (state_ops.c, also
- * through state_apply): -EBUSY for a VM with another operation or an
- * unfinished job, -EEXIST for an id in use, -ENOENT for an unregistered VM
- * or an unknown result, -EINVAL if malformed.
+ * The operations (state_ops.c). VmAction adds a start or a stop, running at
+ * once on its node; VmActionResult ends it (done or failed, into the
+ * history). Both also through state_apply(): -EBUSY for a VM with another
+ * unfinished operation, -ENOENT for an unregistered VM or an unknown result,
+ * -ENOSPC when DROVER_MAX_OPS starts and stops are unfinished, -EINVAL if
+ * malformed (a VmAction of kind migrate included: migrations are jobs).
  */
-const struct vm_op *state_op_find(const struct cluster_state *s, uint64_t id);
-const struct vm_op *state_op_for_vm(const struct cluster_state *s, const char *vm);
+const struct queue_job *state_op_find(const struct cluster_state *s, uint64_t id);
+/* The VM's unfinished operation (queued or running, any kind), if any. */
+const struct queue_job *state_op_for_vm(const struct cluster_state *s, const char *vm);
+/* Unfinished starts and stops. */
+size_t state_ops_actions(const struct cluster_state *s);
+/* Whether an unfinished operation may leave or put its VM on node. */
+bool state_op_involves(const struct queue_job *o, uint32_t node);
+/* The node that executes the operation's current step (0: none yet). */
+uint32_t state_op_executor(const struct queue_job *o);
+/* Stable names: "migrate", "start", "stop". */
+const char *state_op_kind_name(enum queue_op_kind k);
 
 /* ---- fencing and what drover wants of each VM (state_fence.c) ---- */
 
@@ -224,7 +234,7 @@ const struct node_cfg *state_node_find(const struct cluster_state *s, uint32_t i
  * state_fence_on_op_end() and state_fence_on_job_done().
  */
 int state_fence_apply(struct cluster_state *s, const Drover__Envelope *env);
-void state_fence_on_op_end(struct cluster_state *s, const struct vm_op *o, bool ok,
+void state_fence_on_op_end(struct cluster_state *s, const struct queue_job *o, bool ok,
 			   const char *error);
 void state_fence_on_job_done(struct cluster_state *s, const char *vm, uint32_t target);
 
@@ -277,7 +287,6 @@ struct state_proto_storage {
 	Drover__VmConfig *vms;       /* allocated: free with state_proto_storage_free() */
 	Drover__VmConfig **vm_ptrs;
 	void *queue;                 /* allocated by state_jobs.c: jobs, limits, history */
-	void *ops;                   /* allocated by state_ops.c */
 };
 void state_proto_storage_free(struct state_proto_storage *storage);
 void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,

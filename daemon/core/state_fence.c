@@ -77,6 +77,7 @@ static void release_owned(struct cluster_state *s, uint32_t node, const char *na
 		if (v->owner != node)
 			continue;
 		v->owner = 0;
+		v->lost_from = node;
 		v->recover_attempts = 0;
 		if (v->want == DROVER__VM_WANT__VM_WANT_RUNNING &&
 		    v->priority == DROVER__VM_PRIORITY__VM_PRIORITY_NONE) {
@@ -149,6 +150,8 @@ static int apply_placed(struct cluster_state *s, const Drover__VmPlaced *m)
 		return 0;
 	v->owner = m->owner;
 	v->want = m->want;
+	if (m->owner)
+		v->lost_from = 0;
 	if (m->want == DROVER__VM_WANT__VM_WANT_RUNNING)
 		v->recover_attempts = 0;
 	set_reason(v, m->reason);
@@ -188,7 +191,7 @@ int state_fence_apply(struct cluster_state *s, const Drover__Envelope *env)
 	}
 }
 
-void state_fence_on_op_end(struct cluster_state *s, const struct vm_op *o, bool ok,
+void state_fence_on_op_end(struct cluster_state *s, const struct queue_job *o, bool ok,
 			   const char *error)
 {
 	struct vm_cfg *v = vm_mut(s, o->vm);
@@ -197,13 +200,14 @@ void state_fence_on_op_end(struct cluster_state *s, const struct vm_op *o, bool 
 	if (!v)
 		return;
 	switch (o->kind) {
-	case DROVER__VM_ACTION_KIND__VM_ACTION_START:
+	case QUEUE_OP_START:
 		if (ok) {
-			v->owner = o->node;
+			v->owner = o->source;
+			v->lost_from = 0;
 			v->want = DROVER__VM_WANT__VM_WANT_RUNNING;
 			v->recover_attempts = 0;
 			set_reason(v, "");
-		} else if (o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY) {
+		} else if (o->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_RECOVERY) {
 			v->recover_attempts++;
 			if (v->recover_attempts >= DROVER_RECOVER_MAX_ATTEMPTS) {
 				v->want = DROVER__VM_WANT__VM_WANT_GAVE_UP;
@@ -216,15 +220,15 @@ void state_fence_on_op_end(struct cluster_state *s, const struct vm_op *o, bool 
 			set_reason(v, why);
 		}
 		break;
-	case DROVER__VM_ACTION_KIND__VM_ACTION_STOP:
+	case QUEUE_OP_STOP:
 		if (!ok)
 			break;
-		if (o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE) {
+		if (o->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_DUPLICATE) {
 			/* The second copy is gone; the owner's stays as it was. */
 			break;
 		}
 		v->owner = 0;
-		if (o->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT) {
+		if (o->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_PREEMPT) {
 			v->want = DROVER__VM_WANT__VM_WANT_PREEMPTED;
 			snprintf(why, sizeof(why), "preempted to make room for '%s'", o->for_vm);
 		} else {
@@ -234,14 +238,8 @@ void state_fence_on_op_end(struct cluster_state *s, const struct vm_op *o, bool 
 		v->recover_attempts = 0;
 		set_reason(v, why);
 		break;
-	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE:
-		if (ok) {
-			v->owner = o->target;
-			v->want = DROVER__VM_WANT__VM_WANT_RUNNING;
-		}
-		break;
-	default:
-		break;
+	case QUEUE_OP_MIGRATE:
+		break; /* a migration's end is state_fence_on_job_done() */
 	}
 }
 
@@ -252,6 +250,7 @@ void state_fence_on_job_done(struct cluster_state *s, const char *vm, uint32_t t
 	if (!v || !target)
 		return;
 	v->owner = target;
+	v->lost_from = 0;
 	v->want = DROVER__VM_WANT__VM_WANT_RUNNING;
 	v->recover_attempts = 0;
 	set_reason(v, "");

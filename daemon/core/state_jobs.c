@@ -1,9 +1,11 @@
 /*
- * The migration queue as replicated state (see state.h): the jobs, their
- * attempts, the live limits and the history, changed only by JobsAdd,
- * JobStart, JobFinish, JobsCancel and LimitsSet in delivery order. The
- * decisions (which job starts where) are queue.c's; this file records them,
- * and uses queue.c's transitions so that both agree on what a state means.
+ * The migration queue as replicated state (see state.h): the migrations among
+ * the operations (state_ops.c owns the table, its bounds and the history),
+ * their attempts and the live limits, changed only by JobsAdd, JobStart,
+ * JobFinish, JobsCancel and LimitsSet in delivery order. The decisions (which
+ * job starts where) are queue.c's; this file records them, and uses
+ * queue.c's transitions so that both agree on what a state means. It also
+ * converts the whole table to and from protobuf, starts and stops included.
  *
  * Every message is checked completely before anything is written: all
  * members run the same checks on the same bytes, so a message is applied by
@@ -23,7 +25,7 @@
  * age. Only the finish times and ids are replicated, so the oldest finished
  * jobs (by finished_ms, then id) go first; every member drops the same ones.
  */
-#include "state.h"
+#include "state_priv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,12 +41,6 @@ _Static_assert(VM_NAME_MAX == QUEUE_NAME_MAX, "registered VM names must fit a jo
 
 #define CANCELLED_TEXT "cancelled by the operator"
 
-/* Shared with state.c, which dispatches to them; not part of the API. */
-int state_jobs_apply(struct cluster_state *s, const Drover__Envelope *env);
-void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
-void state_jobs_proto_free(void *mem);
-int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
-
 void state_limits_default(struct mig_limits *l)
 {
 	memset(l, 0, sizeof(*l));
@@ -54,56 +50,14 @@ void state_limits_default(struct mig_limits *l)
 	l->max_retries = QUEUE_MAX_RETRIES_DEFAULT;
 }
 
-struct queue_job *state_job_find(struct cluster_state *s, uint64_t id)
-{
-	size_t lo = 0, hi = s->n_jobs;
-
-	/* jobs[] is sorted by id. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->jobs[mid].id == id)
-			return &s->jobs[mid];
-		if (s->jobs[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static bool unfinished(const struct queue_job *j)
-{
-	return j->state == QUEUE_JOB_QUEUED || j->state == QUEUE_JOB_RUNNING;
-}
-
-struct queue_job *state_job_active(struct cluster_state *s, const char *vm)
-{
-	if (!vm)
-		return NULL;
-	for (size_t i = 0; i < s->n_jobs; i++)
-		if (unfinished(&s->jobs[i]) && strcmp(s->jobs[i].vm, vm) == 0)
-			return &s->jobs[i];
-	return NULL;
-}
-
-size_t state_jobs_unfinished(const struct cluster_state *s)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->n_jobs; i++)
-		if (unfinished(&s->jobs[i]))
-			n++;
-	return n;
-}
-
-/* A string from the wire that fits a buffer of size bytes, NUL included. */
-static bool fits(const char *p, size_t size)
-{
-	return p && strnlen(p, size) < size;
-}
-
 static bool origin_valid(int o)
+{
+	return o >= DROVER__JOB_ORIGIN__JOB_ORIGIN_UNSPECIFIED &&
+	       o <= DROVER__JOB_ORIGIN__JOB_ORIGIN_DUPLICATE;
+}
+
+/* A migration's origin: what JobsAdd accepts (the others are causes of starts and stops). */
+static bool mig_origin_valid(int o)
 {
 	return o >= DROVER__JOB_ORIGIN__JOB_ORIGIN_UNSPECIFIED &&
 	       o <= DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL;
@@ -128,128 +82,6 @@ static ssize_t vm_lookup(const struct cluster_state *s, const char *name)
 	return -1;
 }
 
-static void history_append(struct cluster_state *s, const struct queue_job *j, uint64_t downtime_ms,
-			   uint64_t bytes)
-{
-	const struct queue_attempt *last = j->n_attempts ? &j->attempts[j->n_attempts - 1] : NULL;
-	struct history_entry *h;
-
-	if (!s->history)
-		s->history = xcalloc(DROVER_HISTORY_MAX, sizeof(*s->history));
-	if (s->n_history == DROVER_HISTORY_MAX) {
-		memmove(&s->history[0], &s->history[1], (DROVER_HISTORY_MAX - 1) * sizeof(*s->history));
-		s->n_history--;
-	}
-	h = &s->history[s->n_history++];
-	memset(h, 0, sizeof(*h));
-	h->job_id = j->id;
-	memcpy(h->vm, j->vm, sizeof(h->vm));
-	h->source = j->source;
-	/* Where the last attempt went: a job cancelled while queued may have tried before. */
-	if (last) {
-		h->target = last->target;
-		memcpy(h->network, last->network, sizeof(h->network));
-		h->started_ms = j->attempts[0].started_ms;
-	}
-	h->result = j->state;
-	h->origin = j->origin;
-	h->finished_ms = j->finished_ms;
-	h->downtime_ms = downtime_ms;
-	h->bytes = bytes;
-	h->attempts = (uint32_t)j->n_attempts;
-	memcpy(h->error, j->error, sizeof(h->error));
-}
-
-struct finished_key {
-	uint64_t finished_ms;
-	uint64_t id;
-};
-
-static int finished_cmp(const void *pa, const void *pb)
-{
-	const struct finished_key *a = pa, *b = pb;
-
-	if (a->finished_ms != b->finished_ms)
-		return a->finished_ms < b->finished_ms ? -1 : 1;
-	if (a->id != b->id)
-		return a->id < b->id ? -1 : 1;
-	return 0;
-}
-
-/*
- * A finished job that a drain in progress still depends on: the newest job
- * of its VM leaving a node that is still draining. The coordinator ends a
- * drain by each VM's last job (drain-failed when it failed), so trimming it
- * would make the VM look as if it never had one and queue it again with fresh
- * retries. Pinned jobs are at most one per VM and are released when the drain
- * ends.
- */
-static bool pinned(const struct cluster_state *s, size_t idx)
-{
-	const struct queue_job *j = &s->jobs[idx];
-
-	if (unfinished(j) ||
-	    state_node_get(s, j->source) != DROVER__NODE_STATE__NODE_STATE_DRAINING)
-		return false;
-	/* jobs[] is sorted by id: newer jobs come later. */
-	for (size_t i = idx + 1; i < s->n_jobs; i++)
-		if (s->jobs[i].source == j->source && strcmp(s->jobs[i].vm, j->vm) == 0)
-			return false;
-	return true;
-}
-
-static bool kept(const struct cluster_state *s, size_t idx)
-{
-	return unfinished(&s->jobs[idx]) || pinned(s, idx);
-}
-
-static size_t count_kept(const struct cluster_state *s)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->n_jobs; i++)
-		n += kept(s, i);
-	return n;
-}
-
-/*
- * Keep only the newest keep finished jobs (by finished_ms, then id), besides
- * the pinned ones, in one
- * pass so that cancelling a thousand queued jobs stays linear: find the
- * newest key to drop, then compact jobs[] in id order.
- */
-static void drop_finished(struct cluster_state *s, size_t keep)
-{
-	_cleanup_free_ struct finished_key *keys = NULL;
-	_cleanup_free_ bool *droppable = NULL;
-	struct finished_key cut;
-	size_t n = 0, w = 0;
-
-	droppable = xcalloc(s->n_jobs ? s->n_jobs : 1, sizeof(*droppable));
-	for (size_t i = 0; i < s->n_jobs; i++)
-		if ((droppable[i] = !kept(s, i)))
-			n++;
-	if (n <= keep)
-		return;
-	keys = xcalloc(n, sizeof(*keys));
-	n = 0;
-	for (size_t i = 0; i < s->n_jobs; i++)
-		if (droppable[i])
-			keys[n++] = (struct finished_key){ s->jobs[i].finished_ms, s->jobs[i].id };
-	qsort(keys, n, sizeof(*keys), finished_cmp);
-	cut = keys[n - keep - 1];
-	for (size_t i = 0; i < s->n_jobs; i++) {
-		struct finished_key k = { s->jobs[i].finished_ms, s->jobs[i].id };
-
-		if (droppable[i] && finished_cmp(&k, &cut) <= 0)
-			continue;
-		if (w != i)
-			s->jobs[w] = s->jobs[i];
-		w++;
-	}
-	s->n_jobs = w;
-}
-
 static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 {
 	_cleanup_free_ bool *taken = NULL;
@@ -261,13 +93,13 @@ static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 	for (size_t i = 0; i < m->n_jobs; i++) {
 		const Drover__JobSpec *sp = m->jobs[i];
 
-		if (!sp || !fits(sp->vm, DROVER_VM_NAME_MAX) || !origin_valid(sp->origin) ||
-		    !fits(sp->fixed_network, QUEUE_NAME_MAX))
+		if (!sp || !state_str_fits(sp->vm, DROVER_VM_NAME_MAX) || !mig_origin_valid(sp->origin) ||
+		    !state_str_fits(sp->fixed_network, QUEUE_NAME_MAX))
 			return -EINVAL;
 	}
 
 	/* Unfinished and pinned jobs stay; only the other finished ones make room. */
-	unfin = count_kept(s);
+	unfin = state_ops_count_kept(s);
 	room = unfin < DROVER_MAX_JOBS ? DROVER_MAX_JOBS - unfin : 0;
 	/* Each added job is a distinct spec and a distinct registered VM. */
 	cap = m->n_jobs < s->n_vms ? m->n_jobs : s->n_vms;
@@ -276,7 +108,7 @@ static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 	taken = xcalloc(s->n_vms, sizeof(*taken));
 	add = xcalloc(cap, sizeof(*add));
 	for (size_t i = 0; i < s->n_jobs; i++) {
-		ssize_t v = unfinished(&s->jobs[i]) ? vm_lookup(s, s->jobs[i].vm) : -1;
+		ssize_t v = state_op_unfinished(&s->jobs[i]) ? vm_lookup(s, s->jobs[i].vm) : -1;
 
 		if (v >= 0)
 			taken[v] = true;
@@ -311,7 +143,7 @@ static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 		return -ENOSPC;
 
 	if (s->n_jobs + n_add > DROVER_MAX_JOBS)
-		drop_finished(s, DROVER_MAX_JOBS - n_add - unfin);
+		state_ops_trim(s, DROVER_MAX_JOBS - n_add - unfin);
 	s->jobs = xrealloc(s->jobs, (s->n_jobs + n_add) * sizeof(*s->jobs));
 	for (size_t i = 0; i < n_add; i++) {
 		/* Every existing id is below next_job_id, so appending keeps jobs[] sorted. */
@@ -326,41 +158,41 @@ static int apply_job_start(struct cluster_state *s, const Drover__JobStart *m)
 	struct queue_action a;
 	struct queue_job *j;
 
-	if (!m || !fits(m->network, QUEUE_NAME_MAX) || !m->network[0])
+	if (!m || !state_str_fits(m->network, QUEUE_NAME_MAX) || !m->network[0])
 		return -EINVAL;
 	j = state_job_find(s, m->job_id);
-	if (!j || j->state != QUEUE_JOB_QUEUED || m->target == 0 || m->target == j->source)
+	/*
+	 * Only a queued migration starts. It is its VM's one unfinished
+	 * operation (JobsAdd and VmAction keep it so), so no start or stop can
+	 * be under way beside it.
+	 */
+	if (!j || j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_QUEUED || m->target == 0 ||
+	    m->target == j->source)
 		return -EINVAL;
-	/* An operation (`drover vm`) moves or stops this VM: one thing at a time. */
-	if (state_op_for_vm(s, j->vm))
-		return -EBUSY;
 	memset(&a, 0, sizeof(a));
 	a.job_id = j->id;
 	a.source = j->source;
 	a.target = m->target;
 	strscpy(a.network_name, m->network, sizeof(a.network_name));
 	a.start_ms = m->started_ms;
-	return queue_job_started(j, &a) < 0 ? -EINVAL : 1;
-}
-
-/* The job ended for good: bookkeeping common to done, failed and cancelled. */
-static void job_ended(struct cluster_state *s, struct queue_job *j, uint64_t finished_ms,
-		      uint64_t downtime_ms, uint64_t bytes)
-{
-	j->finished_ms = finished_ms;
-	j->cancel_requested = false;
-	history_append(s, j, downtime_ms, bytes);
-	drop_finished(s, DROVER_KEEP_FINISHED);
+	if (queue_job_started(j, &a) < 0)
+		return -EINVAL;
+	/* The plan of a live migration: the source transfers it, peer to peer. */
+	j->n_plan = 1;
+	j->plan[0].kind = DROVER__OP_STEP_KIND__OP_STEP_TRANSFER;
+	j->plan[0].node = j->source;
+	j->step = 0;
+	return 1;
 }
 
 static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
 {
 	struct queue_job *j;
 
-	if (!m || !fits(m->reason, QUEUE_REASON_MAX))
+	if (!m || !state_str_fits(m->reason, QUEUE_REASON_MAX))
 		return -EINVAL;
 	j = state_job_find(s, m->job_id);
-	if (!j || j->state != QUEUE_JOB_RUNNING)
+	if (!j || j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING)
 		return -EINVAL;
 
 	if (m->ok) {
@@ -370,7 +202,7 @@ static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
 		/* The migration completed anyway: a late cancellation is moot. */
 		j->error[0] = '\0';
 		state_fence_on_job_done(s, j->vm, j->target);
-		job_ended(s, j, m->finished_ms, m->downtime_ms, m->bytes);
+		state_ops_ended(s, j, m->finished_ms, m->downtime_ms, m->bytes);
 		return 1;
 	}
 
@@ -397,7 +229,7 @@ static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
 			snprintf(j->error, sizeof(j->error), CANCELLED_TEXT ": %s", m->reason);
 		else
 			strscpy(j->error, CANCELLED_TEXT, sizeof(j->error));
-		job_ended(s, j, m->finished_ms, 0, 0);
+		state_ops_ended(s, j, m->finished_ms, 0, 0);
 		return 1;
 	}
 
@@ -408,7 +240,7 @@ static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
 	case 1:
 		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
 		strscpy(j->error, m->reason, sizeof(j->error));
-		job_ended(s, j, m->finished_ms, 0, 0);
+		state_ops_ended(s, j, m->finished_ms, 0, 0);
 		return 1;
 	default:
 		return -EINVAL;
@@ -420,12 +252,15 @@ static int apply_jobs_cancel(struct cluster_state *s, const Drover__JobsCancel *
 	const char *reason;
 	bool changed = false, ended = false;
 
-	if (!m || !fits(m->reason, QUEUE_REASON_MAX))
+	if (!m || !state_str_fits(m->reason, QUEUE_REASON_MAX))
 		return -EINVAL;
 	reason = m->reason[0] ? m->reason : CANCELLED_TEXT;
 	for (size_t i = 0; i < s->n_jobs; i++) {
 		struct queue_job *j = &s->jobs[i];
 
+		/* A start or a stop is not the queue's to cancel. */
+		if (j->kind != QUEUE_OP_MIGRATE)
+			continue;
 		if (m->n_job_ids) {
 			bool listed = false;
 
@@ -441,7 +276,7 @@ static int apply_jobs_cancel(struct cluster_state *s, const Drover__JobsCancel *
 				continue;
 			strscpy(j->error, reason, sizeof(j->error));
 			j->finished_ms = m->at_ms;
-			history_append(s, j, 0, 0);
+			state_ops_record(s, j, 0, 0);
 			changed = ended = true;
 		} else if (j->state == QUEUE_JOB_RUNNING && !j->cancel_requested) {
 			/* The error text carries the request through the state exchange (see top). */
@@ -460,7 +295,7 @@ static int apply_jobs_cancel(struct cluster_state *s, const Drover__JobsCancel *
 	}
 	/* After the loop: trimming moves jobs[] entries under it. */
 	if (ended)
-		drop_finished(s, DROVER_KEEP_FINISHED);
+		state_ops_trim(s, DROVER_KEEP_FINISHED);
 	return changed ? 1 : 0;
 }
 
@@ -480,7 +315,7 @@ static int limits_from_proto(const Drover__MigrationLimits *m, struct mig_limits
 	for (size_t i = 0; i < m->n_network_caps; i++) {
 		const Drover__NetworkCap *c = m->network_caps[i];
 
-		if (!c || !fits(c->network, QUEUE_NAME_MAX) || !c->network[0])
+		if (!c || !state_str_fits(c->network, QUEUE_NAME_MAX) || !c->network[0])
 			return -EINVAL;
 		/* One cap per network: two would leave the queue to pick one. */
 		for (size_t k = 0; k < l.n_caps; k++)
@@ -559,13 +394,15 @@ struct jobs_proto {
 	Drover__JobAttempt **attempt_ptrs;
 	Drover__HistoryEntry *history;
 	Drover__HistoryEntry **history_ptrs;
+	Drover__OpStep *steps;
+	Drover__OpStep **step_ptrs;
 };
 
 void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg)
 {
 	struct jobs_proto *p = xcalloc(1, sizeof(*p));
 	const struct mig_limits *l = &s->limits;
-	size_t n_att = 0, a = 0;
+	size_t n_att = 0, a = 0, n_steps = 0, st = 0;
 
 	drover__migration_limits__init(&p->limits);
 	p->limits.set = l->set;
@@ -584,8 +421,12 @@ void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *m
 	msg->limits = &p->limits;
 	msg->next_job_id = s->next_job_id;
 
-	for (size_t i = 0; i < s->n_jobs; i++)
+	for (size_t i = 0; i < s->n_jobs; i++) {
 		n_att += s->jobs[i].n_attempts;
+		n_steps += s->jobs[i].n_plan;
+	}
+	p->steps = xcalloc(n_steps + 1, sizeof(*p->steps));
+	p->step_ptrs = xcalloc(n_steps + 1, sizeof(*p->step_ptrs));
 	p->jobs = xcalloc(s->n_jobs, sizeof(*p->jobs));
 	p->job_ptrs = xcalloc(s->n_jobs, sizeof(*p->job_ptrs));
 	p->attempts = xcalloc(n_att, sizeof(*p->attempts));
@@ -613,6 +454,21 @@ void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *m
 		mj->max_retries = j->max_retries;
 		mj->error = (char *)j->error;
 		mj->cancel_requested = j->cancel_requested;
+		mj->kind = (Drover__OpKind)j->kind;
+		mj->step = j->step;
+		mj->origin_node = j->origin_node;
+		mj->request_id = j->request_id;
+		mj->for_vm = (char *)j->for_vm;
+		mj->fenced_ms = j->fenced_ms;
+		mj->lost_from = j->lost_from;
+		mj->n_plan = j->n_plan;
+		mj->plan = &p->step_ptrs[st];
+		for (size_t k = 0; k < j->n_plan; k++, st++) {
+			drover__op_step__init(&p->steps[st]);
+			p->steps[st].kind = (Drover__OpStepKind)j->plan[k].kind;
+			p->steps[st].node = j->plan[k].node;
+			p->step_ptrs[st] = &p->steps[st];
+		}
 		mj->n_attempts = j->n_attempts;
 		mj->attempts = &p->attempt_ptrs[a];
 		for (size_t k = 0; k < j->n_attempts; k++, a++) {
@@ -653,6 +509,8 @@ void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *m
 		mh->attempts = h->attempts;
 		mh->error = (char *)h->error;
 		mh->origin = (Drover__JobOrigin)h->origin;
+		mh->kind = (Drover__OpKind)h->kind;
+		mh->fenced_ms = h->fenced_ms;
 		p->history_ptrs[i] = mh;
 	}
 	msg->n_history = s->n_history;
@@ -672,6 +530,8 @@ void state_jobs_proto_free(void *mem)
 	free(p->attempt_ptrs);
 	free(p->history);
 	free(p->history_ptrs);
+	free(p->steps);
+	free(p->step_ptrs);
 	free(p);
 }
 
@@ -682,20 +542,64 @@ static bool job_state_valid(int st)
 
 static bool vm_name_valid(const char *name)
 {
-	return fits(name, DROVER_VM_NAME_MAX) && vmxml_valid_name(name);
+	return state_str_fits(name, DROVER_VM_NAME_MAX) && vmxml_valid_name(name);
+}
+
+static bool kind_valid(int k)
+{
+	return k == DROVER__OP_KIND__OP_KIND_MIGRATE || k == DROVER__OP_KIND__OP_KIND_START ||
+	       k == DROVER__OP_KIND__OP_KIND_STOP;
+}
+
+static bool step_kind_valid(int k)
+{
+	return k >= DROVER__OP_STEP_KIND__OP_STEP_START && k <= DROVER__OP_STEP_KIND__OP_STEP_TRANSFER;
+}
+
+/* The plan of an operation read from a file or a peer: what VmAction or JobStart would have made. */
+static int plan_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
+{
+	if (m->n_plan > QUEUE_MAX_STEPS || (m->n_plan && !m->plan) || m->step > m->n_plan)
+		return -EINVAL;
+	for (size_t k = 0; k < m->n_plan; k++) {
+		if (!m->plan[k] || !step_kind_valid(m->plan[k]->kind) || !m->plan[k]->node)
+			return -EINVAL;
+		j->plan[k].kind = (uint32_t)m->plan[k]->kind;
+		j->plan[k].node = m->plan[k]->node;
+	}
+	j->n_plan = m->n_plan;
+	j->step = m->step;
+	/* A start or a stop runs from its first moment, with its one step. */
+	if (m->kind != DROVER__OP_KIND__OP_KIND_MIGRATE &&
+	    (m->n_plan != 1 || m->plan[0]->node != m->source ||
+	     m->plan[0]->kind != (m->kind == DROVER__OP_KIND__OP_KIND_START
+					  ? DROVER__OP_STEP_KIND__OP_STEP_START
+					  : DROVER__OP_STEP_KIND__OP_STEP_STOP)))
+		return -EINVAL;
+	return 0;
 }
 
 static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 {
+	bool migrate;
+
 	if (!m || m->id == 0 || !vm_name_valid(m->vm) || m->source == 0 ||
 	    (unsigned)m->priority > QUEUE_PRIO_NONE || !origin_valid(m->origin) ||
-	    !job_state_valid(m->state) || !fits(m->network, QUEUE_NAME_MAX) ||
-	    !fits(m->fixed_network, QUEUE_NAME_MAX) || !fits(m->error, QUEUE_REASON_MAX) || m->n_attempts > QUEUE_MAX_ATTEMPTS ||
-	    (m->n_attempts && !m->attempts))
+	    !kind_valid(m->kind) || !job_state_valid(m->state) ||
+	    !state_str_fits(m->network, QUEUE_NAME_MAX) ||
+	    !state_str_fits(m->fixed_network, QUEUE_NAME_MAX) ||
+	    !state_str_fits(m->error, QUEUE_REASON_MAX) || !state_str_fits(m->for_vm, QUEUE_NAME_MAX) ||
+	    m->n_attempts > QUEUE_MAX_ATTEMPTS || (m->n_attempts && !m->attempts))
 		return -EINVAL;
-	/* What JobStart guarantees of a running job, which the queue counts on. */
-	if (m->state == DROVER__JOB_STATE__JOB_STATE_RUNNING &&
+	migrate = m->kind == DROVER__OP_KIND__OP_KIND_MIGRATE;
+	/* What JobStart guarantees of a running migration, which the queue counts on. */
+	if (migrate && m->state == DROVER__JOB_STATE__JOB_STATE_RUNNING &&
 	    (m->target == 0 || m->target == m->source || !m->network[0]))
+		return -EINVAL;
+	/* A start or a stop is never queued nor cancelled, and moves nothing anywhere else. */
+	if (!migrate && (m->state == DROVER__JOB_STATE__JOB_STATE_QUEUED ||
+			 m->state == DROVER__JOB_STATE__JOB_STATE_CANCELLED || m->target ||
+			 m->cancel_requested))
 		return -EINVAL;
 	/* A queued job has no error: once started, one would read as a cancellation. */
 	if (m->state == DROVER__JOB_STATE__JOB_STATE_QUEUED && m->error[0])
@@ -724,7 +628,7 @@ static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 		const Drover__JobAttempt *ma = m->attempts[k];
 		struct queue_attempt *at = &j->attempts[k];
 
-		if (!ma || !fits(ma->network, QUEUE_NAME_MAX) || !fits(ma->reason, QUEUE_REASON_MAX))
+		if (!ma || !state_str_fits(ma->network, QUEUE_NAME_MAX) || !state_str_fits(ma->reason, QUEUE_REASON_MAX))
 			return -EINVAL;
 		strscpy(at->network, ma->network, sizeof(at->network));
 		at->target = ma->target;
@@ -734,13 +638,19 @@ static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 		at->finished_ms = ma->finished_ms;
 	}
 	j->n_attempts = m->n_attempts;
-	return 0;
+	j->kind = (enum queue_op_kind)m->kind;
+	j->origin_node = m->origin_node;
+	j->request_id = m->request_id;
+	strscpy(j->for_vm, m->for_vm, sizeof(j->for_vm));
+	j->lost_from = m->lost_from;
+	j->fenced_ms = m->fenced_ms;
+	return plan_from_proto(m, j);
 }
 
 static int history_from_proto(const Drover__HistoryEntry *m, struct history_entry *h)
 {
-	if (!m || m->job_id == 0 || !vm_name_valid(m->vm) || !fits(m->network, QUEUE_NAME_MAX) ||
-	    !fits(m->error, QUEUE_REASON_MAX) || !origin_valid(m->origin) ||
+	if (!m || m->job_id == 0 || !vm_name_valid(m->vm) || !state_str_fits(m->network, QUEUE_NAME_MAX) ||
+	    !state_str_fits(m->error, QUEUE_REASON_MAX) || !origin_valid(m->origin) || !kind_valid(m->kind) ||
 	    m->result < DROVER__JOB_STATE__JOB_STATE_DONE || m->result > DROVER__JOB_STATE__JOB_STATE_CANCELLED)
 		return -EINVAL;
 	memset(h, 0, sizeof(*h));
@@ -751,6 +661,8 @@ static int history_from_proto(const Drover__HistoryEntry *m, struct history_entr
 	strscpy(h->network, m->network, sizeof(h->network));
 	h->result = (enum queue_job_state)(m->result - 1);
 	h->origin = (uint32_t)m->origin;
+	h->kind = (enum queue_op_kind)m->kind;
+	h->fenced_ms = m->fenced_ms;
 	h->started_ms = m->started_ms;
 	h->finished_ms = m->finished_ms;
 	h->downtime_ms = m->downtime_ms;
@@ -783,7 +695,7 @@ int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state 
 		    (i > 0 && j->id <= s->jobs[i - 1].id))
 			return -EINVAL;
 		/* At most one unfinished job per VM, as JobsAdd keeps it. */
-		if (unfinished(j) && state_job_active(s, j->vm))
+		if (state_op_unfinished(j) && state_job_active(s, j->vm))
 			return -EINVAL;
 		s->n_jobs++;
 	}

@@ -1,146 +1,442 @@
 /*
- * The VM operations in the replicated state: what the coordinator decided to
- * do to a VM (start, stop, migrate) and has not seen finish. Pure, like
- * state.c, and reached through state_apply():
- *  - VmAction adds an operation: a non-zero id never used by an unfinished
- *    one, a registered VM, a known kind, an executing node, and for a
- *    migration a target other than the source. Refused (-EBUSY) while the VM
- *    has another unfinished operation or a queued or running migration job:
- *    at most one thing happens to a VM at a time, checked by every member
- *    where it is applied, not only by the coordinator that decided it.
- *  - VmActionResult with the id of an operation removes it; one with id 0
- *    (a refusal, nothing was decided) changes nothing.
- * Who may send either is the glue's check (the coordinator decides; the
- * executing node, or the coordinator when that node left, reports the end),
- * made alike by every member because it depends only on the membership.
+ * The operations on VMs, as one replicated table (state.h: jobs[]). Every
+ * thing drover does to a VM is an operation there: a migration (a job of the
+ * queue, added by JobsAdd and driven by JobStart and JobFinish in
+ * state_jobs.c), or a start or a stop the coordinator decided (VmAction and
+ * VmActionResult, here). Each has an id from the state's own counter (so it
+ * is unique across coordinators, restarts and terms: the counter is
+ * replicated and persisted), a kind, its VM, the nodes involved, a plan of
+ * steps each executed by one node's agent, the current step, its attempts
+ * and its result; when it ends it goes to the history.
  *
- * Replicated, exchanged and persisted rather than kept in memory: a joining
- * lowest-id node used to coordinate without them, so a second start of a VM
- * whose start was under way could be decided, and a JobStart could be sent
- * for a VM an operation was moving.
+ * Invariants, checked where every member applies a message, not only where
+ * the coordinator decided it:
+ *  - at most one unfinished (queued or running) operation per VM: a VmAction
+ *    for a VM with one is refused (-EBUSY) and JobsAdd skips such a VM, so a
+ *    start can never meet a migration of the same VM;
+ *  - a start or a stop is running from the moment it is applied, with a plan
+ *    of one step on its node (source); it is never queued;
+ *  - ids are unique, non-zero and below next_job_id; jobs[] is sorted by id.
  *
- * Ids are the coordinator's term in the high 32 bits and a counter in the low
- * ones: unique across restarts and coordinators, since every quorate
- * configuration has a term of its own and one coordinator.
+ * Who may send a VmAction (the coordinator) or a VmActionResult (the
+ * executor, or the coordinator when the executor left) is apply_gate.c's
+ * check, alike on every member.
+ *
+ * Considered and rejected: two tables, one for the queue and one for starts
+ * and stops (what drover had). Each rule ("one thing at a time per VM", "the
+ * coordinator knows what is under way", the history) then had to be kept
+ * twice, and the queue could dispatch a migration of a VM a start was
+ * moving. Also rejected: ids chosen by the deciding coordinator (term and a
+ * counter): an id given when every member applies the decision needs no
+ * coordination at all.
  */
-#include "state.h"
+#include "state_priv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
-/* Shared with state.c, which dispatches to them; not part of the API. */
-int state_ops_apply(struct cluster_state *s, const Drover__Envelope *env);
-uint64_t state_ops_hash(uint64_t h, const struct cluster_state *s);
-void *state_ops_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
-int state_ops_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
-
-static bool kind_valid(Drover__VmActionKind k)
+bool state_str_fits(const char *p, size_t size)
 {
-	return k == DROVER__VM_ACTION_KIND__VM_ACTION_START ||
-	       k == DROVER__VM_ACTION_KIND__VM_ACTION_STOP ||
-	       k == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE;
+	return p && strnlen(p, size) < size;
 }
 
-const struct vm_op *state_op_find(const struct cluster_state *s, uint64_t id)
+bool state_op_unfinished(const struct queue_job *j)
 {
-	for (size_t i = 0; i < s->n_ops; i++)
-		if (s->ops[i].id == id)
-			return &s->ops[i];
+	return j->state == QUEUE_JOB_QUEUED || j->state == QUEUE_JOB_RUNNING;
+}
+
+struct queue_job *state_job_find(struct cluster_state *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->n_jobs;
+
+	/* jobs[] is sorted by id. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->jobs[mid].id == id)
+			return &s->jobs[mid];
+		if (s->jobs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
-const struct vm_op *state_op_for_vm(const struct cluster_state *s, const char *vm)
+const struct queue_job *state_op_find(const struct cluster_state *s, uint64_t id)
 {
-	for (size_t i = 0; vm && i < s->n_ops; i++)
-		if (strcmp(s->ops[i].vm, vm) == 0)
-			return &s->ops[i];
+	return state_job_find((struct cluster_state *)s, id);
+}
+
+struct queue_job *state_job_active(struct cluster_state *s, const char *vm)
+{
+	if (!vm)
+		return NULL;
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (state_op_unfinished(&s->jobs[i]) && strcmp(s->jobs[i].vm, vm) == 0)
+			return &s->jobs[i];
 	return NULL;
 }
 
-/* Checks of one VmAction that do not depend on the state. */
-static int op_from_message(const Drover__VmAction *m, struct vm_op *ret)
+const struct queue_job *state_op_for_vm(const struct cluster_state *s, const char *vm)
 {
-	struct vm_op o;
+	return state_job_active((struct cluster_state *)s, vm);
+}
 
-	memset(&o, 0, sizeof(o));
-	if (!m || !m->action_id || !kind_valid(m->kind) || !m->node || !m->vm ||
-	    strscpy(o.vm, m->vm, sizeof(o.vm)) < 0 || !*o.vm ||
-	    strscpy(o.network, m->network ? m->network : "", sizeof(o.network)) < 0 ||
-	    strscpy(o.for_vm, m->for_vm ? m->for_vm : "", sizeof(o.for_vm)) < 0 ||
-	    m->cause < DROVER__VM_ACTION_CAUSE__VM_CAUSE_OPERATOR ||
-	    m->cause > DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE)
+size_t state_jobs_unfinished(const struct cluster_state *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (s->jobs[i].kind == QUEUE_OP_MIGRATE && state_op_unfinished(&s->jobs[i]))
+			n++;
+	return n;
+}
+
+size_t state_ops_actions(const struct cluster_state *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (s->jobs[i].kind != QUEUE_OP_MIGRATE && state_op_unfinished(&s->jobs[i]))
+			n++;
+	return n;
+}
+
+bool state_op_involves(const struct queue_job *o, uint32_t node)
+{
+	if (!node || !state_op_unfinished(o))
+		return false;
+	if (o->kind != QUEUE_OP_MIGRATE)
+		return o->source == node;
+	/* A queued migration has moved nothing yet. */
+	return o->state == QUEUE_JOB_RUNNING && (o->source == node || o->target == node);
+}
+
+uint32_t state_op_executor(const struct queue_job *o)
+{
+	if (o->state != QUEUE_JOB_RUNNING)
+		return 0;
+	if (o->step < o->n_plan)
+		return o->plan[o->step].node;
+	return o->source;
+}
+
+const char *state_op_kind_name(enum queue_op_kind k)
+{
+	switch (k) {
+	case QUEUE_OP_MIGRATE:
+		return "migrate";
+	case QUEUE_OP_START:
+		return "start";
+	case QUEUE_OP_STOP:
+		return "stop";
+	}
+	return "?";
+}
+
+/* ---- the history and the table's bounds ---- */
+
+void state_ops_record(struct cluster_state *s, const struct queue_job *j, uint64_t downtime_ms,
+		      uint64_t bytes)
+{
+	const struct queue_attempt *last = j->n_attempts ? &j->attempts[j->n_attempts - 1] : NULL;
+	struct history_entry *h;
+
+	if (!s->history)
+		s->history = xcalloc(DROVER_HISTORY_MAX, sizeof(*s->history));
+	if (s->n_history == DROVER_HISTORY_MAX) {
+		memmove(&s->history[0], &s->history[1], (DROVER_HISTORY_MAX - 1) * sizeof(*s->history));
+		s->n_history--;
+	}
+	h = &s->history[s->n_history++];
+	memset(h, 0, sizeof(*h));
+	h->job_id = j->id;
+	memcpy(h->vm, j->vm, sizeof(h->vm));
+	h->kind = j->kind;
+	h->result = j->state;
+	h->origin = j->origin;
+	h->finished_ms = j->finished_ms;
+	h->downtime_ms = downtime_ms;
+	h->bytes = bytes;
+	memcpy(h->error, j->error, sizeof(h->error));
+	switch (j->kind) {
+	case QUEUE_OP_MIGRATE:
+		h->source = j->source;
+		/* Where the last attempt went: a job cancelled while queued may have tried before. */
+		if (last) {
+			h->target = last->target;
+			memcpy(h->network, last->network, sizeof(h->network));
+			h->started_ms = j->attempts[0].started_ms;
+		}
+		h->attempts = (uint32_t)j->n_attempts;
+		break;
+	case QUEUE_OP_START:
+		/* From the fenced host it ran on (a failover), to where it started. */
+		h->source = j->lost_from;
+		h->target = j->source;
+		h->fenced_ms = j->fenced_ms;
+		h->started_ms = j->started_ms;
+		h->attempts = 1;
+		break;
+	case QUEUE_OP_STOP:
+		h->source = j->source;
+		h->started_ms = j->started_ms;
+		h->attempts = 1;
+		break;
+	}
+}
+
+struct finished_key {
+	uint64_t finished_ms;
+	uint64_t id;
+};
+
+static int finished_cmp(const void *pa, const void *pb)
+{
+	const struct finished_key *a = pa, *b = pb;
+
+	if (a->finished_ms != b->finished_ms)
+		return a->finished_ms < b->finished_ms ? -1 : 1;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return 0;
+}
+
+/*
+ * A finished migration that a drain in progress still depends on: the newest
+ * job of its VM leaving a node that is still draining. The coordinator ends
+ * a drain by each VM's last job (drain-failed when it failed), so trimming it
+ * would make the VM look as if it never had one and queue it again with
+ * fresh retries. Pinned jobs are at most one per VM and are released when
+ * the drain ends.
+ */
+static bool pinned(const struct cluster_state *s, size_t idx)
+{
+	const struct queue_job *j = &s->jobs[idx];
+
+	if (j->kind != QUEUE_OP_MIGRATE || state_op_unfinished(j) ||
+	    state_node_get(s, j->source) != DROVER__NODE_STATE__NODE_STATE_DRAINING)
+		return false;
+	/* jobs[] is sorted by id: newer jobs come later. */
+	for (size_t i = idx + 1; i < s->n_jobs; i++)
+		if (s->jobs[i].kind == QUEUE_OP_MIGRATE && s->jobs[i].source == j->source &&
+		    strcmp(s->jobs[i].vm, j->vm) == 0)
+			return false;
+	return true;
+}
+
+static bool kept(const struct cluster_state *s, size_t idx)
+{
+	return state_op_unfinished(&s->jobs[idx]) || pinned(s, idx);
+}
+
+size_t state_ops_count_kept(const struct cluster_state *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		n += kept(s, i);
+	return n;
+}
+
+/*
+ * Keep only the newest keep finished operations (by finished_ms, then id),
+ * besides the kept ones, in one pass so that cancelling a thousand queued
+ * jobs stays linear: find the newest key to drop, then compact jobs[] in id
+ * order.
+ */
+void state_ops_trim(struct cluster_state *s, size_t keep)
+{
+	_cleanup_free_ struct finished_key *keys = NULL;
+	_cleanup_free_ bool *droppable = NULL;
+	struct finished_key cut;
+	size_t n = 0, w = 0;
+
+	droppable = xcalloc(s->n_jobs ? s->n_jobs : 1, sizeof(*droppable));
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if ((droppable[i] = !kept(s, i)))
+			n++;
+	if (n <= keep)
+		return;
+	keys = xcalloc(n, sizeof(*keys));
+	n = 0;
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (droppable[i])
+			keys[n++] = (struct finished_key){ s->jobs[i].finished_ms, s->jobs[i].id };
+	qsort(keys, n, sizeof(*keys), finished_cmp);
+	cut = keys[n - keep - 1];
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		struct finished_key k = { s->jobs[i].finished_ms, s->jobs[i].id };
+
+		if (droppable[i] && finished_cmp(&k, &cut) <= 0)
+			continue;
+		if (w != i)
+			s->jobs[w] = s->jobs[i];
+		w++;
+	}
+	s->n_jobs = w;
+}
+
+int state_ops_make_room(struct cluster_state *s, size_t n)
+{
+	size_t kept_n = state_ops_count_kept(s);
+
+	if (kept_n + n > DROVER_MAX_JOBS || s->next_job_id > UINT64_MAX - n)
+		return -ENOSPC;
+	if (s->n_jobs + n > DROVER_MAX_JOBS)
+		state_ops_trim(s, DROVER_MAX_JOBS - n - kept_n);
+	return 0;
+}
+
+void state_ops_ended(struct cluster_state *s, struct queue_job *j, uint64_t finished_ms,
+		     uint64_t downtime_ms, uint64_t bytes)
+{
+	j->finished_ms = finished_ms;
+	j->cancel_requested = false;
+	state_ops_record(s, j, downtime_ms, bytes);
+	/* Last: trimming moves jobs[] entries, j among them. */
+	state_ops_trim(s, DROVER_KEEP_FINISHED);
+}
+
+/* ---- starts and stops: VmAction and VmActionResult ---- */
+
+static bool cause_valid(Drover__VmActionCause c)
+{
+	return c >= DROVER__VM_ACTION_CAUSE__VM_CAUSE_OPERATOR &&
+	       c <= DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE;
+}
+
+static uint32_t origin_of_cause(Drover__VmActionCause c)
+{
+	switch (c) {
+	case DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY:
+		return DROVER__JOB_ORIGIN__JOB_ORIGIN_RECOVERY;
+	case DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT:
+		return DROVER__JOB_ORIGIN__JOB_ORIGIN_PREEMPT;
+	case DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE:
+		return DROVER__JOB_ORIGIN__JOB_ORIGIN_DUPLICATE;
+	default:
+		return DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL;
+	}
+}
+
+/*
+ * The checks of one VmAction that do not depend on the state, and the
+ * operation it describes (id, registry copies and history links are the
+ * caller's).
+ */
+static int op_from_action(const Drover__VmAction *m, struct queue_job *ret)
+{
+	struct queue_job o;
+	enum queue_op_kind kind;
+
+	if (!m || !m->node || !state_str_fits(m->vm, QUEUE_NAME_MAX) || !m->vm[0] ||
+	    (m->for_vm && !state_str_fits(m->for_vm, QUEUE_NAME_MAX)) || !cause_valid(m->cause))
 		return -EINVAL;
+	if (m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START)
+		kind = QUEUE_OP_START;
+	else if (m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_STOP)
+		kind = QUEUE_OP_STOP;
+	else
+		return -EINVAL; /* migrations are jobs of the queue */
 	/* A recovery starts; a preemption or a second copy's end stops. */
-	if ((m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY &&
-	     m->kind != DROVER__VM_ACTION_KIND__VM_ACTION_START) ||
+	if ((m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY && kind != QUEUE_OP_START) ||
 	    ((m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT ||
 	      m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE) &&
-	     m->kind != DROVER__VM_ACTION_KIND__VM_ACTION_STOP))
+	     kind != QUEUE_OP_STOP))
 		return -EINVAL;
-	if (m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE &&
-	    (!m->target_node || m->target_node == m->node))
-		return -EINVAL;
-	o.id = m->action_id;
-	o.kind = m->kind;
-	o.node = m->node;
-	o.target = m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE ? m->target_node : 0;
-	o.origin = m->origin_node;
+	memset(&o, 0, sizeof(o));
+	strscpy(o.vm, m->vm, sizeof(o.vm));
+	strscpy(o.for_vm, m->for_vm ? m->for_vm : "", sizeof(o.for_vm));
+	o.kind = kind;
+	o.state = QUEUE_JOB_RUNNING;
+	o.source = m->node;
+	o.origin = origin_of_cause(m->cause);
+	o.origin_node = m->origin_node;
 	o.request_id = m->request_id;
-	o.cause = m->cause;
+	o.created_ms = o.started_ms = m->at_ms;
+	o.n_plan = 1;
+	o.plan[0].kind = kind == QUEUE_OP_START ? DROVER__OP_STEP_KIND__OP_STEP_START
+						: DROVER__OP_STEP_KIND__OP_STEP_STOP;
+	o.plan[0].node = m->node;
 	*ret = o;
 	return 0;
 }
 
-/* Insert keeping ops[] sorted by id; the caller checked room and uniqueness. */
-static void op_insert(struct cluster_state *s, const struct vm_op *o)
+/* Append o with the next id (the caller made room): ids grow, so jobs[] stays sorted. */
+static struct queue_job *op_append(struct cluster_state *s, const struct queue_job *o)
 {
-	size_t i;
+	struct queue_job *j;
 
-	if (!s->ops)
-		s->ops = xcalloc(DROVER_MAX_OPS, sizeof(*s->ops));
-	for (i = s->n_ops; i > 0 && s->ops[i - 1].id > o->id; i--)
-		s->ops[i] = s->ops[i - 1];
-	s->ops[i] = *o;
-	s->n_ops++;
+	s->jobs = xrealloc(s->jobs, (s->n_jobs + 1) * sizeof(*s->jobs));
+	j = &s->jobs[s->n_jobs++];
+	*j = *o;
+	j->id = s->next_job_id++;
+	return j;
+}
+
+/* What the registry says of the VM, copied into its operation. */
+static void op_from_registry(const struct cluster_state *s, const struct vm_cfg *v,
+			     struct queue_job *o)
+{
+	const struct node_cfg *lost;
+
+	o->priority = (enum queue_priority)v->priority;
+	o->memory_mib = v->memory_mib;
+	o->vcpus = v->vcpus;
+	o->max_retries = 0;
+	if (o->kind == QUEUE_OP_START && o->origin == DROVER__JOB_ORIGIN__JOB_ORIGIN_RECOVERY &&
+	    v->lost_from) {
+		o->lost_from = v->lost_from;
+		lost = state_node_find(s, v->lost_from);
+		o->fenced_ms = lost ? lost->fenced_ms : 0;
+	}
 }
 
 static int apply_action(struct cluster_state *s, const Drover__VmAction *m)
 {
-	struct vm_op o;
+	const struct vm_cfg *v;
+	struct queue_job o;
+	int r;
 
-	if (op_from_message(m, &o) < 0)
+	if (op_from_action(m, &o) < 0)
 		return -EINVAL;
-	if (state_op_find(s, o.id))
-		return -EEXIST;
-	if (!state_vm_find(s, o.vm))
+	if (!(v = state_vm_find(s, o.vm)))
 		return -ENOENT;
-	if (state_op_for_vm(s, o.vm) || state_job_active(s, o.vm))
+	if (state_op_for_vm(s, o.vm))
 		return -EBUSY;
-	if (s->n_ops >= DROVER_MAX_OPS)
+	if (state_ops_actions(s) >= DROVER_MAX_OPS)
 		return -ENOSPC;
-	op_insert(s, &o);
+	if ((r = state_ops_make_room(s, 1)) < 0)
+		return r;
+	op_from_registry(s, v, &o);
+	op_append(s, &o);
 	s->epoch++;
 	return 1;
 }
 
 static int apply_result(struct cluster_state *s, const Drover__VmActionResult *m)
 {
-	const struct vm_op *o;
-	size_t i;
+	struct queue_job *o;
 
 	if (!m)
 		return -EINVAL;
 	if (!m->action_id)
 		return 0; /* a refusal: nothing was decided */
-	if (!(o = state_op_find(s, m->action_id)))
+	o = state_job_find(s, m->action_id);
+	if (!o || o->kind == QUEUE_OP_MIGRATE || o->state != QUEUE_JOB_RUNNING)
 		return -ENOENT;
 	state_fence_on_op_end(s, o, m->ok, m->error);
-	i = (size_t)(o - s->ops);
-	memmove(&s->ops[i], &s->ops[i + 1], (s->n_ops - i - 1) * sizeof(*s->ops));
-	s->n_ops--;
+	o->state = m->ok ? QUEUE_JOB_DONE : QUEUE_JOB_FAILED;
+	o->step = (uint32_t)o->n_plan;
+	/* Longer errors are cut alike everywhere: a result must end its operation. */
+	snprintf(o->error, sizeof(o->error), "%s", m->ok || !m->error ? "" : m->error);
+	state_ops_ended(s, o, m->finished_ms, 0, 0);
 	s->epoch++;
 	return 1;
 }
@@ -157,84 +453,25 @@ int state_ops_apply(struct cluster_state *s, const Drover__Envelope *env)
 	}
 }
 
-
-
-uint64_t state_ops_hash(uint64_t h, const struct cluster_state *s)
-{
-	h = state_hash_u64(h, s->n_ops);
-	for (size_t i = 0; i < s->n_ops; i++) {
-		const struct vm_op *o = &s->ops[i];
-
-		h = state_hash_u64(h, o->id);
-		h = state_hash_u64(h, (uint64_t)o->kind);
-		h = state_hash_str(h, o->vm);
-		h = state_hash_u64(h, o->node);
-		h = state_hash_u64(h, o->target);
-		h = state_hash_str(h, o->network);
-		h = state_hash_u64(h, o->origin);
-		h = state_hash_u64(h, o->request_id);
-		h = state_hash_u64(h, (uint64_t)o->cause);
-		h = state_hash_str(h, o->for_vm);
-	}
-	return h;
-}
-
-struct ops_proto {
-	Drover__VmAction *msgs;
-	Drover__VmAction **ptrs;
-};
-
-void *state_ops_to_proto(const struct cluster_state *s, Drover__ClusterState *msg)
-{
-	struct ops_proto *p = xcalloc(1, sizeof(*p));
-
-	p->msgs = xcalloc(s->n_ops + 1, sizeof(*p->msgs));
-	p->ptrs = xcalloc(s->n_ops + 1, sizeof(*p->ptrs));
-	for (size_t i = 0; i < s->n_ops; i++) {
-		const struct vm_op *o = &s->ops[i];
-		Drover__VmAction *m = &p->msgs[i];
-
-		drover__vm_action__init(m);
-		m->action_id = o->id;
-		m->kind = o->kind;
-		m->vm = (char *)o->vm;
-		m->node = o->node;
-		m->target_node = o->target;
-		m->network = (char *)o->network;
-		m->origin_node = o->origin;
-		m->request_id = o->request_id;
-		m->cause = o->cause;
-		m->for_vm = (char *)o->for_vm;
-		p->ptrs[i] = m;
-	}
-	msg->n_ops = s->n_ops;
-	msg->ops = p->ptrs;
-	return p;
-}
-
-void state_ops_proto_free(void *mem)
-{
-	struct ops_proto *p = mem;
-
-	if (!p)
-		return;
-	free(p->msgs);
-	free(p->ptrs);
-	free(p);
-}
-
-int state_ops_from_proto(const Drover__ClusterState *msg, struct cluster_state *s)
+/*
+ * A state file of before the one operation model kept unfinished starts and
+ * stops apart (ClusterState.ops): they become operations of the table, with
+ * ids of the state's counter, so that they end (and reconcile) like any
+ * other. Called after the jobs were read; the same rules as when applied.
+ */
+int state_ops_from_old_proto(const Drover__ClusterState *msg, struct cluster_state *s)
 {
 	if (msg->n_ops > DROVER_MAX_OPS || (msg->n_ops && !msg->ops))
 		return -EINVAL;
 	for (size_t i = 0; i < msg->n_ops; i++) {
-		struct vm_op o;
+		const struct vm_cfg *v;
+		struct queue_job o;
 
-		/* The same rules as when they were applied, so a bad file or peer is refused. */
-		if (op_from_message(msg->ops[i], &o) < 0 || state_op_find(s, o.id) ||
-		    !state_vm_find(s, o.vm) || state_op_for_vm(s, o.vm) || state_job_active(s, o.vm))
+		if (op_from_action(msg->ops[i], &o) < 0 || !(v = state_vm_find(s, o.vm)) ||
+		    state_op_for_vm(s, o.vm) || state_ops_make_room(s, 1) < 0)
 			return -EINVAL;
-		op_insert(s, &o);
+		op_from_registry(s, v, &o);
+		op_append(s, &o);
 	}
 	return 0;
 }

@@ -71,44 +71,6 @@ static uint32_t choose_start_node(const struct vmd_view *v, const struct vm_cfg 
 	return best;
 }
 
-static int choose_network(const struct vmd_view *v, const char *asked, uint32_t src,
-			  uint32_t target, struct vmd_decision *ret)
-{
-	char b1[32], b2[32];
-
-	if (asked && *asked) {
-		for (size_t k = 0; k < v->n_networks; k++) {
-			if (strcmp(v->networks[k].name, asked) != 0)
-				continue;
-			if (!v->usable || !v->usable(v->usable_ctx, k, src, target)) {
-				snprintf(ret->message, sizeof(ret->message),
-					 "network '%.31s' does not link %s and %s now", asked,
-					 name_of(v, src, b1, sizeof(b1)), name_of(v, target, b2, sizeof(b2)));
-				return DROVER_EXIT_UNAVAILABLE;
-			}
-			strscpy(ret->network, v->networks[k].name, sizeof(ret->network));
-			return 0;
-		}
-		snprintf(ret->message, sizeof(ret->message),
-			 "no such network '%.31s' (see `drover config show`)", asked);
-		return DROVER_EXIT_NOSUCH;
-	}
-	if (!v->n_networks) {
-		ret->network[0] = '\0'; /* the hypervisors' default route */
-		return 0;
-	}
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t k = 0; k < v->n_networks; k++)
-			if (v->networks[k].last_resort == (pass == 1) && v->usable &&
-			    v->usable(v->usable_ctx, k, src, target)) {
-				strscpy(ret->network, v->networks[k].name, sizeof(ret->network));
-				return 0;
-			}
-	snprintf(ret->message, sizeof(ret->message), "no migration network links %s and %s now",
-		 name_of(v, src, b1, sizeof(b1)), name_of(v, target, b2, sizeof(b2)));
-	return DROVER_EXIT_UNAVAILABLE;
-}
-
 static int answer(struct vmd_decision *ret, int code)
 {
 	ret->kind = VMD_ANSWER;
@@ -119,10 +81,9 @@ static int answer(struct vmd_decision *ret, int code)
 int vm_decide(const struct vmd_view *v, const struct vmd_request *q,
 	      const struct locate_result *loc, struct vmd_decision *ret)
 {
+	const struct queue_job *busy;
 	const struct vm_cfg *vm;
-	const char *why = NULL;
 	char b[32];
-	int code;
 
 	if (!v || !v->state || !q || !loc || !ret || (v->n_nodes && !v->nodes))
 		return -EINVAL;
@@ -131,12 +92,13 @@ int vm_decide(const struct vmd_view *v, const struct vmd_request *q,
 		snprintf(ret->message, sizeof(ret->message), "no such VM");
 		return answer(ret, DROVER_EXIT_NOSUCH);
 	}
-	if (state_job_active((struct cluster_state *)v->state, vm->name)) {
+	busy = state_op_for_vm(v->state, vm->name);
+	if (busy && busy->kind == QUEUE_OP_MIGRATE) {
 		snprintf(ret->message, sizeof(ret->message), "VM '%s' has a migration job in the "
 			 "queue (see `drover queue`); cancel the drain first", vm->name);
 		return answer(ret, DROVER_EXIT_UNAVAILABLE);
 	}
-	if (state_op_for_vm(v->state, vm->name) || q->in_flight) {
+	if (busy || q->in_flight) {
 		snprintf(ret->message, sizeof(ret->message),
 			 "VM '%s' has an action in progress; retry when it is done", vm->name);
 		return answer(ret, DROVER_EXIT_UNAVAILABLE);
@@ -179,28 +141,9 @@ int vm_decide(const struct vmd_view *v, const struct vmd_request *q,
 		ret->node = loc->node_id;
 		break;
 	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE:
-		if (loc->state != LOCATE_RUNNING) {
-			snprintf(ret->message, sizeof(ret->message),
-				 "VM '%s' is not running (%s): nothing to migrate", vm->name,
-				 locate_state_name(loc->state));
-			return answer(ret, DROVER_EXIT_INVALID_PARAM);
-		}
-		ret->node = loc->node_id;
-		if (ret->node == q->target) {
-			snprintf(ret->message, sizeof(ret->message), "VM '%s' already runs on %s",
-				 vm->name, name_of(v, ret->node, b, sizeof(b)));
-			return answer(ret, 0);
-		}
-		if (!usable(v, q->target, &why)) {
-			snprintf(ret->message, sizeof(ret->message), "target %s %s",
-				 name_of(v, q->target, b, sizeof(b)), why);
-			return answer(ret, DROVER_EXIT_UNAVAILABLE);
-		}
-		code = choose_network(v, q->network, ret->node, q->target, ret);
-		if (code)
-			return answer(ret, code);
-		ret->target = q->target;
-		break;
+		snprintf(ret->message, sizeof(ret->message),
+			 "a migration is a job of the queue: run `drover vm migrate` on an upgraded node");
+		return answer(ret, DROVER_EXIT_INVALID_PARAM);
 	default:
 		snprintf(ret->message, sizeof(ret->message), "unknown VM action");
 		return answer(ret, DROVER_EXIT_INVALID_PARAM);

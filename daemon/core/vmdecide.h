@@ -1,24 +1,22 @@
 /*
- * The coordinator's decision on one `drover vm start|stop|migrate` request, as
- * pure code: given the replicated state, where the VM is (locate.h), what each
- * node can take and which networks link which nodes, it returns an operation
- * to multicast as a VmAction, an answer without acting (already done, or a
+ * The coordinator's decision on one `drover vm start|stop` request, as pure
+ * code: given the replicated state, where the VM is (locate.h) and what each
+ * node can take, it returns an operation to multicast as a VmAction, an answer without acting (already done, or a
  * refusal with its reason and exit code), or "hold": wait for a member that
  * has not reported yet. droverd's vm_actions.c builds the view and sends the
  * result; the simulator (tests/sim) calls it on its replicas alike.
  *
- * The rules, in order: the VM is registered; it has no operation and no
- * queued or running migration job (nor a decision of ours still in flight,
- * which the caller says); its location is known (unknown with a member that
+ * The rules, in order: the VM is registered; it has no unfinished operation
+ * (a start, a stop, a queued or running migration; nor a decision of ours
+ * still in flight, which the caller says); its location is known (unknown with a member that
  * may report soon: hold if allowed, else refuse with exit 107 and the reason
  * naming the node; nothing is ever decided on a guess); then per kind:
  *  - start: running already is success; the start node is where the domain
  *    is defined, else its home node, else the usable node with the least
  *    guest memory held and room for it (ties: lowest id);
- *  - stop: not running is success;
- *  - migrate: it must run; its node is the source; the target must be usable;
- *    the network asked for must be configured and link the pair now, else the
- *    first that does by preference, last-resort networks last.
+ *  - stop: not running is success.
+ * A migration is not decided here: it is a job of the migration queue
+ * (JobsAdd), and a request of kind migrate (from an older droverd) is refused.
  * A usable node is a member with a current, working agent, in state active.
  */
 #ifndef DROVER_CORE_VMDECIDE_H
@@ -40,33 +38,21 @@ struct vmd_node {
 	uint64_t load_mib;    /* memory its guests hold (running, paused, suspended) */
 };
 
-struct vmd_network {
-	const char *name;
-	bool last_resort;     /* carries a migration only when no other one links the pair */
-};
-
 struct vmd_view {
 	const struct cluster_state *state;
 	size_t n_nodes;                 /* the nodelist */
 	const struct vmd_node *nodes;
-	size_t n_networks;              /* preference order; 0: the hypervisors' default route */
-	const struct vmd_network *networks;
-	/* Network k links a and b now (both report the other up). */
-	bool (*usable)(const void *ctx, size_t k, uint32_t a, uint32_t b);
-	const void *usable_ctx;
 };
 
 struct vmd_request {
 	Drover__VmActionKind kind;
 	const char *vm;
-	uint32_t target;      /* migrate */
-	const char *network;  /* migrate: "" for any */
 	bool in_flight;       /* the caller already sent a decision for this VM */
 	bool may_hold;        /* the caller can wait for a missing report */
 };
 
 enum vmd_kind {
-	VMD_ACT,     /* multicast a VmAction: node (and target, network) */
+	VMD_ACT,     /* multicast a VmAction: node */
 	VMD_ANSWER,  /* answer the origin: exit_code (0: nothing to do) and message */
 	VMD_HOLD,    /* wait for the report of the member in message, then decide again */
 };
@@ -76,8 +62,6 @@ struct vmd_decision {
 	int exit_code;
 	char message[400];
 	uint32_t node;
-	uint32_t target;
-	char network[QUEUE_NAME_MAX];
 };
 
 /* Decide on q over v with the VM's location loc. -EINVAL on NULL arguments. */

@@ -93,7 +93,7 @@ struct mig_job {
 struct held {
 	Drover__VmActionKind kind;
 	char vm[DROVER_VM_NAME_MAX];
-	uint32_t target, origin;
+	uint32_t origin;
 	uint64_t request_id;
 	int expires;  /* tick */
 	bool logged;  /* its hold was logged once */
@@ -103,7 +103,7 @@ struct agent_job {
 	uint64_t op_id;
 	Drover__VmActionKind kind;
 	char vm[DROVER_VM_NAME_MAX];
-	uint32_t target, origin;
+	uint32_t origin;
 	uint64_t request_id;
 };
 
@@ -119,7 +119,6 @@ struct replica {
 	size_t n_members;
 	uint32_t members[MAX_NODES];
 	struct node_obs obs[OBS_TABLE_SIZE];
-	uint64_t next_action;
 	uint64_t next_request;
 	size_t n_held;
 	struct held held[MAX_HELD];
@@ -367,8 +366,8 @@ static void decide(struct replica *r, const struct held *q, bool may_hold)
 {
 	struct vmd_node nodes[MAX_NODES];
 	struct vmd_view v = { .state = &r->state, .n_nodes = S.n, .nodes = nodes };
-	struct vmd_request rq = { .kind = q->kind, .vm = q->vm, .target = q->target,
-				  .network = "", .in_flight = undelivered_has(r, q->vm),
+	struct vmd_request rq = { .kind = q->kind, .vm = q->vm,
+				  .in_flight = undelivered_has(r, q->vm),
 				  .may_hold = may_hold && r->n_held < MAX_HELD };
 	struct locate_result loc;
 	struct vmd_decision dec;
@@ -416,18 +415,16 @@ static void decide(struct replica *r, const struct held *q, bool may_hold)
 			if (S.h[i].powered && host_runs(S.r[i].id, q->vm))
 				violation("%s decided to start %s on %s while %s runs it", r->name, q->vm,
 					  nm(dec.node), S.r[i].name);
-	act.action_id = (r->state.term << 32) | (++r->next_action & 0xffffffffu);
 	act.kind = q->kind;
 	act.vm = (char *)q->vm;
 	act.node = dec.node;
-	act.target_node = dec.target;
-	act.network = dec.network;
+	act.network = "";
 	act.origin_node = q->origin;
 	act.request_id = q->request_id;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &act;
-	LOG("t=%d %s decides: %s %s on %s%s%s", S.tick, r->name, kind_name(q->kind), q->vm,
-	    nm(dec.node), dec.target ? " to " : "", dec.target ? nm(dec.target) : "");
+	LOG("t=%d %s decides: %s %s on %s", S.tick, r->name, kind_name(q->kind), q->vm,
+	    nm(dec.node));
 	send(r, &env);
 	if (r->n_undelivered < MAX_HELD)
 		strscpy(r->undelivered[r->n_undelivered++], q->vm, DROVER_VM_NAME_MAX);
@@ -458,19 +455,21 @@ static void reconcile(struct replica *r)
 {
 	if (!r->synced || !r->config_quorate)
 		return;
-	for (size_t i = 0; i < r->state.n_ops; i++) {
-		const struct vm_op *o = &r->state.ops[i];
+	for (size_t i = 0; i < r->state.n_jobs; i++) {
+		const struct queue_job *o = &r->state.jobs[i];
 		bool mine = false, member = false;
 
+		if (o->kind == QUEUE_OP_MIGRATE || o->state != QUEUE_JOB_RUNNING)
+			continue;
 		for (size_t j = 0; j < r->n_jobs; j++)
 			mine |= r->jobs[j].op_id == o->id;
 		for (size_t m = 0; m < r->n_members; m++)
-			member |= r->members[m] == o->node;
-		if (o->node == r->id && !mine)
-			send_result(r, o->id, o->origin, o->request_id, DROVER_EXIT_ERROR,
+			member |= r->members[m] == o->source;
+		if (o->source == r->id && !mine)
+			send_result(r, o->id, o->origin_node, o->request_id, DROVER_EXIT_ERROR,
 				    "droverd restarted during the action");
 		else if (coordinator(r) == r->id && !member)
-			send_result(r, o->id, o->origin, o->request_id, DROVER_EXIT_ERROR,
+			send_result(r, o->id, o->origin_node, o->request_id, DROVER_EXIT_ERROR,
 				    "the executing node left the cluster during the action");
 	}
 }
@@ -501,7 +500,7 @@ static void sync_done(struct replica *r)
 
 		for (size_t k = 0; k < r->n_migs; k++)
 			ours |= r->migs[k].job_id == j->id;
-		if (j->state == QUEUE_JOB_RUNNING && j->source == r->id && !ours)
+		if (j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING && j->source == r->id && !ours)
 			send_job_finish(r, j->id, false, "droverd on the source restarted during the migration");
 	}
 }
@@ -588,14 +587,16 @@ static bool coordinate_queue(struct replica *r)
 				names[n_nodes][cn->n_vms++] = o->domains[j].name;
 		n_nodes++;
 	}
-	for (size_t i = 0; i < r->state.n_ops; i++)
-		busy[i] = r->state.ops[i].vm;
 	memset(&in, 0, sizeof(in));
+	/* As drain.c's input_build(): VMs a start or a stop is under way for. */
+	for (size_t i = 0; i < r->state.n_jobs && in.n_busy < DROVER_MAX_OPS; i++)
+		if (r->state.jobs[i].kind != QUEUE_OP_MIGRATE &&
+		    r->state.jobs[i].state == QUEUE_JOB_RUNNING)
+			busy[in.n_busy++] = r->state.jobs[i].vm;
 	in.state = &r->state;
 	in.view = &view;
 	in.n_nodes = n_nodes;
 	in.nodes = nodes;
-	in.n_busy = r->state.n_ops;
 	in.busy = busy;
 	in.n_aborted = r->n_aborted;
 	in.aborted = r->aborted;
@@ -658,7 +659,6 @@ static void send_vm_action(struct replica *r, const struct rec_action *a,
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__VmAction act = DROVER__VM_ACTION__INIT;
 
-	act.action_id = (r->state.term << 32) | ++r->next_action;
 	act.kind = kind;
 	act.vm = (char *)a->vm;
 	act.node = a->node;
@@ -832,14 +832,8 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 {
 	enum apply_verdict v = apply_gate(&r->state, r->members, r->n_members, r->config_quorate,
 					  r->synced, from, env);
-	const struct vm_op *o = NULL;
-	struct vm_op ended;
 	int ret;
 
-	memset(&ended, 0, sizeof(ended));
-	if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION_RESULT &&
-	    (o = state_op_find(&r->state, env->vm_action_result->action_id)))
-		ended = *o;
 	if ((env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION ||
 	     env->body_case == DROVER__ENVELOPE__BODY_VM_PLACED) && from == r->id)
 		for (size_t i = 0; i < r->n_undelivered; i++)
@@ -878,17 +872,15 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 		break;
 	case DROVER__ENVELOPE__BODY_VM_ACTION: {
 		const Drover__VmAction *a = env->vm_action;
+		const struct queue_job *o = state_op_for_vm(&r->state, a->vm);
 
 		obs_touch(r->obs, a->node, a->vm);
-		if (a->target_node)
-			obs_touch(r->obs, a->target_node, a->vm);
-		if (a->node == r->id && r->n_jobs < MAX_JOBS) {
+		if (o && a->node == r->id && r->n_jobs < MAX_JOBS) {
 			struct agent_job *j = &r->jobs[r->n_jobs++];
 
-			j->op_id = a->action_id;
+			j->op_id = o->id;
 			j->kind = a->kind;
 			strscpy(j->vm, a->vm, sizeof(j->vm));
-			j->target = a->target_node;
 			j->origin = a->origin_node;
 			j->request_id = a->request_id;
 		}
@@ -974,12 +966,16 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			LOG("t=%d %s applies: %s is usable again", S.tick, r->name,
 			    nm(env->node_unfenced->node));
 		break;
-	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
-		if (ended.id && ended.origin == r->id)
-			LOG("t=%d cli on %s: %s %s: exit %d%s%s", S.tick, r->name, kind_name(ended.kind),
-			    ended.vm, env->vm_action_result->exit_code,
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT: {
+		/* Ended, and kept a while in the table: whose client asked. */
+		const struct queue_job *o = state_op_find(&r->state, env->vm_action_result->action_id);
+
+		if (o && o->origin_node == r->id)
+			LOG("t=%d cli on %s: %s %s: exit %d%s%s", S.tick, r->name,
+			    state_op_kind_name(o->kind), o->vm, env->vm_action_result->exit_code,
 			    *env->vm_action_result->error ? ": " : "", env->vm_action_result->error);
 		break;
+	}
 	default:
 		break;
 	}
@@ -1050,7 +1046,7 @@ static void deliver(struct replica *r, uint32_t from, const Drover__Envelope *en
 		break;
 	case DROVER__ENVELOPE__BODY_VM_REQUEST: {
 		const Drover__VmRequest *m = env->vm_request;
-		struct held q = { .kind = m->kind, .target = m->target_node, .origin = from,
+		struct held q = { .kind = m->kind, .origin = from,
 				  .request_id = m->request_id, .expires = S.tick + HOLD_TICKS };
 
 		if (coordinator(r) != r->id)
@@ -1390,19 +1386,14 @@ static void tick(void)
 					    "the agent failed");
 				continue;
 			}
-			if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START) {
+			if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START)
 				host_set(r->id, a->vm, true);
-			} else if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_STOP) {
+			else if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_STOP)
 				host_set(r->id, a->vm, false);
-			} else if (a->target && S.h[a->target - 1].powered &&
-				   S.h[a->target - 1].group == h->group) {
-				host_set(r->id, a->vm, false);
-				host_set(a->target, a->vm, true);
-			} else {
+			else
 				code = DROVER_EXIT_ERROR;
-			}
 			send_result(r, a->op_id, a->origin, a->request_id, code,
-				    code ? "the target cannot be reached" : "");
+				    code ? "not a start or a stop" : "");
 		}
 		r->n_jobs = 0;
 		for (size_t j = 0; j < r->n_migs && r->up; j++) {
@@ -1451,7 +1442,8 @@ static void check_invariants(void)
 			uint32_t out = 0, in = 0;
 
 			for (size_t k = 0; k < st->n_jobs; k++)
-				if (st->jobs[k].state == QUEUE_JOB_RUNNING) {
+				if (st->jobs[k].kind == QUEUE_OP_MIGRATE &&
+				    st->jobs[k].state == QUEUE_JOB_RUNNING) {
 					out += st->jobs[k].source == n;
 					in += st->jobs[k].target == n;
 				}

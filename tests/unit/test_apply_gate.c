@@ -75,14 +75,13 @@ static void test_results_from_the_executor(void **st)
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
 	env.vm_add = &add;
 	assert_int_equal(state_apply(&s, &env), 1);
-	va.action_id = 7;
 	va.kind = DROVER__VM_ACTION_KIND__VM_ACTION_START;
 	va.vm = (char *)"vm1";
 	va.node = 3;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &va;
 	assert_int_equal(state_apply(&s, &env), 1);
-	res.action_id = 7;
+	res.action_id = state_op_for_vm(&s, "vm1")->id;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_RESULT;
 	env.vm_action_result = &res;
 	/* The executor, not another member; the coordinator only once the executor left. */

@@ -530,20 +530,21 @@ static void test_queue_text(void **state)
 	char *t = render(queue_text, &queue);
 
 	(void)state;
+	assert_contains(
+	    t, "ID  OP       VM    FROM  TO  NET    STATE    PROG  RATE         ETA    BLOCKER\n");
 	assert_contains(t,
-			"ID  VM    FROM  TO  NET    STATE    PROG  RATE         ETA    BLOCKER\n");
-	assert_contains(t, "1   web1  n1    n2  mig-a  running  42%   112.0 MiB/s  1m05s  -\n");
-	assert_contains(t, "2   db1   n1    -   -      queued   -     -            -      source "
-			   "outgoing limit 1/1\n");
+			"1   migrate  web1  n1    n2  mig-a  running  42%   112.0 MiB/s  1m05s  -\n");
+	assert_contains(t, "2   migrate  db1   n1    -   -      queued   -     -            -      "
+			   "source outgoing limit 1/1\n");
 	assert_contains(t, "    attempt 1 over mig-b to n3: failed: connection reset\n");
-	assert_contains(t, "3   app1  n1    n3  mig-b  done     100%");
+	assert_contains(t, "3   migrate  app1  n1    n3  mig-b  done     100%");
 	assert_contains(
 	    t, "\nLimits: max-out 2, max-in 2, max-total unlimited, max-retries 2, mig-a cap 1\n");
 	free(t);
 
 	queue.n_jobs = 0;
 	t = render(queue_text, &queue);
-	assert_contains(t, "No migration jobs.\n");
+	assert_contains(t, "No operations.\n");
 	free(t);
 }
 
@@ -576,10 +577,10 @@ static void test_history(void **state)
 	json_object_put(o);
 
 	t = render(history_text, &history);
-	assert_contains(t,
-			"VM    FROM  TO  NET    RESULT  DURATION  DOWNTIME  BYTES    ATTEMPTS\n");
-	assert_contains(t, "app1  n1    n3  mig-b  done    1m05s     45ms      3.0 GiB  1\n");
-	assert_contains(t, "old1  n1    n3  mig-b  failed");
+	assert_contains(
+	    t, "OP       VM    FROM  TO  NET    RESULT  DURATION  DOWNTIME  BYTES    ATTEMPTS\n");
+	assert_contains(t, "migrate  app1  n1    n3  mig-b  done    1m05s     45ms      3.0 GiB  1\n");
+	assert_contains(t, "migrate  old1  n1    n3  mig-b  failed");
 	assert_contains(t, "    error: libvirt: migration aborted\n");
 	free(t);
 
@@ -595,12 +596,12 @@ static void test_history(void **state)
 	expect_int(h, "started_ms", 0);
 	json_object_put(o);
 	t = render(history_text, &history);
-	assert_contains(t, "app1  n1    -   -      cancelled  -  ");
+	assert_contains(t, "migrate  app1  n1    -   -      cancelled  -  ");
 	free(t);
 
 	history.n_entries = 0;
 	t = render(history_text, &history);
-	assert_contains(t, "No finished migrations.\n");
+	assert_contains(t, "No finished operations.\n");
 	free(t);
 }
 
@@ -815,16 +816,80 @@ static void test_top_small(void **state)
 	assert_contains(t, "QUEUED 1  FROM  PRIO  WAITING FOR\n");
 	assert_contains(t, "db1       n1    high  retry 1: source outgoing limit 1/1\n");
 	assert_contains(t, "RECENT");
-	assert_contains(t, "22:14:25  app1  n1->n3  mig-b  done    1m05s  45ms      -\n");
+	assert_contains(t, "22:14:25  migrate  app1  n1->n3  mig-b  done    1m05s  45ms      -\n");
 	/* The last column is cut at the edge. */
 	assert_contains(
 	    t,
-	    "22:14:25  old1  n1->n3  mig-b  failed  1m05s  45ms      libvirt: migration abort\n");
+	    "22:14:25  migrate  old1  n1->n3  mig-b  failed  1m05s  45ms      libvirt: migrat\n");
 	assert_lacks(t, "more");
 	/* The finished job of the queue is history's, not a running or queued line. */
 	assert_lacks(t, "app1       n1->n3");
 	free(t);
 	queue_view_top_frame_clear(&f);
+}
+
+/*
+ * A failover's restart and a preemption beside a migration: labelled by what
+ * they do in the queue, the history and top, which shows them in a section of
+ * their own, never as migrations.
+ */
+static void test_operations_beside_migrations(void **state)
+{
+	struct top_input in = {.status = &status, .queue = &queue, .history = &history,
+			       .now = 1700000000};
+	struct top_frame f;
+	Drover__JobView *j;
+	struct json_object *o;
+	char *t;
+
+	(void)state;
+	j = add_job("crm", "running");
+	j->kind = "start";
+	j->origin = "recovery";
+	j->from = "n3";
+	j->to = "n2";
+	j->started_ms = 1700000000000ll - 1500;
+	j = add_job("batch", "running");
+	j->kind = "stop";
+	j->origin = "preempt";
+	j->from = "n2";
+	t = render(queue_text, &queue);
+	assert_contains(t, "4   restart  crm    n3    n2  -      running  -     -            -      -\n");
+	assert_contains(t, "5   preempt  batch  n2    -   -      running  -");
+	free(t);
+	o = roundtrip(queue_view_queue_json(&queue));
+	expect_str(idx(get(o, "jobs"), 3), "kind", "start");
+	expect_str(idx(get(o, "jobs"), 0), "kind", "migrate");
+	json_object_put(o);
+
+	assert_int_equal(queue_view_top_render(&in, 80, 24, &f), 0);
+	check_frame(&f, 80, 24);
+	t = frame_text(&f);
+	assert_contains(t, "RUNNING 1  ROUTE");
+	assert_contains(t, "OPERATIONS 2  OP       ROUTE   FOR\n");
+	assert_contains(t, "crm           restart  n3->n2  1.5s\n");
+	assert_contains(t, "batch         preempt  n2      -\n");
+	free(t);
+	queue_view_top_frame_clear(&f);
+
+	hist[1].kind = "start";
+	hist[1].origin = "recovery";
+	hist[1].from = "n3";
+	hist[1].to = "n2";
+	hist[1].network = "";
+	hist[1].result = "ok";
+	hist[1].error = "";
+	hist[1].fenced_ms = hist[1].finished_ms - 2300;
+	t = render(history_text, &history);
+	assert_contains(t, "restart  old1  n3    n2  -      ok");
+	assert_contains(t, "    failover: n3 fenced at ");
+	assert_contains(t, ", running again 2.3s later\n");
+	free(t);
+	o = roundtrip(queue_view_history_json(&history));
+	expect_str(idx(get(o, "history"), 1), "kind", "start");
+	expect_int(idx(get(o, "history"), 1), "fenced_ms", (long long)hist[1].fenced_ms);
+	expect_null(idx(get(o, "history"), 0), "fenced_ms");
+	json_object_put(o);
 }
 
 /* A cluster far too big for 80x24: everything is cut to "+N more". */
@@ -1020,6 +1085,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_limits, setup_small),
 	    cmocka_unit_test_setup(test_status, setup_small),
 	    cmocka_unit_test_setup(test_top_small, setup_small),
+	    cmocka_unit_test_setup(test_operations_beside_migrations, setup_small),
 	    cmocka_unit_test_setup(test_top_80x24_cut, setup_small),
 	    cmocka_unit_test_setup(test_top_names, setup_small),
 	    cmocka_unit_test_setup(test_top_without_daemon, setup_small),

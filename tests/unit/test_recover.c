@@ -139,13 +139,19 @@ static int fence_result(struct cluster_state *s, uint32_t node, bool ok, bool by
 	return state_apply(s, &env);
 }
 
+/*
+ * The tests name their operations (id); the state gives each its own id when
+ * it is applied, so this maps one to the other for op_end().
+ */
+static uint64_t op_ids[64];
+
 static int op(struct cluster_state *s, uint64_t id, Drover__VmActionKind kind, const char *vm,
 	      uint32_t node, Drover__VmActionCause cause, const char *for_vm)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__VmAction m = DROVER__VM_ACTION__INIT;
+	int r;
 
-	m.action_id = id;
 	m.kind = kind;
 	m.vm = (char *)vm;
 	m.node = node;
@@ -153,7 +159,10 @@ static int op(struct cluster_state *s, uint64_t id, Drover__VmActionKind kind, c
 	m.for_vm = (char *)(for_vm ? for_vm : "");
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &m;
-	return state_apply(s, &env);
+	r = state_apply(s, &env);
+	if (r == 1)
+		op_ids[id % 64] = state_op_for_vm(s, vm)->id;
+	return r;
 }
 
 static int op_end(struct cluster_state *s, uint64_t id, bool ok, const char *error)
@@ -161,7 +170,7 @@ static int op_end(struct cluster_state *s, uint64_t id, bool ok, const char *err
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__VmActionResult m = DROVER__VM_ACTION_RESULT__INIT;
 
-	m.action_id = id;
+	m.action_id = op_ids[id % 64];
 	m.ok = ok;
 	m.error = (char *)(error ? error : "");
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_RESULT;

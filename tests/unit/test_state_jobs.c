@@ -1115,7 +1115,7 @@ static void test_proto_rejects(void **unused)
 	j0->state = 6;
 	REJECT();
 	j0->state = DROVER__JOB_STATE__JOB_STATE_DONE;
-	j0->origin = 4;
+	j0->origin = 7;
 	REJECT();
 	j0->origin = -1;
 	REJECT();

@@ -2,8 +2,8 @@
  * The coordinator's VM decision (daemon/core/vmdecide.c) rule by rule:
  * unknown locations hold or refuse (never a guess), busy VMs are refused,
  * starts go where the domain is defined, then home, then the least loaded
- * node with room; stops and migrations need the VM running; a migration's
- * network must be configured and link the pair, last-resort ones last.
+ * node with room; a stop needs the VM running; a migration is refused (it is
+ * a job of the queue, not a decision here).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,14 +22,6 @@
 #define START DROVER__VM_ACTION_KIND__VM_ACTION_START
 #define STOP DROVER__VM_ACTION_KIND__VM_ACTION_STOP
 #define MIGRATE DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE
-
-static bool links[2][4][4]; /* network k links a and b */
-
-static bool usable(const void *ctx, size_t k, uint32_t a, uint32_t b)
-{
-	(void)ctx;
-	return k < 2 && a < 4 && b < 4 && links[k][a][b];
-}
 
 static void add_vm(struct cluster_state *s, const char *name, uint64_t mib, uint32_t home)
 {
@@ -56,7 +48,6 @@ static void add_vm(struct cluster_state *s, const char *name, uint64_t mib, uint
 struct fixture {
 	struct cluster_state s;
 	struct vmd_node nodes[3];
-	struct vmd_network nets[2];
 	struct vmd_view v;
 };
 
@@ -65,15 +56,11 @@ static void setup(struct fixture *f)
 	static const char *names[] = { "n1", "n2", "n3" };
 
 	memset(f, 0, sizeof(*f));
-	memset(links, 0, sizeof(links));
 	state_init(&f->s);
 	for (uint32_t i = 0; i < 3; i++)
 		f->nodes[i] = (struct vmd_node){ .id = i + 1, .name = names[i], .member = true,
 						 .agent_ok = true, .memory_mib = 4096 };
-	f->nets[0] = (struct vmd_network){ "mig-a", false };
-	f->nets[1] = (struct vmd_network){ "ring1", true };
-	f->v = (struct vmd_view){ .state = &f->s, .n_nodes = 3, .nodes = f->nodes, .n_networks = 2,
-				  .networks = f->nets, .usable = usable };
+	f->v = (struct vmd_view){ .state = &f->s, .n_nodes = 3, .nodes = f->nodes };
 	add_vm(&f->s, "vm1", 1024, 2);
 }
 
@@ -191,52 +178,46 @@ static void test_busy_vm_refused(void **st)
 	state_free(&f.s);
 }
 
-static void test_migrate_networks(void **st)
+static void test_busy_with_a_migration_job(void **st)
 {
 	struct fixture f;
-	struct vmd_request q = { .kind = MIGRATE, .vm = "vm1", .target = 3, .network = "" };
+	struct vmd_request q = { .kind = STOP, .vm = "vm1" };
+	struct locate_result loc = at(LOCATE_RUNNING, 1);
+	struct vmd_decision d;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
+	Drover__JobSpec sp = DROVER__JOB_SPEC__INIT, *ptr = &sp;
+
+	(void)st;
+	setup(&f);
+	sp.vm = (char *)"vm1";
+	sp.source = 1;
+	m.jobs = &ptr;
+	m.n_jobs = 1;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &m;
+	assert_int_equal(state_apply(&f.s, &env), 1);
+	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
+	assert_int_equal(d.kind, VMD_ANSWER);
+	assert_int_equal(d.exit_code, DROVER_EXIT_UNAVAILABLE);
+	assert_non_null(strstr(d.message, "migration job"));
+	state_free(&f.s);
+}
+
+/* A migration is the queue's (JobsAdd): an older droverd's request is refused, not decided. */
+static void test_migrate_refused(void **st)
+{
+	struct fixture f;
+	struct vmd_request q = { .kind = MIGRATE, .vm = "vm1" };
 	struct locate_result loc = at(LOCATE_RUNNING, 1);
 	struct vmd_decision d;
 
 	(void)st;
 	setup(&f);
-	/* Nothing links 1 and 3. */
 	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
-	assert_int_equal(d.exit_code, DROVER_EXIT_UNAVAILABLE);
-	assert_non_null(strstr(d.message, "no migration network links n1 and n3"));
-	/* Only the last resort: taken. */
-	links[1][1][3] = true;
-	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
-	assert_int_equal(d.kind, VMD_ACT);
-	assert_string_equal(d.network, "ring1");
-	assert_int_equal(d.node, 1);
-	assert_int_equal(d.target, 3);
-	/* A real one beats it. */
-	links[0][1][3] = true;
-	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
-	assert_string_equal(d.network, "mig-a");
-	/* Asked for: must exist and link the pair. */
-	q.network = "nosuch";
-	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
-	assert_int_equal(d.exit_code, DROVER_EXIT_NOSUCH);
-	q.network = "ring1";
-	links[1][1][3] = false;
-	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
-	assert_int_equal(d.exit_code, DROVER_EXIT_UNAVAILABLE);
-	/* Not running, or already there. */
-	q.network = "";
-	loc = at(LOCATE_STOPPED, 0);
-	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
+	assert_int_equal(d.kind, VMD_ANSWER);
 	assert_int_equal(d.exit_code, DROVER_EXIT_INVALID_PARAM);
-	loc = at(LOCATE_RUNNING, 3);
-	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
-	assert_int_equal(d.exit_code, 0);
-	/* An offline target. */
-	loc = at(LOCATE_RUNNING, 1);
-	f.nodes[2].member = false;
-	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
-	assert_int_equal(d.exit_code, DROVER_EXIT_UNAVAILABLE);
-	assert_non_null(strstr(d.message, "target n3 is offline"));
+	assert_non_null(strstr(d.message, "job of the queue"));
 	state_free(&f.s);
 }
 
@@ -246,7 +227,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_holds_or_refuses),
 		cmocka_unit_test(test_start_placement),
 		cmocka_unit_test(test_busy_vm_refused),
-		cmocka_unit_test(test_migrate_networks),
+		cmocka_unit_test(test_busy_with_a_migration_job),
+		cmocka_unit_test(test_migrate_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

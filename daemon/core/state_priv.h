@@ -1,0 +1,38 @@
+/*
+ * What state.c, state_ops.c and state_jobs.c share and nobody else calls:
+ * the message bodies each applies, the protobuf conversions, and the
+ * bookkeeping of the one operation table.
+ */
+#ifndef DROVER_STATE_PRIV_H
+#define DROVER_STATE_PRIV_H
+
+#include "state.h"
+
+/* state_jobs.c: the migration queue's bodies and the table's conversions. */
+int state_jobs_apply(struct cluster_state *s, const Drover__Envelope *env);
+void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg);
+void state_jobs_proto_free(void *mem);
+int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state *s);
+
+/* state_ops.c: VmAction and VmActionResult; the operations of older state files. */
+int state_ops_apply(struct cluster_state *s, const Drover__Envelope *env);
+int state_ops_from_old_proto(const Drover__ClusterState *msg, struct cluster_state *s);
+
+/* Queued or running. */
+bool state_op_unfinished(const struct queue_job *j);
+/* Operations that must stay in the table: unfinished ones, and those a drain still needs. */
+size_t state_ops_count_kept(const struct cluster_state *s);
+/* Drop finished operations beyond the newest keep (oldest finished first), every member alike. */
+void state_ops_trim(struct cluster_state *s, size_t keep);
+/* Room for n more operations, trimming finished ones if needed; -ENOSPC if none. */
+int state_ops_make_room(struct cluster_state *s, size_t n);
+/* Append the finished operation to the history (no trimming: jobs[] stays as it is). */
+void state_ops_record(struct cluster_state *s, const struct queue_job *j, uint64_t downtime_ms,
+		      uint64_t bytes);
+/* The operation ended for good (done, failed or cancelled): history, then trimming. */
+void state_ops_ended(struct cluster_state *s, struct queue_job *j, uint64_t finished_ms,
+		     uint64_t downtime_ms, uint64_t bytes);
+/* A string from the wire that fits a buffer of size bytes, NUL included. */
+bool state_str_fits(const char *p, size_t size);
+
+#endif
