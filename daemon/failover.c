@@ -434,15 +434,20 @@ static void recover_round(struct droverd *d)
 
 uint32_t failover_recovering(const struct droverd *d, uint32_t node)
 {
+	Drover__FenceState fence = state_node_fence(&d->state, node);
+	bool unfenced = fence == DROVER__FENCE_STATE__FENCE_STATE_PENDING ||
+			fence == DROVER__FENCE_STATE__FENCE_STATE_FAILED;
 	uint32_t n = 0;
 
-	(void)node;
 	for (size_t i = 0; i < d->state.n_vms; i++) {
 		const struct vm_cfg *v = &d->state.vms[i];
 
-		if (!v->owner && (v->want == DROVER__VM_WANT__VM_WANT_RUNNING ||
-				  v->want == DROVER__VM_WANT__VM_WANT_PREEMPTED) &&
-		    v->priority != DROVER__VM_PRIORITY__VM_PRIORITY_NONE)
+		if ((v->want != DROVER__VM_WANT__VM_WANT_RUNNING &&
+		     v->want != DROVER__VM_WANT__VM_WANT_PREEMPTED) ||
+		    v->priority == DROVER__VM_PRIORITY__VM_PRIORITY_NONE)
+			continue;
+		/* Its VMs wait for the fence, or, once it is fenced, for their restart. */
+		if ((unfenced && v->owner == node) || (!v->owner && v->lost_from == node))
 			n++;
 	}
 	return n;
