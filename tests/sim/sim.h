@@ -1,0 +1,185 @@
+/*
+ * The simulator's shared state and the functions its files call one another
+ * by (see drover-sim.c for what the simulator is and its scenario grammar).
+ * One simulated cluster per process: the global S.
+ */
+#ifndef DROVER_SIM_H
+#define DROVER_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "apply_gate.h"
+#include "coord.h"
+#include "coord_msgs.h"
+#include "exitcode.h"
+#include "frame.h"
+#include "locate.h"
+#include "names.h"
+#include "observe.h"
+#include "quorum_rule.h"
+#include "recover.h"
+#include "state.h"
+#include "sync.h"
+#include "util.h"
+#include "vmdecide.h"
+
+#define MAX_NODES 9
+#define MAX_VMS 32
+#define MAX_BUS 4096
+#define MAX_HELD 16
+#define MAX_JOBS 16
+#define HOLD_TICKS 3
+#define HOST_MIB 4096
+#define N_NETS 2
+#define MAX_MIGS 16
+
+extern const char *const net_names[N_NETS];
+
+/* A migration job this node executes as its source (drain.c's job_exec). */
+struct mig_job {
+	uint64_t job_id;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t target;
+	char network[QUEUE_NAME_MAX];
+};
+
+struct held {
+	Drover__VmActionKind kind;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t origin;
+	uint64_t request_id;
+	int expires;  /* tick */
+	bool logged;  /* its hold was logged once */
+};
+
+struct agent_job {
+	uint64_t op_id;
+	Drover__VmActionKind kind;
+	char vm[DROVER_VM_NAME_MAX];
+	uint32_t origin;
+	uint64_t request_id;
+};
+
+struct replica {
+	uint32_t id;
+	char name[8];
+	bool up;                       /* droverd runs */
+	struct cluster_state state;
+	struct cluster_state disk;     /* what its state file holds */
+	struct sync_round sync;
+	bool synced;
+	bool config_quorate;
+	size_t n_members;
+	uint32_t members[MAX_NODES];
+	struct node_obs obs[OBS_TABLE_SIZE];
+	uint64_t next_request;
+	size_t n_held;
+	struct held held[MAX_HELD];
+	size_t n_undelivered;
+	char undelivered[MAX_HELD][DROVER_VM_NAME_MAX];
+	size_t n_jobs;                 /* its agent's jobs in progress */
+	struct agent_job jobs[MAX_JOBS];
+	size_t n_migs;                 /* migrations it executes as a source */
+	struct mig_job migs[MAX_MIGS];
+	size_t n_aborted;              /* as coordinator: jobs whose abort it asked */
+	uint64_t aborted[MAX_MIGS];
+	int fenced_at[MAX_NODES + 1];  /* as coordinator: the tick it last fenced a node (+1) */
+	int lost_at[MAX_NODES + 1];    /* as coordinator: the tick it sent NodeLost (+1) */
+	int unfenced_at[MAX_NODES + 1];
+	size_t n_awaiting;             /* its CLI's `vm migrate`s waiting for their job's end */
+	char awaiting[MAX_HELD][DROVER_VM_NAME_MAX];
+};
+
+struct host {
+	bool powered;
+	bool agent_up;
+	size_t n_running;
+	char running[MAX_VMS][DROVER_VM_NAME_MAX];
+	int group;
+	bool net_down[N_NETS];         /* its link on that migration network is cut */
+};
+
+struct bus_msg {
+	uint32_t from;
+	uint8_t *buf;
+	size_t len;
+};
+
+struct sim {
+	size_t n;
+	struct replica r[MAX_NODES];
+	struct host h[MAX_NODES];
+	size_t bus_head, bus_tail;
+	struct bus_msg bus[MAX_BUS];
+	int tick;
+	int violations;
+	FILE *out;
+	char (*expect)[512];
+	size_t n_expect, line_no;
+	bool mismatch;
+	int scenario_line;
+	bool quiet;     /* boot-all quiet: no agent reports yet */
+	int fence;      /* 0: failover off; 1: fence devices work; 2: they fail */
+};
+
+extern struct sim S;
+
+/* drover-sim.c */
+/* One line of the run's log, compared with the expected log's next line. */
+void sim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define LOG(...) sim_log(__VA_ARGS__)
+/* An invariant broken: logged as "VIOLATION: ...", and the run fails. */
+void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct replica *rep(uint32_t id);
+const char *nm(uint32_t id);
+
+/* sim_checks.c */
+void checks_after_event(void);
+
+/* sim_cli.c */
+void cli_vm_add(struct replica *r, const char *name);
+void cli_vm(struct replica *r, Drover__VmActionKind kind, const char *vm, uint32_t target);
+void cli_migrate(struct replica *r, const char *vm, uint32_t target);
+void cli_drain(struct replica *r);
+
+/* sim_coord.c */
+void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold);
+void sim_coord_retry_held(struct replica *r, bool expire);
+void sim_coord_all(void);
+
+/* sim_corosync.c */
+void bus_deliver_all(void);
+void corosync_reconfigure(void);
+
+/* sim_random.c */
+void random_run(uint64_t seed, int n);
+
+/* sim_replica.c */
+void replica_send(struct replica *r, Drover__Envelope *env);
+void replica_send_inventory(struct replica *r);
+void replica_send_result(struct replica *r, uint64_t op, uint32_t origin, uint64_t request_id,
+			int code, const char *error);
+void replica_save(struct replica *r);
+uint32_t replica_coordinator(const struct replica *r);
+void replica_locate(const struct replica *r, const char *vm, struct locate_result *ret);
+const char *sim_kind_name(Drover__VmActionKind k);
+void replica_reconcile(struct replica *r);
+void replica_send_job_finish(struct replica *r, uint64_t job_id, bool ok, const char *reason);
+bool replica_host_gone(const struct replica *r, uint32_t id);
+bool replica_is_member(const struct replica *r, uint32_t id);
+void replica_deliver(struct replica *r, uint32_t from, const Drover__Envelope *env);
+void replica_start(struct replica *r);
+void replica_stop(struct replica *r);
+
+/* sim_scenario.c */
+void scenario_run_line(char *line);
+
+/* sim_world.c */
+bool world_host_runs(uint32_t id, const char *vm);
+void world_host_set(uint32_t id, const char *vm, bool run);
+bool world_net_usable(size_t k, uint32_t a, uint32_t b);
+void world_tick(void);
+
+#endif

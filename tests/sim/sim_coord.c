@@ -1,0 +1,413 @@
+/*
+ * The coordinator, as the simulated lowest member of a quorate configuration
+ * runs it: the VM decision (vm_decide(), as vm_actions.c calls it) with its
+ * held requests, the queue's decisions (coord_decide() and the messages
+ * coord_messages() makes of them, as drain.c sends them) and failover.c's
+ * round (recover_decide()). sim_coord_all() lets it decide until it has
+ * nothing more to say.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+static bool undelivered_has(const struct replica *r, const char *vm)
+{
+	for (size_t i = 0; i < r->n_undelivered; i++)
+		if (strcmp(r->undelivered[i], vm) == 0)
+			return true;
+	return false;
+}
+void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold)
+{
+	struct vmd_node nodes[MAX_NODES];
+	struct vmd_view v = { .state = &r->state, .n_nodes = S.n, .nodes = nodes };
+	struct vmd_request rq = { .kind = q->kind, .vm = q->vm,
+				  .in_flight = undelivered_has(r, q->vm),
+				  .may_hold = may_hold && r->n_held < MAX_HELD };
+	struct locate_result loc;
+	struct vmd_decision dec;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAction act = DROVER__VM_ACTION__INIT;
+
+	for (size_t i = 0; i < S.n; i++) {
+		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
+		uint64_t load = 0;
+
+		for (size_t j = 0; o && j < o->n_domains; j++) {
+			const struct vm_cfg *c = state_vm_find(&r->state, o->domains[j].name);
+
+			if (c && locate_state_active(o->domains[j].state))
+				load += c->memory_mib;
+		}
+		nodes[i] = (struct vmd_node){ .id = S.r[i].id, .name = S.r[i].name,
+					      .member = false, .agent_ok = o && o->agent_ok && o->current,
+					      .memory_mib = o ? o->memory_mib : 0, .load_mib = load };
+		for (size_t m = 0; m < r->n_members; m++)
+			nodes[i].member |= r->members[m] == S.r[i].id;
+	}
+	replica_locate(r, q->vm, &loc);
+	if (vm_decide(&v, &rq, &loc, &dec) < 0) {
+		violation("%s could not decide", r->name);
+		return;
+	}
+	if (dec.kind == VMD_HOLD) {
+		r->held[r->n_held] = *q;
+		if (r->held[r->n_held++].logged)
+			return;
+		r->held[r->n_held - 1].logged = true;
+		LOG("t=%d %s holds: %s %s: %s", S.tick, r->name, sim_kind_name(q->kind), q->vm, dec.message);
+		return;
+	}
+	if (dec.kind == VMD_ANSWER) {
+		LOG("t=%d %s answers %s: %s %s: exit %d: %s", S.tick, r->name, nm(q->origin),
+		    sim_kind_name(q->kind), q->vm, dec.exit_code, dec.message);
+		replica_send_result(r, 0, q->origin, q->request_id, dec.exit_code, dec.message);
+		return;
+	}
+	/* The simulator's own check of the invariant the decision must keep. */
+	if (q->kind == DROVER__VM_ACTION_KIND__VM_ACTION_START)
+		for (size_t i = 0; i < S.n; i++)
+			if (S.h[i].powered && world_host_runs(S.r[i].id, q->vm))
+				violation("%s decided to start %s on %s while %s runs it", r->name, q->vm,
+					  nm(dec.node), S.r[i].name);
+	act.kind = q->kind;
+	act.vm = (char *)q->vm;
+	act.node = dec.node;
+	act.network = "";
+	act.origin_node = q->origin;
+	act.request_id = q->request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+	env.vm_action = &act;
+	LOG("t=%d %s decides: %s %s on %s", S.tick, r->name, sim_kind_name(q->kind), q->vm,
+	    nm(dec.node));
+	replica_send(r, &env);
+	if (r->n_undelivered < MAX_HELD)
+		strscpy(r->undelivered[r->n_undelivered++], q->vm, DROVER_VM_NAME_MAX);
+}
+
+void sim_coord_retry_held(struct replica *r, bool expire)
+{
+	struct held q[MAX_HELD];
+	size_t n = r->n_held;
+
+	memcpy(q, r->held, n * sizeof(q[0]));
+	r->n_held = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (replica_coordinator(r) != r->id) {
+			LOG("t=%d %s answers %s: %s %s: exit %d: the coordinator changed; retry", S.tick,
+			    r->name, nm(q[i].origin), sim_kind_name(q[i].kind), q[i].vm,
+			    DROVER_EXIT_UNAVAILABLE);
+			replica_send_result(r, 0, q[i].origin, q[i].request_id, DROVER_EXIT_UNAVAILABLE,
+				    "the coordinator changed while the request waited; retry");
+			continue;
+		}
+		sim_coord_vm_request(r, &q[i], !(expire && S.tick >= q[i].expires));
+	}
+}
+
+static bool coordinate_queue(struct replica *r)
+{
+	static struct queue_view view;
+	struct coord_node nodes[OBS_TABLE_SIZE + MAX_NODES];
+	const char *names[OBS_TABLE_SIZE][MAX_VMS];
+	const char *busy[DROVER_MAX_OPS];
+	struct coord_input in;
+	struct coord_decision *dec;
+	struct coord_msgs *msgs;
+	size_t n_nodes = 0;
+
+	if (!r->up || replica_coordinator(r) != r->id) {
+		r->n_aborted = 0;
+		return false;
+	}
+	if (!r->state.limits.set) {
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__LimitsSet m = DROVER__LIMITS_SET__INIT;
+		Drover__MigrationLimits ml = DROVER__MIGRATION_LIMITS__INIT;
+
+		ml.set = true;
+		ml.per_source = 2;
+		ml.per_target = 2;
+		ml.max_retries = 2;
+		m.limits = &ml;
+		env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
+		env.limits_set = &m;
+		replica_send(r, &env);
+		return true;
+	}
+	queue_view_init(&view);
+	view.limits.per_source = r->state.limits.per_source;
+	view.limits.per_target = r->state.limits.per_target;
+	view.limits.cluster = r->state.limits.cluster;
+	for (size_t i = 0; i < S.n; i++) {
+		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
+		struct queue_node qn;
+		uint64_t load = 0;
+		bool member = false;
+
+		for (size_t m = 0; m < r->n_members; m++)
+			member |= r->members[m] == S.r[i].id;
+		for (size_t j = 0; o && j < o->n_domains; j++)
+			if (state_vm_find(&r->state, o->domains[j].name) &&
+			    locate_state_active(o->domains[j].state))
+				load += 512;
+		memset(&qn, 0, sizeof(qn));
+		qn.id = S.r[i].id;
+		strscpy(qn.name, S.r[i].name, sizeof(qn.name));
+		qn.online = member && o && o->agent_ok;
+		qn.usable_target = qn.online && state_node_get(&r->state, qn.id) ==
+							DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		qn.free_mib = o && o->memory_mib > load ? o->memory_mib - load : 0;
+		qn.free_vcpus = 64;
+		queue_view_add_node(&view, &qn);
+	}
+	for (size_t k = 0; k < N_NETS; k++) {
+		queue_view_add_network(&view, net_names[k], 0);
+		for (uint32_t a = 1; a <= S.n; a++)
+			for (uint32_t b = a + 1; b <= S.n; b++)
+				if (world_net_usable(k, a, b))
+					queue_view_set_usable(&view, k, a, b, true);
+	}
+	for (size_t i = 0; i < OBS_TABLE_SIZE; i++) {
+		const struct node_obs *o = &r->obs[i];
+		struct coord_node *cn;
+
+		if (!o->node_id)
+			continue;
+		cn = &nodes[n_nodes];
+		memset(cn, 0, sizeof(*cn));
+		cn->id = o->node_id;
+		for (size_t m = 0; m < r->n_members; m++)
+			cn->member |= r->members[m] == o->node_id;
+		cn->agent_ok = o->agent_ok;
+		cn->vms = names[n_nodes];
+		for (size_t j = 0; j < o->n_domains && cn->n_vms < MAX_VMS; j++)
+			if (locate_state_active(o->domains[j].state))
+				names[n_nodes][cn->n_vms++] = o->domains[j].name;
+		n_nodes++;
+	}
+	memset(&in, 0, sizeof(in));
+	/* As drain.c's input_build(): VMs a start or a stop is under way for. */
+	for (size_t i = 0; i < r->state.n_jobs && in.n_busy < DROVER_MAX_OPS; i++)
+		if (r->state.jobs[i].kind != QUEUE_OP_MIGRATE &&
+		    r->state.jobs[i].state == QUEUE_JOB_RUNNING)
+			busy[in.n_busy++] = r->state.jobs[i].vm;
+	in.state = &r->state;
+	in.view = &view;
+	in.n_nodes = n_nodes;
+	in.nodes = nodes;
+	in.busy = busy;
+	in.n_aborted = r->n_aborted;
+	in.aborted = r->aborted;
+	in.now_ms = (uint64_t)S.tick * 1000 + 100000;
+	dec = calloc(1, sizeof(*dec));
+	msgs = calloc(1, sizeof(*msgs));
+	if (coord_decide(&in, dec) < 0) {
+		violation("%s: coord_decide failed", r->name);
+		free(dec), free(msgs);
+		return false;
+	}
+	coord_messages(dec, in.now_ms, msgs);
+	if (dec->kind == COORD_ABORT && r->n_aborted < MAX_MIGS)
+		r->aborted[r->n_aborted++] = dec->job_id;
+	if (dec->kind == COORD_ABORT || dec->kind == COORD_FINISH)
+		LOG("t=%d %s decides: %s job %llu: %s", S.tick, r->name,
+		    dec->kind == COORD_ABORT ? "abort" : "end", (unsigned long long)dec->job_id,
+		    dec->reason);
+	for (size_t i = 0; i < msgs->n; i++)
+		replica_send(r, &msgs->env[i]);
+	n_nodes = msgs->n;
+	free(dec);
+	free(msgs);
+	return n_nodes > 0;
+}
+
+static int sim_locate(const void *ctx, const char *vm, struct locate_result *ret)
+{
+	replica_locate(ctx, vm, ret);
+	return 0;
+}
+
+static void mark_undelivered(struct replica *r, const char *vm)
+{
+	if (r->n_undelivered < MAX_HELD)
+		strscpy(r->undelivered[r->n_undelivered++], vm, DROVER_VM_NAME_MAX);
+}
+
+static void send_vm_action(struct replica *r, const struct rec_action *a,
+			   Drover__VmActionKind kind, Drover__VmActionCause cause)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAction act = DROVER__VM_ACTION__INIT;
+
+	act.kind = kind;
+	act.vm = (char *)a->vm;
+	act.node = a->node;
+	act.network = "";
+	act.cause = cause;
+	act.for_vm = (char *)a->for_vm;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+	env.vm_action = &act;
+	LOG("t=%d %s decides: %s %s on %s%s%s", S.tick, r->name, rec_kind_name(a->kind), a->vm,
+	    nm(a->node), *a->for_vm ? " for " : "", a->for_vm);
+	replica_send(r, &env);
+	mark_undelivered(r, a->vm);
+}
+
+/* failover.c's round, as the simulated coordinator runs it. true if it sent anything. */
+static bool coordinate_failover(struct replica *r)
+{
+	struct rec_node nodes[MAX_NODES];
+	struct rec_action acts[64];
+	struct rec_view v;
+	bool sent = false;
+	int n;
+
+	if (!S.fence || !r->up || replica_coordinator(r) != r->id)
+		return false;
+	for (uint32_t id = 1; id <= S.n; id++) {
+		Drover__FenceState st = state_node_fence(&r->state, id);
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+
+		if (id == r->id)
+			continue;
+		if (replica_host_gone(r, id) && st == DROVER__FENCE_STATE__FENCE_STATE_NONE &&
+		    r->lost_at[id] != S.tick + 1) {
+			Drover__NodeLost m = DROVER__NODE_LOST__INIT;
+
+			m.node = id;
+			m.reason = "left the configuration";
+			env.body_case = DROVER__ENVELOPE__BODY_NODE_LOST;
+			env.node_lost = &m;
+			LOG("t=%d %s decides: %s is lost", S.tick, r->name, nm(id));
+			replica_send(r, &env);
+			r->lost_at[id] = S.tick + 1;
+			sent = true;
+		} else if (replica_host_gone(r, id) && r->fenced_at[id] != S.tick + 1 &&
+			   (st == DROVER__FENCE_STATE__FENCE_STATE_PENDING ||
+			    st == DROVER__FENCE_STATE__FENCE_STATE_FAILED)) {
+			Drover__FenceResult m = DROVER__FENCE_RESULT__INIT;
+
+			r->fenced_at[id] = S.tick + 1;
+			m.node = id;
+			m.ok = S.fence == 1;
+			m.device = m.ok ? "device1 (sim)" : "";
+			m.error = m.ok ? "" : "device1 (sim): exit 1";
+			if (m.ok && S.h[id - 1].powered) {
+				/* The device powers the host off, wherever it is. */
+				LOG("t=%d %s fences %s: powered off", S.tick, r->name, nm(id));
+				S.h[id - 1].powered = false;
+				S.h[id - 1].n_running = 0;
+				replica_stop(rep(id));
+				corosync_reconfigure();
+			}
+			env.body_case = DROVER__ENVELOPE__BODY_FENCE_RESULT;
+			env.fence_result = &m;
+			replica_send(r, &env);
+			sent = true;
+		} else if (!replica_host_gone(r, id) && st != DROVER__FENCE_STATE__FENCE_STATE_NONE &&
+			   replica_is_member(r, id) && r->unfenced_at[id] != S.tick + 1) {
+			const struct node_obs *o = obs_find(r->obs, id);
+			bool second = false;
+			Drover__NodeUnfenced m = DROVER__NODE_UNFENCED__INIT;
+
+			if (!o || !o->current || !o->agent_ok)
+				continue;
+			for (size_t k = 0; k < o->n_domains; k++) {
+				struct locate_result l;
+
+				replica_locate(r, o->domains[k].name, &l);
+				second |= l.n_also > 0 || state_op_for_vm(&r->state, o->domains[k].name);
+			}
+			if (second && st == DROVER__FENCE_STATE__FENCE_STATE_FENCED)
+				continue;
+			m.node = id;
+			env.body_case = DROVER__ENVELOPE__BODY_NODE_UNFENCED;
+			env.node_unfenced = &m;
+			replica_send(r, &env);
+			r->unfenced_at[id] = S.tick + 1;
+			sent = true;
+		}
+	}
+	if (!r->up || replica_coordinator(r) != r->id)
+		return sent;
+	memset(&v, 0, sizeof(v));
+	for (size_t i = 0; i < S.n; i++) {
+		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
+		struct rec_node *rn = &nodes[i];
+
+		memset(rn, 0, sizeof(*rn));
+		rn->id = S.r[i].id;
+		rn->usable = replica_is_member(r, rn->id) && o && o->current && o->agent_ok &&
+			     state_node_get(&r->state, rn->id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE &&
+			     state_node_fence(&r->state, rn->id) == DROVER__FENCE_STATE__FENCE_STATE_NONE;
+		if (!o)
+			continue;
+		rn->memory_mib = o->memory_mib;
+		rn->vcpus = o->vcpus;
+		for (size_t k = 0; k < o->n_domains; k++) {
+			const struct vm_cfg *vm = state_vm_find(&r->state, o->domains[k].name);
+
+			if (vm && locate_state_active(o->domains[k].state)) {
+				rn->load_mib += vm->memory_mib;
+				rn->load_vcpus += vm->vcpus;
+			}
+		}
+	}
+	v.state = &r->state;
+	v.n_nodes = S.n;
+	v.nodes = nodes;
+	v.locate = sim_locate;
+	v.locate_ctx = r;
+	v.max_starts = 2;
+	n = recover_decide(&v, acts, 64);
+	for (int i = 0; i < n; i++) {
+		const struct rec_action *a = &acts[i];
+
+		if (a->kind == REC_WAIT || undelivered_has(r, a->vm))
+			continue;
+		sent = true;
+		if (a->kind == REC_PLACE) {
+			Drover__Envelope env = DROVER__ENVELOPE__INIT;
+			Drover__VmPlaced m = DROVER__VM_PLACED__INIT;
+
+			m.vm = (char *)a->vm;
+			m.owner = a->owner;
+			m.want = a->want;
+			m.reason = (char *)a->reason;
+			env.body_case = DROVER__ENVELOPE__BODY_VM_PLACED;
+			env.vm_placed = &m;
+			replica_send(r, &env);
+			mark_undelivered(r, a->vm);
+		} else if (a->kind == REC_START) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_START,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY);
+		} else if (a->kind == REC_PREEMPT) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_PREEMPT);
+		} else if (a->kind == REC_DESTROY) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE);
+		}
+	}
+	return sent;
+}
+
+/* Let every coordinator decide until it has nothing more to say (bounded). */
+void sim_coord_all(void)
+{
+	for (int round = 0; round < 64; round++) {
+		bool sent = false;
+
+		for (size_t i = 0; i < S.n; i++)
+			sent |= coordinate_queue(&S.r[i]);
+		for (size_t i = 0; i < S.n; i++)
+			sent |= coordinate_failover(&S.r[i]);
+		if (!sent)
+			return;
+		bus_deliver_all();
+	}
+	violation("the coordinator did not settle in 64 decisions");
+}

@@ -1,0 +1,87 @@
+/*
+ * Random scenarios: events drawn from a fixed generator, logged and run like
+ * written ones, so a seed gives the same run everywhere.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sim.h"
+
+
+static uint64_t rnd_state;
+
+static uint32_t rnd(uint32_t n)
+{
+	/* A fixed LCG, not rand(): the same seed gives the same run everywhere. */
+	rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(rnd_state >> 33) % n;
+}
+
+/*
+ * `random SEED N`: N events drawn from the scenario's nodes and VMs (time,
+ * migration links cut and restored, drains, droverd restarts, starts, stops,
+ * migrations, partitions and heals), each logged and run like a written one,
+ * then a heal, every link up and time to settle. The invariants are checked
+ * after every event as always.
+ */
+void random_run(uint64_t seed, int n)
+{
+	char line[128];
+	bool parted = false;
+	size_t n_vms = S.r[0].disk.n_vms;
+
+	rnd_state = seed;
+	for (int i = 0; i < n; i++) {
+		uint32_t a = rnd((uint32_t)S.n) + 1, b = rnd((uint32_t)S.n) + 1, k = rnd(100);
+		const char *vm = n_vms ? S.r[0].disk.vms[rnd((uint32_t)n_vms)].name : "none";
+
+		if (k < 40)
+			snprintf(line, sizeof(line), "tick");
+		else if (k < 55)
+			snprintf(line, sizeof(line), "link n%u %s %s", a, net_names[rnd(N_NETS)],
+				 rnd(2) ? "down" : "up");
+		else if (k < 61)
+			snprintf(line, sizeof(line), "drain n%u", a);
+		else if (k < 67)
+			snprintf(line, sizeof(line), "restart n%u", a);
+		else if (k < 77)
+			snprintf(line, sizeof(line), "start n%u %s", a, vm);
+		else if (k < 85)
+			snprintf(line, sizeof(line), "stop n%u %s", a, vm);
+		else if (k < 93)
+			snprintf(line, sizeof(line), "migrate n%u %s n%u", a, vm, b);
+		else if (!parted) {
+			/* A random split, one side named by the node ids it holds. */
+			char side[2][16] = { "", "" };
+
+			for (uint32_t id = 1; id <= S.n; id++) {
+				size_t len = strlen(side[rnd(2)]);
+				char *p = side[id == a ? 0 : id == b ? 1 : rnd(2)];
+
+				(void)len;
+				len = strlen(p);
+				p[len] = (char)('0' + id);
+				p[len + 1] = '\0';
+			}
+			if (!side[0][0] || !side[1][0])
+				snprintf(line, sizeof(line), "tick");
+			else
+				snprintf(line, sizeof(line), "partition %s|%s", side[0], side[1]);
+			parted = side[0][0] && side[1][0];
+		} else {
+			snprintf(line, sizeof(line), "heal");
+			parted = false;
+		}
+		LOG("t=%d random: %s", S.tick, line);
+		scenario_run_line(line);
+	}
+	snprintf(line, sizeof(line), "heal");
+	scenario_run_line(line);
+	for (size_t i = 0; i < S.n; i++)
+		for (size_t k = 0; k < N_NETS; k++)
+			S.h[i].net_down[k] = false;
+	for (int i = 0; i < 6; i++) {
+		snprintf(line, sizeof(line), "tick");
+		scenario_run_line(line);
+	}
+}

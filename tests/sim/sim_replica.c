@@ -1,0 +1,463 @@
+/*
+ * A replica: what droverd does with the core's functions, one per simulated
+ * node. It sends through the simulated bus, applies delivered changes through
+ * the apply-time gate and state_apply(), keeps its observation table, takes
+ * part in the state exchange (sync.c), persists (its disk copy), executes the
+ * agent jobs and migrations it is given, and restarts from its disk copy.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sim.h"
+
+/* ---- the bus: corosync's agreed order ---- */
+
+void replica_send(struct replica *r, Drover__Envelope *env)
+{
+	struct bus_msg *m;
+
+	if (!r->up || S.bus_tail - S.bus_head >= MAX_BUS)
+		return;
+	m = &S.bus[S.bus_tail++ % MAX_BUS];
+	m->from = r->id;
+	if (frame_encode(env, &m->buf, &m->len) < 0) {
+		violation("%s could not frame a message", r->name);
+		S.bus_tail--;
+	}
+}
+
+void replica_send_inventory(struct replica *r)
+{
+	struct host *h = &S.h[r->id - 1];
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
+	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
+	Drover__AgentDomain doms[MAX_VMS], *ptrs[MAX_VMS];
+
+	for (size_t i = 0; i < h->n_running; i++) {
+		drover__agent_domain__init(&doms[i]);
+		doms[i].name = h->running[i];
+		doms[i].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING;
+		ptrs[i] = &doms[i];
+	}
+	inv.n_domains = h->n_running;
+	inv.domains = ptrs;
+	inv.memory_mib = HOST_MIB;
+	inv.vcpus = 16;
+	m.inventory = &inv;
+	m.agent_ok = h->agent_up;
+	m.agent_error = (char *)(h->agent_up ? "" : "inventory failed: the hypervisor does not answer");
+	env.body_case = DROVER__ENVELOPE__BODY_NODE_INVENTORY;
+	env.node_inventory = &m;
+	replica_send(r, &env);
+}
+
+void replica_send_result(struct replica *r, uint64_t op, uint32_t origin, uint64_t request_id,
+			int code, const char *error)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmActionResult m = DROVER__VM_ACTION_RESULT__INIT;
+
+	m.action_id = op;
+	m.ok = code == 0;
+	m.exit_code = code;
+	m.error = (char *)(error ? error : "");
+	m.origin_node = origin;
+	m.request_id = request_id;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_RESULT;
+	env.vm_action_result = &m;
+	replica_send(r, &env);
+}
+
+void replica_save(struct replica *r)
+{
+	state_free(&r->disk);
+	state_copy(&r->state, &r->disk);
+}
+
+/* ---- the replica: what droverd.c does, with the core's functions ---- */
+
+uint32_t replica_coordinator(const struct replica *r)
+{
+	return r->config_quorate && r->synced && r->n_members ? r->members[0] : 0;
+}
+
+static void nodelist(struct obs_node *nl)
+{
+	for (size_t i = 0; i < S.n; i++)
+		nl[i] = (struct obs_node){ S.r[i].id, S.r[i].name };
+}
+
+void replica_locate(const struct replica *r, const char *vm, struct locate_result *ret)
+{
+	struct obs_node nl[MAX_NODES];
+
+	nodelist(nl);
+	obs_locate(r->obs, &r->state, nl, S.n, r->members, r->n_members, vm, ret);
+}
+
+
+const char *sim_kind_name(Drover__VmActionKind k)
+{
+	return k == DROVER__VM_ACTION_KIND__VM_ACTION_START  ? "start"
+	       : k == DROVER__VM_ACTION_KIND__VM_ACTION_STOP ? "stop"
+							     : "migrate";
+}
+
+/* The coordinator's decision, through vm_decide() as vm_actions.c calls it. */
+/* Operations that cannot finish by themselves (vm_actions_reconcile). */
+void replica_reconcile(struct replica *r)
+{
+	if (!r->synced || !r->config_quorate)
+		return;
+	for (size_t i = 0; i < r->state.n_jobs; i++) {
+		const struct queue_job *o = &r->state.jobs[i];
+		bool mine = false, member = false;
+
+		if (o->kind == QUEUE_OP_MIGRATE || o->state != QUEUE_JOB_RUNNING)
+			continue;
+		for (size_t j = 0; j < r->n_jobs; j++)
+			mine |= r->jobs[j].op_id == o->id;
+		for (size_t m = 0; m < r->n_members; m++)
+			member |= r->members[m] == o->source;
+		if (o->source == r->id && !mine)
+			replica_send_result(r, o->id, o->origin_node, o->request_id, DROVER_EXIT_ERROR,
+				    "droverd restarted during the action");
+		else if (replica_coordinator(r) == r->id && !member)
+			replica_send_result(r, o->id, o->origin_node, o->request_id, DROVER_EXIT_ERROR,
+				    "the executing node left the cluster during the action");
+	}
+}
+
+void replica_send_job_finish(struct replica *r, uint64_t job_id, bool ok, const char *reason)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobFinish f = DROVER__JOB_FINISH__INIT;
+
+	f.job_id = job_id;
+	f.ok = ok;
+	f.reason = (char *)reason;
+	f.finished_ms = (uint64_t)S.tick * 1000;
+	f.bytes = ok ? 1 : 0;
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+	env.job_finish = &f;
+	replica_send(r, &env);
+}
+
+static void sync_done(struct replica *r)
+{
+	r->synced = true;
+	replica_reconcile(r);
+	/* A job running from here that we do not execute: droverd restarted under it (drain.c). */
+	for (size_t i = 0; i < r->state.n_jobs; i++) {
+		const struct queue_job *j = &r->state.jobs[i];
+		bool ours = false;
+
+		for (size_t k = 0; k < r->n_migs; k++)
+			ours |= r->migs[k].job_id == j->id;
+		if (j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING && j->source == r->id && !ours)
+			replica_send_job_finish(r, j->id, false, "droverd on the source restarted during the migration");
+	}
+}
+
+/* The coordinator's queue work, as drain.c does it: one decision, its messages. */
+
+/* Gone as a host from r's view: powered off, or on the other side of a partition. */
+bool replica_host_gone(const struct replica *r, uint32_t id)
+{
+	return !S.h[id - 1].powered || S.h[id - 1].group != S.h[r->id - 1].group;
+}
+
+bool replica_is_member(const struct replica *r, uint32_t id)
+{
+	for (size_t i = 0; i < r->n_members; i++)
+		if (r->members[i] == id)
+			return true;
+	return false;
+}
+
+
+static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *env)
+{
+	enum apply_verdict v = apply_gate(&r->state, r->members, r->n_members, r->config_quorate,
+					  r->synced, from, env);
+	int ret;
+
+	if ((env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION ||
+	     env->body_case == DROVER__ENVELOPE__BODY_VM_PLACED) && from == r->id)
+		for (size_t i = 0; i < r->n_undelivered; i++)
+			if (strcmp(r->undelivered[i], env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION
+							       ? env->vm_action->vm
+							       : env->vm_placed->vm) == 0) {
+				memmove(r->undelivered[i], r->undelivered[i + 1],
+					(--r->n_undelivered - i) * sizeof(r->undelivered[0]));
+				break;
+			}
+	if (v != APPLY_OK) {
+		LOG("t=%d %s drops body %d from %s: %s", S.tick, r->name, (int)env->body_case, nm(from),
+		    apply_verdict_text(v));
+		return;
+	}
+	ret = state_apply(&r->state, env);
+	if (ret < 0) {
+		LOG("t=%d %s rejects body %d from %s: %s", S.tick, r->name, (int)env->body_case,
+		    nm(from), strerror(-ret));
+		/* vm_actions.c answers the origin of a decision every member refused. */
+		if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION &&
+		    env->vm_action->origin_node == r->id)
+			LOG("t=%d cli on %s: %s %s: exit %d: the VM has another operation or a "
+			    "migration job", S.tick, r->name, sim_kind_name(env->vm_action->kind),
+			    env->vm_action->vm, DROVER_EXIT_UNAVAILABLE);
+		return;
+	}
+	if (ret == 0)
+		return;
+	replica_save(r);
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_VM_ADD:
+		LOG("t=%d %s applies VmAdd %s (term %llu epoch %llu)", S.tick, r->name,
+		    env->vm_add->vm->name, (unsigned long long)r->state.term,
+		    (unsigned long long)r->state.epoch);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ACTION: {
+		const Drover__VmAction *a = env->vm_action;
+		const struct queue_job *o = state_op_for_vm(&r->state, a->vm);
+
+		obs_touch(r->obs, a->node, a->vm);
+		if (o && a->node == r->id && r->n_jobs < MAX_JOBS) {
+			struct agent_job *j = &r->jobs[r->n_jobs++];
+
+			j->op_id = o->id;
+			j->kind = a->kind;
+			strscpy(j->vm, a->vm, sizeof(j->vm));
+			j->origin = a->origin_node;
+			j->request_id = a->request_id;
+		}
+		if (r->id == 1 || a->node == r->id)
+			LOG("t=%d %s applies: %s %s on %s", S.tick, r->name, sim_kind_name(a->kind), a->vm,
+			    nm(a->node));
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_JOB_START: {
+		const struct queue_job *j = state_job_find(&r->state, env->job_start->job_id);
+
+		if (!j)
+			break;
+		obs_touch(r->obs, j->source, j->vm);
+		obs_touch(r->obs, j->target, j->vm);
+		for (size_t i = 0; i < r->n_aborted; i++)
+			if (r->aborted[i] == j->id)
+				r->aborted[i] = r->aborted[--r->n_aborted];
+		if (j->source == r->id && r->n_migs < MAX_MIGS) {
+			struct mig_job *m = &r->migs[r->n_migs++];
+
+			m->job_id = j->id;
+			strscpy(m->vm, j->vm, sizeof(m->vm));
+			m->target = j->target;
+			strscpy(m->network, j->network, sizeof(m->network));
+		}
+		if (r->id == 1 || j->source == r->id)
+			LOG("t=%d %s applies: job %llu %s %s -> %s over %s", S.tick, r->name,
+			    (unsigned long long)j->id, j->vm, nm(j->source), nm(j->target), j->network);
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
+		const struct queue_job *j = state_job_find(&r->state, env->job_finish->job_id);
+
+		if (j && (r->id == 1 || j->source == r->id))
+			LOG("t=%d %s applies: job %llu %s %s%s%s", S.tick, r->name, (unsigned long long)j->id,
+			    j->vm, queue_job_state_name(j->state), *env->job_finish->reason ? ": " : "",
+			    env->job_finish->reason);
+		for (size_t i = 0; j && j->state != QUEUE_JOB_QUEUED && i < r->n_awaiting; i++)
+			if (strcmp(r->awaiting[i], j->vm) == 0) {
+				LOG("t=%d cli on %s: migrate %s: exit %d%s%s", S.tick, r->name, j->vm,
+				    j->state == QUEUE_JOB_DONE ? 0 : DROVER_EXIT_ERROR, j->error[0] ? ": " : "",
+				    j->error);
+				memmove(r->awaiting[i], r->awaiting[i + 1],
+					(--r->n_awaiting - i) * sizeof(r->awaiting[0]));
+				break;
+			}
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_JOBS_ADD:
+		if (r->id == 1 || from == r->id)
+			LOG("t=%d %s applies: %zu job(s) queued, %zu unfinished", S.tick, r->name,
+			    env->jobs_add->n_jobs, state_jobs_unfinished(&r->state));
+		break;
+	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
+		if (r->id == 1 || from == r->id)
+			LOG("t=%d %s applies: jobs cancelled: %s", S.tick, r->name, env->jobs_cancel->reason);
+		break;
+	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
+		if (r->id == 1 || from == r->id)
+			LOG("t=%d %s applies: %s is %s", S.tick, r->name, nm(env->set_node_state->node_id),
+			    node_state_name(env->set_node_state->state));
+		break;
+	case DROVER__ENVELOPE__BODY_NODE_LOST:
+		if (r->id == replica_coordinator(r))
+			LOG("t=%d %s applies: %s is lost", S.tick, r->name, nm(env->node_lost->node));
+		break;
+	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
+		if (r->id == replica_coordinator(r) || from == r->id)
+			LOG("t=%d %s applies: %s %s%s%s", S.tick, r->name, nm(env->fence_result->node),
+			    env->fence_result->ok ? "fenced by " : "not fenced: ",
+			    env->fence_result->ok ? env->fence_result->device : "",
+			    env->fence_result->error);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_PLACED:
+		if (r->id == replica_coordinator(r))
+			LOG("t=%d %s applies: %s owner %s, %s", S.tick, r->name, env->vm_placed->vm,
+			    env->vm_placed->owner ? nm(env->vm_placed->owner) : "none",
+			    vm_want_name(env->vm_placed->want));
+		break;
+	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
+		if (r->id == replica_coordinator(r))
+			LOG("t=%d %s applies: %s is usable again", S.tick, r->name,
+			    nm(env->node_unfenced->node));
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT: {
+		/* Ended, and kept a while in the table: whose client asked. */
+		const struct queue_job *o = state_op_find(&r->state, env->vm_action_result->action_id);
+
+		if (o && o->origin_node == r->id)
+			LOG("t=%d cli on %s: %s %s: exit %d%s%s", S.tick, r->name,
+			    state_op_kind_name(o->kind), o->vm, env->vm_action_result->exit_code,
+			    *env->vm_action_result->error ? ": " : "", env->vm_action_result->error);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void on_full(struct replica *r, uint32_t from, const Drover__StateFull *full)
+{
+	struct cluster_state s;
+
+	if (!sync_awaits_full(&r->sync, from))
+		return;
+	if (!full->state || state_from_proto(full->state, &s) < 0 ||
+	    !sync_full_matches(&r->sync, s.epoch, state_hash(&s))) {
+		LOG("t=%d %s: the full state from %s is invalid", S.tick, r->name, nm(from));
+		sync_on_full_invalid(&r->sync, r->id, from);
+		return;
+	}
+	sync_on_full(&r->sync, from);
+	if (state_hash(&s) != state_hash(&r->state)) {
+		LOG("t=%d %s adopts %s's state (term %llu epoch %llu; had term %llu epoch %llu)",
+		    S.tick, r->name, nm(from), (unsigned long long)s.term, (unsigned long long)s.epoch,
+		    (unsigned long long)r->state.term, (unsigned long long)r->state.epoch);
+		state_free(&r->state);
+		r->state = s;
+		replica_save(r);
+	} else {
+		state_free(&s);
+	}
+	sync_done(r);
+}
+
+void replica_deliver(struct replica *r, uint32_t from, const Drover__Envelope *env)
+{
+	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_STATE_DIGEST: {
+		const Drover__StateDigest *dg = env->state_digest;
+
+		switch (sync_on_digest(&r->sync, r->id, from, dg->term, dg->epoch, dg->hash)) {
+		case SYNC_DONE:
+			sync_done(r);
+			break;
+		case SYNC_SEND_FULL: {
+			Drover__Envelope e = DROVER__ENVELOPE__INIT;
+			Drover__StateFull full = DROVER__STATE_FULL__INIT;
+			Drover__ClusterState cs;
+			struct state_proto_storage st;
+
+			state_to_proto(&r->state, &cs, &st);
+			full.state = &cs;
+			e.body_case = DROVER__ENVELOPE__BODY_STATE_FULL;
+			e.state_full = &full;
+			replica_send(r, &e);
+			state_proto_storage_free(&st);
+			break;
+		}
+		default:
+			break;
+		}
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_STATE_FULL:
+		on_full(r, from, env->state_full);
+		break;
+	case DROVER__ENVELOPE__BODY_NODE_INVENTORY:
+		obs_on_inventory(r->obs, &r->state, from, env->node_inventory);
+		if (r->n_held && replica_coordinator(r) == r->id)
+			sim_coord_retry_held(r, false);
+		break;
+	case DROVER__ENVELOPE__BODY_VM_REQUEST: {
+		const Drover__VmRequest *m = env->vm_request;
+		struct held q = { .kind = m->kind, .origin = from,
+				  .request_id = m->request_id, .expires = S.tick + HOLD_TICKS };
+
+		if (replica_coordinator(r) != r->id)
+			break;
+		strscpy(q.vm, m->vm ? m->vm : "", sizeof(q.vm));
+		sim_coord_vm_request(r, &q, true);
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_JOB_ABORT:
+		/* The source aborts its migration; its JobFinish re-queues the job. */
+		for (size_t i = 0; i < r->n_migs; i++)
+			if (r->migs[i].job_id == env->job_abort->job_id && from == r->members[0]) {
+				Drover__Envelope e = DROVER__ENVELOPE__INIT;
+				Drover__JobFinish f = DROVER__JOB_FINISH__INIT;
+
+				f.job_id = r->migs[i].job_id;
+				f.reason = env->job_abort->reason;
+				f.finished_ms = (uint64_t)S.tick * 1000;
+				e.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+				e.job_finish = &f;
+				replica_send(r, &e);
+				r->migs[i] = r->migs[--r->n_migs];
+				break;
+			}
+		break;
+	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
+		if (!env->vm_action_result->action_id) {
+			if (env->vm_action_result->origin_node == r->id)
+				LOG("t=%d cli on %s: exit %d: %s", S.tick, r->name,
+				    env->vm_action_result->exit_code, env->vm_action_result->error);
+			break;
+		}
+		on_change(r, from, env);
+		break;
+	default:
+		if (apply_gate_is_change(env))
+			on_change(r, from, env);
+		break;
+	}
+}
+
+/* Deliver everything on the bus; within its own group only (a partition's first moments). */
+
+void replica_start(struct replica *r)
+{
+	r->up = true;
+	state_free(&r->state);
+	state_copy(&r->disk, &r->state);
+	r->n_members = 0;
+	r->synced = false;
+	r->config_quorate = false;
+	r->n_held = r->n_undelivered = r->n_jobs = 0;
+	obs_free(r->obs);
+	memset(&r->sync, 0, sizeof(r->sync));
+}
+
+void replica_stop(struct replica *r)
+{
+	r->up = false;
+	r->n_members = 0;
+	r->n_jobs = 0;
+	r->n_migs = 0;
+	r->n_aborted = 0;
+}
+

@@ -1,0 +1,266 @@
+/*
+ * Scenario files: one event per line (the grammar is at the top of
+ * drover-sim.c), parsed and run against the simulated cluster.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+/* ---- scenario ---- */
+
+static uint32_t node_arg(const char *s)
+{
+	unsigned id;
+
+	if (!s || sscanf(s, "n%u", &id) != 1 || id < 1 || id > S.n) {
+		fprintf(stderr, "drover-sim: line %d: bad node '%s'\n", S.scenario_line, s ? s : "");
+		exit(64);
+	}
+	return id;
+}
+
+static void setup(size_t n)
+{
+	if (n < 1 || n > MAX_NODES) {
+		fprintf(stderr, "drover-sim: line %d: 1 to %d nodes\n", S.scenario_line, MAX_NODES);
+		exit(64);
+	}
+	S.n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct replica *r = &S.r[i];
+
+		r->id = (uint32_t)i + 1;
+		snprintf(r->name, sizeof(r->name), "n%u", (unsigned)(i + 1) % 10u);
+		state_init(&r->state);
+		state_init(&r->disk);
+		S.h[i].powered = true;
+		S.h[i].agent_up = true;
+	}
+}
+
+static void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority prio)
+{
+	for (size_t i = 0; i < S.n; i++) {
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__VmAdd m = DROVER__VM_ADD__INIT;
+		Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+		char xml[256];
+
+		snprintf(xml, sizeof(xml),
+			 "<domain><name>%s</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>",
+			 name);
+		vm.name = (char *)name;
+		vm.xml = xml;
+		vm.memory_mib = 512;
+		vm.vcpus = 1;
+		vm.priority = prio;
+		vm.home_node = node;
+		m.vm = &vm;
+		env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+		env.vm_add = &m;
+		state_apply(&S.r[i].disk, &env);
+	}
+	if (running)
+		world_host_set(node, name, true);
+}
+
+/* Every droverd starts; with reports, every agent has reported before the next event. */
+static void boot_all(bool reports)
+{
+	for (size_t i = 0; i < S.n; i++)
+		replica_start(&S.r[i]);
+	S.quiet = !reports;
+	corosync_reconfigure();
+	bus_deliver_all();
+	S.quiet = false;
+	for (size_t i = 0; reports && i < S.n; i++)
+		replica_send_inventory(&S.r[i]);
+	bus_deliver_all();
+}
+
+
+void scenario_run_line(char *line)
+{
+	char *argv[8];
+	int argc = 0;
+	bool background = false;
+	char *p = strchr(line, '#');
+
+	if (p)
+		*p = '\0';
+	for (char *t = strtok(line, " \t\n"); t && argc < 8; t = strtok(NULL, " \t\n"))
+		argv[argc++] = t;
+	if (argc && strcmp(argv[argc - 1], "&") == 0) {
+		background = true;
+		argc--;
+	}
+	if (!argc)
+		return;
+	if (strcmp(argv[0], "nodes") == 0 && argc == 2) {
+		setup((size_t)atoi(argv[1]));
+		return;
+	}
+	if (strcmp(argv[0], "vm") == 0 && argc >= 3 && argc <= 5) {
+		Drover__VmPriority prio = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+		bool running = true;
+
+		for (int k = 3; k < argc; k++) {
+			if (strcmp(argv[k], "stopped") == 0)
+				running = false;
+			else if (vm_priority_from_name(argv[k], &prio) < 0)
+				goto bad;
+		}
+		setup_vm(argv[1], node_arg(argv[2]), running, prio);
+		return;
+	}
+	if (strcmp(argv[0], "fence") == 0 && argc == 2) {
+		if (strcmp(argv[1], "device") == 0)
+			S.fence = 1;
+		else if (strcmp(argv[1], "fail") == 0)
+			S.fence = 2;
+		else
+			goto bad;
+		LOG("t=%d fence devices %s", S.tick, S.fence == 1 ? "work" : "fail");
+		return;
+	}
+	if (strcmp(argv[0], "confirm-off") == 0 && argc == 3) {
+		struct replica *via = rep(node_arg(argv[1]));
+		uint32_t id = node_arg(argv[2]);
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__FenceResult m = DROVER__FENCE_RESULT__INIT;
+
+		LOG("t=%d confirm-off %s via %s", S.tick, argv[2], argv[1]);
+		/* failover_ctl_confirm_off(): refused for a member, or a host its corosync sees. */
+		if (!via->up || replica_is_member(via, id) || !replica_host_gone(via, id)) {
+			LOG("t=%d cli on %s: confirm-off %s: exit %d: the node is a member of the cluster",
+			    S.tick, via->name, argv[2], DROVER_EXIT_UNSAFE);
+			return;
+		}
+		m.node = id;
+		m.ok = true;
+		m.device = "operator";
+		m.error = "";
+		m.by_operator = true;
+		env.body_case = DROVER__ENVELOPE__BODY_FENCE_RESULT;
+		env.fence_result = &m;
+		replica_send(via, &env);
+		bus_deliver_all();
+		sim_coord_all();
+		checks_after_event();
+		return;
+	}
+	if (strcmp(argv[0], "boot-all") == 0) {
+		boot_all(argc < 2 || strcmp(argv[1], "quiet") != 0);
+	} else if (strcmp(argv[0], "vm-add") == 0 && argc == 3) {
+		cli_vm_add(rep(node_arg(argv[1])), argv[2]);
+	} else if (strcmp(argv[0], "start") == 0 && argc == 3) {
+		cli_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_START, argv[2], 0);
+	} else if (strcmp(argv[0], "stop") == 0 && argc == 3) {
+		cli_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_STOP, argv[2], 0);
+	} else if (strcmp(argv[0], "migrate") == 0 && argc == 4) {
+		cli_migrate(rep(node_arg(argv[1])), argv[2], node_arg(argv[3]));
+	} else if (strcmp(argv[0], "drain") == 0 && argc == 2) {
+		cli_drain(rep(node_arg(argv[1])));
+	} else if (strcmp(argv[0], "link") == 0 && argc == 4) {
+		uint32_t id = node_arg(argv[1]);
+		size_t k = 0;
+
+		while (k < N_NETS && strcmp(net_names[k], argv[2]) != 0)
+			k++;
+		if (k == N_NETS) {
+			fprintf(stderr, "drover-sim: line %d: no network '%s'\n", S.scenario_line, argv[2]);
+			exit(64);
+		}
+		S.h[id - 1].net_down[k] = strcmp(argv[3], "down") == 0;
+		LOG("t=%d link %s %s %s", S.tick, argv[1], argv[2], argv[3]);
+	} else if (strcmp(argv[0], "partition") == 0 && argc == 2) {
+		int g = 0;
+
+		for (char *q = argv[1]; *q; q++) {
+			if (*q == '|')
+				g++;
+			else if (*q >= '1' && *q <= '9' && (size_t)(*q - '0') <= S.n)
+				S.h[*q - '1'].group = g;
+		}
+		LOG("t=%d partition %s", S.tick, argv[1]);
+		/* What is on the bus reaches only its own side, in the old configuration. */
+		bus_deliver_all();
+		corosync_reconfigure();
+	} else if (strcmp(argv[0], "heal") == 0) {
+		for (size_t i = 0; i < S.n; i++)
+			S.h[i].group = 0;
+		LOG("t=%d heal", S.tick);
+		bus_deliver_all();
+		corosync_reconfigure();
+	} else if (strcmp(argv[0], "kill") == 0 && argc == 2) {
+		uint32_t id = node_arg(argv[1]);
+
+		LOG("t=%d kill %s", S.tick, argv[1]);
+		bus_deliver_all();
+		S.h[id - 1].powered = false;
+		S.h[id - 1].n_running = 0;
+		replica_stop(rep(id));
+		corosync_reconfigure();
+	} else if (strcmp(argv[0], "boot") == 0 && argc == 2) {
+		uint32_t id = node_arg(argv[1]);
+
+		LOG("t=%d boot %s", S.tick, argv[1]);
+		bus_deliver_all();
+		S.h[id - 1].powered = true;
+		replica_start(rep(id));
+		corosync_reconfigure();
+	} else if (strcmp(argv[0], "restart") == 0 && argc == 2) {
+		uint32_t id = node_arg(argv[1]);
+
+		LOG("t=%d restart droverd on %s", S.tick, argv[1]);
+		bus_deliver_all();
+		replica_stop(rep(id));
+		corosync_reconfigure();
+		bus_deliver_all();
+		replica_start(rep(id));
+		corosync_reconfigure();
+	} else if (strcmp(argv[0], "agent") == 0 && argc == 3) {
+		uint32_t id = node_arg(argv[1]);
+
+		S.h[id - 1].agent_up = strcmp(argv[2], "up") == 0;
+		LOG("t=%d agent of %s %s", S.tick, argv[1], argv[2]);
+		replica_send_inventory(rep(id));
+	} else if (strcmp(argv[0], "random") == 0 && argc == 3) {
+		random_run(strtoull(argv[1], NULL, 10), atoi(argv[2]));
+	} else if (strcmp(argv[0], "tick") == 0) {
+		int n = argc > 1 ? atoi(argv[1]) : 1;
+
+		for (int i = 0; i < n; i++)
+			world_tick();
+	} else if (strcmp(argv[0], "expect") == 0 &&
+		   (argc == 4 || (argc == 3 && strcmp(argv[2], "nowhere") == 0))) {
+		const char *vm = argv[1];
+		const char *where = argv[argc - 1];
+		size_t count = 0;
+		uint32_t at = 0;
+
+		bus_deliver_all();
+		for (size_t i = 0; i < S.n; i++)
+			if (S.h[i].powered && world_host_runs(S.r[i].id, vm))
+				count++, at = S.r[i].id;
+		if (strcmp(where, "nowhere") == 0 ? count != 0
+						   : count != 1 || at != node_arg(where))
+			violation("expected %s on %s; it runs on %zu host(s)", vm, where, count);
+		else
+			LOG("t=%d check: %s %s%s", S.tick, vm, strcmp(where, "nowhere") ? "on " : "", where);
+	} else {
+		goto bad;
+	}
+	if (!background) {
+		bus_deliver_all();
+		sim_coord_all();
+	}
+	checks_after_event();
+	return;
+bad:
+	fprintf(stderr, "drover-sim: line %d: unknown or malformed event '%s'\n", S.scenario_line, argv[0]);
+	exit(64);
+}
+
