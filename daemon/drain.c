@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "coord.h"
+#include "coord_input.h"
 #include "coord_msgs.h"
 #include "droverd.h"
 #include "exitcode.h"
@@ -39,12 +40,6 @@
 #define DRAIN_KICK_MS 20u
 #define MIGRATE_DEADLINE_MS 900000u
 #define MIGRATE_COMPLETION_MS 600000u
-/*
- * vCPUs are overcommitted on KVM hosts as a matter of course; the queue only
- * refuses a target whose running VMs would exceed this many vCPUs per host
- * CPU, which catches mistakes (a 64-vCPU VM onto a 4-CPU host), not load.
- */
-#define VCPU_OVERCOMMIT 16u
 
 /* The seq of our last coordinator message that has not come back yet; 0: none. */
 
@@ -77,17 +72,6 @@ void drain_limits(const struct droverd *d, struct mig_limits *ret)
 		limits_from_config(&d->cfg, ret);
 }
 
-/* dom, on node, is the paused copy a running migration brings in. */
-static bool incoming_copy(const struct droverd *d, uint32_t node, const struct obs_domain *dom)
-{
-	const struct queue_job *j;
-
-	if (dom->state != DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED)
-		return false;
-	j = state_op_for_vm(&d->state, dom->name);
-	return j && j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING && j->target == node;
-}
-
 void drain_build_view(const struct droverd *d, struct queue_view *v)
 {
 	struct mig_limits l;
@@ -101,7 +85,6 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 		const struct known_node *k = &d->nodes[i];
 		const struct node_obs *o = droverd_obs(d, k->id);
 		struct queue_node n;
-		uint64_t used_mib = 0, used_vcpus = 0, cap_vcpus;
 
 		memset(&n, 0, sizeof(n));
 		n.id = k->id;
@@ -109,23 +92,7 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 		n.online = droverd_is_member(d, k->id) && o && o->agent_ok;
 		n.usable_target = n.online &&
 				  state_node_get(&d->state, k->id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE;
-		for (size_t j = 0; o && j < o->n_domains; j++) {
-			const struct vm_cfg *vc = state_vm_find(&d->state, o->domains[j].name);
-
-			/*
-			 * Every guest that holds its memory, paused ones too (a host
-			 * full of paused guests is full), but for an incoming
-			 * migration's paused copy: the queue counts those itself.
-			 */
-			if (vc && droverd_vm_state_active(o->domains[j].state) &&
-			    !incoming_copy(d, k->id, &o->domains[j])) {
-				used_mib += vc->memory_mib;
-				used_vcpus += vc->vcpus;
-			}
-		}
-		n.free_mib = o && o->memory_mib > used_mib ? o->memory_mib - used_mib : 0;
-		cap_vcpus = o ? (uint64_t)o->vcpus * VCPU_OVERCOMMIT : 0;
-		n.free_vcpus = cap_vcpus > used_vcpus ? (uint32_t)(cap_vcpus - used_vcpus) : 0;
+		coord_input_room(&d->state, o, &n.free_mib, &n.free_vcpus);
 		queue_view_add_node(v, &n);
 	}
 	for (size_t k = 0; k < nethealth_n_networks(d); k++) {
@@ -158,43 +125,12 @@ struct input_buf {
 
 static void input_build(const struct droverd *d, struct coord_input *in, struct input_buf *buf)
 {
-	size_t n_names = 0, used = 0;
-
 	memset(in, 0, sizeof(*in));
 	drain_build_view(d, &buf->view);
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
-		n_names += d->obs[i].node_id ? d->obs[i].n_domains : 0;
-	buf->names = xcalloc(n_names ? n_names : 1, sizeof(*buf->names));
-	for (size_t i = 0; i < DROVER_MAX_NODES; i++) {
-		const struct node_obs *o = &d->obs[i];
-		struct coord_node *n;
-
-		if (!o->node_id)
-			continue;
-		n = &buf->nodes[in->n_nodes++];
-		n->id = o->node_id;
-		n->member = droverd_is_member(d, o->node_id);
-		n->agent_ok = o->agent_ok;
-		n->vms = &buf->names[used];
-		for (size_t k = 0; k < o->n_domains; k++)
-			if (droverd_vm_state_active(o->domains[k].state))
-				buf->names[used + n->n_vms++] = o->domains[k].name;
-		used += n->n_vms;
-	}
-	/* A member whose agent never reported still counts: as a node that sees nothing. */
-	for (size_t i = 0; i < d->n_members && in->n_nodes < DROVER_MAX_NODES; i++) {
-		bool seen = false;
-
-		for (size_t k = 0; k < in->n_nodes; k++)
-			seen |= buf->nodes[k].id == d->members[i];
-		if (!seen)
-			buf->nodes[in->n_nodes++] = (struct coord_node){ .id = d->members[i], .member = true };
-	}
-	/* VMs a start or a stop is under way for: no migration starts beside it. */
-	for (size_t i = 0; i < d->state.n_jobs && in->n_busy < DROVER_MAX_OPS; i++)
-		if (d->state.jobs[i].kind != QUEUE_OP_MIGRATE &&
-		    d->state.jobs[i].state == QUEUE_JOB_RUNNING)
-			buf->busy[in->n_busy++] = d->state.jobs[i].vm;
+	buf->names = xcalloc(coord_input_n_names(d->obs) + 1, sizeof(*buf->names));
+	in->n_nodes = coord_input_nodes(d->obs, d->members, d->n_members, buf->nodes,
+					DROVER_MAX_NODES, buf->names);
+	in->n_busy = coord_input_busy(&d->state, buf->busy, DROVER_MAX_OPS);
 	in->state = &d->state;
 	in->view = &buf->view;
 	in->nodes = buf->nodes;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord_input.h"
 #include "sim.h"
 
 static bool undelivered_has(const struct replica *r, const char *vm)
@@ -107,16 +108,71 @@ void sim_coord_retry_held(struct replica *r, bool expire)
 	}
 }
 
+/* drain.c's input_build(): the coordinator's input as r knows it now; in points into *buf. */
+struct coord_buf {
+	struct queue_view view;
+	struct coord_node nodes[DROVER_MAX_NODES];
+	const char **names;
+	const char *busy[DROVER_MAX_OPS];
+};
+
+static void coord_input_build(const struct replica *r, struct coord_input *in, struct coord_buf *buf)
+{
+	struct queue_view *view = &buf->view;
+
+	queue_view_init(view);
+	view->limits.per_source = r->state.limits.per_source;
+	view->limits.per_target = r->state.limits.per_target;
+	view->limits.cluster = r->state.limits.cluster;
+	for (size_t i = 0; i < S.n; i++) {
+		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
+		struct queue_node qn;
+
+		memset(&qn, 0, sizeof(qn));
+		qn.id = S.r[i].id;
+		strscpy(qn.name, S.r[i].name, sizeof(qn.name));
+		qn.online = replica_is_member(r, qn.id) && o && o->agent_ok;
+		qn.usable_target = qn.online && state_node_get(&r->state, qn.id) ==
+							DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		coord_input_room(&r->state, o, &qn.free_mib, &qn.free_vcpus);
+		queue_view_add_node(view, &qn);
+	}
+	/* The networks' health: the links' truth (the nodes' probes are not simulated). */
+	for (size_t k = 0; k < N_NETS; k++) {
+		queue_view_add_network(view, net_names[k], 0);
+		for (uint32_t a = 1; a <= S.n; a++)
+			for (uint32_t b = a + 1; b <= S.n; b++)
+				if (world_net_usable(k, a, b))
+					queue_view_set_usable(view, k, a, b, true);
+	}
+	memset(in, 0, sizeof(*in));
+	buf->names = xcalloc(coord_input_n_names(r->obs) + 1, sizeof(*buf->names));
+	in->n_nodes = coord_input_nodes(r->obs, r->members, r->n_members, buf->nodes,
+					DROVER_MAX_NODES, buf->names);
+	in->n_busy = coord_input_busy(&r->state, buf->busy, DROVER_MAX_OPS);
+	in->state = &r->state;
+	in->view = view;
+	in->nodes = buf->nodes;
+	in->busy = buf->busy;
+	in->n_aborted = r->n_aborted;
+	in->aborted = r->aborted;
+	in->now_ms = (uint64_t)S.tick * 1000 + 100000;
+}
+
+static void coord_buf_free(struct coord_buf *buf)
+{
+	free(buf->names);
+	free(buf);
+}
+
+/* The coordinator's queue work, as drain.c does it: one decision, its messages. */
 static bool coordinate_queue(struct replica *r)
 {
-	static struct queue_view view;
-	struct coord_node nodes[OBS_TABLE_SIZE + MAX_NODES];
-	const char *names[OBS_TABLE_SIZE][MAX_VMS];
-	const char *busy[DROVER_MAX_OPS];
 	struct coord_input in;
+	struct coord_buf *buf;
 	struct coord_decision *dec;
 	struct coord_msgs *msgs;
-	size_t n_nodes = 0;
+	size_t n_sent;
 
 	if (!r->up || replica_coordinator(r) != r->id) {
 		r->n_aborted = 0;
@@ -137,75 +193,13 @@ static bool coordinate_queue(struct replica *r)
 		replica_send(r, &env);
 		return true;
 	}
-	queue_view_init(&view);
-	view.limits.per_source = r->state.limits.per_source;
-	view.limits.per_target = r->state.limits.per_target;
-	view.limits.cluster = r->state.limits.cluster;
-	for (size_t i = 0; i < S.n; i++) {
-		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
-		struct queue_node qn;
-		uint64_t load = 0;
-		bool member = false;
-
-		for (size_t m = 0; m < r->n_members; m++)
-			member |= r->members[m] == S.r[i].id;
-		for (size_t j = 0; o && j < o->n_domains; j++)
-			if (state_vm_find(&r->state, o->domains[j].name) &&
-			    locate_state_active(o->domains[j].state))
-				load += 512;
-		memset(&qn, 0, sizeof(qn));
-		qn.id = S.r[i].id;
-		strscpy(qn.name, S.r[i].name, sizeof(qn.name));
-		qn.online = member && o && o->agent_ok;
-		qn.usable_target = qn.online && state_node_get(&r->state, qn.id) ==
-							DROVER__NODE_STATE__NODE_STATE_ACTIVE;
-		qn.free_mib = o && o->memory_mib > load ? o->memory_mib - load : 0;
-		qn.free_vcpus = 64;
-		queue_view_add_node(&view, &qn);
-	}
-	for (size_t k = 0; k < N_NETS; k++) {
-		queue_view_add_network(&view, net_names[k], 0);
-		for (uint32_t a = 1; a <= S.n; a++)
-			for (uint32_t b = a + 1; b <= S.n; b++)
-				if (world_net_usable(k, a, b))
-					queue_view_set_usable(&view, k, a, b, true);
-	}
-	for (size_t i = 0; i < OBS_TABLE_SIZE; i++) {
-		const struct node_obs *o = &r->obs[i];
-		struct coord_node *cn;
-
-		if (!o->node_id)
-			continue;
-		cn = &nodes[n_nodes];
-		memset(cn, 0, sizeof(*cn));
-		cn->id = o->node_id;
-		for (size_t m = 0; m < r->n_members; m++)
-			cn->member |= r->members[m] == o->node_id;
-		cn->agent_ok = o->agent_ok;
-		cn->vms = names[n_nodes];
-		for (size_t j = 0; j < o->n_domains && cn->n_vms < MAX_VMS; j++)
-			if (locate_state_active(o->domains[j].state))
-				names[n_nodes][cn->n_vms++] = o->domains[j].name;
-		n_nodes++;
-	}
-	memset(&in, 0, sizeof(in));
-	/* As drain.c's input_build(): VMs a start or a stop is under way for. */
-	for (size_t i = 0; i < r->state.n_jobs && in.n_busy < DROVER_MAX_OPS; i++)
-		if (r->state.jobs[i].kind != QUEUE_OP_MIGRATE &&
-		    r->state.jobs[i].state == QUEUE_JOB_RUNNING)
-			busy[in.n_busy++] = r->state.jobs[i].vm;
-	in.state = &r->state;
-	in.view = &view;
-	in.n_nodes = n_nodes;
-	in.nodes = nodes;
-	in.busy = busy;
-	in.n_aborted = r->n_aborted;
-	in.aborted = r->aborted;
-	in.now_ms = (uint64_t)S.tick * 1000 + 100000;
-	dec = calloc(1, sizeof(*dec));
-	msgs = calloc(1, sizeof(*msgs));
+	buf = xcalloc(1, sizeof(*buf));
+	coord_input_build(r, &in, buf);
+	dec = xcalloc(1, sizeof(*dec));
+	msgs = xcalloc(1, sizeof(*msgs));
 	if (coord_decide(&in, dec) < 0) {
 		violation("%s: coord_decide failed", r->name);
+		coord_buf_free(buf);
 		free(dec), free(msgs);
 		return false;
 	}
@@ -218,10 +212,11 @@ static bool coordinate_queue(struct replica *r)
 		    dec->reason);
 	for (size_t i = 0; i < msgs->n; i++)
 		replica_send(r, &msgs->env[i]);
-	n_nodes = msgs->n;
+	n_sent = msgs->n;
+	coord_buf_free(buf);
 	free(dec);
 	free(msgs);
-	return n_nodes > 0;
+	return n_sent > 0;
 }
 
 static int sim_locate(const void *ctx, const char *vm, struct locate_result *ret)

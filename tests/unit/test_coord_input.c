@@ -1,0 +1,237 @@
+/*
+ * The coordinator's input from a member's observations (coord_input.c): the
+ * room the queue sees on a node (registered active guests count, paused ones
+ * too, but not the paused copy a migration brings in; vCPUs overcommitted;
+ * no report, no room), the node reports (active domains only, members that
+ * never reported added as seeing nothing) and the VMs busy with a start or a
+ * stop.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "coord_input.h"
+
+#define RUNNING DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING
+#define PAUSED DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED
+#define STOPPED DROVER__VM_RUN_STATE__VM_RUN_STATE_STOPPED
+
+static struct cluster_state state;
+static struct node_obs table[OBS_TABLE_SIZE];
+
+static void apply(Drover__Envelope *env)
+{
+	assert_int_equal(state_apply(&state, env), 1);
+}
+
+static void registered(const char *name, uint64_t mib, uint32_t vcpus)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAdd m = DROVER__VM_ADD__INIT;
+	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+	char xml[200];
+
+	snprintf(xml, sizeof(xml),
+		 "<domain><name>%s</name><memory unit='MiB'>%llu</memory><vcpu>%u</vcpu></domain>",
+		 name, (unsigned long long)mib, (unsigned)vcpus);
+	vm.name = (char *)name;
+	vm.xml = xml;
+	vm.memory_mib = mib;
+	vm.vcpus = vcpus;
+	vm.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+	m.vm = &vm;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+	env.vm_add = &m;
+	apply(&env);
+}
+
+/* A drain job for vm from source, started towards target. */
+static void migrating(const char *vm, uint32_t source, uint32_t target)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobsAdd add = DROVER__JOBS_ADD__INIT;
+	Drover__JobSpec spec = DROVER__JOB_SPEC__INIT, *sp = &spec;
+	Drover__JobStart start = DROVER__JOB_START__INIT;
+	uint64_t id = state.next_job_id;
+
+	spec.vm = (char *)vm;
+	spec.source = source;
+	spec.origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN;
+	add.n_jobs = 1;
+	add.jobs = &sp;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+	env.jobs_add = &add;
+	apply(&env);
+	start.job_id = id;
+	start.target = target;
+	start.network = (char *)"mig-a";
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
+	env.job_start = &start;
+	apply(&env);
+}
+
+/* node reports these domains (name, state pairs), memory and CPUs. */
+static void reports(uint32_t node, uint64_t mib, uint32_t cpus, size_t n, const char *const *names,
+		    const Drover__VmRunState *states)
+{
+	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
+	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
+	Drover__AgentDomain doms[8], *ptrs[8];
+
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++) {
+		drover__agent_domain__init(&doms[i]);
+		doms[i].name = (char *)names[i];
+		doms[i].state = states[i];
+		ptrs[i] = &doms[i];
+	}
+	inv.n_domains = n;
+	inv.domains = ptrs;
+	inv.memory_mib = mib;
+	inv.vcpus = cpus;
+	m.inventory = &inv;
+	m.agent_ok = true;
+	assert_int_equal(obs_on_inventory(table, &state, node, &m), 0);
+}
+
+static int setup(void **unused)
+{
+	(void)unused;
+	state_init(&state);
+	memset(table, 0, sizeof(table));
+	registered("a", 2048, 2);
+	registered("b", 1024, 1);
+	registered("c", 4096, 4);
+	registered("d", 512, 8);
+	return 0;
+}
+
+static int teardown(void **unused)
+{
+	(void)unused;
+	state_free(&state);
+	obs_free(table);
+	return 0;
+}
+
+static void test_room(void **unused)
+{
+	static const char *const names[] = { "a", "b", "c", "x", "d" };
+	static const Drover__VmRunState states[] = { RUNNING, PAUSED, STOPPED, RUNNING, PAUSED };
+	uint64_t mib;
+	uint32_t vcpus;
+
+	(void)unused;
+	/* d's paused copy is what its migration to n1 brings in: the queue counts that itself. */
+	migrating("d", 2, 1);
+	reports(1, 8192, 4, 5, names, states);
+	coord_input_room(&state, obs_find(table, 1), &mib, &vcpus);
+	/* a and the paused b hold theirs; c is off; x is not ours. */
+	assert_int_equal(mib, 8192 - 2048 - 1024);
+	assert_int_equal(vcpus, 4 * COORD_VCPU_OVERCOMMIT - 3);
+	/* No report: no room. */
+	coord_input_room(&state, NULL, &mib, &vcpus);
+	assert_int_equal(mib, 0);
+	assert_int_equal(vcpus, 0);
+}
+
+static void test_room_paused_elsewhere(void **unused)
+{
+	static const char *const names[] = { "d", "c" };
+	static const Drover__VmRunState states[] = { PAUSED, RUNNING };
+	uint64_t mib;
+	uint32_t vcpus;
+
+	(void)unused;
+	/* d migrates to n3, not here: its paused guest on n1 holds its memory. */
+	migrating("d", 2, 3);
+	reports(1, 4096, 1, 2, names, states);
+	coord_input_room(&state, obs_find(table, 1), &mib, &vcpus);
+	assert_int_equal(mib, 0);
+	assert_int_equal(vcpus, COORD_VCPU_OVERCOMMIT - 12);
+	/* More in use than there is: nothing free, not a wrap-around. */
+	registered("huge", 8192, 64);
+	{
+		static const char *const big[] = { "huge" };
+		static const Drover__VmRunState run[] = { RUNNING };
+
+		reports(1, 4096, 1, 1, big, run);
+	}
+	coord_input_room(&state, obs_find(table, 1), &mib, &vcpus);
+	assert_int_equal(mib, 0);
+	assert_int_equal(vcpus, 0);
+}
+
+static void test_nodes(void **unused)
+{
+	static const char *const n1[] = { "a", "c", "b" };
+	static const Drover__VmRunState s1[] = { RUNNING, STOPPED, PAUSED };
+	static const char *const n3[] = { "d" };
+	static const Drover__VmRunState s3[] = { RUNNING };
+	static const uint32_t members[] = { 1, 2 };
+	struct coord_node nodes[4];
+	const char *names[8];
+	size_t n;
+
+	(void)unused;
+	reports(1, 8192, 4, 3, n1, s1);
+	reports(3, 8192, 4, 1, n3, s3);
+	assert_int_equal(coord_input_n_names(table), 4);
+	n = coord_input_nodes(table, members, 2, nodes, 4, names);
+	assert_int_equal(n, 3);
+	assert_int_equal(nodes[0].id, 1);
+	assert_true(nodes[0].member && nodes[0].agent_ok);
+	assert_int_equal(nodes[0].n_vms, 2);
+	assert_string_equal(nodes[0].vms[0], "a");
+	assert_string_equal(nodes[0].vms[1], "b");
+	assert_int_equal(nodes[1].id, 3);
+	assert_false(nodes[1].member);
+	assert_int_equal(nodes[1].n_vms, 1);
+	assert_string_equal(nodes[1].vms[0], "d");
+	/* n2 is a member that never reported: a node that sees nothing. */
+	assert_int_equal(nodes[2].id, 2);
+	assert_true(nodes[2].member);
+	assert_false(nodes[2].agent_ok);
+	assert_int_equal(nodes[2].n_vms, 0);
+	/* At most max. */
+	assert_int_equal(coord_input_nodes(table, members, 2, nodes, 1, names), 1);
+}
+
+static void test_busy(void **unused)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAction act = DROVER__VM_ACTION__INIT;
+	const char *busy[4];
+
+	(void)unused;
+	migrating("a", 1, 2);
+	assert_int_equal(coord_input_busy(&state, busy, 4), 0);
+	act.kind = DROVER__VM_ACTION_KIND__VM_ACTION_START;
+	act.vm = (char *)"b";
+	act.node = 2;
+	act.network = (char *)"";
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+	env.vm_action = &act;
+	apply(&env);
+	assert_int_equal(coord_input_busy(&state, busy, 4), 1);
+	assert_string_equal(busy[0], "b");
+	assert_int_equal(coord_input_busy(&state, busy, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_room, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_room_paused_elsewhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
