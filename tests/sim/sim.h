@@ -25,15 +25,19 @@
 #include "util.h"
 #include "vmdecide.h"
 
-#define MAX_NODES 9
-#define MAX_VMS 32
-#define MAX_BUS 4096
+/* As droverd: node ids 1..DROVER_MAX_NODES, one bit each in a 64-bit mask. */
+#define MAX_NODES DROVER_MAX_NODES
+/* VMs the world knows (registered or not); hosts list them by index. */
+#define MAX_VMS 2048
+#define VM_HASH_SIZE 4096 /* a power of two above 2 * MAX_VMS */
+#define MAX_BUS 65536
 #define MAX_HELD 16
 #define MAX_JOBS 16
 #define HOLD_TICKS 3
 #define HOST_MIB 4096
+#define HOST_CPUS 16
 #define N_NETS 2
-#define MAX_MIGS 16
+#define MAX_MIGS 64
 
 extern const char *const net_names[N_NETS];
 
@@ -43,6 +47,17 @@ struct mig_job {
 	char vm[DROVER_VM_NAME_MAX];
 	uint32_t target;
 	char network[QUEUE_NAME_MAX];
+};
+
+/*
+ * A VM as the world knows it: what it needs and which hypervisors run it
+ * (a bit per host, so a VM on two hosts is one popcount away).
+ */
+struct sim_vm {
+	char name[DROVER_VM_NAME_MAX];
+	uint64_t memory_mib;
+	uint32_t vcpus;
+	uint64_t hosts;  /* bit id - 1: that host's hypervisor runs it */
 };
 
 struct held {
@@ -64,10 +79,16 @@ struct agent_job {
 
 struct replica {
 	uint32_t id;
-	char name[8];
+	char name[16];
 	bool up;                       /* droverd runs */
 	struct cluster_state state;
-	struct cluster_state disk;     /* what its state file holds */
+	/*
+	 * What its state file holds: state itself while droverd runs (every
+	 * applied change is persisted before the next one), kept here only once
+	 * it stops, so a change costs no copy (replica_persist()).
+	 */
+	struct cluster_state disk;
+	bool unsaved;                  /* state changed since disk was last written */
 	struct sync_round sync;
 	bool synced;
 	bool config_quorate;
@@ -95,8 +116,10 @@ struct replica {
 struct host {
 	bool powered;
 	bool agent_up;
-	size_t n_running;
-	char running[MAX_VMS][DROVER_VM_NAME_MAX];
+	uint64_t memory_mib;           /* what its agent reports */
+	uint32_t cpus;
+	size_t n_running;              /* the domains it runs, in the order they came */
+	uint16_t running[MAX_VMS];     /* indexes into S.vms */
 	int group;
 	bool net_down[N_NETS];         /* its link on that migration network is cut */
 };
@@ -111,6 +134,10 @@ struct sim {
 	size_t n;
 	struct replica r[MAX_NODES];
 	struct host h[MAX_NODES];
+	size_t n_vms;
+	struct sim_vm vms[MAX_VMS];
+	int32_t vm_hash[VM_HASH_SIZE]; /* index + 1 into vms; 0: empty */
+	bool disks_pending;            /* setup wrote n1's disk only: copy it to the others */
 	size_t bus_head, bus_tail;
 	struct bus_msg bus[MAX_BUS];
 	int tick;
@@ -161,7 +188,10 @@ void replica_send(struct replica *r, Drover__Envelope *env);
 void replica_send_inventory(struct replica *r);
 void replica_send_result(struct replica *r, uint64_t op, uint32_t origin, uint64_t request_id,
 			int code, const char *error);
-void replica_save(struct replica *r);
+/* Its state changed: what its state file holds from now on (written when droverd stops). */
+void replica_persist(struct replica *r);
+/* What its state file holds. */
+const struct cluster_state *replica_persisted(const struct replica *r);
 uint32_t replica_coordinator(const struct replica *r);
 void replica_locate(const struct replica *r, const char *vm, struct locate_result *ret);
 const char *sim_kind_name(Drover__VmActionKind k);
@@ -177,7 +207,12 @@ void replica_stop(struct replica *r);
 void scenario_run_line(char *line);
 
 /* sim_world.c */
+/* The index of a VM in S.vms, made if create (-1: none, or the table is full). */
+int world_vm_index(const char *name, bool create);
+/* A VM the world knows, with what it needs (made or updated). */
+void world_vm_register(const char *name, uint64_t memory_mib, uint32_t vcpus);
 bool world_host_runs(uint32_t id, const char *vm);
+void world_host_power_off(uint32_t id);
 void world_host_set(uint32_t id, const char *vm, bool run);
 bool world_net_usable(size_t k, uint32_t a, uint32_t b);
 void world_tick(void);

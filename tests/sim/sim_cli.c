@@ -44,6 +44,7 @@ void cli_vm_add(struct replica *r, const char *name)
 	vm.xml = xml;
 	vm.memory_mib = 512;
 	vm.vcpus = 1;
+	world_vm_register(name, vm.memory_mib, vm.vcpus);
 	vm.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
 	m.vm = &vm;
 	m.request_id = ++r->next_request;

@@ -156,7 +156,7 @@ static void coord_input_build(const struct replica *r, struct coord_input *in, s
 	in->busy = buf->busy;
 	in->n_aborted = r->n_aborted;
 	in->aborted = r->aborted;
-	in->now_ms = (uint64_t)S.tick * 1000 + 100000;
+	in->now_ms = (uint64_t)S.tick * 1000;
 }
 
 static void coord_buf_free(struct coord_buf *buf)
@@ -293,8 +293,7 @@ static bool coordinate_failover(struct replica *r)
 			if (m.ok && S.h[id - 1].powered) {
 				/* The device powers the host off, wherever it is. */
 				LOG("t=%d %s fences %s: powered off", S.tick, r->name, nm(id));
-				S.h[id - 1].powered = false;
-				S.h[id - 1].n_running = 0;
+				world_host_power_off(id);
 				replica_stop(rep(id));
 				corosync_reconfigure();
 			}

@@ -26,14 +26,15 @@ static uint32_t rnd(uint32_t n)
  */
 void random_run(uint64_t seed, int n)
 {
-	char line[128];
+	char line[640];
 	bool parted = false;
-	size_t n_vms = S.r[0].disk.n_vms;
+	const struct cluster_state *reg = replica_persisted(&S.r[0]);
+	size_t n_vms = reg->n_vms;
 
 	rnd_state = seed;
 	for (int i = 0; i < n; i++) {
 		uint32_t a = rnd((uint32_t)S.n) + 1, b = rnd((uint32_t)S.n) + 1, k = rnd(100);
-		const char *vm = n_vms ? S.r[0].disk.vms[rnd((uint32_t)n_vms)].name : "none";
+		const char *vm = n_vms ? reg->vms[rnd((uint32_t)n_vms)].name : "none";
 
 		if (k < 40)
 			snprintf(line, sizeof(line), "tick");
@@ -52,7 +53,7 @@ void random_run(uint64_t seed, int n)
 			snprintf(line, sizeof(line), "migrate n%u %s n%u", a, vm, b);
 		else if (!parted) {
 			/* A random split, one side named by the node ids it holds. */
-			char side[2][16] = { "", "" };
+			char side[2][4 * MAX_NODES] = { "", "" };
 
 			for (uint32_t id = 1; id <= S.n; id++) {
 				size_t len = strlen(side[rnd(2)]);
@@ -60,8 +61,11 @@ void random_run(uint64_t seed, int n)
 
 				(void)len;
 				len = strlen(p);
-				p[len] = (char)('0' + id);
-				p[len + 1] = '\0';
+				/* Digits up to 9 nodes, a list of ids beyond (sim_scenario.c's partition). */
+				if (S.n <= 9)
+					snprintf(p + len, sizeof(side[0]) - len, "%u", id);
+				else
+					snprintf(p + len, sizeof(side[0]) - len, "%s%u", len ? "," : "", id);
 			}
 			if (!side[0][0] || !side[1][0])
 				snprintf(line, sizeof(line), "tick");

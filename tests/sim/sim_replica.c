@@ -32,18 +32,19 @@ void replica_send_inventory(struct replica *r)
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
 	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
-	Drover__AgentDomain doms[MAX_VMS], *ptrs[MAX_VMS];
+	_cleanup_free_ Drover__AgentDomain *doms = xcalloc(h->n_running + 1, sizeof(*doms));
+	_cleanup_free_ Drover__AgentDomain **ptrs = xcalloc(h->n_running + 1, sizeof(*ptrs));
 
 	for (size_t i = 0; i < h->n_running; i++) {
 		drover__agent_domain__init(&doms[i]);
-		doms[i].name = h->running[i];
+		doms[i].name = S.vms[h->running[i]].name;
 		doms[i].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING;
 		ptrs[i] = &doms[i];
 	}
 	inv.n_domains = h->n_running;
 	inv.domains = ptrs;
-	inv.memory_mib = HOST_MIB;
-	inv.vcpus = 16;
+	inv.memory_mib = h->memory_mib;
+	inv.vcpus = h->cpus;
 	m.inventory = &inv;
 	m.agent_ok = h->agent_up;
 	m.agent_error = (char *)(h->agent_up ? "" : "inventory failed: the hypervisor does not answer");
@@ -69,10 +70,14 @@ void replica_send_result(struct replica *r, uint64_t op, uint32_t origin, uint64
 	replica_send(r, &env);
 }
 
-void replica_save(struct replica *r)
+void replica_persist(struct replica *r)
 {
-	state_free(&r->disk);
-	state_copy(&r->state, &r->disk);
+	r->unsaved = true;
+}
+
+const struct cluster_state *replica_persisted(const struct replica *r)
+{
+	return r->up ? &r->state : &r->disk;
 }
 
 /* ---- the replica: what droverd.c does, with the core's functions ---- */
@@ -212,7 +217,7 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	}
 	if (ret == 0)
 		return;
-	replica_save(r);
+	replica_persist(r);
 	switch (env->body_case) {
 	case DROVER__ENVELOPE__BODY_VM_ADD:
 		LOG("t=%d %s applies VmAdd %s (term %llu epoch %llu)", S.tick, r->name,
@@ -349,7 +354,7 @@ static void on_full(struct replica *r, uint32_t from, const Drover__StateFull *f
 		    (unsigned long long)r->state.term, (unsigned long long)r->state.epoch);
 		state_free(&r->state);
 		r->state = s;
-		replica_save(r);
+		replica_persist(r);
 	} else {
 		state_free(&s);
 	}
@@ -441,6 +446,12 @@ void replica_deliver(struct replica *r, uint32_t from, const Drover__Envelope *e
 
 void replica_start(struct replica *r)
 {
+	/* The scenario's registry was written to n1's disk alone: every node's file holds it. */
+	for (size_t i = 1; S.disks_pending && i < S.n; i++) {
+		state_free(&S.r[i].disk);
+		state_copy(&S.r[0].disk, &S.r[i].disk);
+	}
+	S.disks_pending = false;
 	r->up = true;
 	state_free(&r->state);
 	state_copy(&r->disk, &r->state);
@@ -454,6 +465,13 @@ void replica_start(struct replica *r)
 
 void replica_stop(struct replica *r)
 {
+	if (r->up && r->unsaved) {
+		/* What it applied last is on disk: the state itself moves there. */
+		state_free(&r->disk);
+		r->disk = r->state;
+		state_init(&r->state);
+		r->unsaved = false;
+	}
 	r->up = false;
 	r->n_members = 0;
 	r->n_jobs = 0;

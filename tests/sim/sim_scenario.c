@@ -32,36 +32,83 @@ static void setup(size_t n)
 		struct replica *r = &S.r[i];
 
 		r->id = (uint32_t)i + 1;
-		snprintf(r->name, sizeof(r->name), "n%u", (unsigned)(i + 1) % 10u);
+		snprintf(r->name, sizeof(r->name), "n%u", (unsigned)(i + 1));
 		state_init(&r->state);
 		state_init(&r->disk);
 		S.h[i].powered = true;
 		S.h[i].agent_up = true;
+		S.h[i].memory_mib = HOST_MIB;
+		S.h[i].cpus = HOST_CPUS;
 	}
 }
 
+/*
+ * `partition 12|3`: groups separated by '|'. Up to 9 nodes each digit is a
+ * node; beyond, each group is a comma-separated list of ids and ranges
+ * (`partition 1-16|17-32`, `1,3,5-9|2,4`). A node not named keeps its group.
+ */
+static void partition(const char *spec)
+{
+	int g = 0;
+
+	for (const char *q = spec; *q;) {
+		unsigned a, b;
+		int len = 0;
+
+		if (*q == '|') {
+			g++, q++;
+			continue;
+		}
+		if (*q == ',') {
+			q++;
+			continue;
+		}
+		if (S.n <= 9) {
+			if (*q >= '1' && *q <= '9' && (size_t)(*q - '0') <= S.n)
+				S.h[*q - '1'].group = g;
+			q++;
+			continue;
+		}
+		if (sscanf(q, "%u%n", &a, &len) != 1)
+			goto bad;
+		q += len;
+		b = a;
+		if (*q == '-' && sscanf(q + 1, "%u%n", &b, &len) == 1)
+			q += 1 + len;
+		if (a < 1 || b < a || b > S.n)
+			goto bad;
+		for (unsigned id = a; id <= b; id++)
+			S.h[id - 1].group = g;
+	}
+	return;
+bad:
+	fprintf(stderr, "drover-sim: line %d: bad partition '%s'\n", S.scenario_line, spec);
+	exit(64);
+}
+
+/* A VM registered before the cluster starts: in the state file every node starts from. */
 static void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority prio)
 {
-	for (size_t i = 0; i < S.n; i++) {
-		Drover__Envelope env = DROVER__ENVELOPE__INIT;
-		Drover__VmAdd m = DROVER__VM_ADD__INIT;
-		Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
-		char xml[256];
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAdd m = DROVER__VM_ADD__INIT;
+	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
+	char xml[256];
 
-		snprintf(xml, sizeof(xml),
-			 "<domain><name>%s</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>",
-			 name);
-		vm.name = (char *)name;
-		vm.xml = xml;
-		vm.memory_mib = 512;
-		vm.vcpus = 1;
-		vm.priority = prio;
-		vm.home_node = node;
-		m.vm = &vm;
-		env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
-		env.vm_add = &m;
-		state_apply(&S.r[i].disk, &env);
-	}
+	snprintf(xml, sizeof(xml),
+		 "<domain><name>%s</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>",
+		 name);
+	vm.name = (char *)name;
+	vm.xml = xml;
+	vm.memory_mib = 512;
+	vm.vcpus = 1;
+	vm.priority = prio;
+	vm.home_node = node;
+	m.vm = &vm;
+	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+	env.vm_add = &m;
+	state_apply(&S.r[0].disk, &env);
+	S.disks_pending = true;
+	world_vm_register(name, vm.memory_mib, vm.vcpus);
 	if (running)
 		world_host_set(node, name, true);
 }
@@ -176,14 +223,7 @@ void scenario_run_line(char *line)
 		S.h[id - 1].net_down[k] = strcmp(argv[3], "down") == 0;
 		LOG("t=%d link %s %s %s", S.tick, argv[1], argv[2], argv[3]);
 	} else if (strcmp(argv[0], "partition") == 0 && argc == 2) {
-		int g = 0;
-
-		for (char *q = argv[1]; *q; q++) {
-			if (*q == '|')
-				g++;
-			else if (*q >= '1' && *q <= '9' && (size_t)(*q - '0') <= S.n)
-				S.h[*q - '1'].group = g;
-		}
+		partition(argv[1]);
 		LOG("t=%d partition %s", S.tick, argv[1]);
 		/* What is on the bus reaches only its own side, in the old configuration. */
 		bus_deliver_all();
@@ -199,8 +239,7 @@ void scenario_run_line(char *line)
 
 		LOG("t=%d kill %s", S.tick, argv[1]);
 		bus_deliver_all();
-		S.h[id - 1].powered = false;
-		S.h[id - 1].n_running = 0;
+		world_host_power_off(id);
 		replica_stop(rep(id));
 		corosync_reconfigure();
 	} else if (strcmp(argv[0], "boot") == 0 && argc == 2) {
