@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	S.out = stdout;
+	setup_defaults();
 	if (argc == 4 && strcmp(argv[2], "--expect") == 0) {
 		load_expect(argv[3]);
 		S.out = fopen("/dev/null", "w");

@@ -12,6 +12,7 @@
 
 #include "apply_gate.h"
 #include "coord.h"
+#include "coord_input.h"
 #include "coord_msgs.h"
 #include "exitcode.h"
 #include "frame.h"
@@ -36,10 +37,22 @@
 #define HOLD_TICKS 3
 #define HOST_MIB 4096
 #define HOST_CPUS 16
-#define N_NETS 2
+#define MAX_NETS 4
 #define MAX_MIGS 64
+#define NEVER UINT64_MAX
+/* drover.conf's [migration] stall_timeout_ms: the agent gives up a migration that stopped moving. */
+#define STALL_TIMEOUT_MS 30000u
 
-extern const char *const net_names[N_NETS];
+/*
+ * A migration network. One with a bandwidth carries each migration's memory
+ * at its bandwidth shared among the migrations on it, in virtual time; one
+ * without (the default mig-a and mig-b) ends every migration at the next tick.
+ */
+struct sim_net {
+	char name[QUEUE_NAME_MAX];
+	uint64_t mib_per_s; /* 0: a migration ends at the next tick */
+	uint32_t cap;       /* drover.conf's network cap (0: none), seeded with the limits */
+};
 
 /* A migration job this node executes as its source (drain.c's job_exec). */
 struct mig_job {
@@ -47,6 +60,12 @@ struct mig_job {
 	char vm[DROVER_VM_NAME_MAX];
 	uint32_t target;
 	char network[QUEUE_NAME_MAX];
+	size_t net;            /* index into S.nets */
+	uint64_t started_ms;
+	/* Over a network with a bandwidth: */
+	uint64_t left;         /* milli-MiB still to copy (MiB/s is milli-MiB per ms) */
+	uint64_t stuck_since;  /* it made no progress since then; NEVER: it moves */
+	uint64_t stall_at;     /* NEVER, or when it stalls by itself (sim_world.c) */
 };
 
 /*
@@ -121,7 +140,9 @@ struct host {
 	size_t n_running;              /* the domains it runs, in the order they came */
 	uint16_t running[MAX_VMS];     /* indexes into S.vms */
 	int group;
-	bool net_down[N_NETS];         /* its link on that migration network is cut */
+	bool net_down[MAX_NETS];       /* `link NODE NET down`: its link there is cut */
+	bool no_nic[MAX_NETS];         /* it has no link on that network at all */
+	uint8_t nic_cuts[MAX_NETS];    /* cuts of its link the random drains made, not repaired yet */
 };
 
 struct bus_msg {
@@ -140,7 +161,18 @@ struct sim {
 	bool disks_pending;            /* setup wrote n1's disk only: copy it to the others */
 	size_t bus_head, bus_tail;
 	struct bus_msg bus[MAX_BUS];
-	int tick;
+	int tick;                      /* whole seconds of virtual time */
+	uint64_t now_ms;               /* virtual time; migrations end between ticks */
+	size_t n_nets;
+	struct sim_net nets[MAX_NETS];
+	bool nets_declared;            /* a `network` line replaced the default ones */
+	/* `link nA-nB NET down` (operator) and the random drains' cuts of one pair, both ways. */
+	bool pair_down[MAX_NETS][MAX_NODES][MAX_NODES];
+	uint8_t pair_cuts[MAX_NETS][MAX_NODES][MAX_NODES];
+	struct mig_limits conf;        /* drover.conf's limits, which a coordinator seeds */
+	uint64_t rng;                  /* the world's randomness (`seed`): sizes, copies, stalls */
+	uint32_t dirty_lo, dirty_hi;   /* a migration copies its memory times this, in percent */
+	uint32_t stall_pct;            /* chance that a migration stalls by itself */
 	int violations;
 	FILE *out;
 	char (*expect)[512];
@@ -170,11 +202,16 @@ void cli_vm_add(struct replica *r, const char *name);
 void cli_vm(struct replica *r, Drover__VmActionKind kind, const char *vm, uint32_t target);
 void cli_migrate(struct replica *r, const char *vm, uint32_t target);
 void cli_drain(struct replica *r);
+void cli_drain_cancel(struct replica *r, bool abort);
+void cli_config_set(struct replica *r, const char *key, const char *value);
 
 /* sim_coord.c */
 void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold);
 void sim_coord_retry_held(struct replica *r, bool expire);
 void sim_coord_all(void);
+/* A MigrationLimits message of l; it points into l, caps and cp (MAX_NETS entries each). */
+void limits_message(const struct mig_limits *l, Drover__MigrationLimits *ret, Drover__NetworkCap *caps,
+		    Drover__NetworkCap **cp);
 
 /* sim_corosync.c */
 void bus_deliver_all(void);
@@ -203,6 +240,17 @@ void replica_deliver(struct replica *r, uint32_t from, const Drover__Envelope *e
 void replica_start(struct replica *r);
 void replica_stop(struct replica *r);
 
+/* sim_setup.c */
+/* The node named (n1..), or exit 64. */
+uint32_t setup_node_arg(const char *s);
+/* A VM in the state file every node boots from, running on node unless not. */
+void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority prio,
+	      uint64_t memory_mib, uint32_t vcpus);
+/* The default networks, limits and seed. */
+void setup_defaults(void);
+/* Runs a directive that builds the cluster; false if argv is none. */
+bool setup_directive(int argc, char **argv);
+
 /* sim_scenario.c */
 void scenario_run_line(char *line);
 
@@ -214,7 +262,13 @@ void world_vm_register(const char *name, uint64_t memory_mib, uint32_t vcpus);
 bool world_host_runs(uint32_t id, const char *vm);
 void world_host_power_off(uint32_t id);
 void world_host_set(uint32_t id, const char *vm, bool run);
+/* The index of the network named so in S.nets, or S.n_nets. */
+size_t world_net_index(const char *name);
 bool world_net_usable(size_t k, uint32_t a, uint32_t b);
+/* Random in [lo, hi], from the world's generator (splitmix64: the same everywhere). */
+uint64_t world_rnd(uint64_t lo, uint64_t hi);
+/* A migration this node's agent starts, as the world sets it going. */
+void world_migration_begin(struct mig_job *m, uint64_t memory_mib);
 void world_tick(void);
 
 #endif

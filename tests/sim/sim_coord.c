@@ -138,8 +138,14 @@ static void coord_input_build(const struct replica *r, struct coord_input *in, s
 		queue_view_add_node(view, &qn);
 	}
 	/* The networks' health: the links' truth (the nodes' probes are not simulated). */
-	for (size_t k = 0; k < N_NETS; k++) {
-		queue_view_add_network(view, net_names[k], 0);
+	for (size_t k = 0; k < S.n_nets; k++) {
+		uint32_t cap = 0;
+
+		/* As drain_build_view(): the replicated caps, by name. */
+		for (size_t c = 0; c < r->state.limits.n_caps; c++)
+			if (strcmp(r->state.limits.caps[c].network, S.nets[k].name) == 0)
+				cap = r->state.limits.caps[c].cap;
+		queue_view_add_network(view, S.nets[k].name, cap);
 		for (uint32_t a = 1; a <= S.n; a++)
 			for (uint32_t b = a + 1; b <= S.n; b++)
 				if (world_net_usable(k, a, b))
@@ -156,13 +162,33 @@ static void coord_input_build(const struct replica *r, struct coord_input *in, s
 	in->busy = buf->busy;
 	in->n_aborted = r->n_aborted;
 	in->aborted = r->aborted;
-	in->now_ms = (uint64_t)S.tick * 1000;
+	in->now_ms = S.now_ms;
 }
 
 static void coord_buf_free(struct coord_buf *buf)
 {
 	free(buf->names);
 	free(buf);
+}
+
+/* A MigrationLimits message of l; it points into l, caps and cp. */
+void limits_message(const struct mig_limits *l, Drover__MigrationLimits *ret, Drover__NetworkCap *caps,
+		    Drover__NetworkCap **cp)
+{
+	drover__migration_limits__init(ret);
+	ret->set = true;
+	ret->per_source = l->per_source;
+	ret->per_target = l->per_target;
+	ret->cluster = l->cluster;
+	ret->max_retries = l->max_retries;
+	for (size_t i = 0; i < l->n_caps && i < MAX_NETS; i++) {
+		drover__network_cap__init(&caps[i]);
+		caps[i].network = (char *)l->caps[i].network;
+		caps[i].cap = l->caps[i].cap;
+		cp[i] = &caps[i];
+		ret->n_network_caps++;
+	}
+	ret->network_caps = cp;
 }
 
 /* The coordinator's queue work, as drain.c does it: one decision, its messages. */
@@ -182,11 +208,10 @@ static bool coordinate_queue(struct replica *r)
 		Drover__Envelope env = DROVER__ENVELOPE__INIT;
 		Drover__LimitsSet m = DROVER__LIMITS_SET__INIT;
 		Drover__MigrationLimits ml = DROVER__MIGRATION_LIMITS__INIT;
+		Drover__NetworkCap caps[MAX_NETS], *cp[MAX_NETS];
 
-		ml.set = true;
-		ml.per_source = 2;
-		ml.per_target = 2;
-		ml.max_retries = 2;
+		/* drain.c's send_limits(): the coordinator seeds its drover.conf's limits. */
+		limits_message(&S.conf, &ml, caps, cp);
 		m.limits = &ml;
 		env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
 		env.limits_set = &m;

@@ -39,7 +39,7 @@ void random_run(uint64_t seed, int n)
 		if (k < 40)
 			snprintf(line, sizeof(line), "tick");
 		else if (k < 55)
-			snprintf(line, sizeof(line), "link n%u %s %s", a, net_names[rnd(N_NETS)],
+			snprintf(line, sizeof(line), "link n%u %s %s", a, S.nets[rnd((uint32_t)S.n_nets)].name,
 				 rnd(2) ? "down" : "up");
 		else if (k < 61)
 			snprintf(line, sizeof(line), "drain n%u", a);
@@ -82,7 +82,7 @@ void random_run(uint64_t seed, int n)
 	snprintf(line, sizeof(line), "heal");
 	scenario_run_line(line);
 	for (size_t i = 0; i < S.n; i++)
-		for (size_t k = 0; k < N_NETS; k++)
+		for (size_t k = 0; k < S.n_nets; k++)
 			S.h[i].net_down[k] = false;
 	for (int i = 0; i < 6; i++) {
 		snprintf(line, sizeof(line), "tick");

@@ -142,7 +142,7 @@ void replica_send_job_finish(struct replica *r, uint64_t job_id, bool ok, const 
 	f.job_id = job_id;
 	f.ok = ok;
 	f.reason = (char *)reason;
-	f.finished_ms = (uint64_t)S.tick * 1000;
+	f.finished_ms = S.now_ms;
 	f.bytes = ok ? 1 : 0;
 	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
 	env.job_finish = &f;
@@ -181,6 +181,28 @@ bool replica_is_member(const struct replica *r, uint32_t id)
 	return false;
 }
 
+
+/*
+ * The source's agent aborts a migration (exec_abort()): its failed JobFinish
+ * re-queues the job, or ends it. Over a network with a bandwidth its agent
+ * also reports its domains again, as after any migration.
+ */
+static void migration_abort(struct replica *r, size_t i, const char *reason)
+{
+	Drover__Envelope e = DROVER__ENVELOPE__INIT;
+	Drover__JobFinish f = DROVER__JOB_FINISH__INIT;
+	bool timed = r->migs[i].net < S.n_nets && S.nets[r->migs[i].net].mib_per_s;
+
+	f.job_id = r->migs[i].job_id;
+	f.reason = (char *)reason;
+	f.finished_ms = S.now_ms;
+	e.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+	e.job_finish = &f;
+	replica_send(r, &e);
+	r->migs[i] = r->migs[--r->n_migs];
+	if (timed)
+		replica_send_inventory(r);
+}
 
 static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *env)
 {
@@ -260,6 +282,8 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			strscpy(m->vm, j->vm, sizeof(m->vm));
 			m->target = j->target;
 			strscpy(m->network, j->network, sizeof(m->network));
+			m->net = world_net_index(j->network);
+			world_migration_begin(m, j->memory_mib);
 		}
 		if (r->id == 1 || j->source == r->id)
 			LOG("t=%d %s applies: job %llu %s %s -> %s over %s", S.tick, r->name,
@@ -292,6 +316,15 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
 		if (r->id == 1 || from == r->id)
 			LOG("t=%d %s applies: jobs cancelled: %s", S.tick, r->name, env->jobs_cancel->reason);
+		/* drain_on_applied(): with --abort every source aborts its cancelled migrations. */
+		for (size_t i = 0; env->jobs_cancel->abort && i < r->n_migs;) {
+			const struct queue_job *j = state_job_find(&r->state, r->migs[i].job_id);
+
+			if (j && j->cancel_requested)
+				migration_abort(r, i, "drain cancelled with --abort");
+			else
+				i++;
+		}
 		break;
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
 		if (r->id == 1 || from == r->id)
@@ -413,16 +446,7 @@ void replica_deliver(struct replica *r, uint32_t from, const Drover__Envelope *e
 		/* The source aborts its migration; its JobFinish re-queues the job. */
 		for (size_t i = 0; i < r->n_migs; i++)
 			if (r->migs[i].job_id == env->job_abort->job_id && from == r->members[0]) {
-				Drover__Envelope e = DROVER__ENVELOPE__INIT;
-				Drover__JobFinish f = DROVER__JOB_FINISH__INIT;
-
-				f.job_id = r->migs[i].job_id;
-				f.reason = env->job_abort->reason;
-				f.finished_ms = (uint64_t)S.tick * 1000;
-				e.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
-				e.job_finish = &f;
-				replica_send(r, &e);
-				r->migs[i] = r->migs[--r->n_migs];
+				migration_abort(r, i, env->job_abort->reason);
 				break;
 			}
 		break;

@@ -8,40 +8,6 @@
 
 #include "sim.h"
 
-/* ---- scenario ---- */
-
-static uint32_t node_arg(const char *s)
-{
-	unsigned id;
-
-	if (!s || sscanf(s, "n%u", &id) != 1 || id < 1 || id > S.n) {
-		fprintf(stderr, "drover-sim: line %d: bad node '%s'\n", S.scenario_line, s ? s : "");
-		exit(64);
-	}
-	return id;
-}
-
-static void setup(size_t n)
-{
-	if (n < 1 || n > MAX_NODES) {
-		fprintf(stderr, "drover-sim: line %d: 1 to %d nodes\n", S.scenario_line, MAX_NODES);
-		exit(64);
-	}
-	S.n = n;
-	for (size_t i = 0; i < n; i++) {
-		struct replica *r = &S.r[i];
-
-		r->id = (uint32_t)i + 1;
-		snprintf(r->name, sizeof(r->name), "n%u", (unsigned)(i + 1));
-		state_init(&r->state);
-		state_init(&r->disk);
-		S.h[i].powered = true;
-		S.h[i].agent_up = true;
-		S.h[i].memory_mib = HOST_MIB;
-		S.h[i].cpus = HOST_CPUS;
-	}
-}
-
 /*
  * `partition 12|3`: groups separated by '|'. Up to 9 nodes each digit is a
  * node; beyond, each group is a comma-separated list of ids and ranges
@@ -86,31 +52,37 @@ bad:
 	exit(64);
 }
 
-/* A VM registered before the cluster starts: in the state file every node starts from. */
-static void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority prio)
+/*
+ * `link NODE NET up|down` cuts or restores NODE's link on a migration
+ * network; `link nA-nB NET up|down` the pair's path there, both ways.
+ */
+static void link_event(const char *who, const char *net, const char *how)
 {
-	Drover__Envelope env = DROVER__ENVELOPE__INIT;
-	Drover__VmAdd m = DROVER__VM_ADD__INIT;
-	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
-	char xml[256];
+	char a[16], *dash;
+	size_t k = world_net_index(net);
+	bool down = strcmp(how, "down") == 0;
 
-	snprintf(xml, sizeof(xml),
-		 "<domain><name>%s</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>",
-		 name);
-	vm.name = (char *)name;
-	vm.xml = xml;
-	vm.memory_mib = 512;
-	vm.vcpus = 1;
-	vm.priority = prio;
-	vm.home_node = node;
-	m.vm = &vm;
-	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
-	env.vm_add = &m;
-	state_apply(&S.r[0].disk, &env);
-	S.disks_pending = true;
-	world_vm_register(name, vm.memory_mib, vm.vcpus);
-	if (running)
-		world_host_set(node, name, true);
+	if (k == S.n_nets) {
+		fprintf(stderr, "drover-sim: line %d: no network '%s'\n", S.scenario_line, net);
+		exit(64);
+	}
+	if (!down && strcmp(how, "up") != 0) {
+		fprintf(stderr, "drover-sim: line %d: link up or down, not '%s'\n", S.scenario_line, how);
+		exit(64);
+	}
+	strscpy(a, who, sizeof(a));
+	dash = strchr(a, '-');
+	if (dash) {
+		uint32_t x, y;
+
+		*dash = '\0';
+		x = setup_node_arg(a);
+		y = setup_node_arg(dash + 1);
+		S.pair_down[k][x - 1][y - 1] = S.pair_down[k][y - 1][x - 1] = down;
+	} else {
+		S.h[setup_node_arg(who) - 1].net_down[k] = down;
+	}
+	LOG("t=%d link %s %s %s", S.tick, who, net, how);
 }
 
 /* Every droverd starts; with reports, every agent has reported before the next event. */
@@ -130,14 +102,14 @@ static void boot_all(bool reports)
 
 void scenario_run_line(char *line)
 {
-	char *argv[8];
+	char *argv[16];
 	int argc = 0;
 	bool background = false;
 	char *p = strchr(line, '#');
 
 	if (p)
 		*p = '\0';
-	for (char *t = strtok(line, " \t\n"); t && argc < 8; t = strtok(NULL, " \t\n"))
+	for (char *t = strtok(line, " \t\n"); t && argc < 16; t = strtok(NULL, " \t\n"))
 		argv[argc++] = t;
 	if (argc && strcmp(argv[argc - 1], "&") == 0) {
 		background = true;
@@ -145,23 +117,8 @@ void scenario_run_line(char *line)
 	}
 	if (!argc)
 		return;
-	if (strcmp(argv[0], "nodes") == 0 && argc == 2) {
-		setup((size_t)atoi(argv[1]));
+	if (setup_directive(argc, argv))
 		return;
-	}
-	if (strcmp(argv[0], "vm") == 0 && argc >= 3 && argc <= 5) {
-		Drover__VmPriority prio = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
-		bool running = true;
-
-		for (int k = 3; k < argc; k++) {
-			if (strcmp(argv[k], "stopped") == 0)
-				running = false;
-			else if (vm_priority_from_name(argv[k], &prio) < 0)
-				goto bad;
-		}
-		setup_vm(argv[1], node_arg(argv[2]), running, prio);
-		return;
-	}
 	if (strcmp(argv[0], "fence") == 0 && argc == 2) {
 		if (strcmp(argv[1], "device") == 0)
 			S.fence = 1;
@@ -173,8 +130,8 @@ void scenario_run_line(char *line)
 		return;
 	}
 	if (strcmp(argv[0], "confirm-off") == 0 && argc == 3) {
-		struct replica *via = rep(node_arg(argv[1]));
-		uint32_t id = node_arg(argv[2]);
+		struct replica *via = rep(setup_node_arg(argv[1]));
+		uint32_t id = setup_node_arg(argv[2]);
 		Drover__Envelope env = DROVER__ENVELOPE__INIT;
 		Drover__FenceResult m = DROVER__FENCE_RESULT__INIT;
 
@@ -201,27 +158,23 @@ void scenario_run_line(char *line)
 	if (strcmp(argv[0], "boot-all") == 0) {
 		boot_all(argc < 2 || strcmp(argv[1], "quiet") != 0);
 	} else if (strcmp(argv[0], "vm-add") == 0 && argc == 3) {
-		cli_vm_add(rep(node_arg(argv[1])), argv[2]);
+		cli_vm_add(rep(setup_node_arg(argv[1])), argv[2]);
 	} else if (strcmp(argv[0], "start") == 0 && argc == 3) {
-		cli_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_START, argv[2], 0);
+		cli_vm(rep(setup_node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_START, argv[2], 0);
 	} else if (strcmp(argv[0], "stop") == 0 && argc == 3) {
-		cli_vm(rep(node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_STOP, argv[2], 0);
+		cli_vm(rep(setup_node_arg(argv[1])), DROVER__VM_ACTION_KIND__VM_ACTION_STOP, argv[2], 0);
 	} else if (strcmp(argv[0], "migrate") == 0 && argc == 4) {
-		cli_migrate(rep(node_arg(argv[1])), argv[2], node_arg(argv[3]));
+		cli_migrate(rep(setup_node_arg(argv[1])), argv[2], setup_node_arg(argv[3]));
 	} else if (strcmp(argv[0], "drain") == 0 && argc == 2) {
-		cli_drain(rep(node_arg(argv[1])));
+		cli_drain(rep(setup_node_arg(argv[1])));
 	} else if (strcmp(argv[0], "link") == 0 && argc == 4) {
-		uint32_t id = node_arg(argv[1]);
-		size_t k = 0;
-
-		while (k < N_NETS && strcmp(net_names[k], argv[2]) != 0)
-			k++;
-		if (k == N_NETS) {
-			fprintf(stderr, "drover-sim: line %d: no network '%s'\n", S.scenario_line, argv[2]);
-			exit(64);
-		}
-		S.h[id - 1].net_down[k] = strcmp(argv[3], "down") == 0;
-		LOG("t=%d link %s %s %s", S.tick, argv[1], argv[2], argv[3]);
+		link_event(argv[1], argv[2], argv[3]);
+	} else if (strcmp(argv[0], "drain-cancel") == 0 && (argc == 2 || argc == 3)) {
+		if (argc == 3 && strcmp(argv[2], "abort") != 0)
+			goto bad;
+		cli_drain_cancel(rep(setup_node_arg(argv[1])), argc == 3);
+	} else if (strcmp(argv[0], "config-set") == 0 && argc == 4) {
+		cli_config_set(rep(setup_node_arg(argv[1])), argv[2], argv[3]);
 	} else if (strcmp(argv[0], "partition") == 0 && argc == 2) {
 		partition(argv[1]);
 		LOG("t=%d partition %s", S.tick, argv[1]);
@@ -235,7 +188,7 @@ void scenario_run_line(char *line)
 		bus_deliver_all();
 		corosync_reconfigure();
 	} else if (strcmp(argv[0], "kill") == 0 && argc == 2) {
-		uint32_t id = node_arg(argv[1]);
+		uint32_t id = setup_node_arg(argv[1]);
 
 		LOG("t=%d kill %s", S.tick, argv[1]);
 		bus_deliver_all();
@@ -243,7 +196,7 @@ void scenario_run_line(char *line)
 		replica_stop(rep(id));
 		corosync_reconfigure();
 	} else if (strcmp(argv[0], "boot") == 0 && argc == 2) {
-		uint32_t id = node_arg(argv[1]);
+		uint32_t id = setup_node_arg(argv[1]);
 
 		LOG("t=%d boot %s", S.tick, argv[1]);
 		bus_deliver_all();
@@ -251,7 +204,7 @@ void scenario_run_line(char *line)
 		replica_start(rep(id));
 		corosync_reconfigure();
 	} else if (strcmp(argv[0], "restart") == 0 && argc == 2) {
-		uint32_t id = node_arg(argv[1]);
+		uint32_t id = setup_node_arg(argv[1]);
 
 		LOG("t=%d restart droverd on %s", S.tick, argv[1]);
 		bus_deliver_all();
@@ -261,7 +214,7 @@ void scenario_run_line(char *line)
 		replica_start(rep(id));
 		corosync_reconfigure();
 	} else if (strcmp(argv[0], "agent") == 0 && argc == 3) {
-		uint32_t id = node_arg(argv[1]);
+		uint32_t id = setup_node_arg(argv[1]);
 
 		S.h[id - 1].agent_up = strcmp(argv[2], "up") == 0;
 		LOG("t=%d agent of %s %s", S.tick, argv[1], argv[2]);
@@ -285,7 +238,7 @@ void scenario_run_line(char *line)
 			if (S.h[i].powered && world_host_runs(S.r[i].id, vm))
 				count++, at = S.r[i].id;
 		if (strcmp(where, "nowhere") == 0 ? count != 0
-						   : count != 1 || at != node_arg(where))
+						   : count != 1 || at != setup_node_arg(where))
 			violation("expected %s on %s; it runs on %zu host(s)", vm, where, count);
 		else
 			LOG("t=%d check: %s %s%s", S.tick, vm, strcmp(where, "nowhere") ? "on " : "", where);

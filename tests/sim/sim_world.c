@@ -10,8 +10,6 @@
 
 #include "sim.h"
 
-const char *const net_names[N_NETS] = { "mig-a", "mig-b" };
-
 /* ---- the VMs the world knows ---- */
 
 static uint32_t name_hash(const char *p)
@@ -97,22 +95,203 @@ void world_host_power_off(uint32_t id)
 	h->powered = false;
 }
 
-/* Network k links a and b: both hosts up, on one side of any partition, both links up. */
+/* ---- the migration networks ---- */
+
+size_t world_net_index(const char *name)
+{
+	size_t k = 0;
+
+	while (k < S.n_nets && strcmp(S.nets[k].name, name) != 0)
+		k++;
+	return k;
+}
+
+/*
+ * Network k links a and b: both hosts up, on one side of any partition, both
+ * with a link there that nobody cut, and the pair not cut apart.
+ */
 bool world_net_usable(size_t k, uint32_t a, uint32_t b)
 {
 	const struct host *x = &S.h[a - 1], *y = &S.h[b - 1];
 
-	return k < N_NETS && x->powered && y->powered && x->group == y->group && !x->net_down[k] &&
-	       !y->net_down[k];
+	return k < S.n_nets && x->powered && y->powered && x->group == y->group && !x->net_down[k] &&
+	       !y->net_down[k] && !x->no_nic[k] && !y->no_nic[k] && !x->nic_cuts[k] &&
+	       !y->nic_cuts[k] && !S.pair_down[k][a - 1][b - 1] && !S.pair_cuts[k][a - 1][b - 1];
+}
+
+uint64_t world_rnd(uint64_t lo, uint64_t hi)
+{
+	uint64_t z = (S.rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return lo + z % (hi - lo + 1);
+}
+
+/* ---- migrations in virtual time ---- */
+
+void world_migration_begin(struct mig_job *m, uint64_t memory_mib)
+{
+	uint64_t bw = m->net < S.n_nets ? S.nets[m->net].mib_per_s : 0;
+	uint64_t pct = S.dirty_hi ? world_rnd(S.dirty_lo, S.dirty_hi) : 100;
+
+	m->started_ms = S.now_ms;
+	m->stuck_since = NEVER;
+	m->stall_at = NEVER;
+	m->left = 0;
+	if (!bw)
+		return;
+	/* It copies the memory plus what the guest dirties meanwhile. */
+	m->left = memory_mib * 1000u * pct / 100u;
+	m->left += !m->left;
+	/* Now and then a migration stalls by itself, whatever the network. */
+	if (S.stall_pct && world_rnd(1, 100) <= S.stall_pct)
+		m->stall_at = S.now_ms + world_rnd(100, m->left / bw + 100);
+}
+
+static bool timed(const struct mig_job *m)
+{
+	return m->net < S.n_nets && S.nets[m->net].mib_per_s;
+}
+
+/* It copies now: its agent works, the VM is on the source, the network links the pair. */
+static bool moving(const struct replica *r, const struct mig_job *m)
+{
+	return S.h[r->id - 1].agent_up && world_host_runs(r->id, m->vm) &&
+	       world_net_usable(m->net, r->id, m->target) && S.now_ms < m->stall_at;
+}
+
+/*
+ * The source's agent reports the end of a migration: the VM moves only with
+ * a success; drain.c sends JobFinish and asks its agent for an inventory.
+ */
+static void migration_end(struct replica *r, size_t x, bool ok, const char *reason)
+{
+	struct mig_job m = r->migs[x];
+
+	memmove(&r->migs[x], &r->migs[x + 1], (--r->n_migs - x) * sizeof(r->migs[0]));
+	if (ok) {
+		world_host_set(r->id, m.vm, false);
+		world_host_set(m.target, m.vm, true);
+	}
+	replica_send_job_finish(r, m.job_id, ok, reason);
+	replica_send_inventory(r);
+}
+
+/* Whether migration m of r ends now; with how and why. */
+static bool migration_due(const struct replica *r, const struct mig_job *m, bool *ret_ok,
+			  const char **ret_reason)
+{
+	if (m->stall_at <= S.now_ms) {
+		*ret_ok = false;
+		*ret_reason = "migration stalled";
+		return true;
+	}
+	if (m->stuck_since != NEVER && m->stuck_since + STALL_TIMEOUT_MS <= S.now_ms) {
+		*ret_ok = false;
+		*ret_reason = "timed out: no progress for 30 s";
+		return true;
+	}
+	if (!m->left && moving(r, m)) {
+		*ret_ok = true;
+		*ret_reason = "";
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Virtual time runs to `to`: every migration over a network with a bandwidth
+ * copies at that bandwidth shared among the migrations that move on it;
+ * each one that ends is reported at that moment and the coordinator decides
+ * at once (drain.c kicks it 20 ms after a change), so a freed slot is taken
+ * before the tick is over. A migration that cannot move (its link is down,
+ * its VM is not there) makes no progress and times out.
+ */
+static void migrations_advance(uint64_t to)
+{
+	for (;;) {
+		uint32_t n_on[MAX_NETS] = { 0 };
+		uint64_t next = to;
+		bool ended = false;
+
+		for (size_t i = 0; i < S.n; i++)
+			for (size_t x = 0; S.r[i].up && x < S.r[i].n_migs; x++) {
+				struct mig_job *m = &S.r[i].migs[x];
+
+				if (!timed(m))
+					continue;
+				if (moving(&S.r[i], m)) {
+					n_on[m->net]++;
+					m->stuck_since = NEVER;
+				} else if (m->stuck_since == NEVER) {
+					m->stuck_since = S.now_ms;
+				}
+			}
+		for (size_t i = 0; i < S.n; i++)
+			for (size_t x = 0; S.r[i].up && x < S.r[i].n_migs; x++) {
+				const struct mig_job *m = &S.r[i].migs[x];
+				uint64_t rate, t = NEVER;
+
+				if (!timed(m))
+					continue;
+				if (m->stuck_since == NEVER) {
+					rate = S.nets[m->net].mib_per_s / n_on[m->net];
+					rate += !rate;
+					t = S.now_ms + (m->left + rate - 1) / rate;
+				} else {
+					t = m->stuck_since + STALL_TIMEOUT_MS;
+				}
+				if (m->stall_at < t)
+					t = m->stall_at;
+				if (t < next)
+					next = t;
+			}
+		for (size_t i = 0; i < S.n; i++)
+			for (size_t x = 0; S.r[i].up && x < S.r[i].n_migs; x++) {
+				struct mig_job *m = &S.r[i].migs[x];
+				uint64_t rate, done;
+
+				if (!timed(m) || m->stuck_since != NEVER)
+					continue;
+				rate = S.nets[m->net].mib_per_s / n_on[m->net];
+				rate += !rate;
+				done = rate * (next - S.now_ms);
+				m->left = done < m->left ? m->left - done : 0;
+			}
+		S.now_ms = next;
+		for (size_t i = 0; i < S.n; i++)
+			for (size_t x = 0; S.r[i].up && x < S.r[i].n_migs;) {
+				const char *why;
+				bool ok;
+
+				if (timed(&S.r[i].migs[x]) && migration_due(&S.r[i], &S.r[i].migs[x], &ok, &why)) {
+					migration_end(&S.r[i], x, ok, why);
+					ended = true;
+				} else {
+					x++;
+				}
+			}
+		if (ended) {
+			bus_deliver_all();
+			sim_coord_all();
+		}
+		if (S.now_ms >= to && !ended)
+			return;
+	}
 }
 
 /* Time passes: agent jobs finish, every agent reports, held requests are decided again. */
 void world_tick(void)
 {
 	S.tick++;
+	migrations_advance((uint64_t)S.tick * 1000u);
+	S.now_ms = (uint64_t)S.tick * 1000u;
 	for (size_t i = 0; i < S.n; i++) {
 		struct replica *r = &S.r[i];
 		struct host *h = &S.h[i];
+		size_t kept = 0;
 
 		if (!h->powered)
 			continue;
@@ -135,14 +314,17 @@ void world_tick(void)
 				    code ? "not a start or a stop" : "");
 		}
 		r->n_jobs = 0;
+		/* Over a network without a bandwidth, a migration ends at the next tick. */
 		for (size_t j = 0; j < r->n_migs && r->up; j++) {
 			const struct mig_job *m = &r->migs[j];
-			size_t k = 0;
 			char why[96];
 
-			while (k < N_NETS && strcmp(net_names[k], m->network) != 0)
-				k++;
-			if (h->agent_up && world_host_runs(r->id, m->vm) && world_net_usable(k, r->id, m->target)) {
+			if (timed(m)) {
+				r->migs[kept++] = *m;
+				continue;
+			}
+			if (h->agent_up && world_host_runs(r->id, m->vm) &&
+			    world_net_usable(m->net, r->id, m->target)) {
 				world_host_set(r->id, m->vm, false);
 				world_host_set(m->target, m->vm, true);
 				replica_send_job_finish(r, m->job_id, true, "");
@@ -151,7 +333,7 @@ void world_tick(void)
 				replica_send_job_finish(r, m->job_id, false, why);
 			}
 		}
-		r->n_migs = 0;
+		r->n_migs = kept;
 		if (r->up)
 			replica_send_inventory(r);
 	}
@@ -162,4 +344,3 @@ void world_tick(void)
 	bus_deliver_all();
 	sim_coord_all();
 }
-
