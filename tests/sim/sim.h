@@ -77,6 +77,18 @@ struct sim_vm {
 	uint64_t memory_mib;
 	uint32_t vcpus;
 	uint64_t hosts;  /* bit id - 1: that host's hypervisor runs it */
+	bool registered; /* by the scenario, before the cluster booted */
+	/* Its newest migration job as the nodes applied it (sim_replica.c). */
+	uint64_t last_job;
+	uint32_t last_job_source;
+	enum queue_job_state last_job_state;
+};
+
+/* What the queue did so far, counted where each change was sent (sim_summary.c). */
+struct sim_stats {
+	uint64_t starts, done, attempts_failed, failed, cancelled, retries_elsewhere, aborts;
+	uint64_t link_cuts;
+	char last[512];                /* the last summary logged, without its time */
 };
 
 struct held {
@@ -173,6 +185,9 @@ struct sim {
 	uint64_t rng;                  /* the world's randomness (`seed`): sizes, copies, stalls */
 	uint32_t dirty_lo, dirty_hi;   /* a migration copies its memory times this, in percent */
 	uint32_t stall_pct;            /* chance that a migration stalls by itself */
+	bool vms_stay;                 /* only migrations move VMs: each runs on exactly one host */
+	bool log_summary;              /* `log summary`: one line per tick instead of every message */
+	struct sim_stats stats;
 	int violations;
 	FILE *out;
 	char (*expect)[512];
@@ -189,12 +204,20 @@ extern struct sim S;
 /* One line of the run's log, compared with the expected log's next line. */
 void sim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define LOG(...) sim_log(__VA_ARGS__)
+/* A line of the full log only (`log summary` leaves it out; see sim_summary.c). */
+#define LOGD(...) do { if (!S.log_summary) sim_log(__VA_ARGS__); } while (0)
 /* An invariant broken: logged as "VIOLATION: ...", and the run fails. */
 void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct replica *rep(uint32_t id);
 const char *nm(uint32_t id);
 
-/* sim_checks.c */
+/* sim_checks.c (its opening comment lists the invariants and when each is checked) */
+void checks_world(void);
+void checks_decision(const struct replica *r, const struct coord_input *in,
+		     const struct coord_decision *dec);
+/* A change r applied from itself; before: the job a JobFinish ended, as it was. */
+void checks_applied(const struct replica *r, const Drover__Envelope *env, const struct queue_job *before);
+void checks_settled(void);
 void checks_after_event(void);
 
 /* sim_cli.c */
@@ -253,6 +276,14 @@ bool setup_directive(int argc, char **argv);
 
 /* sim_scenario.c */
 void scenario_run_line(char *line);
+
+/* sim_summary.c */
+/* Node ids of mask, runs as ranges ("n1-n6 n9"). */
+void summary_nodes(uint64_t mask, char *buf, size_t len);
+/* A change r applied from itself, counted once. */
+void summary_count(const struct replica *r, const Drover__Envelope *env, size_t unfinished_before);
+/* With `log summary`: the queue and the drains after a tick, if anything changed. */
+void summary_tick(void);
 
 /* sim_world.c */
 /* The index of a VM in S.vms, made if create (-1: none, or the table is full). */

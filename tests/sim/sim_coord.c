@@ -81,7 +81,7 @@ void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold
 	act.request_id = q->request_id;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &act;
-	LOG("t=%d %s decides: %s %s on %s", S.tick, r->name, sim_kind_name(q->kind), q->vm,
+	LOGD("t=%d %s decides: %s %s on %s", S.tick, r->name, sim_kind_name(q->kind), q->vm,
 	    nm(dec.node));
 	replica_send(r, &env);
 	if (r->n_undelivered < MAX_HELD)
@@ -228,11 +228,13 @@ static bool coordinate_queue(struct replica *r)
 		free(dec), free(msgs);
 		return false;
 	}
+	checks_decision(r, &in, dec);
 	coord_messages(dec, in.now_ms, msgs);
 	if (dec->kind == COORD_ABORT && r->n_aborted < MAX_MIGS)
 		r->aborted[r->n_aborted++] = dec->job_id;
+	S.stats.aborts += dec->kind == COORD_ABORT;
 	if (dec->kind == COORD_ABORT || dec->kind == COORD_FINISH)
-		LOG("t=%d %s decides: %s job %llu: %s", S.tick, r->name,
+		LOGD("t=%d %s decides: %s job %llu: %s", S.tick, r->name,
 		    dec->kind == COORD_ABORT ? "abort" : "end", (unsigned long long)dec->job_id,
 		    dec->reason);
 	for (size_t i = 0; i < msgs->n; i++)
@@ -270,7 +272,7 @@ static void send_vm_action(struct replica *r, const struct rec_action *a,
 	act.for_vm = (char *)a->for_vm;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
 	env.vm_action = &act;
-	LOG("t=%d %s decides: %s %s on %s%s%s", S.tick, r->name, rec_kind_name(a->kind), a->vm,
+	LOGD("t=%d %s decides: %s %s on %s%s%s", S.tick, r->name, rec_kind_name(a->kind), a->vm,
 	    nm(a->node), *a->for_vm ? " for " : "", a->for_vm);
 	replica_send(r, &env);
 	mark_undelivered(r, a->vm);
@@ -301,7 +303,7 @@ static bool coordinate_failover(struct replica *r)
 			m.reason = "left the configuration";
 			env.body_case = DROVER__ENVELOPE__BODY_NODE_LOST;
 			env.node_lost = &m;
-			LOG("t=%d %s decides: %s is lost", S.tick, r->name, nm(id));
+			LOGD("t=%d %s decides: %s is lost", S.tick, r->name, nm(id));
 			replica_send(r, &env);
 			r->lost_at[id] = S.tick + 1;
 			sent = true;
@@ -317,7 +319,7 @@ static bool coordinate_failover(struct replica *r)
 			m.error = m.ok ? "" : "device1 (sim): exit 1";
 			if (m.ok && S.h[id - 1].powered) {
 				/* The device powers the host off, wherever it is. */
-				LOG("t=%d %s fences %s: powered off", S.tick, r->name, nm(id));
+				LOGD("t=%d %s fences %s: powered off", S.tick, r->name, nm(id));
 				world_host_power_off(id);
 				replica_stop(rep(id));
 				corosync_reconfigure();
@@ -424,8 +426,10 @@ void sim_coord_all(void)
 			sent |= coordinate_queue(&S.r[i]);
 		for (size_t i = 0; i < S.n; i++)
 			sent |= coordinate_failover(&S.r[i]);
-		if (!sent)
+		if (!sent) {
+			checks_settled();
 			return;
+		}
 		bus_deliver_all();
 	}
 	violation("the coordinator did not settle in 64 decisions");

@@ -42,11 +42,32 @@ void bus_deliver_all(void)
 	}
 }
 
-static void log_membership(const struct replica *r, uint32_t votes, uint32_t expected)
+/*
+ * A member's new configuration; with `log summary`, each configuration once
+ * (the first member that got it), its members as ranges.
+ */
+static void log_membership(const struct replica *r, uint32_t votes, uint32_t expected,
+			   uint64_t *logged, size_t *n_logged)
 {
-	char list[64] = "";
+	char list[8 * MAX_NODES] = "";
 	size_t off = 0;
+	uint64_t mask = 0;
 
+	for (size_t i = 0; i < r->n_members; i++)
+		mask |= UINT64_C(1) << (r->members[i] - 1);
+	if (S.log_summary) {
+		char nodes[256];
+
+		for (size_t i = 0; i < *n_logged; i++)
+			if (logged[i] == mask)
+				return;
+		logged[(*n_logged)++] = mask;
+		summary_nodes(mask, nodes, sizeof(nodes));
+		LOG("t=%d membership [%s] %s (%u/%u votes), term %llu", S.tick, nodes,
+		    r->config_quorate ? "quorate" : "not quorate", votes, expected,
+		    (unsigned long long)r->state.term);
+		return;
+	}
 	for (size_t i = 0; i < r->n_members && off < sizeof(list) - 4; i++)
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? " " : "",
 					nm(r->members[i]));
@@ -59,6 +80,8 @@ static void log_membership(const struct replica *r, uint32_t votes, uint32_t exp
 void corosync_reconfigure(void)
 {
 	struct quorum_voter voters[MAX_NODES];
+	uint64_t logged[MAX_NODES];
+	size_t n_logged = 0;
 
 	for (size_t i = 0; i < S.n; i++)
 		voters[i] = (struct quorum_voter){ S.r[i].id, 1 };
@@ -93,7 +116,7 @@ void corosync_reconfigure(void)
 			state_term_bump(&r->state);
 			replica_persist(r);
 		}
-		log_membership(r, votes, expected);
+		log_membership(r, votes, expected, logged, &n_logged);
 		if (nj || r->sync.active || !r->synced) {
 			Drover__Envelope env = DROVER__ENVELOPE__INIT;
 			Drover__StateDigest dg = DROVER__STATE_DIGEST__INIT;

@@ -183,6 +183,25 @@ bool replica_is_member(const struct replica *r, uint32_t id)
 
 
 /*
+ * Every migration job r holds, as the newest one of its VM the simulator has
+ * seen: noted from the node that sent the change (every member applies the
+ * same), and kept after the queue trims the job.
+ */
+static void note_jobs(const struct replica *r)
+{
+	for (size_t i = 0; i < r->state.n_jobs; i++) {
+		const struct queue_job *j = &r->state.jobs[i];
+		int v = j->kind == QUEUE_OP_MIGRATE ? world_vm_index(j->vm, false) : -1;
+
+		if (v >= 0 && j->id >= S.vms[v].last_job) {
+			S.vms[v].last_job = j->id;
+			S.vms[v].last_job_source = j->source;
+			S.vms[v].last_job_state = j->state;
+		}
+	}
+}
+
+/*
  * The source's agent aborts a migration (exec_abort()): its failed JobFinish
  * re-queues the job, or ends it. Over a network with a bandwidth its agent
  * also reports its domains again, as after any migration.
@@ -208,6 +227,9 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 {
 	enum apply_verdict v = apply_gate(&r->state, r->members, r->n_members, r->config_quorate,
 					  r->synced, from, env);
+	struct queue_job before;
+	bool have_before = false;
+	size_t unfinished = state_jobs_unfinished(&r->state);
 	int ret;
 
 	if ((env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION ||
@@ -221,13 +243,19 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 				break;
 			}
 	if (v != APPLY_OK) {
-		LOG("t=%d %s drops body %d from %s: %s", S.tick, r->name, (int)env->body_case, nm(from),
+		LOGD("t=%d %s drops body %d from %s: %s", S.tick, r->name, (int)env->body_case, nm(from),
 		    apply_verdict_text(v));
 		return;
 	}
+	if (env->body_case == DROVER__ENVELOPE__BODY_JOB_FINISH && from == r->id) {
+		const struct queue_job *j = state_job_find(&r->state, env->job_finish->job_id);
+
+		if (j)
+			before = *j, have_before = true;
+	}
 	ret = state_apply(&r->state, env);
 	if (ret < 0) {
-		LOG("t=%d %s rejects body %d from %s: %s", S.tick, r->name, (int)env->body_case,
+		LOGD("t=%d %s rejects body %d from %s: %s", S.tick, r->name, (int)env->body_case,
 		    nm(from), strerror(-ret));
 		/* vm_actions.c answers the origin of a decision every member refused. */
 		if (env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION &&
@@ -240,9 +268,17 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	if (ret == 0)
 		return;
 	replica_persist(r);
+	if (from == r->id) {
+		checks_applied(r, env, have_before ? &before : NULL);
+		summary_count(r, env, unfinished);
+		if (env->body_case == DROVER__ENVELOPE__BODY_JOBS_ADD ||
+		    env->body_case == DROVER__ENVELOPE__BODY_JOB_FINISH ||
+		    env->body_case == DROVER__ENVELOPE__BODY_JOBS_CANCEL)
+			note_jobs(r);
+	}
 	switch (env->body_case) {
 	case DROVER__ENVELOPE__BODY_VM_ADD:
-		LOG("t=%d %s applies VmAdd %s (term %llu epoch %llu)", S.tick, r->name,
+		LOGD("t=%d %s applies VmAdd %s (term %llu epoch %llu)", S.tick, r->name,
 		    env->vm_add->vm->name, (unsigned long long)r->state.term,
 		    (unsigned long long)r->state.epoch);
 		break;
@@ -261,7 +297,7 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			j->request_id = a->request_id;
 		}
 		if (r->id == 1 || a->node == r->id)
-			LOG("t=%d %s applies: %s %s on %s", S.tick, r->name, sim_kind_name(a->kind), a->vm,
+			LOGD("t=%d %s applies: %s %s on %s", S.tick, r->name, sim_kind_name(a->kind), a->vm,
 			    nm(a->node));
 		break;
 	}
@@ -286,7 +322,7 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			world_migration_begin(m, j->memory_mib);
 		}
 		if (r->id == 1 || j->source == r->id)
-			LOG("t=%d %s applies: job %llu %s %s -> %s over %s", S.tick, r->name,
+			LOGD("t=%d %s applies: job %llu %s %s -> %s over %s", S.tick, r->name,
 			    (unsigned long long)j->id, j->vm, nm(j->source), nm(j->target), j->network);
 		break;
 	}
@@ -294,7 +330,7 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 		const struct queue_job *j = state_job_find(&r->state, env->job_finish->job_id);
 
 		if (j && (r->id == 1 || j->source == r->id))
-			LOG("t=%d %s applies: job %llu %s %s%s%s", S.tick, r->name, (unsigned long long)j->id,
+			LOGD("t=%d %s applies: job %llu %s %s%s%s", S.tick, r->name, (unsigned long long)j->id,
 			    j->vm, queue_job_state_name(j->state), *env->job_finish->reason ? ": " : "",
 			    env->job_finish->reason);
 		for (size_t i = 0; j && j->state != QUEUE_JOB_QUEUED && i < r->n_awaiting; i++)
@@ -310,12 +346,12 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	}
 	case DROVER__ENVELOPE__BODY_JOBS_ADD:
 		if (r->id == 1 || from == r->id)
-			LOG("t=%d %s applies: %zu job(s) queued, %zu unfinished", S.tick, r->name,
+			LOGD("t=%d %s applies: %zu job(s) queued, %zu unfinished", S.tick, r->name,
 			    env->jobs_add->n_jobs, state_jobs_unfinished(&r->state));
 		break;
 	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
 		if (r->id == 1 || from == r->id)
-			LOG("t=%d %s applies: jobs cancelled: %s", S.tick, r->name, env->jobs_cancel->reason);
+			LOGD("t=%d %s applies: jobs cancelled: %s", S.tick, r->name, env->jobs_cancel->reason);
 		/* drain_on_applied(): with --abort every source aborts its cancelled migrations. */
 		for (size_t i = 0; env->jobs_cancel->abort && i < r->n_migs;) {
 			const struct queue_job *j = state_job_find(&r->state, r->migs[i].job_id);
@@ -328,29 +364,29 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 		break;
 	case DROVER__ENVELOPE__BODY_SET_NODE_STATE:
 		if (r->id == 1 || from == r->id)
-			LOG("t=%d %s applies: %s is %s", S.tick, r->name, nm(env->set_node_state->node_id),
+			LOGD("t=%d %s applies: %s is %s", S.tick, r->name, nm(env->set_node_state->node_id),
 			    node_state_name(env->set_node_state->state));
 		break;
 	case DROVER__ENVELOPE__BODY_NODE_LOST:
 		if (r->id == replica_coordinator(r))
-			LOG("t=%d %s applies: %s is lost", S.tick, r->name, nm(env->node_lost->node));
+			LOGD("t=%d %s applies: %s is lost", S.tick, r->name, nm(env->node_lost->node));
 		break;
 	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
 		if (r->id == replica_coordinator(r) || from == r->id)
-			LOG("t=%d %s applies: %s %s%s%s", S.tick, r->name, nm(env->fence_result->node),
+			LOGD("t=%d %s applies: %s %s%s%s", S.tick, r->name, nm(env->fence_result->node),
 			    env->fence_result->ok ? "fenced by " : "not fenced: ",
 			    env->fence_result->ok ? env->fence_result->device : "",
 			    env->fence_result->error);
 		break;
 	case DROVER__ENVELOPE__BODY_VM_PLACED:
 		if (r->id == replica_coordinator(r))
-			LOG("t=%d %s applies: %s owner %s, %s", S.tick, r->name, env->vm_placed->vm,
+			LOGD("t=%d %s applies: %s owner %s, %s", S.tick, r->name, env->vm_placed->vm,
 			    env->vm_placed->owner ? nm(env->vm_placed->owner) : "none",
 			    vm_want_name(env->vm_placed->want));
 		break;
 	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
 		if (r->id == replica_coordinator(r))
-			LOG("t=%d %s applies: %s is usable again", S.tick, r->name,
+			LOGD("t=%d %s applies: %s is usable again", S.tick, r->name,
 			    nm(env->node_unfenced->node));
 		break;
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT: {

@@ -102,13 +102,15 @@ static void boot_all(bool reports)
 
 void scenario_run_line(char *line)
 {
-	char *argv[16];
+	char *argv[16], event[512];
 	int argc = 0;
 	bool background = false;
 	char *p = strchr(line, '#');
 
 	if (p)
 		*p = '\0';
+	strscpy(event, line, sizeof(event));
+	event[strcspn(event, "\n")] = '\0';
 	for (char *t = strtok(line, " \t\n"); t && argc < 16; t = strtok(NULL, " \t\n"))
 		argv[argc++] = t;
 	if (argc && strcmp(argv[argc - 1], "&") == 0) {
@@ -155,6 +157,11 @@ void scenario_run_line(char *line)
 		checks_after_event();
 		return;
 	}
+	/* The operator's commands, which the summary would not show otherwise. */
+	if (S.log_summary && (strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "drain-cancel") == 0 ||
+			      strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
+			      strcmp(argv[0], "migrate") == 0 || strcmp(argv[0], "vm-add") == 0))
+		LOG("t=%d %s", S.tick, event);
 	if (strcmp(argv[0], "boot-all") == 0) {
 		boot_all(argc < 2 || strcmp(argv[1], "quiet") != 0);
 	} else if (strcmp(argv[0], "vm-add") == 0 && argc == 3) {

@@ -175,6 +175,7 @@ void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority 
 		bad("VM", name);
 	S.disks_pending = true;
 	world_vm_register(name, vm.memory_mib, vm.vcpus);
+	S.vms[world_vm_index(name, false)].registered = true;
 	if (running)
 		world_host_set(node, name, true);
 }
@@ -417,6 +418,9 @@ bool setup_directive(int argc, char **argv)
 		S.rng = strtoull(argv[1], NULL, 10);
 	else if (strcmp(argv[0], "migrations") == 0 && argc >= 3)
 		setup_migrations(argc, argv);
+	else if (strcmp(argv[0], "log") == 0 && argc == 2 &&
+		 (strcmp(argv[1], "summary") == 0 || strcmp(argv[1], "full") == 0))
+		S.log_summary = strcmp(argv[1], "summary") == 0;
 	else
 		return false;
 	return true;

@@ -276,6 +276,7 @@ static void migrations_advance(uint64_t to)
 		if (ended) {
 			bus_deliver_all();
 			sim_coord_all();
+			checks_world();
 		}
 		if (S.now_ms >= to && !ended)
 			return;
@@ -343,4 +344,5 @@ void world_tick(void)
 			sim_coord_retry_held(&S.r[i], true);
 	bus_deliver_all();
 	sim_coord_all();
+	summary_tick();
 }
