@@ -59,17 +59,28 @@ void state_copy(const struct cluster_state *src, struct cluster_state *ret)
 	}
 }
 
-static ssize_t vm_index(const struct cluster_state *s, const char *name)
+/* vms[] is sorted by name (vm_insert()): searched by halves, not scanned. */
+ssize_t state_vm_index(const struct cluster_state *s, const char *name)
 {
-	for (size_t i = 0; i < s->n_vms; i++)
-		if (strcmp(s->vms[i].name, name) == 0)
-			return (ssize_t)i;
+	size_t lo = 0, hi = s->n_vms;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->vms[mid].name, name);
+
+		if (c == 0)
+			return (ssize_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return -1;
 }
 
 const struct vm_cfg *state_vm_find(const struct cluster_state *s, const char *name)
 {
-	ssize_t i = vm_index(s, name);
+	ssize_t i = state_vm_index(s, name);
 
 	return i < 0 ? NULL : &s->vms[i];
 }
@@ -373,7 +384,7 @@ static int apply_vm_add(struct cluster_state *s, const Drover__VmAdd *m)
 	v.want = DROVER__VM_WANT__VM_WANT_UNSPECIFIED;
 	v.recover_attempts = 0;
 	v.want_reason[0] = '\0';
-	if (vm_index(s, v.name) >= 0) {
+	if (state_vm_index(s, v.name) >= 0) {
 		free(v.xml);
 		return -EEXIST;
 	}
@@ -398,7 +409,7 @@ static int apply_vm_remove(struct cluster_state *s, const Drover__VmRemove *m)
 
 	if (!m || !m->name)
 		return -EINVAL;
-	i = vm_index(s, m->name);
+	i = state_vm_index(s, m->name);
 	if (i < 0)
 		return -ENOENT;
 	s->registry_bytes -= state_vm_bytes(s->vms[i].name, s->vms[i].xml);
@@ -538,7 +549,7 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 			state_free(&s);
 			return -EINVAL;
 		}
-		if (vm_index(&s, v.name) >= 0) {
+		if (state_vm_index(&s, v.name) >= 0) {
 			free(v.xml);
 			state_free(&s);
 			return -EINVAL;

@@ -63,24 +63,6 @@ static bool mig_origin_valid(int o)
 	       o <= DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL;
 }
 
-/* The registry is sorted by name: a binary search keeps JobsAdd O(n log n). */
-static ssize_t vm_lookup(const struct cluster_state *s, const char *name)
-{
-	size_t lo = 0, hi = s->n_vms;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(s->vms[mid].name, name);
-
-		if (c == 0)
-			return (ssize_t)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
 
 static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 {
@@ -108,14 +90,14 @@ static int apply_jobs_add(struct cluster_state *s, const Drover__JobsAdd *m)
 	taken = xcalloc(s->n_vms, sizeof(*taken));
 	add = xcalloc(cap, sizeof(*add));
 	for (size_t i = 0; i < s->n_jobs; i++) {
-		ssize_t v = state_op_unfinished(&s->jobs[i]) ? vm_lookup(s, s->jobs[i].vm) : -1;
+		ssize_t v = state_op_unfinished(&s->jobs[i]) ? state_vm_index(s, s->jobs[i].vm) : -1;
 
 		if (v >= 0)
 			taken[v] = true;
 	}
 	for (size_t i = 0; i < m->n_jobs; i++) {
 		const Drover__JobSpec *sp = m->jobs[i];
-		ssize_t v = vm_lookup(s, sp->vm);
+		ssize_t v = state_vm_index(s, sp->vm);
 		const struct vm_cfg *vm;
 		struct queue_job *j;
 

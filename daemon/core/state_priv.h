@@ -6,6 +6,8 @@
 #ifndef DROVER_STATE_PRIV_H
 #define DROVER_STATE_PRIV_H
 
+#include <sys/types.h>
+
 #include "state.h"
 
 /* state_jobs.c: the migration queue's bodies and the table's conversions. */
@@ -32,6 +34,8 @@ void state_ops_record(struct cluster_state *s, const struct queue_job *j, uint64
 /* The operation ended for good (done, failed or cancelled): history, then trimming. */
 void state_ops_ended(struct cluster_state *s, struct queue_job *j, uint64_t finished_ms,
 		     uint64_t downtime_ms, uint64_t bytes);
+/* The index of the VM named so in the registry (a binary search: vms[] is sorted by name), or -1. */
+ssize_t state_vm_index(const struct cluster_state *s, const char *name);
 /* A string from the wire that fits a buffer of size bytes, NUL included. */
 bool state_str_fits(const char *p, size_t size);
 
