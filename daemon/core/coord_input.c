@@ -21,6 +21,14 @@ static bool incoming_copy(const struct cluster_state *s, uint32_t node, const st
 	return j && j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING && j->target == node;
 }
 
+static bool listed(const struct node_obs *o, const char *vm)
+{
+	for (size_t i = 0; i < o->n_domains; i++)
+		if (strcmp(o->domains[i].name, vm) == 0)
+			return true;
+	return false;
+}
+
 void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 		      uint64_t *ret_free_mib, uint32_t *ret_free_vcpus)
 {
@@ -34,6 +42,22 @@ void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 			used_mib += vc->memory_mib;
 			used_vcpus += vc->vcpus;
 		}
+	}
+	/*
+	 * A VM an operation may have put here since the report (touched, not
+	 * listed) may hold its memory already: a migration that just ended
+	 * here, before this node reported again, or a start. It counts, but for
+	 * a migration still running here, which the queue counts itself.
+	 */
+	for (size_t t = 0; o && t < o->n_touched; t++) {
+		const struct vm_cfg *vc = state_vm_find(s, o->touched[t]);
+		const struct queue_job *j = state_op_for_vm(s, o->touched[t]);
+
+		if (!vc || listed(o, o->touched[t]) ||
+		    (j && j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING && j->target == o->node_id))
+			continue;
+		used_mib += vc->memory_mib;
+		used_vcpus += vc->vcpus;
 	}
 	*ret_free_mib = o && o->memory_mib > used_mib ? o->memory_mib - used_mib : 0;
 	cap_vcpus = o ? (uint64_t)o->vcpus * COORD_VCPU_OVERCOMMIT : 0;
@@ -49,7 +73,7 @@ size_t coord_input_n_names(const struct node_obs *t)
 	return n;
 }
 
-static bool listed(const uint32_t *ids, size_t n, uint32_t id)
+static bool id_listed(const uint32_t *ids, size_t n, uint32_t id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ids[i] == id)
@@ -71,7 +95,7 @@ size_t coord_input_nodes(const struct node_obs *t, const uint32_t *members, size
 		c = &ret[n++];
 		memset(c, 0, sizeof(*c));
 		c->id = o->node_id;
-		c->member = listed(members, n_members, o->node_id);
+		c->member = id_listed(members, n_members, o->node_id);
 		c->agent_ok = o->agent_ok;
 		c->vms = &names[used];
 		for (size_t k = 0; k < o->n_domains; k++)

@@ -27,7 +27,9 @@
  * running towards it): the memory and vCPUs its last report gave, less every
  * registered guest there that holds them, paused ones too (a host full of
  * paused guests is full), but for the paused copy a running migration brings
- * in, which the queue counts itself. No report (o NULL): no room.
+ * in, which the queue counts itself; less every VM an operation may have put
+ * there since that report (touched, observe.h), such as a migration that
+ * ended there a moment ago. No report (o NULL): no room.
  */
 void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 		      uint64_t *ret_free_mib, uint32_t *ret_free_vcpus);

@@ -1,8 +1,9 @@
 /*
  * The coordinator's input from a member's observations (coord_input.c): the
  * room the queue sees on a node (registered active guests count, paused ones
- * too, but not the paused copy a migration brings in; vCPUs overcommitted;
- * no report, no room), the node reports (active domains only, members that
+ * too, but not the paused copy a migration brings in; a VM a finished
+ * migration brought before the node reported again counts; vCPUs
+ * overcommitted; no report, no room), the node reports (active domains only, members that
  * never reported added as seeing nothing) and the VMs busy with a start or a
  * stop.
  */
@@ -168,6 +169,46 @@ static void test_room_paused_elsewhere(void **unused)
 	assert_int_equal(vcpus, 0);
 }
 
+/*
+ * A migration that just ended here, before this node reported again: the
+ * VM is touched here, not listed, and holds its memory already. While it
+ * still runs here, the queue counts it itself.
+ */
+static void test_room_touched(void **unused)
+{
+	static const char *const names[] = { "a" };
+	static const Drover__VmRunState states[] = { RUNNING };
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobFinish fin = DROVER__JOB_FINISH__INIT;
+	uint64_t mib;
+	uint32_t vcpus;
+
+	(void)unused;
+	reports(1, 8192, 4, 1, names, states);
+	migrating("c", 2, 1);
+	obs_touch(table, 1, "c");
+	coord_input_room(&state, obs_find(table, 1), &mib, &vcpus);
+	assert_int_equal(mib, 8192 - 2048);
+	fin.job_id = state.next_job_id - 1;
+	fin.ok = true;
+	fin.reason = (char *)"";
+	env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+	env.job_finish = &fin;
+	apply(&env);
+	coord_input_room(&state, obs_find(table, 1), &mib, &vcpus);
+	assert_int_equal(mib, 8192 - 2048 - 4096);
+	assert_int_equal(vcpus, 4 * COORD_VCPU_OVERCOMMIT - 2 - 4);
+	/* Its report lists it: counted once. */
+	{
+		static const char *const both[] = { "a", "c" };
+		static const Drover__VmRunState run[] = { RUNNING, RUNNING };
+
+		reports(1, 8192, 4, 2, both, run);
+	}
+	coord_input_room(&state, obs_find(table, 1), &mib, &vcpus);
+	assert_int_equal(mib, 8192 - 2048 - 4096);
+}
+
 static void test_nodes(void **unused)
 {
 	static const char *const n1[] = { "a", "c", "b" };
@@ -229,6 +270,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_room_paused_elsewhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_room_touched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 	};
