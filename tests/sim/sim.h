@@ -87,7 +87,7 @@ struct sim_vm {
 /* What the queue did so far, counted where each change was sent (sim_summary.c). */
 struct sim_stats {
 	uint64_t starts, done, attempts_failed, failed, cancelled, retries_elsewhere, aborts;
-	uint64_t link_cuts;
+	uint64_t link_cuts, over_limit_ticks;
 	char last[512];                /* the last summary logged, without its time */
 };
 
@@ -120,6 +120,14 @@ struct replica {
 	 */
 	struct cluster_state disk;
 	bool unsaved;                  /* state changed since disk was last written */
+	/*
+	 * The state's history since it was last hashed: state_hash() at the end
+	 * of each exchange, then folded with every change applied (its place in
+	 * the agreed order) and every term bump. Equal chains mean equal states
+	 * as long as state_apply() is deterministic, which the full comparisons
+	 * check (sim_checks.c).
+	 */
+	uint64_t chain;
 	struct sync_round sync;
 	bool synced;
 	bool config_quorate;
@@ -172,6 +180,7 @@ struct sim {
 	int32_t vm_hash[VM_HASH_SIZE]; /* index + 1 into vms; 0: empty */
 	bool disks_pending;            /* setup wrote n1's disk only: copy it to the others */
 	size_t bus_head, bus_tail;
+	uint64_t delivering;           /* the place in the agreed order of the message being delivered */
 	struct bus_msg bus[MAX_BUS];
 	int tick;                      /* whole seconds of virtual time */
 	uint64_t now_ms;               /* virtual time; migrations end between ticks */
@@ -187,6 +196,7 @@ struct sim {
 	uint32_t stall_pct;            /* chance that a migration stalls by itself */
 	bool vms_stay;                 /* only migrations move VMs: each runs on exactly one host */
 	bool log_summary;              /* `log summary`: one line per tick instead of every message */
+	bool generated;                /* the event comes from a generator, which logged it */
 	struct sim_stats stats;
 	int violations;
 	FILE *out;
@@ -215,9 +225,15 @@ const char *nm(uint32_t id);
 void checks_world(void);
 void checks_decision(const struct replica *r, const struct coord_input *in,
 		     const struct coord_decision *dec);
-/* A change r applied from itself; before: the job a JobFinish ended, as it was. */
-void checks_applied(const struct replica *r, const Drover__Envelope *env, const struct queue_job *before);
+/*
+ * A change r applied from itself; before: the job a JobFinish ended, as it
+ * was; next_id_before: the state's next job id before it.
+ */
+void checks_applied(const struct replica *r, const Drover__Envelope *env, const struct queue_job *before,
+		    uint64_t next_id_before);
 void checks_settled(void);
+/* The synchronised members of each configuration hold one state; full: hash every state. */
+void checks_states_agree(bool full);
 void checks_after_event(void);
 
 /* sim_cli.c */
@@ -232,6 +248,8 @@ void cli_config_set(struct replica *r, const char *key, const char *value);
 void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold);
 void sim_coord_retry_held(struct replica *r, bool expire);
 void sim_coord_all(void);
+/* What `drover queue` shows: r's unfinished jobs with their blockers (malloc'd, *ret_n of them). */
+struct queue_job *sim_coord_queue(const struct replica *r, size_t *ret_n);
 /* A MigrationLimits message of l; it points into l, caps and cp (MAX_NETS entries each). */
 void limits_message(const struct mig_limits *l, Drover__MigrationLimits *ret, Drover__NetworkCap *caps,
 		    Drover__NetworkCap **cp);
@@ -243,6 +261,9 @@ void corosync_reconfigure(void);
 /* sim_random.c */
 void random_run(uint64_t seed, int n);
 
+/* sim_random_drains.c */
+void random_drains_run(uint64_t seed, uint32_t waves, uint32_t size);
+
 /* sim_replica.c */
 void replica_send(struct replica *r, Drover__Envelope *env);
 void replica_send_inventory(struct replica *r);
@@ -250,6 +271,10 @@ void replica_send_result(struct replica *r, uint64_t op, uint32_t origin, uint64
 			int code, const char *error);
 /* Its state changed: what its state file holds from now on (written when droverd stops). */
 void replica_persist(struct replica *r);
+/* A state's chain (struct replica) folded with one more change. */
+uint64_t replica_chain(uint64_t chain, uint64_t a, uint64_t b);
+/* The coordinator's replica, else the first that runs (NULL: none runs): the cluster's view. */
+const struct replica *replica_coordinating(void);
 /* What its state file holds. */
 const struct cluster_state *replica_persisted(const struct replica *r);
 uint32_t replica_coordinator(const struct replica *r);
@@ -276,6 +301,8 @@ bool setup_directive(int argc, char **argv);
 
 /* sim_scenario.c */
 void scenario_run_line(char *line);
+/* After an event: deliver, let the coordinators decide, check the invariants. */
+void scenario_settle(void);
 
 /* sim_summary.c */
 /* Node ids of mask, runs as ranges ("n1-n6 n9"). */

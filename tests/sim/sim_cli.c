@@ -203,7 +203,6 @@ void cli_config_set(struct replica *r, const char *key, const char *value)
 	unsigned long v = strtoul(value, &end, 10);
 	size_t len = strlen(key), i;
 
-	LOG("t=%d cli on %s: config set %s %s", S.tick, r->name, key, value);
 	if (*end || end == value) {
 		LOG("t=%d cli on %s: config set: exit %d: invalid value '%s'", S.tick, r->name,
 		    DROVER_EXIT_INVALID_PARAM, value);

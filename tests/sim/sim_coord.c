@@ -191,6 +191,26 @@ void limits_message(const struct mig_limits *l, Drover__MigrationLimits *ret, Dr
 	ret->network_caps = cp;
 }
 
+struct queue_job *sim_coord_queue(const struct replica *r, size_t *ret_n)
+{
+	struct queue_job *jobs = xcalloc(r->state.n_jobs + 1, sizeof(*jobs));
+	struct coord_buf *buf = xcalloc(1, sizeof(*buf));
+	struct queue_action acts[COORD_BATCH];
+	struct coord_input in;
+	size_t n = 0, n_acts = 0;
+
+	/* As reply_queue() and drain_blockers(). */
+	for (size_t i = 0; i < r->state.n_jobs; i++)
+		if (r->state.jobs[i].state == QUEUE_JOB_QUEUED || r->state.jobs[i].state == QUEUE_JOB_RUNNING)
+			jobs[n++] = r->state.jobs[i];
+	coord_input_build(r, &in, buf);
+	if (coord_dispatch(&in, jobs, n, acts, COORD_BATCH, &n_acts) < 0)
+		violation("%s: `drover queue` could not dispatch", r->name);
+	coord_buf_free(buf);
+	*ret_n = n;
+	return jobs;
+}
+
 /* The coordinator's queue work, as drain.c does it: one decision, its messages. */
 static bool coordinate_queue(struct replica *r)
 {

@@ -13,9 +13,11 @@
 void bus_deliver_all(void)
 {
 	while (S.bus_head != S.bus_tail) {
-		struct bus_msg *m = &S.bus[S.bus_head++ % MAX_BUS];
+		struct bus_msg *m = &S.bus[S.bus_head % MAX_BUS];
 		struct replica *src = rep(m->from);
 		Drover__Envelope *env = NULL;
+
+		S.delivering = S.bus_head++;
 
 		/*
 		 * Decoded once for every receiver: the same bytes decode alike, and
@@ -114,6 +116,7 @@ void corosync_reconfigure(void)
 		obs_on_confchg(r->obs, members, n, joined, nj, self_joined);
 		if (r->config_quorate) {
 			state_term_bump(&r->state);
+			r->chain = replica_chain(r->chain, UINT64_MAX, r->state.term);
 			replica_persist(r);
 		}
 		log_membership(r, votes, expected, logged, &n_logged);

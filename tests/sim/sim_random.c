@@ -77,7 +77,9 @@ void random_run(uint64_t seed, int n)
 			parted = false;
 		}
 		LOG("t=%d random: %s", S.tick, line);
+		S.generated = true;
 		scenario_run_line(line);
+		S.generated = false;
 	}
 	snprintf(line, sizeof(line), "heal");
 	scenario_run_line(line);

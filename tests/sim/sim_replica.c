@@ -75,6 +75,21 @@ void replica_persist(struct replica *r)
 	r->unsaved = true;
 }
 
+const struct replica *replica_coordinating(void)
+{
+	const struct replica *any = NULL;
+
+	for (size_t i = 0; i < S.n; i++) {
+		if (!S.r[i].up)
+			continue;
+		if (replica_coordinator(&S.r[i]) == S.r[i].id)
+			return &S.r[i];
+		if (!any)
+			any = &S.r[i];
+	}
+	return any;
+}
+
 const struct cluster_state *replica_persisted(const struct replica *r)
 {
 	return r->up ? &r->state : &r->disk;
@@ -149,9 +164,15 @@ void replica_send_job_finish(struct replica *r, uint64_t job_id, bool ok, const 
 	replica_send(r, &env);
 }
 
+uint64_t replica_chain(uint64_t chain, uint64_t a, uint64_t b)
+{
+	return state_hash_u64(state_hash_u64(chain, a), b);
+}
+
 static void sync_done(struct replica *r)
 {
 	r->synced = true;
+	r->chain = state_hash(&r->state);
 	replica_reconcile(r);
 	/* A job running from here that we do not execute: droverd restarted under it (drain.c). */
 	for (size_t i = 0; i < r->state.n_jobs; i++) {
@@ -230,6 +251,7 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	struct queue_job before;
 	bool have_before = false;
 	size_t unfinished = state_jobs_unfinished(&r->state);
+	uint64_t next_id = r->state.next_job_id;
 	int ret;
 
 	if ((env->body_case == DROVER__ENVELOPE__BODY_VM_ACTION ||
@@ -268,8 +290,9 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 	if (ret == 0)
 		return;
 	replica_persist(r);
+	r->chain = replica_chain(r->chain, S.delivering, (uint64_t)env->body_case);
 	if (from == r->id) {
-		checks_applied(r, env, have_before ? &before : NULL);
+		checks_applied(r, env, have_before ? &before : NULL, next_id);
 		summary_count(r, env, unfinished);
 		if (env->body_case == DROVER__ENVELOPE__BODY_JOBS_ADD ||
 		    env->body_case == DROVER__ENVELOPE__BODY_JOB_FINISH ||
@@ -348,6 +371,13 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 		if (r->id == 1 || from == r->id)
 			LOGD("t=%d %s applies: %zu job(s) queued, %zu unfinished", S.tick, r->name,
 			    env->jobs_add->n_jobs, state_jobs_unfinished(&r->state));
+		break;
+	case DROVER__ENVELOPE__BODY_LIMITS_SET:
+		/* An operator's (`drover config set`), not the coordinator's seeding. */
+		if ((r->id == 1 || from == r->id) && env->limits_set->request_id)
+			LOGD("t=%d %s applies: limits %u out, %u in, %u in all, %u retries", S.tick,
+			     r->name, r->state.limits.per_source, r->state.limits.per_target,
+			     r->state.limits.cluster, r->state.limits.max_retries);
 		break;
 	case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
 		if (r->id == 1 || from == r->id)

@@ -100,6 +100,13 @@ static void boot_all(bool reports)
 }
 
 
+void scenario_settle(void)
+{
+	bus_deliver_all();
+	sim_coord_all();
+	checks_after_event();
+}
+
 void scenario_run_line(char *line)
 {
 	char *argv[16], event[512];
@@ -158,9 +165,11 @@ void scenario_run_line(char *line)
 		return;
 	}
 	/* The operator's commands, which the summary would not show otherwise. */
-	if (S.log_summary && (strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "drain-cancel") == 0 ||
-			      strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
-			      strcmp(argv[0], "migrate") == 0 || strcmp(argv[0], "vm-add") == 0))
+	if (S.log_summary && !S.generated &&
+	    (strcmp(argv[0], "drain") == 0 || strcmp(argv[0], "drain-cancel") == 0 ||
+	     strcmp(argv[0], "start") == 0 || strcmp(argv[0], "stop") == 0 ||
+	     strcmp(argv[0], "migrate") == 0 || strcmp(argv[0], "vm-add") == 0 ||
+	     strcmp(argv[0], "config-set") == 0))
 		LOG("t=%d %s", S.tick, event);
 	if (strcmp(argv[0], "boot-all") == 0) {
 		boot_all(argc < 2 || strcmp(argv[1], "quiet") != 0);
@@ -226,6 +235,20 @@ void scenario_run_line(char *line)
 		S.h[id - 1].agent_up = strcmp(argv[2], "up") == 0;
 		LOG("t=%d agent of %s %s", S.tick, argv[1], argv[2]);
 		replica_send_inventory(rep(id));
+	} else if (strcmp(argv[0], "random-drains") == 0 && (argc == 2 || argc == 4 || argc == 6)) {
+		unsigned long waves = 2, size = 4;
+
+		for (int k = 2; k + 1 < argc; k += 2) {
+			if (strcmp(argv[k], "waves") == 0)
+				waves = strtoul(argv[k + 1], NULL, 10);
+			else if (strcmp(argv[k], "size") == 0)
+				size = strtoul(argv[k + 1], NULL, 10);
+			else
+				goto bad;
+		}
+		if (!waves || waves > 2 || !size || size > S.n)
+			goto bad;
+		random_drains_run(strtoull(argv[1], NULL, 10), (uint32_t)waves, (uint32_t)size);
 	} else if (strcmp(argv[0], "random") == 0 && argc == 3) {
 		random_run(strtoull(argv[1], NULL, 10), atoi(argv[2]));
 	} else if (strcmp(argv[0], "tick") == 0) {
@@ -252,11 +275,10 @@ void scenario_run_line(char *line)
 	} else {
 		goto bad;
 	}
-	if (!background) {
-		bus_deliver_all();
-		sim_coord_all();
-	}
-	checks_after_event();
+	if (!background)
+		scenario_settle();
+	else
+		checks_after_event();
 	return;
 bad:
 	fprintf(stderr, "drover-sim: line %d: unknown or malformed event '%s'\n", S.scenario_line, argv[0]);

@@ -180,19 +180,26 @@ void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority 
 		world_host_set(node, name, true);
 }
 
-/* `vm NAME NODE [stopped] [high|medium|low|none]`: 512 MiB, one vCPU. */
+/* `vm NAME NODE [stopped] [high|medium|low|none] [memory SIZE] [vcpus N]`: 512 MiB, one vCPU. */
 static void setup_one_vm(int argc, char **argv)
 {
 	Drover__VmPriority prio = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
+	uint64_t mib = 512, vcpus = 1, unused;
 	bool running = true;
 
 	for (int k = 3; k < argc; k++) {
 		if (strcmp(argv[k], "stopped") == 0)
 			running = false;
+		else if (strcmp(argv[k], "memory") == 0 && k + 1 < argc)
+			mib = size_arg(argv[++k], NULL);
+		else if (strcmp(argv[k], "vcpus") == 0 && k + 1 < argc)
+			count_range(argv[++k], &vcpus, &unused);
 		else if (vm_priority_from_name(argv[k], &prio) < 0)
 			bad("VM option", argv[k]);
 	}
-	setup_vm(argv[1], setup_node_arg(argv[2]), running, prio, 512, 1);
+	if (!mib || !vcpus)
+		bad("VM", argv[1]);
+	setup_vm(argv[1], setup_node_arg(argv[2]), running, prio, mib, (uint32_t)vcpus);
 }
 
 struct vm_spec {
@@ -406,7 +413,7 @@ bool setup_directive(int argc, char **argv)
 {
 	if (strcmp(argv[0], "nodes") == 0 && argc >= 2)
 		setup_nodes(argc, argv);
-	else if (strcmp(argv[0], "vm") == 0 && argc >= 3 && argc <= 5)
+	else if (strcmp(argv[0], "vm") == 0 && argc >= 3 && argc <= 9)
 		setup_one_vm(argc, argv);
 	else if (strcmp(argv[0], "vms") == 0 && argc >= 2)
 		setup_vms(argc, argv);

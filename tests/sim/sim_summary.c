@@ -67,31 +67,41 @@ void summary_count(const struct replica *r, const Drover__Envelope *env, size_t 
 	}
 }
 
-/* The replica the summary reads: the coordinator, else the first that runs. */
-static const struct replica *summary_view(void)
+/* A tick with more running than the limits in force allow (lowered under running migrations). */
+static void summary_over_limits(const struct replica *r)
 {
-	const struct replica *any = NULL;
+	const struct mig_limits *l = &r->state.limits;
+	uint32_t out[MAX_NODES + 1] = { 0 }, in[MAX_NODES + 1] = { 0 }, net[MAX_NETS + 1] = { 0 }, all = 0;
+	bool over = false;
 
-	for (size_t i = 0; i < S.n; i++) {
-		if (!S.r[i].up)
+	for (size_t i = 0; i < r->state.n_jobs; i++) {
+		const struct queue_job *j = &r->state.jobs[i];
+
+		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING || j->source > MAX_NODES ||
+		    j->target > MAX_NODES)
 			continue;
-		if (replica_coordinator(&S.r[i]) == S.r[i].id)
-			return &S.r[i];
-		if (!any)
-			any = &S.r[i];
+		out[j->source]++, in[j->target]++, net[world_net_index(j->network)]++, all++;
 	}
-	return any;
+	for (size_t id = 1; id <= MAX_NODES; id++)
+		over |= (l->per_source && out[id] > l->per_source) || (l->per_target && in[id] > l->per_target);
+	for (size_t c = 0; c < l->n_caps; c++)
+		over |= l->caps[c].cap && net[world_net_index(l->caps[c].network)] > l->caps[c].cap;
+	over |= l->cluster && all > l->cluster;
+	S.stats.over_limit_ticks += over;
 }
 
 void summary_tick(void)
 {
-	const struct replica *r = summary_view();
+	const struct replica *r = replica_coordinating();
 	const struct sim_stats *st = &S.stats;
 	uint64_t draining = 0, drained = 0, failed = 0;
 	size_t running[MAX_NETS + 1] = { 0 }, queued = 0, off;
 	char line[512], nodes[3][160];
 
-	if (!S.log_summary || !r)
+	if (!r)
+		return;
+	summary_over_limits(r);
+	if (!S.log_summary)
 		return;
 	for (size_t i = 0; i < r->state.n_jobs; i++) {
 		const struct queue_job *j = &r->state.jobs[i];

@@ -345,4 +345,6 @@ void world_tick(void)
 	bus_deliver_all();
 	sim_coord_all();
 	summary_tick();
+	if (S.tick % 30 == 0)
+		checks_states_agree(true);
 }
