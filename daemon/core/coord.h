@@ -4,7 +4,7 @@
  * health, limits) and what each node's agent last reported, coord_decide()
  * returns the one thing to multicast next, or nothing. No I/O, no clock, no
  * globals: drain.c builds the input from droverd and sends the result; the
- * unit tests and the drain simulation call it directly.
+ * unit tests and the simulator (tests/sim) call it directly.
  *
  * In order of precedence, it:
  *  1. finishes (as failed) a running job whose source left the cluster;

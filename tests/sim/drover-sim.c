@@ -6,46 +6,78 @@
  * (apply_gate.c), state_apply() with its jobs and operations, the state
  * exchange (sync.c) with its terms, the configuration quorum rule
  * (quorum_rule.c), the observation table (observe.c), the VM location rule
- * (locate.c) and the coordinator's VM decision (vmdecide.c). Messages are
- * real envelopes, framed with frame_encode() and decoded by each receiver.
- * What the simulator stands in for: corosync (one totally ordered bus;
- * configurations are the nodes whose droverd runs, per partition group),
- * the agents and hypervisors (each host's truth: the domains it runs), the
- * CLI (operator commands) and time (ticks).
+ * (locate.c), the coordinator's VM decision (vmdecide.c), its queue decisions
+ * (coord_decide() on the input coord_input.c builds, sent as coord_msgs.c
+ * makes them) and failover's (recover.c). Messages are real envelopes,
+ * framed with frame_encode(). What the simulator stands in for: corosync
+ * (one totally ordered bus; configurations are the nodes whose droverd runs,
+ * per partition group), the agents and hypervisors (each host's truth: the
+ * domains it runs, its memory and CPUs), the migration networks (links, and
+ * bandwidth shared by the migrations on them), the CLI (operator commands)
+ * and time (ticks of a second, and the moments between them when
+ * migrations end). Up to 64 nodes and 2,048 VMs.
  *
- * After every event it checks the invariants: no VM runs on two hosts; no
- * start is decided for a VM a host runs; the synchronised members of one
- * configuration hold one state. A violation is logged as "VIOLATION" and
- * makes the exit status 2. The log (decisions, applied and dropped changes,
- * answers, memberships, exchanges) goes to stdout; with --expect FILE it is
- * compared with FILE and the first difference fails the run (exit 1).
+ * The invariants (sim_checks.c lists them) are checked at every step; a
+ * violation is logged as "VIOLATION" and makes the exit status 2. The log
+ * (decisions, applied and dropped changes, answers, memberships, exchanges;
+ * or with `log summary` one line per tick) goes to stdout; with --expect
+ * FILE it is compared with FILE and the first difference fails the run
+ * (exit 1).
  *
- * Scenario lines (tests/sim/scenarios/NAME.sim), one event each; '#' comments:
- *   nodes N                      N nodes n1..nN, droverd and agent up, one group
- *   vm NAME NODE [stopped]       a VM registered with home NODE, running there unless stopped
+ * The files: sim.h (the shared state), sim_setup.c (building the cluster),
+ * sim_scenario.c (events), sim_world.c (hypervisors, links, time and
+ * migrations), sim_corosync.c (the bus and configurations), sim_replica.c
+ * (what droverd does), sim_coord.c (the coordinator), sim_cli.c (operator
+ * commands), sim_checks.c (invariants), sim_summary.c (the log at scale),
+ * sim_random.c and sim_random_drains.c (generated events).
+ *
+ * Building the cluster (before boot-all), sizes in MiB or with M/G, A-B drawn at random:
+ *   seed N                       the world's generator (sizes, placements, copies, stalls)
+ *   nodes N [memory SIZE[-SIZE]] [cpus N[-N]]   n1..nN, droverd and agent up, one group
+ *                                (default 4096 MiB and 16 CPUs each)
+ *   vm NAME NODE [stopped] [high|medium|low|none] [memory SIZE] [vcpus N]
+ *                                a VM registered with home NODE, running there unless stopped
+ *                                (priority medium, 512 MiB, 1 vCPU by default)
+ *   vms COUNT [sizes SIZExWEIGHT,...] [vcpus N-N] [fill PCT] [priorities mixed]
+ *                                COUNT VMs vm001.. placed at random where they fit under
+ *                                PCT (90) of memory and vCPUs, the largest first
+ *   network NAME [MIB_PER_S] [cap N] [missing NODES]   a migration network (the first
+ *                                replaces the default mig-a and mig-b, which have no
+ *                                bandwidth: their migrations end at the next tick); NODES
+ *                                have no link there ("5,10,15-20")
+ *   conf max-out|max-in|max-total|max-retries N   drover.conf's limits, which the
+ *                                coordinator seeds (network caps come from `network`)
+ *   migrations [dirty PCT-PCT] [stall PCT]   a migration copies its memory times the
+ *                                dirty factor; it stalls by itself with that chance
+ *   log full|summary             the log's level (default full)
+ * Events:
  *   boot-all [quiet]             every droverd starts (quiet: before any agent reports)
  *   vm-add NODE NAME             the operator registers NAME via NODE's CLI
  *   start|stop NODE VM           `drover vm start|stop VM` on NODE
  *   migrate NODE VM TARGET       `drover vm migrate VM --to TARGET` on NODE
  *   partition 1,2|3              groups; messages on the bus are delivered within
- *                                each side first (in the old configuration)
+ *                                each side first (in the old configuration); beyond 9
+ *                                nodes ids are comma-separated, with ranges (1-16|17-32)
  *   heal                         one group again
  *   kill NODE                    the host powers off: its guests and droverd are gone
  *   boot NODE                    the host and droverd start (droverd from its disk copy)
  *   restart NODE                 droverd restarts (from its disk copy); guests keep running
  *   agent NODE down|up           its agent fails (reports so) or works again
  *   drain NODE                   `drover node drain NODE` on NODE (its reported VMs)
- *   link NODE mig-a|mig-b up|down  NODE's link on a migration network
+ *   drain-cancel NODE [abort]    `drover drain cancel NODE [--abort]` on NODE
+ *   config-set NODE KEY VALUE    `drover config set KEY VALUE` on NODE
+ *   link NODE NET up|down        NODE's link on a migration network
+ *   link nA-nB NET up|down       the path between two nodes on a migration network
  *   random SEED N                N events drawn at random (see random_run())
- *   tick [N]                     time passes: agent jobs finish, inventories are sent,
- *                                held requests are decided again or expire
+ *   random-drains SEED [waves 1|2] [size N]   drains at scale (sim_random_drains.c)
+ *   tick [N]                     time passes: migrations copy, agent jobs finish,
+ *                                inventories are sent, held requests are decided again
  *   expect VM on NODE|nowhere    the hypervisors' truth, checked (a failure is a VIOLATION)
  *   fence device|fail            failover on (off by default): the coordinator marks a node
  *                                that left its configuration lost, fences it (device: the
  *                                host powers off at once; fail: every attempt fails), and
  *                                recovers its VMs with recover_decide() (core/recover.h)
  *   confirm-off VIA NODE         `drover node confirm-off NODE` on VIA
- *   vm NAME NODE [stopped] [high|medium|low|none]  (priority, default medium)
  * A trailing '&' leaves the bus undelivered until the next event.
  */
 #include <errno.h>
