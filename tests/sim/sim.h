@@ -291,6 +291,17 @@ void replica_stop(struct replica *r);
 /* sim_setup.c */
 /* The node named (n1..), or exit 64. */
 uint32_t setup_node_arg(const char *s);
+/* A list of node ids and ranges ("5,10,15-20") as a mask, or exit 64. */
+uint64_t setup_ids_arg(const char *s);
+/* A VmAdd of a VM with this minimal domain XML (the world learns what it needs). */
+struct vm_add_msg {
+	Drover__Envelope env;
+	Drover__VmAdd add;
+	Drover__VmConfig vm;
+	char xml[256];
+};
+void setup_vm_add(struct vm_add_msg *ret, const char *name, uint32_t home, Drover__VmPriority prio,
+		  uint64_t memory_mib, uint32_t vcpus);
 /* A VM in the state file every node boots from, running on node unless not. */
 void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority prio,
 	      uint64_t memory_mib, uint32_t vcpus);

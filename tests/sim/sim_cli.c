@@ -31,27 +31,13 @@ static bool cli_refused(struct replica *r, const char *what)
 
 void cli_vm_add(struct replica *r, const char *name)
 {
-	Drover__Envelope env = DROVER__ENVELOPE__INIT;
-	Drover__VmAdd m = DROVER__VM_ADD__INIT;
-	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
-	char xml[256];
+	struct vm_add_msg m;
 
 	if (cli_refused(r, "vm add"))
 		return;
-	snprintf(xml, sizeof(xml),
-		 "<domain><name>%s</name><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>",
-		 name);
-	vm.name = (char *)name;
-	vm.xml = xml;
-	vm.memory_mib = 512;
-	vm.vcpus = 1;
-	world_vm_register(name, vm.memory_mib, vm.vcpus);
-	vm.priority = DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM;
-	m.vm = &vm;
-	m.request_id = ++r->next_request;
-	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
-	env.vm_add = &m;
-	replica_send(r, &env);
+	setup_vm_add(&m, name, 0, DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM, 512, 1);
+	m.add.request_id = ++r->next_request;
+	replica_send(r, &m.env);
 }
 
 void cli_vm(struct replica *r, Drover__VmActionKind kind, const char *vm, uint32_t target)

@@ -15,41 +15,22 @@
  */
 static void partition(const char *spec)
 {
+	char groups[512];
 	int g = 0;
 
-	for (const char *q = spec; *q;) {
-		unsigned a, b;
-		int len = 0;
+	strscpy(groups, spec, sizeof(groups));
+	for (char *grp = strtok(groups, "|"); grp; grp = strtok(NULL, "|"), g++) {
+		uint64_t mask = 0;
 
-		if (*q == '|') {
-			g++, q++;
-			continue;
-		}
-		if (*q == ',') {
-			q++;
-			continue;
-		}
-		if (S.n <= 9) {
+		if (S.n > 9)
+			mask = setup_ids_arg(grp);
+		for (const char *q = grp; S.n <= 9 && *q; q++)
 			if (*q >= '1' && *q <= '9' && (size_t)(*q - '0') <= S.n)
-				S.h[*q - '1'].group = g;
-			q++;
-			continue;
-		}
-		if (sscanf(q, "%u%n", &a, &len) != 1)
-			goto bad;
-		q += len;
-		b = a;
-		if (*q == '-' && sscanf(q + 1, "%u%n", &b, &len) == 1)
-			q += 1 + len;
-		if (a < 1 || b < a || b > S.n)
-			goto bad;
-		for (unsigned id = a; id <= b; id++)
-			S.h[id - 1].group = g;
+				mask |= UINT64_C(1) << (*q - '1');
+		for (size_t i = 0; i < S.n; i++)
+			if ((mask >> i) & 1u)
+				S.h[i].group = g;
 	}
-	return;
-bad:
-	fprintf(stderr, "drover-sim: line %d: bad partition '%s'\n", S.scenario_line, spec);
-	exit(64);
 }
 
 /*

@@ -81,8 +81,7 @@ static void count_range(const char *s, uint64_t *ret_lo, uint64_t *ret_hi)
 	*ret_hi = b;
 }
 
-/* A list of node ids and ranges ("5,10,15-20") as a mask. */
-static uint64_t ids_arg(const char *s)
+uint64_t setup_ids_arg(const char *s)
 {
 	uint64_t mask = 0;
 
@@ -150,31 +149,38 @@ static void setup_nodes(int argc, char **argv)
 	}
 }
 
+void setup_vm_add(struct vm_add_msg *ret, const char *name, uint32_t home, Drover__VmPriority prio,
+		  uint64_t memory_mib, uint32_t vcpus)
+{
+	drover__envelope__init(&ret->env);
+	drover__vm_add__init(&ret->add);
+	drover__vm_config__init(&ret->vm);
+	snprintf(ret->xml, sizeof(ret->xml),
+		 "<domain><name>%s</name><memory unit='MiB'>%llu</memory><vcpu>%u</vcpu></domain>",
+		 name, (unsigned long long)memory_mib, (unsigned)vcpus);
+	ret->vm.name = (char *)name;
+	ret->vm.xml = ret->xml;
+	ret->vm.memory_mib = memory_mib;
+	ret->vm.vcpus = vcpus;
+	ret->vm.priority = prio;
+	ret->vm.home_node = home;
+	ret->add.vm = &ret->vm;
+	ret->env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
+	ret->env.vm_add = &ret->add;
+	/* The world knows what the VM needs. */
+	world_vm_register(name, memory_mib, vcpus);
+}
+
 void setup_vm(const char *name, uint32_t node, bool running, Drover__VmPriority prio,
 	      uint64_t memory_mib, uint32_t vcpus)
 {
-	Drover__Envelope env = DROVER__ENVELOPE__INIT;
-	Drover__VmAdd m = DROVER__VM_ADD__INIT;
-	Drover__VmConfig vm = DROVER__VM_CONFIG__INIT;
-	char xml[256];
+	struct vm_add_msg m;
 
-	snprintf(xml, sizeof(xml),
-		 "<domain><name>%s</name><memory unit='MiB'>%llu</memory><vcpu>%u</vcpu></domain>",
-		 name, (unsigned long long)memory_mib, (unsigned)vcpus);
-	vm.name = (char *)name;
-	vm.xml = xml;
-	vm.memory_mib = memory_mib;
-	vm.vcpus = vcpus;
-	vm.priority = prio;
-	vm.home_node = node;
-	m.vm = &vm;
-	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
-	env.vm_add = &m;
+	setup_vm_add(&m, name, node, prio, memory_mib, vcpus);
 	/* In the state file every node starts from (replica_start() copies it). */
-	if (state_apply(&S.r[0].disk, &env) != 1)
+	if (state_apply(&S.r[0].disk, &m.env) != 1)
 		bad("VM", name);
 	S.disks_pending = true;
-	world_vm_register(name, vm.memory_mib, vm.vcpus);
 	S.vms[world_vm_index(name, false)].registered = true;
 	if (running)
 		world_host_set(node, name, true);
@@ -342,7 +348,7 @@ static void setup_network(int argc, char **argv)
 		if (strcmp(argv[k], "cap") == 0) {
 			n->cap = (uint32_t)strtoul(argv[k + 1], NULL, 10);
 		} else if (strcmp(argv[k], "missing") == 0) {
-			uint64_t mask = ids_arg(argv[k + 1]);
+			uint64_t mask = setup_ids_arg(argv[k + 1]);
 
 			for (size_t i = 0; i < S.n; i++)
 				S.h[i].no_nic[S.n_nets] = (mask >> i) & 1u;
