@@ -297,7 +297,8 @@ void checks_decision(const struct replica *r, const struct coord_input *in,
 					  queue_job_state_name(S.vms[v].last_job_state));
 		}
 		break;
-	case COORD_NONE:
+	default:
+		/* Nothing more to check of the others (COORD_NONE, and kinds added later). */
 		break;
 	}
 }
