@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
 	const char *name;
@@ -16,6 +17,17 @@ static const struct {
 };
 
 static int log_target = QB_LOG_SYSLOG;
+static bool journal;
+
+bool log_journal_available(void)
+{
+	return access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
+bool log_to_journal(void)
+{
+	return journal;
+}
 
 void log_setup(const char *name, int priority, int to_stderr)
 {
@@ -25,6 +37,12 @@ void log_setup(const char *name, int priority, int to_stderr)
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
 	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);
 	log_target = to_stderr ? QB_LOG_STDERR : QB_LOG_SYSLOG;
+	/*
+	 * Under systemd, libqb writes straight to the journal: each line keeps
+	 * its priority, and CODE_FILE/CODE_LINE say where it came from.
+	 */
+	journal = !to_stderr && log_journal_available() &&
+		  qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_USE_JOURNAL, 1) == 0;
 	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, to_stderr ? QB_FALSE : QB_TRUE);
 	qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, to_stderr ? QB_TRUE : QB_FALSE);
 	log_set_priority(priority);

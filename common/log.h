@@ -8,6 +8,7 @@
 #define DROVER_LOG_H
 
 #include <qb/qblog.h>
+#include <stdbool.h>
 #include <syslog.h>
 
 #define log_err(...) qb_log(LOG_ERR, __VA_ARGS__)
@@ -20,6 +21,10 @@
 void log_setup(const char *name, int priority, int to_stderr);
 void log_set_priority(int priority);
 void log_teardown(void);
+/* journald's socket is there (we run under systemd). */
+bool log_journal_available(void);
+/* log_setup() sent syslog's lines to the journal (not stderr, and journald is there). */
+bool log_to_journal(void);
 
 /* Map "err", "warning", "notice", "info", "debug" to a syslog priority; -EINVAL. */
 int log_priority_from_name(const char *name);

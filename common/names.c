@@ -100,3 +100,23 @@ const char *fence_state_name(Drover__FenceState st)
 		return "none";
 	}
 }
+
+const char *job_origin_name(uint32_t o)
+{
+	switch (o) {
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN:
+		return "drain";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_FAILBACK:
+		return "failback";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL:
+		return "manual";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_RECOVERY:
+		return "recovery";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_PREEMPT:
+		return "preempt";
+	case DROVER__JOB_ORIGIN__JOB_ORIGIN_DUPLICATE:
+		return "duplicate";
+	default:
+		return "";
+	}
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "drover.pb-c.h"
 
@@ -26,6 +27,9 @@ int vm_priority_from_name(const char *name, Drover__VmPriority *ret);
 const char *vm_want_name(Drover__VmWant w);
 /* "none", "pending", "failed", "fenced". */
 const char *fence_state_name(Drover__FenceState st);
+
+/* A Drover__JobOrigin: "drain", "failback", "manual", "recovery", "preempt", "duplicate"; "" otherwise. */
+const char *job_origin_name(uint32_t origin);
 
 /*
  * A name a client may pass for a network (and other identifiers that end up

@@ -294,6 +294,9 @@ static int sigchld_fn(int sig, void *data)
 
 	(void)sig;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		/* An alert program: events.c tells how it ended. */
+		if (events_child_exited(a->d, pid, status))
+			continue;
 		if (WIFEXITED(status))
 			log_info("child %d exited with status %d%s", (int)pid, WEXITSTATUS(status),
 				 WEXITSTATUS(status) == 78 ? " (its plugin was refused; see its log)"

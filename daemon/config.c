@@ -43,6 +43,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -95,9 +97,11 @@ static int set_text(struct drover_config *c, const struct key *k, const char *va
 
 /* [network NAME] sections are handled apart from these (see network_header()). */
 static const char *const sections[] = {"daemon", "agent", "cluster", "migration", "fence",
-					"failover"};
+					"failover", "alerts", "metrics"};
 
 static int set_fence_mode(struct drover_config *c, const struct key *k, const char *value);
+static int set_alert_paths(struct drover_config *c, const struct key *k, const char *value);
+static int set_listen(struct drover_config *c, const struct key *k, const char *value);
 
 static const struct key keys[] = {
 	{
@@ -336,6 +340,34 @@ static const struct key keys[] = {
 		.offset = offsetof(struct drover_config, failover_max_starts),
 	},
 	{
+		.section = "alerts",
+		.name = "path",
+		.set = set_alert_paths,
+		.expected = "1 to 4 absolute program paths, separated by spaces",
+	},
+	{
+		.section = "alerts",
+		.name = "timeout_ms",
+		.set = set_u32,
+		.min = 1000,
+		.max = 600000,
+		.offset = offsetof(struct drover_config, alert_timeout_ms),
+	},
+	{
+		.section = "alerts",
+		.name = "recipient",
+		.set = set_text,
+		.expected = "printable text, at most 255 characters",
+		.max = 256,
+		.offset = offsetof(struct drover_config, alert_recipient),
+	},
+	{
+		.section = "metrics",
+		.name = "listen",
+		.set = set_listen,
+		.expected = "a numeric address and port: 127.0.0.1:9664 or [::1]:9664",
+	},
+	{
 		.section = "migration",
 		.name = "probe_port",
 		.set = set_u32,
@@ -399,7 +431,101 @@ void config_defaults(struct drover_config *c)
 	c->fence_timeout_ms = 60000;
 	c->fence_retry_ms = 5000;
 	c->failover_max_starts = 4;
+	c->alert_timeout_ms = 30000;
 	c->n_networks = 0;
+}
+
+static int set_alert_paths(struct drover_config *c, const struct key *k, const char *value)
+{
+	size_t n = 0;
+
+	(void)k;
+	for (const char *s = value; *s;) {
+		size_t len;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s)
+			break;
+		len = strcspn(s, " \t");
+		if (n == CONFIG_MAX_ALERTS || s[0] != '/' || len >= sizeof(c->alert_paths[0]))
+			return -EINVAL;
+		for (size_t i = 0; i < len; i++)
+			if (!isprint((unsigned char)s[i]))
+				return -EINVAL;
+		memcpy(c->alert_paths[n], s, len);
+		c->alert_paths[n++][len] = '\0';
+		s += len;
+	}
+	if (!n)
+		return -EINVAL;
+	c->n_alerts = n;
+	return 0;
+}
+
+int config_listen_parse(const char *s, struct sockaddr_storage *ret, unsigned *ret_len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *port;
+	uint64_t p;
+	size_t hl;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		hl = (size_t)(end - s - 1);
+		if (hl == 0 || hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, hl);
+		host[hl] = '\0';
+		port = end + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -EINVAL;
+		hl = (size_t)(colon - s);
+		if (hl == 0 || hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		port = colon + 1;
+	}
+	if (parse_u64(port, 1, 65535, &p) < 0)
+		return -EINVAL;
+	if (s[0] == '[') {
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)p) };
+
+		if (inet_pton(AF_INET6, host, &a6.sin6_addr) != 1)
+			return -EINVAL;
+		memset(ret, 0, sizeof(*ret));
+		memcpy(ret, &a6, sizeof(a6));
+		*ret_len = sizeof(a6);
+	} else {
+		struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+
+		if (inet_pton(AF_INET, host, &a4.sin_addr) != 1)
+			return -EINVAL;
+		memset(ret, 0, sizeof(*ret));
+		memcpy(ret, &a4, sizeof(a4));
+		*ret_len = sizeof(a4);
+	}
+	return 0;
+}
+
+static int set_listen(struct drover_config *c, const struct key *k, const char *value)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
+
+	(void)k;
+	if (strlen(value) >= sizeof(c->metrics_listen) || config_listen_parse(value, &ss, &len) < 0)
+		return -EINVAL;
+	strscpy(c->metrics_listen, value, sizeof(c->metrics_listen));
+	return 0;
 }
 
 static int set_fence_mode(struct drover_config *c, const struct key *k, const char *value)
@@ -1064,6 +1190,19 @@ void config_print(FILE *f, const struct drover_config *c)
 		"max_starts = %u\n",
 		(unsigned)c->fence_timeout_ms, (unsigned)c->fence_retry_ms,
 		(unsigned)c->failover_max_starts);
+	fprintf(f, "\n[alerts]\n");
+	if (c->n_alerts) {
+		fprintf(f, "path =");
+		for (size_t i = 0; i < c->n_alerts; i++)
+			fprintf(f, " %s", c->alert_paths[i]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "timeout_ms = %u\n", (unsigned)c->alert_timeout_ms);
+	if (c->alert_recipient[0])
+		fprintf(f, "recipient = %s\n", c->alert_recipient);
+	fprintf(f, "\n[metrics]\n");
+	if (c->metrics_listen[0])
+		fprintf(f, "listen = %s\n", c->metrics_listen);
 	for (size_t i = 0; i < c->n_networks; i++)
 		print_network(f, &c->networks[i]);
 }

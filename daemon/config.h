@@ -19,6 +19,7 @@
 #define CONFIG_NETWORK_NAME_MAX 32
 #define CONFIG_MAX_NET_ADDRS 64    /* = DROVER_MAX_NODES */
 #define CONFIG_MAX_FENCE_DEVICES 4
+#define CONFIG_MAX_ALERTS 4
 
 /*
  * [fence] mode: none (drover never fences: a lost node's VMs wait for
@@ -90,6 +91,13 @@ struct drover_config {
 	uint32_t fence_retry_ms;      /* retry_ms = 5000 (1000..600000): first backoff, doubling to 60 s */
 	/* [failover] */
 	uint32_t failover_max_starts; /* max_starts = 4 (1..64): restarts under way per node */
+	/* [alerts]: programs run on events (docs/OPERATIONS.md#alerts) */
+	size_t n_alerts;
+	char alert_paths[CONFIG_MAX_ALERTS][256]; /* path = PROG [PROG...]: absolute, none by default */
+	uint32_t alert_timeout_ms;    /* timeout_ms = 30000 (1000..600000) per alert */
+	char alert_recipient[256];    /* recipient = (none): handed over as DROVER_ALERT_RECIPIENT */
+	/* [metrics] */
+	char metrics_listen[64];      /* listen = (off) ADDRESS:PORT, numeric, e.g. 127.0.0.1:9664 */
 	/* [network NAME] sections, in file order; none: one network "default"
 	 * over the hypervisors' default route (migrate_uri in [agent]) */
 	size_t n_networks;
@@ -107,6 +115,14 @@ void config_defaults(struct drover_config *c);
  */
 int config_load(const char *path, int must_exist, struct drover_config *ret, char *err,
 		size_t errlen);
+
+struct sockaddr_storage;
+/*
+ * A listen address as [metrics] listen takes it: IPv4 "A.B.C.D:PORT" or
+ * IPv6 "[ADDR]:PORT", numeric (never a name: no DNS), port 1..65535.
+ * -EINVAL otherwise; *ret and *ret_len written only on success.
+ */
+int config_listen_parse(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
 
 /* Print the effective configuration as a valid drover.conf. */
 void config_print(FILE *f, const struct drover_config *c);

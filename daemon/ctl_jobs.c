@@ -74,26 +74,6 @@ static const char *nname(const struct droverd *d, uint32_t id, struct pool *p)
 	return pool_printf(p, "%s", links_node_name(d, id, b, sizeof(b)));
 }
 
-static const char *origin_name(uint32_t o)
-{
-	switch (o) {
-	case DROVER__JOB_ORIGIN__JOB_ORIGIN_DRAIN:
-		return "drain";
-	case DROVER__JOB_ORIGIN__JOB_ORIGIN_FAILBACK:
-		return "failback";
-	case DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL:
-		return "manual";
-	case DROVER__JOB_ORIGIN__JOB_ORIGIN_RECOVERY:
-		return "recovery";
-	case DROVER__JOB_ORIGIN__JOB_ORIGIN_PREEMPT:
-		return "preempt";
-	case DROVER__JOB_ORIGIN__JOB_ORIGIN_DUPLICATE:
-		return "duplicate";
-	default:
-		return "";
-	}
-}
-
 static const struct known_node *node_arg(struct droverd *d, qb_ipcs_connection_t *c,
 					 const char *name)
 {
@@ -205,7 +185,7 @@ static void fill_job(const struct droverd *d, const struct queue_job *j, Drover_
 	}
 	v->n_attempts = j->n_attempts;
 	v->attempts = ap;
-	v->origin = (char *)origin_name(j->origin);
+	v->origin = (char *)job_origin_name(j->origin);
 	v->priority = (Drover__VmPriority)j->priority;
 	v->created_ms = j->created_ms;
 	v->started_ms = j->started_ms;
@@ -429,7 +409,7 @@ static void reply_history(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 		hv[i].bytes = e->bytes;
 		hv[i].attempts = e->attempts;
 		hv[i].error = (char *)e->error;
-		hv[i].origin = (char *)origin_name(e->origin);
+		hv[i].origin = (char *)job_origin_name(e->origin);
 	}
 	h.n_entries = lim;
 	h.entries = hvp;

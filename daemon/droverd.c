@@ -681,6 +681,7 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 	if (r == 1) {
 		log_change(d, from, env);
 		save_state(d);
+		events_on_applied(d, from_self, env, r);
 	} else if (r < 0) {
 		log_warn("rejected %s from node %u: %s", pm->name, from, strerror(-r));
 	}
@@ -1078,6 +1079,7 @@ static int sig_reload(int sig, void *data)
 	d->cfg = c;
 	log_set_priority(d->cfg.log_priority);
 	ctl_server_reload_group(d);
+	events_reload(d);
 	if (d->cmap_connected)
 		links_load_nodelist(d);
 	if (d->corosync_ready) {
@@ -1208,6 +1210,7 @@ int main(int argc, char **argv)
 	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGHUP, &d, sig_reload, NULL);
 	/* After the adds: libqb resets the signals it does not handle when adding. */
 	signal(SIGPIPE, SIG_IGN);
+	events_start(&d);
 
 	r = ctl_server_start(&d);
 	if (r < 0) {
@@ -1227,6 +1230,7 @@ int main(int argc, char **argv)
 	failover_stop(&d);
 	nethealth_stop(&d);
 	agent_link_stop(&d);
+	events_stop(&d);
 	membership_disconnect(&d);
 	quorum_disconnect(&d);
 	links_disconnect(&d);

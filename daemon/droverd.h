@@ -229,6 +229,9 @@ struct droverd {
 	/* failover.c: fencing and recovery, the coordinator's and this node's part */
 	struct failover *fo;
 
+	/* events.c: journal records and alert programs */
+	struct events *events;
+
 	/* ctl_server.c */
 	qb_ipcs_service_t *ipcs;
 	gid_t ipc_gid;
@@ -360,6 +363,18 @@ void failover_ctl_confirm_off(struct droverd *d, qb_ipcs_connection_t *c,
 uint32_t failover_recovering(const struct droverd *d, uint32_t node);
 /* Why the fencing of node waits, "" if nothing to say (for `drover status`). */
 const char *failover_fence_note(const struct droverd *d, uint32_t node);
+
+/* events.c: operator-visible events (event_text.h) as journal records and alerts. */
+void events_start(struct droverd *d);
+void events_stop(struct droverd *d);
+/* drover.conf was reloaded: the alerts' timeout and programs. */
+void events_reload(struct droverd *d);
+/* A change was applied (r == 1): if it is an event and ours to tell, tell it. */
+void events_on_applied(struct droverd *d, bool from_self, const Drover__Envelope *env, int r);
+struct event;
+void events_emit(struct droverd *d, const struct event *e);
+/* agent_link.c's reaper: true if pid was an alert program. */
+bool events_child_exited(struct droverd *d, pid_t pid, int status);
 
 /* ctl_jobs.c: the CLI's drain, queue, history and config requests. */
 /* Rows of the control request table (ctl_server.c). */

@@ -80,6 +80,12 @@ static void assert_config_equal(const struct drover_config *a, const struct drov
 	assert_string_equal(a->agent_plugin_config, b->agent_plugin_config);
 	assert_int_equal(a->inventory_ms, b->inventory_ms);
 	assert_int_equal(a->start_deadline_ms, b->start_deadline_ms);
+	assert_int_equal(a->n_alerts, b->n_alerts);
+	for (size_t i = 0; i < a->n_alerts; i++)
+		assert_string_equal(a->alert_paths[i], b->alert_paths[i]);
+	assert_int_equal(a->alert_timeout_ms, b->alert_timeout_ms);
+	assert_string_equal(a->alert_recipient, b->alert_recipient);
+	assert_string_equal(a->metrics_listen, b->metrics_listen);
 	assert_string_equal(a->agent_dest_uri, b->agent_dest_uri);
 	assert_string_equal(a->agent_migrate_uri, b->agent_migrate_uri);
 	assert_string_equal(a->cpg_group, b->cpg_group);
@@ -944,6 +950,44 @@ static void test_fence_section(void **unused)
 	assert_int_equal(load_text("[failover]\nmax_starts = 0\n", &c), -EINVAL);
 }
 
+/* [alerts] programs and [metrics] listen: absolute paths, numeric addresses, printed and read back. */
+static void test_alerts_and_metrics(void **unused)
+{
+	struct drover_config c, back;
+
+	(void)unused;
+	assert_int_equal(load_text("[alerts]\npath = /usr/bin/a  /opt/b\ntimeout_ms = 5000\n"
+				   "recipient = ops@example.org\n[metrics]\nlisten = 127.0.0.1:9664\n",
+				   &c),
+			 0);
+	assert_int_equal(c.n_alerts, 2);
+	assert_string_equal(c.alert_paths[0], "/usr/bin/a");
+	assert_string_equal(c.alert_paths[1], "/opt/b");
+	assert_int_equal(c.alert_timeout_ms, 5000);
+	assert_string_equal(c.alert_recipient, "ops@example.org");
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9664");
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+	assert_int_equal(back.n_alerts, 2);
+	assert_string_equal(back.alert_paths[1], "/opt/b");
+	assert_string_equal(back.metrics_listen, "127.0.0.1:9664");
+	assert_int_equal(load_text("[metrics]\nlisten = [::1]:9664\n", &c), 0);
+	assert_int_equal(load_text("[metrics]\nlisten = [::]:1\n", &c), 0);
+	assert_int_equal(load_text("[alerts]\npath = alert.sh\n", &c), -EINVAL);
+	assert_non_null(strstr(err, "absolute program paths"));
+	assert_int_equal(load_text("[alerts]\npath = /a /b /c /d /e\n", &c), -EINVAL);
+	assert_int_equal(load_text("[alerts]\ntimeout_ms = 999\n", &c), -EINVAL);
+	/* Names are never looked up: DNS has no place in a daemon's start. */
+	assert_int_equal(load_text("[metrics]\nlisten = localhost:9664\n", &c), -EINVAL);
+	assert_non_null(strstr(err, "numeric address"));
+	assert_int_equal(load_text("[metrics]\nlisten = 127.0.0.1\n", &c), -EINVAL);
+	assert_int_equal(load_text("[metrics]\nlisten = 127.0.0.1:0\n", &c), -EINVAL);
+	assert_int_equal(load_text("[metrics]\nlisten = 127.0.0.1:65536\n", &c), -EINVAL);
+	assert_int_equal(load_text("[metrics]\nlisten = ::1:9664\n", &c), -EINVAL);
+	assert_int_equal(load_text("[metrics]\nlisten = [::1]9664\n", &c), -EINVAL);
+	assert_int_equal(load_text("[metrics]\nlisten = 1.2.3.4:96x\n", &c), -EINVAL);
+}
+
 /* The example shipped in etc/ is valid and documents exactly the defaults. */
 static void test_example_is_the_defaults(void **unused)
 {
@@ -979,6 +1023,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_alerts_and_metrics),
 		cmocka_unit_test(test_indented_line_is_not_a_continuation),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_migration_section),
