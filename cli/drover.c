@@ -28,6 +28,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <qb/qblog.h>
 
 #include "ctl_client.h"
 #include "exitcode.h"
@@ -79,6 +82,7 @@ static int cmd_history(struct cli *cli, const struct command *cmd, int argc, cha
 static int cmd_config_show(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_config_set(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_top(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_debug_blackbox(struct cli *cli, const struct command *cmd, int argc, char **argv);
 
 /* clang-format off */
 static const struct command node_commands[] = {
@@ -164,6 +168,19 @@ static const struct command vm_commands[] = {
 	{ 0 },
 };
 
+static const struct command debug_commands[] = {
+	{ .name = "blackbox", .args = "[--print]", .run = cmd_debug_blackbox,
+	  .path = "debug blackbox",
+	  .summary = "write droverd's blackbox (its recent log at every level) to a file",
+	  .help =
+	  "droverd writes libqb's blackbox, its last log lines at every level (debug\n"
+	  "included, whatever log_level says), to a new file under its state\n"
+	  "directory, readable by root, and this prints the file's name.\n"
+	  "  --print   print the blackbox's lines too (as root; 'qb-blackbox FILE' from\n"
+	  "            libqb-tools does the same)\n" },
+	{ 0 },
+};
+
 static const struct command commands[] = {
 	{ .name = "status", .run = cmd_status, .path = "status",
 	  .summary = "quorum, coordinator, and every node's state and links" },
@@ -185,6 +202,8 @@ static const struct command commands[] = {
 	  "Redraws whenever droverd reports a change, and at least every --interval\n"
 	  "milliseconds (default 1000, 100 to 60000).\n"
 	  "  --once   print one frame as plain text and exit (width $COLUMNS or 80)\n" },
+	{ .name = "debug", .sub = debug_commands, .path = "debug",
+	  .summary = "diagnostics for a bug report" },
 	{ .name = "help", .args = "[COMMAND]", .run = cmd_help, .path = "help",
 	  .summary = "show this help, or a command's" },
 	{ 0 },
@@ -1685,4 +1704,53 @@ int main(int argc, char **argv)
 			r = DROVER_EXIT_ERROR;
 	}
 	return r;
+}
+
+/* `debug blackbox [--print]` */
+static int cmd_debug_blackbox(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
+	Drover__DebugBlackboxRequest bb = DROVER__DEBUG_BLACKBOX_REQUEST__INIT;
+	_cleanup_envelope_ Drover__Envelope *env = NULL;
+	const char *path;
+	int print, r;
+
+	print = take_flag(&argc, argv, "--print");
+	if (print < 0)
+		return DROVER_EXIT_USAGE;
+	req.req_case = DROVER__CTL_REQUEST__REQ_DEBUG_BLACKBOX;
+	req.debug_blackbox = &bb;
+	r = read_command(cli, cmd, argc, argv, &req, &env);
+	if (r != DROVER_EXIT_OK || !env) /* !env: --help or --version was answered */
+		return r;
+	path = env->ctl_response->blackbox_path;
+	if (!path || !*path) {
+		fprintf(stderr, "drover: droverd's answer names no file\n");
+		return DROVER_EXIT_SOFTWARE;
+	}
+	if (cli->output == OUTPUT_JSON) {
+		_cleanup_json_ struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "path", json_object_new_string(path));
+		output_json_print(o, stdout);
+	} else {
+		printf("%s\n", path);
+	}
+	if (!print)
+		return DROVER_EXIT_OK;
+	fflush(stdout);
+	if (access(path, R_OK) < 0) {
+		fprintf(stderr, "drover: cannot read '%s': %s\n", path, strerror(errno));
+		return errno == EACCES ? DROVER_EXIT_INSUFFICIENT_PRIV : DROVER_EXIT_ERROR;
+	}
+	/*
+	 * libqb ends its walk of the ring with -ETIMEDOUT (and says "ERROR" on
+	 * stdout, as qb-blackbox does): that is the end of a good file.
+	 */
+	r = qb_log_blackbox_print_from_file(path);
+	if (r < 0 && r != -ETIMEDOUT) {
+		fprintf(stderr, "drover: '%s' is not a blackbox libqb can read\n", path);
+		return DROVER_EXIT_ERROR;
+	}
+	return DROVER_EXIT_OK;
 }

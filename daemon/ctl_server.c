@@ -942,6 +942,7 @@ static const struct ctl_request_row ctl_requests[] = {
 	{ DROVER__CTL_REQUEST__REQ_CONFIG_SHOW, ctl_jobs_config_show },
 	{ DROVER__CTL_REQUEST__REQ_SUBSCRIBE, rq_subscribe },
 	{ DROVER__CTL_REQUEST__REQ_CONFIRM_OFF, failover_ctl_confirm_off },
+	{ DROVER__CTL_REQUEST__REQ_DEBUG_BLACKBOX, blackbox_ctl },
 };
 
 static const struct ctl_request_row *ctl_request_find(Drover__CtlRequest__ReqCase req)

@@ -1199,6 +1199,7 @@ int main(int argc, char **argv)
 		return DROVER_EXIT_CONFIG;
 	}
 	load_state(&d);
+	blackbox_setup(&d);
 
 	d.loop = qb_loop_create();
 	if (!d.loop) {

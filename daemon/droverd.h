@@ -364,6 +364,12 @@ uint32_t failover_recovering(const struct droverd *d, uint32_t node);
 /* Why the fencing of node waits, "" if nothing to say (for `drover status`). */
 const char *failover_fence_note(const struct droverd *d, uint32_t node);
 
+/* blackbox.c: libqb's blackbox to a file, on request and on a crash. */
+void blackbox_setup(struct droverd *d);
+/* Write it to a new file under the state directory; its path in ret_path. */
+int blackbox_dump(struct droverd *d, char *ret_path, size_t len);
+void blackbox_ctl(struct droverd *d, qb_ipcs_connection_t *c, const Drover__CtlRequest *req);
+
 /* events.c: operator-visible events (event_text.h) as journal records and alerts. */
 void events_start(struct droverd *d);
 void events_stop(struct droverd *d);
