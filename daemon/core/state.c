@@ -492,6 +492,16 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		st->vm_ptrs[i] = v;
 	}
 	st->queue = state_jobs_to_proto(s, msg);
+	drover__cluster_counters__init(&st->counters);
+	st->counters.migrations_ok = s->counters.migrations_ok;
+	st->counters.migrations_failed = s->counters.migrations_failed;
+	st->counters.migrations_cancelled = s->counters.migrations_cancelled;
+	st->counters.failovers_ok = s->counters.failovers_ok;
+	st->counters.failovers_failed = s->counters.failovers_failed;
+	st->counters.fences_ok = s->counters.fences_ok;
+	st->counters.fences_failed = s->counters.fences_failed;
+	st->counters.fences_confirmed = s->counters.fences_confirmed;
+	msg->counters = &st->counters;
 }
 
 void state_proto_storage_free(struct state_proto_storage *st)
@@ -513,6 +523,20 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 	state_init(&s);
 	s.epoch = msg->epoch;
 	s.term = msg->term;
+	if (msg->counters) {
+		const Drover__ClusterCounters *c = msg->counters;
+
+		s.counters = (struct state_counters){
+			.migrations_ok = c->migrations_ok,
+			.migrations_failed = c->migrations_failed,
+			.migrations_cancelled = c->migrations_cancelled,
+			.failovers_ok = c->failovers_ok,
+			.failovers_failed = c->failovers_failed,
+			.fences_ok = c->fences_ok,
+			.fences_failed = c->fences_failed,
+			.fences_confirmed = c->fences_confirmed,
+		};
+	}
 	for (size_t i = 0; i < msg->n_nodes; i++) {
 		const Drover__NodeConfig *n = msg->nodes[i];
 		struct node_cfg *e;

@@ -115,6 +115,18 @@ struct history_entry {
  */
 #define DROVER_MAX_OPS 256
 
+/*
+ * Totals since the cluster was made (ClusterCounters in drover.proto), kept
+ * alike by every member as it applies the ends: state_ops_record() counts
+ * the history's migrations and failover restarts, state_fence_apply() the
+ * fence results. Not hashed (see drover.proto).
+ */
+struct state_counters {
+	uint64_t migrations_ok, migrations_failed, migrations_cancelled;
+	uint64_t failovers_ok, failovers_failed;
+	uint64_t fences_ok, fences_failed, fences_confirmed;
+};
+
 struct cluster_state {
 	uint64_t epoch;     /* number of changes applied since the cluster was made */
 	/*
@@ -146,6 +158,7 @@ struct cluster_state {
 	struct mig_limits limits;
 	size_t n_history;         /* oldest first */
 	struct history_entry *history; /* owned, DROVER_HISTORY_MAX slots once allocated */
+	struct state_counters counters;
 };
 
 void state_init(struct cluster_state *s);
@@ -287,6 +300,7 @@ struct state_proto_storage {
 	Drover__VmConfig *vms;       /* allocated: free with state_proto_storage_free() */
 	Drover__VmConfig **vm_ptrs;
 	void *queue;                 /* allocated by state_jobs.c: jobs, limits, history */
+	Drover__ClusterCounters counters;
 };
 void state_proto_storage_free(struct state_proto_storage *storage);
 void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,

@@ -111,6 +111,7 @@ static int apply_fence_result(struct cluster_state *s, const Drover__FenceResult
 			return -EINVAL;
 		n->fence = DROVER__FENCE_STATE__FENCE_STATE_FAILED;
 		n->fence_attempts++;
+		s->counters.fences_failed++;
 		strscpy(n->fence_error, m->error ? m->error : "", sizeof(n->fence_error));
 		strscpy(n->fence_device, m->device ? m->device : "", sizeof(n->fence_device));
 		s->epoch++;
@@ -121,6 +122,10 @@ static int apply_fence_result(struct cluster_state *s, const Drover__FenceResult
 	n->fence = DROVER__FENCE_STATE__FENCE_STATE_FENCED;
 	if (!m->by_operator)
 		n->fence_attempts++;
+	if (m->by_operator)
+		s->counters.fences_confirmed++;
+	else
+		s->counters.fences_ok++;
 	n->fence_error[0] = '\0';
 	strscpy(n->fence_device, m->by_operator ? "operator" : (m->device ? m->device : ""),
 		sizeof(n->fence_device));

@@ -155,6 +155,17 @@ void state_ops_record(struct cluster_state *s, const struct queue_job *j, uint64
 	}
 	h = &s->history[s->n_history++];
 	memset(h, 0, sizeof(*h));
+	/* The totals (state.h): every end passes here once, on every member alike. */
+	if (j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_DONE)
+		s->counters.migrations_ok++;
+	else if (j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_FAILED)
+		s->counters.migrations_failed++;
+	else if (j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_CANCELLED)
+		s->counters.migrations_cancelled++;
+	else if (j->kind == QUEUE_OP_START && j->lost_from && j->state == QUEUE_JOB_DONE)
+		s->counters.failovers_ok++;
+	else if (j->kind == QUEUE_OP_START && j->lost_from)
+		s->counters.failovers_failed++;
 	h->job_id = j->id;
 	memcpy(h->vm, j->vm, sizeof(h->vm));
 	h->kind = j->kind;

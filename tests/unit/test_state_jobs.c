@@ -1009,6 +1009,46 @@ static void test_proto_roundtrip(void **unused)
 	state_free(&b);
 }
 
+/*
+ * The totals (ClusterCounters): every end counted once, a retried attempt
+ * not at all; kept through the state file's encoding; not hashed.
+ */
+static void test_counters(void **unused)
+{
+	struct cluster_state s, back;
+	struct queue_view v;
+	uint8_t *buf;
+	uint64_t h;
+	size_t len;
+
+	(void)unused;
+	setup_vms(&s);
+	view_two_networks(&v);
+	assert_int_equal(add_one(&s, "a", 1, 100), 1);
+	assert_string_equal(dispatch_start(&s, &v, 1000), "mig-a");
+	assert_int_equal(job_finish(&s, 1, false, "link down", 1500, 0, 0), 1);
+	assert_int_equal(s.counters.migrations_failed, 0); /* re-queued: not over */
+	assert_string_equal(dispatch_start(&s, &v, 1600), "mig-b");
+	assert_int_equal(job_finish(&s, 1, true, "", 2000, 30, 100), 1);
+	assert_int_equal(s.counters.migrations_ok, 1);
+	assert_int_equal(add_one(&s, "b", 1, 3000), 1);
+	assert_int_equal(jobs_cancel(&s, 1, 3100, ""), 1);
+	assert_int_equal(s.counters.migrations_cancelled, 1);
+	assert_int_equal(s.counters.migrations_failed, 0);
+
+	h = state_hash(&s);
+	s.counters.fences_confirmed = 5;
+	assert_true(state_hash(&s) == h);
+	buf = pack_state(&s, &len);
+	assert_int_equal(unpack_state(buf, len, &back), 0);
+	assert_int_equal(back.counters.migrations_ok, 1);
+	assert_int_equal(back.counters.migrations_cancelled, 1);
+	assert_int_equal(back.counters.fences_confirmed, 5);
+	free(buf);
+	state_free(&back);
+	state_free(&s);
+}
+
 static void test_copy_is_deep(void **unused)
 {
 	struct cluster_state a, b;
@@ -1375,6 +1415,7 @@ int main(void)
 		cmocka_unit_test(test_rich_state_contents),
 		cmocka_unit_test(test_proto_roundtrip),
 		cmocka_unit_test(test_proto_cancel_requested),
+		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_copy_is_deep),
 		cmocka_unit_test(test_hash_coverage),
 		cmocka_unit_test(test_proto_rejects),
