@@ -1080,6 +1080,7 @@ static int sig_reload(int sig, void *data)
 	log_set_priority(d->cfg.log_priority);
 	ctl_server_reload_group(d);
 	events_reload(d);
+	metrics_reload(d);
 	if (d->cmap_connected)
 		links_load_nodelist(d);
 	if (d->corosync_ready) {
@@ -1212,6 +1213,7 @@ int main(int argc, char **argv)
 	/* After the adds: libqb resets the signals it does not handle when adding. */
 	signal(SIGPIPE, SIG_IGN);
 	events_start(&d);
+	metrics_start(&d);
 
 	r = ctl_server_start(&d);
 	if (r < 0) {
@@ -1232,6 +1234,7 @@ int main(int argc, char **argv)
 	nethealth_stop(&d);
 	agent_link_stop(&d);
 	events_stop(&d);
+	metrics_stop(&d);
 	membership_disconnect(&d);
 	quorum_disconnect(&d);
 	links_disconnect(&d);

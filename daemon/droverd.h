@@ -231,6 +231,8 @@ struct droverd {
 
 	/* events.c: journal records and alert programs */
 	struct events *events;
+	/* metrics.c: the Prometheus endpoint */
+	struct metrics *metrics;
 
 	/* ctl_server.c */
 	qb_ipcs_service_t *ipcs;
@@ -363,6 +365,12 @@ void failover_ctl_confirm_off(struct droverd *d, qb_ipcs_connection_t *c,
 uint32_t failover_recovering(const struct droverd *d, uint32_t node);
 /* Why the fencing of node waits, "" if nothing to say (for `drover status`). */
 const char *failover_fence_note(const struct droverd *d, uint32_t node);
+
+/* metrics.c: [metrics] listen, the Prometheus endpoint (served by metrics_http.c's thread). */
+void metrics_start(struct droverd *d);
+void metrics_stop(struct droverd *d);
+/* drover.conf was reloaded: listen somewhere else, or stop, or start. */
+void metrics_reload(struct droverd *d);
 
 /* blackbox.c: libqb's blackbox to a file, on request and on a crash. */
 void blackbox_setup(struct droverd *d);
