@@ -24,6 +24,13 @@
  * Every plugin with events also gets an events worker, restarted with
  * backoff (1 s doubling to 30 s) whenever it exits.
  *
+ * The pool shrinks back when the work is done: a job worker idle for
+ * IDLE_RETIRE_MS while another idle one of its plugin is warm gets end of
+ * file on its socket, runs fini() and exits. So a host at rest keeps one
+ * warm job worker per plugin (each maps its hypervisor library: ~18 MiB
+ * resident apiece for libvirt), and a drain's burst of migrations still
+ * finds its workers warm for the next job, since they stay while jobs come.
+ *
  * Considered and rejected: threads in the agent (a hung call cannot be
  * abandoned: there is no safe way to kill a thread stuck in libvirt, and it
  * holds libvirt's locks); fork() without exec() (the child would inherit
@@ -54,6 +61,7 @@
 #define EVENTS_STABLE_MS 60000u   /* an events worker that lived this long resets the backoff */
 #define STOP_GRACE_MS 3000u       /* idle workers get this long to run fini() at shutdown */
 #define MSGS_PER_DISPATCH 64      /* from one worker per loop pass, so none starves the rest */
+#define IDLE_RETIRE_MS 20000u     /* a job worker idle this long, with another one warm, exits */
 
 enum worker_kind { WORKER_JOBS, WORKER_EVENTS };
 
@@ -78,6 +86,8 @@ struct worker {
 	uint64_t started_ms;
 	qb_loop_timer_handle init_timer;
 	bool init_timer_armed;
+	qb_loop_timer_handle idle_timer; /* job workers: retire when idle for long (see above) */
+	bool idle_timer_armed;
 };
 
 struct job {
@@ -267,6 +277,10 @@ static void worker_stop_init_timer(struct worker *w)
 		qb_loop_timer_del(w->a->loop, w->init_timer);
 		w->init_timer_armed = false;
 	}
+	if (w->idle_timer_armed) {
+		qb_loop_timer_del(w->a->loop, w->idle_timer);
+		w->idle_timer_armed = false;
+	}
 }
 
 /*
@@ -403,6 +417,38 @@ static struct worker *worker_spawn(struct agent *a, struct agent_plugin *ap, enu
 	log_debug("started %s worker %d for plugin '%s'", kind_name(kind), (int)pid,
 		  plugin_name(ap));
 	return w;
+}
+
+static size_t count_workers(const struct agent *a, const struct agent_plugin *ap,
+			    enum worker_kind kind, int state);
+
+static void idle_expired(void *data)
+{
+	struct worker *w = data;
+
+	w->idle_timer_armed = false;
+	if (w->state != W_IDLE || w->a->stopping)
+		return;
+	/* The last warm one stays: the next job must not wait for init(). */
+	if (count_workers(w->a, w->ap, WORKER_JOBS, W_IDLE) < 2)
+		return;
+	log_debug("job worker %d of plugin '%s' idle for %u ms with another warm: retiring it",
+		  (int)w->pid, plugin_name(w->ap), IDLE_RETIRE_MS);
+	/* End of file on its socket: it calls fini() and exits; the reap forgets it. */
+	worker_close_fd(w);
+	w->state = W_GONE;
+}
+
+/* w (a job worker) has just become idle: it retires if it stays so while another is warm. */
+static void idle_arm(struct worker *w)
+{
+	if (w->kind != WORKER_JOBS || w->state != W_IDLE)
+		return;
+	if (w->idle_timer_armed)
+		qb_loop_timer_del(w->a->loop, w->idle_timer);
+	w->idle_timer_armed = qb_loop_timer_add(w->a->loop, QB_LOOP_LOW,
+						(uint64_t)IDLE_RETIRE_MS * QB_TIME_NS_IN_MSEC, w,
+						idle_expired, &w->idle_timer) == 0;
 }
 
 /* Keep one job worker of ap warm, so the next job does not wait for init(). */
@@ -552,8 +598,10 @@ static void on_ready(struct worker *w, const Drover__AgentWorkerReady *rd)
 		log_info("%s worker %d of plugin '%s' ready in %llu ms", kind_name(w->kind),
 			 (int)w->pid, plugin_name(w->ap),
 			 (unsigned long long)(now_ms() - w->started_ms));
-		if (w->kind == WORKER_JOBS)
+		if (w->kind == WORKER_JOBS) {
 			dispatch(a, w->ap);
+			idle_arm(w);
+		}
 		return;
 	}
 	/* The worker exits after saying so; SIGCHLD reaps it. */
@@ -588,6 +636,7 @@ static void on_result(struct worker *w, const Drover__AgentJobResult *r)
 	}
 	w->job = NULL;
 	w->state = w->exited ? W_GONE : W_IDLE;
+	idle_arm(w);
 	j->worker = NULL;
 	/* Only the worker's verdict is taken; the agent's facts are its own. */
 	if (res.outcome != DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK)
