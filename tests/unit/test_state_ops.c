@@ -433,6 +433,13 @@ static void test_recovery_start_records_the_failover(void **st)
 	assert_int_equal(s.history[0].fenced_ms, s.nodes[0].fenced_ms);
 	assert_int_equal(state_vm_find(&s, "vm1")->owner, 3);
 	assert_int_equal(state_vm_find(&s, "vm1")->lost_from, 0);
+	/* The totals (metrics): one fence that fenced, one failover restart that worked. */
+	assert_int_equal(s.counters.fences_ok, 1);
+	assert_int_equal(s.counters.fences_failed, 0);
+	assert_int_equal(s.counters.fences_confirmed, 0);
+	assert_int_equal(s.counters.failovers_ok, 1);
+	assert_int_equal(s.counters.failovers_failed, 0);
+	assert_int_equal(s.counters.migrations_ok, 0);
 	state_free(&s);
 }
 
