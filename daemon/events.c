@@ -120,12 +120,14 @@ static void run_alerts(struct droverd *d, const struct event *e)
 	static const char *const extra[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
 					     "/usr/bin:/sbin:/bin",
 					     "LANG=C.UTF-8", NULL };
-	char local[NODE_NAME_MAX], what[64];
+	char buf[NODE_NAME_MAX], what[64];
+	const char *local;
 	uint64_t at = wall_ms();
 
 	if (!d->cfg.n_alerts || !event_alerts(e))
 		return;
-	links_node_name(d, d->local_id, local, sizeof(local));
+	/* Its return value, not buf: a known node's name comes back as is. */
+	local = links_node_name(d, d->local_id, buf, sizeof(buf));
 	d->events->seq++;
 	snprintf(what, sizeof(what), "%s #%llu", event_kind_name(e->kind),
 		 (unsigned long long)d->events->seq);

@@ -9,20 +9,14 @@
 # syslog) with logger, tagged drover-alert. Copy it and page someone instead.
 set -u
 
-line="$DROVER_ALERT_TIMESTAMP kind=$DROVER_ALERT_KIND"
-# Every DROVER_ALERT_* variable but those already on the line, as key=value.
-for var in $(env | sed -n 's/^\(DROVER_ALERT_[A-Z_]*\)=.*/\1/p' | sort); do
-	case $var in
-	DROVER_ALERT_TIMESTAMP | DROVER_ALERT_KIND | DROVER_ALERT_DESC | DROVER_ALERT_RECIPIENT) continue ;;
-	esac
-	key=$(printf '%s' "${var#DROVER_ALERT_}" | tr 'A-Z' 'a-z')
-	eval "value=\${$var}"
-	case $value in
-	*' '* | '') value="\"$value\"" ;;
-	esac
-	line="$line $key=$value"
-done
-line="$line desc=\"$DROVER_ALERT_DESC\""
+# Every DROVER_ALERT_* variable but those put first or last, as key=value,
+# keys in lower case, values with a space (or empty) in double quotes: one
+# pipeline, so that an alert costs a handful of processes.
+fields=$(env | sed -n 's/^DROVER_ALERT_\([A-Z_]*\)=/\1=/p' |
+	grep -v -e '^TIMESTAMP=' -e '^KIND=' -e '^DESC=' -e '^RECIPIENT=' | sort |
+	sed -e 'h;s/=.*//;y/ABCDEFGHIJKLMNOPQRSTUVWXYZ/abcdefghijklmnopqrstuvwxyz/;G;s/\n[^=]*=/=/' \
+	    -e 's/^\([^=]*\)=\(.* .*\)$/\1="\2"/' -e 's/^\([^=]*\)=$/\1=""/' | tr '\n' ' ')
+line="$DROVER_ALERT_TIMESTAMP kind=$DROVER_ALERT_KIND ${fields}desc=\"$DROVER_ALERT_DESC\""
 
 case ${DROVER_ALERT_RECIPIENT:-} in
 /*)

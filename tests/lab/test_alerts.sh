@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 on() { local n=$1; shift; "$LAB" run "$n" -- "$@"; }
 alerts="$work/alerts.log"
-# A second program that hangs: the deadline (2 s) must kill it and all it started.
+# A second program that hangs: the deadline (5 s) must kill it and all it started.
 cat >"$work/alert-hang" <<'HANG'
 #!/bin/sh
 echo "hanging on $DROVER_ALERT_KIND"
@@ -33,7 +33,7 @@ chmod 755 "$work/alert-hang"
 export DROVER_LAB_CONF_EXTRA="[alerts]
 path = $repo/etc/alert-sample.sh $work/alert-hang
 recipient = $alerts
-timeout_ms = 2000"
+timeout_ms = 5000"
 
 # lines KIND NODE: the alert lines of kind KIND about NODE.
 lines() { grep -E "kind=$1 .*node=$2( |\$)" "$alerts" 2>/dev/null; }
@@ -71,8 +71,8 @@ check "drain alert: its description" grep -q 'desc="drain of node n2 complete"' 
 check "no alert for the migrations that succeeded" bash -c "! grep -q 'kind=migration' '$alerts'"
 
 # ---- the hanging alert was killed at its deadline ----
-wait_for 10 "the hanging alert was killed at its 2 s deadline (droverd's log)" \
-	bash -c "cat \$('$LAB' logfile n1 droverd) \$('$LAB' logfile n2 droverd) \$('$LAB' logfile n3 droverd) | grep -q \"alert '$work/alert-hang' (drain #[0-9]*) timed out after 2000 ms\""
+wait_for 15 "the hanging alert was killed at its 5 s deadline (droverd's log)" \
+	bash -c "cat \$('$LAB' logfile n1 droverd) \$('$LAB' logfile n2 droverd) \$('$LAB' logfile n3 droverd) | grep -q \"alert '$work/alert-hang' (drain #[0-9]*) timed out after 5000 ms\""
 check "its output was logged" \
 	bash -c "cat \$('$LAB' logfile n1 droverd) \$('$LAB' logfile n2 droverd) \$('$LAB' logfile n3 droverd) | grep -q 'says: hanging on drain'"
 check "nothing it started survives (no 'sleep 600' in any node)" bash -c "! pgrep -f '^sleep 600' >/dev/null"
@@ -92,7 +92,7 @@ check "n1's alert sequence grows: drain #$drain_seq, then node_lost #$(field "$l
 	[ "$(field "$line" sequence)" -gt "$drain_seq" ]
 
 # ---- no zombies ----
-sleep 3 # the hanging program of the node_lost alert is killed at 2 s
+sleep 6 # the hanging program of the node_lost alert is killed at 5 s
 for n in n1 n2; do
 	pid=$("$LAB" pids "$n" droverd | head -n1)
 	z=$(ps -o stat= --ppid "$pid" | grep -c '^Z')
