@@ -85,6 +85,12 @@ struct key {
 	const char *expected; /* ends "bad value 'x' for NAME: expected ..."; NULL: integer */
 	uint32_t min, max;    /* integers only */
 	size_t offset;        /* integers only: a uint32_t in struct drover_config */
+	/*
+	 * Lists whose lines add up (allow_paths ...): called before the first
+	 * line of the key is set, to drop the default; a repeated key is then
+	 * not an error.
+	 */
+	void (*reset)(struct drover_config *c, const struct key *k);
 };
 
 static int set_state_dir(struct drover_config *c, const struct key *k, const char *value);
@@ -94,10 +100,12 @@ static int set_u32(struct drover_config *c, const struct key *k, const char *val
 static int set_cpg_group(struct drover_config *c, const struct key *k, const char *value);
 static int set_bool(struct drover_config *c, const struct key *k, const char *value);
 static int set_text(struct drover_config *c, const struct key *k, const char *value);
+static int set_policy_list(struct drover_config *c, const struct key *k, const char *value);
+static void reset_policy_list(struct drover_config *c, const struct key *k);
 
 /* [network NAME] sections are handled apart from these (see network_header()). */
 static const char *const sections[] = {"daemon", "agent", "cluster", "migration", "fence",
-					"failover", "alerts", "metrics"};
+					"failover", "alerts", "metrics", "security"};
 
 static int set_fence_mode(struct drover_config *c, const struct key *k, const char *value);
 static int set_alert_paths(struct drover_config *c, const struct key *k, const char *value);
@@ -375,6 +383,53 @@ static const struct key keys[] = {
 		.max = 65535,
 		.offset = offsetof(struct drover_config, probe_port),
 	},
+	{
+		.section = "migration",
+		.name = "migration_tls",
+		.set = set_bool,
+		.expected = "yes or no",
+		.offset = offsetof(struct drover_config, migration_tls),
+	},
+	{
+		.section = "security",
+		.name = "allow_qemu_passthrough",
+		.set = set_bool,
+		.expected = "yes or no",
+		.offset = offsetof(struct drover_config, security.allow_qemu_passthrough),
+	},
+	{
+		.section = "security",
+		.name = "allow_host_devices",
+		.set = set_bool,
+		.expected = "yes or no",
+		.offset = offsetof(struct drover_config, security.allow_host_devices),
+	},
+	{
+		.section = "security",
+		.name = "allow_paths",
+		.set = set_policy_list,
+		.reset = reset_policy_list,
+		.expected = "absolute directories without '.' or '..' components, separated by "
+			    "spaces, at most 16 in all",
+		.min = VMPOLICY_PATHS,
+	},
+	{
+		.section = "security",
+		.name = "allow_programs",
+		.set = set_policy_list,
+		.reset = reset_policy_list,
+		.expected = "absolute program paths without '.' or '..' components, separated "
+			    "by spaces, at most 16 in all",
+		.min = VMPOLICY_PROGRAMS,
+	},
+	{
+		.section = "security",
+		.name = "allow_pools",
+		.set = set_policy_list,
+		.reset = reset_policy_list,
+		.expected = "libvirt storage pool names separated by spaces, at most 16 in all",
+		.min = VMPOLICY_POOLS,
+	},
 };
 
 /* Where the keys of one [network NAME] section were set; 0: not set. */
@@ -433,6 +488,21 @@ void config_defaults(struct drover_config *c)
 	c->failover_max_starts = 4;
 	c->alert_timeout_ms = 30000;
 	c->n_networks = 0;
+	c->migration_tls = false;
+	vmpolicy_defaults(&c->security);
+}
+
+/* A [security] list: k->min is the vmpolicy_list. */
+static int set_policy_list(struct drover_config *c, const struct key *k, const char *value)
+{
+	char err[256];
+
+	return vmpolicy_list_add(&c->security, (enum vmpolicy_list)k->min, value, err, sizeof(err));
+}
+
+static void reset_policy_list(struct drover_config *c, const struct key *k)
+{
+	c->security.list[k->min].n = 0;
 }
 
 static int set_alert_paths(struct drover_config *c, const struct key *k, const char *value)
@@ -999,11 +1069,13 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		fail(p, p->lineno, "unknown key '%s' in [%s]", name, section);
 		return 0;
 	}
-	if (p->set_line[i]) {
+	if (p->set_line[i] && !k->reset) {
 		fail(p, p->lineno, "duplicate key '%s' in [%s] (first set on line %u)", name,
 		     section, p->set_line[i]);
 		return 0;
 	}
+	if (!p->set_line[i] && k->reset)
+		k->reset(&p->c, k);
 	p->set_line[i] = p->lineno;
 	if (k->set(&p->c, k, value) < 0) {
 		if (k->expected)
@@ -1128,6 +1200,29 @@ static void print_network(FILE *f, const struct drover_network *n)
 	fprintf(f, "last_resort = %s\n", n->last_resort ? "yes" : "no");
 }
 
+/* A list on as many "key = ..." lines as it takes (an empty list: one empty line). */
+static void print_list(FILE *f, const char *key, const struct vmpolicy_items *l)
+{
+	size_t col = 0;
+
+	if (l->n == 0)
+		fprintf(f, "%s =\n", key);
+	for (size_t i = 0; i < l->n; i++) {
+		size_t len = 1 + strlen(l->item[i]);
+
+		if (col > 0 && col + len > LINE_MAX_CHARS) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (col == 0)
+			col = (size_t)fprintf(f, "%s =", key);
+		fprintf(f, " %s", l->item[i]);
+		col += len;
+	}
+	if (col > 0)
+		fputc('\n', f);
+}
+
 void config_print(FILE *f, const struct drover_config *c)
 {
 	fprintf(f,
@@ -1168,11 +1263,12 @@ void config_print(FILE *f, const struct drover_config *c)
 		"stall_timeout_ms = %u\n"
 		"probe_interval_ms = %u\n"
 		"probe_timeout_ms = %u\n"
-		"probe_port = %u\n",
+		"probe_port = %u\n"
+		"migration_tls = %s\n",
 		(unsigned)c->mig_max_out, (unsigned)c->mig_max_in, (unsigned)c->mig_max_total,
 		(unsigned)c->mig_max_retries, (unsigned)c->mig_stall_ms,
 		(unsigned)c->probe_interval_ms, (unsigned)c->probe_timeout_ms,
-		(unsigned)c->probe_port);
+		(unsigned)c->probe_port, c->migration_tls ? "yes" : "no");
 	fprintf(f,
 		"\n"
 		"[fence]\n"
@@ -1203,6 +1299,15 @@ void config_print(FILE *f, const struct drover_config *c)
 	fprintf(f, "\n[metrics]\n");
 	if (c->metrics_listen[0])
 		fprintf(f, "listen = %s\n", c->metrics_listen);
+	fprintf(f,
+		"\n"
+		"[security]\n"
+		"allow_qemu_passthrough = %s\n"
+		"allow_host_devices = %s\n",
+		c->security.allow_qemu_passthrough ? "yes" : "no",
+		c->security.allow_host_devices ? "yes" : "no");
+	for (int l = 0; l < VMPOLICY_N_LISTS; l++)
+		print_list(f, vmpolicy_list_key((enum vmpolicy_list)l), &c->security.list[l]);
 	for (size_t i = 0; i < c->n_networks; i++)
 		print_network(f, &c->networks[i]);
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vmpolicy.h"
+
 #define CONFIG_MAX_NETWORKS 8      /* = QUEUE_MAX_NETWORKS */
 #define CONFIG_NETWORK_NAME_MAX 32
 #define CONFIG_MAX_NET_ADDRS 64    /* = DROVER_MAX_NODES */
@@ -82,6 +84,7 @@ struct drover_config {
 	uint32_t probe_interval_ms;   /* probe_interval_ms = 1000 (100..60000) */
 	uint32_t probe_timeout_ms;    /* probe_timeout_ms = 1000 (100..60000) */
 	uint32_t probe_port;          /* probe_port = 16509 (1..65535): TCP port probed on peers */
+	bool migration_tls;           /* migration_tls = no: the data stream over TLS (VIR_MIGRATE_TLS) */
 	/* [fence]: how a lost node is made safe before its VMs restart elsewhere */
 	int fence_mode;               /* mode = none (FENCE_MODE_*) */
 	char fence_plugin[256];       /* plugin = fence_command (the agent's fence plugin) */
@@ -98,6 +101,13 @@ struct drover_config {
 	char alert_recipient[256];    /* recipient = (none): handed over as DROVER_ALERT_RECIPIENT */
 	/* [metrics] */
 	char metrics_listen[64];      /* listen = (off) ADDRESS:PORT, numeric, e.g. 127.0.0.1:9664 */
+	/*
+	 * [security]: the domain XML policy this node applies to `vm add`
+	 * (vmpolicy.h): allow_qemu_passthrough = no, allow_host_devices = no,
+	 * allow_paths, allow_programs, allow_pools (lists; lines add up, and
+	 * the first line of a list replaces its default).
+	 */
+	struct vm_policy security;
 	/* [network NAME] sections, in file order; none: one network "default"
 	 * over the hypervisors' default route (migrate_uri in [agent]) */
 	size_t n_networks;

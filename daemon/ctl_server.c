@@ -29,6 +29,7 @@
 #include "log.h"
 #include "names.h"
 #include "util.h"
+#include "vmpolicy.h"
 #include "vmxml.h"
 
 #define PENDING_TICK_MS 200
@@ -503,6 +504,40 @@ static void handle_set_node_state(struct droverd *d, qb_ipcs_connection_t *c,
 	submit_change(d, c, &env, m.request_id, msg);
 }
 
+/*
+ * The domain XML policy ([security], vmpolicy.h), checked here only, by the
+ * node that accepts the request, never again when members apply VmAdd: the
+ * policy is each node's drover.conf, and a member whose file differs must not
+ * refuse what the others apply (the registry would diverge). Whoever could
+ * send VmAdd past this check over CPG is root on a member already.
+ */
+static bool vm_add_refused_by_policy(struct droverd *d, qb_ipcs_connection_t *c, const char *vm,
+				     const char *xml)
+{
+	char why[1536], msg[2048], b[32];
+	int r;
+
+	r = vmpolicy_check(&d->cfg.security, xml, strlen(xml), why, sizeof(why));
+	if (r == 0)
+		return false;
+	if (r == -EPERM) {
+		struct qb_ipcs_connection_stats st = {0};
+
+		qb_ipcs_connection_stats_get(c, &st, 0);
+		log_notice("refused to add VM '%s' (request from pid %d): the domain reaches into "
+			   "the host: %s", vm, (int)st.client_pid, why);
+		snprintf(msg, sizeof(msg),
+			 "VM '%s' is refused by the [security] policy of drover.conf on %s: %s. "
+			 "Only root can allow that there (see docs/OPERATIONS.md, Security)",
+			 vm, links_node_name(d, d->local_id, b, sizeof(b)), why);
+		reply_error(c, DROVER_EXIT_INSUFFICIENT_PRIV, msg);
+	} else {
+		snprintf(msg, sizeof(msg), "invalid domain XML: %s", why);
+		reply_error(c, DROVER_EXIT_DATAERR, msg);
+	}
+	return true;
+}
+
 static void handle_vm_add(struct droverd *d, qb_ipcs_connection_t *c, const Drover__VmAddRequest *req)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
@@ -524,6 +559,8 @@ static void handle_vm_add(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 		reply_error(c, DROVER_EXIT_DATAERR, msg);
 		return;
 	}
+	if (vm_add_refused_by_policy(d, c, info.name, req->xml))
+		return;
 	if (req->node && *req->node) {
 		k = links_find_by_name(d, req->node);
 		if (!k) {

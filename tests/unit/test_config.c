@@ -105,6 +105,14 @@ static void assert_config_equal(const struct drover_config *a, const struct drov
 	assert_int_equal(a->fence_timeout_ms, b->fence_timeout_ms);
 	assert_int_equal(a->fence_retry_ms, b->fence_retry_ms);
 	assert_int_equal(a->failover_max_starts, b->failover_max_starts);
+	assert_int_equal(a->migration_tls, b->migration_tls);
+	assert_int_equal(a->security.allow_qemu_passthrough, b->security.allow_qemu_passthrough);
+	assert_int_equal(a->security.allow_host_devices, b->security.allow_host_devices);
+	for (int l = 0; l < VMPOLICY_N_LISTS; l++) {
+		assert_int_equal(a->security.list[l].n, b->security.list[l].n);
+		for (size_t i = 0; i < a->security.list[l].n; i++)
+			assert_string_equal(a->security.list[l].item[i], b->security.list[l].item[i]);
+	}
 	assert_int_equal(a->n_networks, b->n_networks);
 	for (size_t i = 0; i < a->n_networks; i++)
 		assert_network_equal(&a->networks[i], &b->networks[i]);
@@ -986,6 +994,75 @@ static void test_alerts_and_metrics(void **unused)
 	assert_int_equal(load_text("[metrics]\nlisten = ::1:9664\n", &c), -EINVAL);
 	assert_int_equal(load_text("[metrics]\nlisten = [::1]9664\n", &c), -EINVAL);
 	assert_int_equal(load_text("[metrics]\nlisten = 1.2.3.4:96x\n", &c), -EINVAL);
+/*
+ * [security]: switches, and lists whose lines add up and whose first line
+ * replaces the default; bad entries name the key; printed and read back alike,
+ * long lists on several lines.
+ */
+static void test_security_section(void **unused)
+{
+	struct drover_config c, back;
+	char content[2048];
+	size_t n = 0;
+	FILE *f;
+	char line[512];
+	unsigned lines = 0;
+
+	(void)unused;
+	assert_int_equal(load_text("[migration]\nmigration_tls = yes\n", &c), 0);
+	assert_true(c.migration_tls);
+	assert_false(c.security.allow_qemu_passthrough);
+	assert_int_equal(c.security.list[VMPOLICY_PATHS].n, 2);
+
+	assert_int_equal(load_text("[security]\nallow_qemu_passthrough = yes\n"
+				   "allow_host_devices = true\n"
+				   "allow_paths = /srv/vm/ /var/tmp/lab\n"
+				   "allow_pools = default\n"
+				   "allow_paths = /data\n"
+				   "allow_programs =\n", &c), 0);
+	assert_true(c.security.allow_qemu_passthrough);
+	assert_true(c.security.allow_host_devices);
+	assert_int_equal(c.security.list[VMPOLICY_PATHS].n, 3);
+	assert_string_equal(c.security.list[VMPOLICY_PATHS].item[0], "/srv/vm");
+	assert_string_equal(c.security.list[VMPOLICY_PATHS].item[2], "/data");
+	assert_int_equal(c.security.list[VMPOLICY_POOLS].n, 1);
+	assert_int_equal(c.security.list[VMPOLICY_PROGRAMS].n, 0);
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+
+	expect_error("[security]\nallow_paths = images\n", -EINVAL, 2,
+		     "bad value 'images' for allow_paths: expected absolute directories without "
+		     "'.' or '..' components, separated by spaces, at most 16 in all");
+	expect_error("[security]\nallow_programs = /usr/bin/../bin/sh\n", -EINVAL, 2,
+		     "bad value '/usr/bin/../bin/sh' for allow_programs: expected absolute program "
+		     "paths without '.' or '..' components, separated by spaces, at most 16 in all");
+	expect_error("[security]\nallow_host_devices = maybe\n", -EINVAL, 2,
+		     "bad value 'maybe' for allow_host_devices: expected yes or no");
+	expect_error("[security]\nallow_host_devices = no\nallow_host_devices = yes\n", -EINVAL, 3,
+		     "duplicate key 'allow_host_devices' in [security] (first set on line 2)");
+
+	/* 16 long directories: more than a line holds when printed. */
+	n += (size_t)snprintf(content + n, sizeof(content) - n, "[security]\n");
+	for (unsigned i = 0; i < 16; i++)
+		n += (size_t)snprintf(content + n, sizeof(content) - n,
+				      "allow_paths = /srv/a-rather-long-directory-name-for-images-%02u\n", i);
+	assert_int_equal(load_text(content, &c), 0);
+	assert_int_equal(c.security.list[VMPOLICY_PATHS].n, 16);
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		assert_true(strlen(line) <= 199);
+		if (strncmp(line, "allow_paths", 11) == 0)
+			lines++;
+	}
+	assert_int_equal(fclose(f), 0);
+	assert_true(lines > 1);
+	/* One more is too many. */
+	n += (size_t)snprintf(content + n, sizeof(content) - n, "allow_paths = /srv/x\n");
+	assert_int_equal(load_text(content, &c), -EINVAL);
+	assert_non_null(strstr(err, "at most 16"));
 }
 
 /* The example shipped in etc/ is valid and documents exactly the defaults. */
@@ -1038,6 +1115,7 @@ int main(void)
 		cmocka_unit_test(test_network_error_keeps_old_config),
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_print_long_addresses),
+		cmocka_unit_test(test_security_section),
 		cmocka_unit_test(test_example_is_the_defaults),
 		cmocka_unit_test(test_fence_section),
 	};
