@@ -14,6 +14,17 @@
  * step failed: into the caller's buffer for a struct ctl_conn, on stderr for
  * ctl_client_call(). Callers map the -errno to an exit code.
  *
+ * Before anything is sent, the CLI checks who it talks to: the process that
+ * holds the service name must run as root (or as DROVER_DAEMON_USER). libqb
+ * names the socket in the abstract namespace, where any local user may bind
+ * "drover" while droverd is down and receive the operators' requests and
+ * domain XML (Pacemaker's CVE-2018-16877 was this). Checked twice: first the
+ * listener's SO_PEERCRED, before libqb's handshake (a squatter that never
+ * answers that handshake would keep qb_ipcc_connect() waiting forever), then
+ * qb_ipcc_auth_get(), the credentials the kernel attached to the server's
+ * handshake answer, which also covers the moment between the two and
+ * libqb's file system sockets, where the first check cannot look.
+ *
  * Events (after a SubscribeRequest) come on libqb's event channel, read with
  * qb_ipcc_event_recv(); its descriptor from qb_ipcc_fd_get() is what a caller
  * polls, as Pacemaker's crm_ipc clients do. Responses and events never mix:
@@ -22,9 +33,11 @@
 #include "ctl_client.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
@@ -33,6 +46,7 @@
 
 #include "ctl.h"
 #include "exitcode.h"
+#include "ipc_owner.h"
 
 #define RECV_SLICE_MS 500
 
@@ -61,13 +75,74 @@ static bool errno_is_disconnect(int e)
 	       e == ESHUTDOWN;
 }
 
+/* The uid droverd must run as: root, or DROVER_DAEMON_USER (a name or a number). */
+static int daemon_uid(uid_t *ret, char *err, size_t err_size)
+{
+	const char *u = getenv("DROVER_DAEMON_USER");
+	struct passwd *pw;
+	uint64_t v;
+
+	if (!u || !*u) {
+		*ret = 0;
+		return 0;
+	}
+	if (parse_u64(u, 0, (uid_t)-2, &v) == 0) {
+		*ret = (uid_t)v;
+		return 0;
+	}
+	pw = getpwnam(u);
+	if (!pw) {
+		set_err(err, err_size, "DROVER_DAEMON_USER='%s' is not a user of this host", u);
+		return -EINVAL;
+	}
+	*ret = pw->pw_uid;
+	return 0;
+}
+
+static int refuse_owner(const struct ipc_owner *o, uid_t want, char *err, size_t err_size)
+{
+	char who[160], name[64];
+	struct passwd *pw = getpwuid(want);
+
+	/* ipc_owner_describe() calls getpwuid() too: copy the name first. */
+	snprintf(name, sizeof(name), "%s", pw ? pw->pw_name : "?");
+	ipc_owner_describe(o, who, sizeof(who));
+	set_err(err, err_size,
+		"refusing to talk to the process that holds droverd's control socket '%s': %s, "
+		"but droverd runs as uid %u ('%s'). Another user may be impersonating droverd "
+		"to capture requests: stop that process, then start droverd",
+		DROVER_IPC_NAME, who, (unsigned)want, name);
+	return -EPERM;
+}
+
+/* The first check: the listener's credentials, before libqb's handshake. */
+static int check_listener(uid_t want, char *err, size_t err_size)
+{
+	struct ipc_owner o;
+	int r = ipc_owner_probe(DROVER_IPC_NAME, &o);
+
+	if (r < 0)
+		return 0; /* nobody listens, or not ours to look at: libqb says which */
+	if (o.uid != want)
+		return refuse_owner(&o, want, err, err_size);
+	return 0;
+}
+
 int ctl_conn_open(struct ctl_conn **ret, char *err, size_t err_size)
 {
 	struct ctl_conn *c;
 	qb_ipcc_connection_t *qb;
+	struct ipc_owner o = {0};
+	uid_t want;
 	int32_t bs;
 	int e;
 
+	e = daemon_uid(&want, err, err_size);
+	if (e < 0)
+		return e;
+	e = check_listener(want, err, err_size);
+	if (e < 0)
+		return e;
 	errno = 0;
 	qb = qb_ipcc_connect(DROVER_IPC_NAME, DROVER_IPC_BUFSIZE);
 	if (!qb) {
@@ -83,6 +158,11 @@ int ctl_conn_open(struct ctl_conn **ret, char *err, size_t err_size)
 		set_err(err, err_size, "cannot connect to droverd (is it running?): %s",
 			strerror(e));
 		return -ENOTCONN;
+	}
+	/* The second check: who answered the handshake, as the kernel says. */
+	if (qb_ipcc_auth_get(qb, &o.pid, &o.uid, &o.gid) < 0 || o.uid != want) {
+		qb_ipcc_disconnect(qb);
+		return refuse_owner(&o, want, err, err_size);
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->qb = qb;
@@ -312,6 +392,10 @@ int ctl_client_exit_code(int err)
 		return DROVER_EXIT_OK;
 	case -EACCES:
 		return DROVER_EXIT_INSUFFICIENT_PRIV;
+	case -EPERM: /* droverd's socket is held by someone else */
+		return DROVER_EXIT_UNSAFE;
+	case -EINVAL:
+		return DROVER_EXIT_USAGE;
 	case -ENOTCONN:
 	case -ECONNRESET:
 		return DROVER_EXIT_NOT_CONNECTED;

@@ -36,6 +36,9 @@
  * (release it with frame_free()). On failure a one-line diagnosis, prefixed
  * "drover: ", has been printed on stderr and the return is one of:
  *   -EACCES      droverd refused us: not root and not in its group
+ *   -EPERM       the control socket is held by a process that is not droverd's
+ *                user (root, or DROVER_DAEMON_USER): nothing was sent to it
+ *   -EINVAL      DROVER_DAEMON_USER names no user
  *   -ENOTCONN    no droverd to connect to
  *   -ECONNRESET  droverd closed the connection before answering
  *   -ETIMEDOUT   no answer within timeout_ms

@@ -26,6 +26,7 @@
 #include "ctl.h"
 #include "droverd.h"
 #include "exitcode.h"
+#include "ipc_owner.h"
 #include "log.h"
 #include "names.h"
 #include "util.h"
@@ -1072,6 +1073,35 @@ static int32_t dispatch_del(int32_t fd)
 	return qb_loop_poll_del(ctl_ctx->loop, fd);
 }
 
+/*
+ * The service name is taken: say by whom, as precisely as the kernel lets us.
+ * Another droverd (root) or a squatter (any local user may bind an abstract
+ * name, and the CLI would then talk to it; the CLI refuses to): either way
+ * droverd must not start, and the operator must learn which process to stop.
+ */
+static void name_taken(void)
+{
+	struct ipc_owner o;
+	char who[160];
+	int r = ipc_owner_probe(DROVER_IPC_NAME, &o);
+
+	if (r < 0) {
+		log_err("the control socket '%s' is taken (%s); refusing to start. `ss -xlp | "
+			"grep @%s` shows its holder",
+			DROVER_IPC_NAME,
+			r == -ECONNREFUSED ? "bound by a socket that does not accept connections"
+					   : strerror(-r),
+			DROVER_IPC_NAME);
+		return;
+	}
+	ipc_owner_describe(&o, who, sizeof(who));
+	log_err("another process (pid %d, uid %u) holds the control socket '%s'; refusing to "
+		"start. It is %s: %s", (int)o.pid, (unsigned)o.uid, DROVER_IPC_NAME, who,
+		o.uid == 0 ? "another droverd in this network namespace?"
+			   : "not root, so not a droverd: someone may be impersonating droverd "
+			     "to capture the CLI's requests; stop it");
+}
+
 int ctl_server_start(struct droverd *d)
 {
 	static struct qb_ipcs_service_handlers sh = {
@@ -1098,8 +1128,14 @@ int ctl_server_start(struct droverd *d)
 	qb_ipcs_poll_handlers_set(d->ipcs, &ph);
 	r = qb_ipcs_run(d->ipcs);
 	if (r < 0) {
-		qb_ipcs_destroy(d->ipcs);
+		/*
+		 * A failed qb_ipcs_run() drops the service's only reference
+		 * itself (libqb 2.x ipcs.c): destroying it again would abort
+		 * on libqb's reference count assertion.
+		 */
 		d->ipcs = NULL;
+		if (r == -EADDRINUSE)
+			name_taken();
 		return r;
 	}
 	qb_loop_timer_add(d->loop, QB_LOOP_LOW, PENDING_TICK_MS * QB_TIME_NS_IN_MSEC, d,

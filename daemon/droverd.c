@@ -1217,8 +1217,9 @@ int main(int argc, char **argv)
 
 	r = ctl_server_start(&d);
 	if (r < 0) {
-		log_err("cannot start the CLI service '%s': %s (is another droverd running?)",
-			"drover", strerror(-r));
+		/* A name already taken was explained by ctl_server_start(). */
+		if (r != -EADDRINUSE)
+			log_err("cannot start the CLI service '%s': %s", "drover", strerror(-r));
 		return DROVER_EXIT_UNAVAILABLE;
 	}
 	qb_loop_job_add(d.loop, QB_LOOP_HIGH, &d, connect_timer_fn);
