@@ -329,7 +329,8 @@ static int check_plugin(const char *path)
 	SHOW(events_dispatch);
 	SHOW(fence);
 #undef SHOW
-	printf("\n");
+	printf("\nmigrate_flags: auto-converge post-copy%s\n",
+	       drover_plugin_migrate_flags(p) & DROVER_MIGRATE_TLS ? " tls" : "");
 	plugin_loader_free(l);
 	return 0;
 }

@@ -987,6 +987,14 @@ void jobs_submit(struct agent *a, const Drover__AgentJob *job)
 		       plugin_name(ap), kind);
 		return;
 	}
+	if (job->kind_case == DROVER__AGENT_JOB__KIND_VM_MIGRATE && job->vm_migrate->tls &&
+	    !(drover_plugin_migrate_flags(ap->lp->plugin) & DROVER_MIGRATE_TLS)) {
+		refuse(a, job->job_id, EOPNOTSUPP,
+		       "plugin '%s' cannot migrate over TLS, which migration_tls = yes asks for; "
+		       "not migrating '%s' in the clear",
+		       plugin_name(ap), vm);
+		return;
+	}
 	deadline = job->deadline_ms ? job->deadline_ms : a->default_deadline_ms;
 
 	j = xcalloc(1, sizeof(*j));

@@ -206,7 +206,8 @@ static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_
 		struct drover_migrate_req req = {
 			.size = sizeof(req),
 			.flags = (m->auto_converge ? DROVER_MIGRATE_AUTO_CONVERGE : 0) |
-				 (m->postcopy ? DROVER_MIGRATE_POSTCOPY : 0),
+				 (m->postcopy ? DROVER_MIGRATE_POSTCOPY : 0) |
+				 (m->tls ? DROVER_MIGRATE_TLS : 0),
 			.vm = m->vm,
 			.dest_uri = m->dest_uri,
 			.migrate_uri = m->migrate_uri,
@@ -217,6 +218,11 @@ static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_
 
 		if (!DROVER_PLUGIN_HAS(p, vm_migrate))
 			break;
+		/* jobs_submit() refused this already; never hand a plugin a flag it would ignore. */
+		if (req.flags & ~drover_plugin_migrate_flags(p))
+			return drover_plugin_error(err, errlen, EOPNOTSUPP,
+						   "plugin '%s' does not honour migration flags 0x%x",
+						   p->name, req.flags & ~drover_plugin_migrate_flags(p));
 		/* job_id lives on this stack frame for the whole call, as progress needs. */
 		return p->vm_migrate(ctx, &req, progress, &job_id, err, errlen);
 	}

@@ -452,6 +452,7 @@ static void exec_start(struct droverd *d, const struct queue_job *j)
 	mig.dest_uri = dest;
 	mig.migrate_uri = data;
 	mig.auto_converge = true;
+	mig.tls = d->cfg.migration_tls;
 	mig.completion_timeout_ms = MIGRATE_COMPLETION_MS;
 	mig.no_progress_timeout_ms = d->cfg.mig_stall_ms;
 	job.kind_case = DROVER__AGENT_JOB__KIND_VM_MIGRATE;
@@ -467,8 +468,9 @@ static void exec_start(struct droverd *d, const struct queue_job *j)
 		return;
 	}
 	d->n_execs++;
-	log_notice("job %llu: migrating VM %s to %s over %s (%s, data %s)",
-		   (unsigned long long)j->id, j->vm, b, j->network, dest, *data ? data : "default");
+	log_notice("job %llu: migrating VM %s to %s over %s (%s, data %s%s)",
+		   (unsigned long long)j->id, j->vm, b, j->network, dest, *data ? data : "default",
+		   mig.tls ? ", TLS" : "");
 }
 
 static void exec_abort(struct droverd *d, struct job_exec *e, const char *reason)

@@ -118,6 +118,14 @@ struct drover_inventory {
 #define DROVER_MIGRATE_AUTO_CONVERGE (1u << 0)
 /* Allow switching to post-copy. */
 #define DROVER_MIGRATE_POSTCOPY (1u << 1)
+/*
+ * Encrypt the data stream (the guest's memory) with TLS, e.g. libvirt's
+ * VIR_MIGRATE_TLS. Added within ABI 1 together with drover_plugin.migrate_flags:
+ * the agent asks for it only from a plugin that lists it there.
+ */
+#define DROVER_MIGRATE_TLS (1u << 2)
+/* The flags of ABI 1 before migrate_flags existed: what an older plugin honours. */
+#define DROVER_MIGRATE_FLAGS_V1 (DROVER_MIGRATE_AUTO_CONVERGE | DROVER_MIGRATE_POSTCOPY)
 
 /* A live migration, as the agent asks for it. Set by the host. */
 struct drover_migrate_req {
@@ -290,6 +298,17 @@ struct drover_plugin {
 	 * refuses fence jobs for it (-EOPNOTSUPP), as for any member left NULL.
 	 */
 	int (*fence)(void *ctx, const struct drover_fence_req *req, char *err, size_t errlen);
+
+	/*
+	 * The DROVER_MIGRATE_* flags added after version 1 that vm_migrate()
+	 * honours (DROVER_MIGRATE_TLS); those of DROVER_MIGRATE_FLAGS_V1 are
+	 * honoured by every plugin and need not be listed. A flag asked for
+	 * and not honoured is never passed to the plugin: the agent fails the
+	 * migration instead (-EOPNOTSUPP), because a flag such as
+	 * DROVER_MIGRATE_TLS must not be silently ignored. Added within ABI 1:
+	 * a plugin whose size does not cover it honours the version 1 flags.
+	 */
+	uint32_t migrate_flags;
 };
 
 /* The size a version-1 plugin struct has at least; the loader refuses less. */
@@ -299,6 +318,13 @@ struct drover_plugin {
 
 /* Whether plugin p provides member m (it fits in p->size and is set). */
 #define DROVER_PLUGIN_HAS(p, m) (DROVER_FITS(struct drover_plugin, p, m) && (p)->m != NULL)
+
+/* The DROVER_MIGRATE_* flags plugin p's vm_migrate() honours. */
+static inline uint32_t drover_plugin_migrate_flags(const struct drover_plugin *p)
+{
+	return DROVER_MIGRATE_FLAGS_V1 |
+	       (DROVER_FITS(struct drover_plugin, p, migrate_flags) ? p->migrate_flags : 0);
+}
 
 /* Whether host h provides member m. */
 #define DROVER_HOST_HAS(h, m) (DROVER_FITS(struct drover_plugin_host, h, m) && (h)->m != NULL)

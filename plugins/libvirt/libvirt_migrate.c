@@ -440,8 +440,9 @@ static int result(struct watch *w, struct mig_call *m, virDomainPtr dom, char *e
 		w->p.memory_remaining = 0;
 		w->p.downtime_ms = dest_downtime(req->dest_uri, vm);
 		report(w);
-		lv_log(w->ctx, LOG_INFO, "migrated '%s' to '%s' over %s in %" PRIu64 " ms%s", vm,
-		       req->dest_uri, net, lv_now_ms() - w->t0,
+		lv_log(w->ctx, LOG_INFO, "migrated '%s' to '%s' over %s%s in %" PRIu64 " ms%s", vm,
+		       req->dest_uri, net, req->flags & DROVER_MIGRATE_TLS ? " with TLS" : "",
+		       lv_now_ms() - w->t0,
 		       w->postcopy ? " (finished in post-copy)" : "");
 		return 0;
 	}
@@ -539,6 +540,8 @@ int lv_vm_migrate(void *opaque, const struct drover_migrate_req *req, drover_pro
 		m.flags |= VIR_MIGRATE_AUTO_CONVERGE;
 	if (req->flags & DROVER_MIGRATE_POSTCOPY)
 		m.flags |= VIR_MIGRATE_POSTCOPY;
+	if (req->flags & DROVER_MIGRATE_TLS)
+		m.flags |= VIR_MIGRATE_TLS;
 	pthread_mutex_init(&m.lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -548,8 +551,9 @@ int lv_vm_migrate(void *opaque, const struct drover_migrate_req *req, drover_pro
 	w.t0 = lv_now_ms();
 	w.p.memory_total = (uint64_t)info.memory * 1024;
 	w.p.memory_remaining = w.p.memory_total;
-	lv_log(ctx, LOG_INFO, "migrating '%s' to '%s' over %s%s%s%s", req->vm, req->dest_uri,
+	lv_log(ctx, LOG_INFO, "migrating '%s' to '%s' over %s%s%s%s%s", req->vm, req->dest_uri,
 	       req->migrate_uri && *req->migrate_uri ? req->migrate_uri : "(default)",
+	       req->flags & DROVER_MIGRATE_TLS ? " with TLS" : "",
 	       req->bandwidth_mib_s ? " (bandwidth capped)" : "",
 	       req->flags & DROVER_MIGRATE_AUTO_CONVERGE ? " auto-converge" : "",
 	       req->flags & DROVER_MIGRATE_POSTCOPY ? " post-copy allowed" : "");

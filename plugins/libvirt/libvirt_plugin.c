@@ -281,4 +281,5 @@ DROVER_PLUGIN_EXPORT const struct drover_plugin DROVER_PLUGIN_SYMBOL = {
     .device_detach = lv_device_detach,
     .events_fd = lv_events_fd,
     .events_dispatch = lv_events_dispatch,
+    .migrate_flags = DROVER_MIGRATE_TLS,
 };

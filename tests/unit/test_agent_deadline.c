@@ -500,6 +500,15 @@ static void test_refusals(void **state)
 	expect_outcome(env, OUTCOME(REFUSED), EOPNOTSUPP, "does not implement vm_migrate");
 	frame_free(env);
 
+	/* good migrates, but not over TLS: never in the clear instead. */
+	job.job_id = 56;
+	job.plugin = "good";
+	mig.tls = 1;
+	send_job(a, &job);
+	env = wait_result(a, 56, 1000, NULL);
+	expect_outcome(env, OUTCOME(REFUSED), EOPNOTSUPP, "cannot migrate over TLS");
+	frame_free(env);
+
 	/* hang has no fence member: refused, like any kind a plugin lacks. */
 	send_fence(a, 55, "hang", "n2", "dev1", 1000);
 	env = wait_result(a, 55, 1000, NULL);
