@@ -20,6 +20,43 @@
 #include "log.h"
 #include "util.h"
 
+/*
+ * Without knet's crypto, anyone who can send packets to the corosync networks
+ * can join the ring or forge CPG messages, and droverd acts on them as it
+ * would on a member's (it checks senders by corosync's word). Corosync 3
+ * encrypts only over knet, with both crypto_cipher and crypto_hash set;
+ * without them in corosync.conf the keys are absent from cmap. Said once per
+ * connection to corosync, at warning level when off.
+ */
+static void check_crypto(struct droverd *d)
+{
+	char *transport = NULL, *cipher = NULL, *hash = NULL;
+	bool knet, on;
+
+	if (cmap_get_string(d->cmap, "totem.transport", &transport) != CS_OK)
+		transport = NULL;
+	if (cmap_get_string(d->cmap, "totem.crypto_cipher", &cipher) != CS_OK)
+		cipher = NULL;
+	if (cmap_get_string(d->cmap, "totem.crypto_hash", &hash) != CS_OK)
+		hash = NULL;
+	/* knet is corosync 3's default transport. */
+	knet = !transport || strcmp(transport, "knet") == 0;
+	on = knet && cipher && hash && strcmp(cipher, "none") != 0 && strcmp(hash, "none") != 0;
+	if (on)
+		log_info("corosync encrypts and authenticates its traffic (knet, %s/%s)", cipher,
+			 hash);
+	else
+		log_warn("corosync's traffic is not encrypted (transport '%s', crypto_cipher '%s', "
+			 "crypto_hash '%s'): anyone who can reach the corosync networks can forge "
+			 "cluster messages that droverd obeys; set crypto_cipher and crypto_hash "
+			 "in corosync.conf (docs/OPERATIONS.md, Security)",
+			 transport ? transport : "knet", cipher ? cipher : "none",
+			 hash ? hash : "none");
+	free(transport);
+	free(cipher);
+	free(hash);
+}
+
 int links_connect(struct droverd *d)
 {
 	static const corosync_cfg_callbacks_t cb = { 0 };
@@ -28,6 +65,7 @@ int links_connect(struct droverd *d)
 		if (cmap_initialize(&d->cmap) != CS_OK)
 			return -ENOTCONN;
 		d->cmap_connected = true;
+		check_crypto(d);
 	}
 	if (!d->cfg_connected) {
 		if (corosync_cfg_initialize(&d->cfgh, &cb) != CS_OK)

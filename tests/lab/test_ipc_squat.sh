@@ -32,6 +32,11 @@ install -m 0755 "$DROVER_BUILD/tests/tools/drover-ipc-squat" "$work/squat" || {
 log "bringing up a 3-node lab without libvirt"
 "$LAB" up --nodes 3 --vms 0 --no-libvirt >/dev/null || { fail "lab up"; summary; exit 1; }
 
+# Transport security beneath the control plane: the lab's corosync.conf has
+# knet crypto on, and droverd says so (it warns when it is off).
+check "n1's droverd reports corosync's traffic encrypted (knet, aes256/sha256)" \
+	grep -q "corosync encrypts and authenticates its traffic (knet, aes256/sha256)" \
+	"$("$LAB" logfile n1 droverd)"
 check "the CLI talks to n1's droverd" "$LAB" run n1 -- drover status --output json
 check "stop n1's droverd" "$LAB" stop-daemon n1
 
