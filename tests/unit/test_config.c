@@ -135,6 +135,26 @@ static void print_and_load(const struct drover_config *c, struct drover_config *
 }
 
 /*
+ * The file at path, as config_print() wrote it: every line short enough for
+ * inih to read whole; how many start with key.
+ */
+static unsigned printed_lines(const char *key)
+{
+	char line[512];
+	unsigned lines = 0;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		assert_true(strlen(line) <= 199);
+		if (strncmp(line, key, strlen(key)) == 0)
+			lines++;
+	}
+	assert_int_equal(fclose(f), 0);
+	return lines;
+}
+
+/*
  * Load content, expect it to fail with r and the message "PATH:LINE: reason",
  * and check that the output struct was not written.
  */
@@ -888,10 +908,8 @@ static void test_print_round_trip(void **unused)
 static void test_print_long_addresses(void **unused)
 {
 	struct drover_config a, b;
-	char content[4096], line[512], node[64];
-	unsigned lines = 0;
+	char content[4096], node[64];
 	size_t n = 0;
-	FILE *f;
 
 	(void)unused;
 	n += (size_t)snprintf(content + n, sizeof(content) - n, "[network wide]\n");
@@ -914,15 +932,7 @@ static void test_print_long_addresses(void **unused)
 	assert_config_equal(&a, &b);
 
 	/* Printed, they take more lines, none longer than what inih reads whole. */
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		assert_true(strlen(line) <= 199);
-		if (strncmp(line, "addresses", 9) == 0)
-			lines++;
-	}
-	assert_int_equal(fclose(f), 0);
-	assert_true(lines > 4);
+	assert_true(printed_lines("addresses") > 4);
 }
 
 static int load_text(const char *content, struct drover_config *ret)
@@ -1004,9 +1014,6 @@ static void test_security_section(void **unused)
 	struct drover_config c, back;
 	char content[2048];
 	size_t n = 0;
-	FILE *f;
-	char line[512];
-	unsigned lines = 0;
 
 	(void)unused;
 	assert_int_equal(load_text("[migration]\nmigration_tls = yes\n", &c), 0);
@@ -1050,15 +1057,7 @@ static void test_security_section(void **unused)
 	assert_int_equal(c.security.list[VMPOLICY_PATHS].n, 16);
 	print_and_load(&c, &back);
 	assert_config_equal(&c, &back);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		assert_true(strlen(line) <= 199);
-		if (strncmp(line, "allow_paths", 11) == 0)
-			lines++;
-	}
-	assert_int_equal(fclose(f), 0);
-	assert_true(lines > 1);
+	assert_true(printed_lines("allow_paths") > 1);
 	/* One more is too many. */
 	n += (size_t)snprintf(content + n, sizeof(content) - n, "allow_paths = /srv/x\n");
 	assert_int_equal(load_text(content, &c), -EINVAL);
