@@ -310,7 +310,7 @@ static void check_path(struct walk *w, const xmlNode *n, const char *name, const
 		return;
 	shown(n, name, path, where, sizeof(where));
 	if (!path_clean(path))
-		refuse(w, "%s: not an absolute path without '.' or '..' components", where);
+		refuse(w, "%s: not an absolute path of printable ASCII without '.' or '..' components", where);
 	else
 		refuse(w, "%s: a host path outside allow_paths", where);
 }
@@ -548,6 +548,16 @@ int vmpolicy_check(const struct vm_policy *p, const char *xml, size_t len, char 
 	if (!root) {
 		xmlFreeDoc(doc);
 		snprintf(err, errlen, "malformed XML");
+		return -EINVAL;
+	}
+	/*
+	 * Entities are not expanded here (expanding them would load external
+	 * ones from this host's files), so an entity could carry an element
+	 * past the walk: a domain has no use for a DOCTYPE, refuse it.
+	 */
+	if (doc->intSubset || doc->extSubset) {
+		xmlFreeDoc(doc);
+		snprintf(err, errlen, "a <!DOCTYPE> (and its entities) has no place in domain XML");
 		return -EINVAL;
 	}
 	/* <metadata> is opaque to libvirt: applications keep their own namespaces there. */

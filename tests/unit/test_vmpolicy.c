@@ -166,7 +166,7 @@ static void test_paths(void **unused)
 		       "<disk> <source file='/etc/shadow'>: a host path outside allow_paths");
 	expect_refused("<disk type='file'><source file='/var/lib/libvirt/images/../../../etc/x'/>"
 		       "</disk>",
-		       "not an absolute path without '.' or '..'");
+		       "not an absolute path of printable ASCII without '.' or '..'");
 	expect_refused("<disk type='file'><source file='/var/lib/libvirt/images2/a'/></disk>",
 		       "outside allow_paths");
 	expect_refused("<disk type='file'><source file='a.qcow2'/></disk>", "not an absolute path");
@@ -345,6 +345,16 @@ static void test_malformed(void **unused)
 	memset(big, ' ', 300 * 1024 - 1);
 	assert_int_equal(vmpolicy_check(&p, big, strlen(big), err, sizeof(err)), -EMSGSIZE);
 	free(big);
+	/* An entity could carry an element past the policy: no DOCTYPE at all. */
+	{
+		const char *ent = "<!DOCTYPE domain [<!ENTITY h '<hostdev/>'>]>"
+				  "<domain><name>t</name><devices>&h;</devices></domain>";
+
+		assert_int_equal(vmpolicy_check(&p, ent, strlen(ent), err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "DOCTYPE"));
+		ent = "<!DOCTYPE domain SYSTEM 'file:///etc/passwd'><domain><name>t</name></domain>";
+		assert_int_equal(vmpolicy_check(&p, ent, strlen(ent), err, sizeof(err)), -EINVAL);
+	}
 	/* A root element in a namespace is not libvirt's domain. */
 	assert_int_equal(vmpolicy_check(&p, "<d:domain xmlns:d='urn:x'/>", 27, err, sizeof(err)),
 			 -EPERM);
