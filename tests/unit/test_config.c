@@ -1004,6 +1004,8 @@ static void test_alerts_and_metrics(void **unused)
 	assert_int_equal(load_text("[metrics]\nlisten = ::1:9664\n", &c), -EINVAL);
 	assert_int_equal(load_text("[metrics]\nlisten = [::1]9664\n", &c), -EINVAL);
 	assert_int_equal(load_text("[metrics]\nlisten = 1.2.3.4:96x\n", &c), -EINVAL);
+}
+
 /*
  * [security]: switches, and lists whose lines add up and whose first line
  * replaces the default; bad entries name the key; printed and read back alike,
