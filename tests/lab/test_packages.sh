@@ -57,6 +57,7 @@ check "droverd holds /etc/drover/drover.conf" has droverd '^\./etc/drover/drover
 check "droverd holds the systemd unit" has droverd '^\./lib/systemd/system/droverd\.service$'
 check "droverd holds the sample alert program" has droverd '^\./usr/share/drover/alert-sample\.sh$'
 check "droverd holds OPERATIONS.md" has droverd '^\./usr/share/doc/droverd/OPERATIONS\.md(\.gz)?$'
+check "droverd holds the corosync.conf example" has droverd '^\./usr/share/doc/droverd/examples/corosync\.conf\.example$'
 check "drover holds /usr/bin/drover" has drover '^\./usr/bin/drover$'
 check "drover-plugin-libvirt holds the libvirt plugin" \
 	has drover-plugin-libvirt '^\./usr/lib/[^/]+/drover/plugins-abi[0-9]+/drover-libvirt\.so$'

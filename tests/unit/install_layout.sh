@@ -86,6 +86,8 @@ fi
 check "the sample alert program is installed and executable" \
 	test -x "$D$prefix/share/drover/alert-sample.sh"
 check "OPERATIONS.md is installed" test -f "$D$prefix/share/doc/drover/OPERATIONS.md"
+check "the corosync.conf example is installed, with knet crypto on" \
+	grep -q "crypto_cipher: aes256" "$D$prefix/share/doc/drover/examples/corosync.conf.example"
 
 # Man pages and bash completion (docs/man/, cli/), when the tree has them.
 for m in "$src"/docs/man/*.[1-8]; do
