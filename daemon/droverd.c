@@ -1224,6 +1224,12 @@ int main(int argc, char **argv)
 	qb_loop_run(d.loop);
 
 	log_notice("droverd stopping");
+	/*
+	 * systemd's watchdog still runs while the unit stops: one more ping gives
+	 * the final write of the state a whole WatchdogSec.
+	 */
+	if (d.watchdog_usec)
+		sd_notify(0, "WATCHDOG=1");
 	/* First: the service manager's stop timeout runs, and this is what must not be lost. */
 	flush_state(&d);
 	leave_stop(&d);

@@ -13,7 +13,7 @@ LAB=$repo/lab/lab
 . "$here/lib.sh"
 
 work=$(mktemp -d /tmp/drover-pkg-test.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
 	fail "dpkg-buildpackage and debhelper are installed (lab/setup installs them)"
@@ -75,6 +75,7 @@ mkdir -p "$work/ctl"
 dpkg-deb -e "$(deb droverd)" "$work/ctl"
 check "drover.conf is a conffile" grep -qx /etc/drover/drover.conf "$work/ctl/conffiles"
 check "droverd's postinst creates the drover group" grep -q 'groupadd --system drover' "$work/ctl/postinst"
+check "droverd's prerm stops droverd on removal" grep -q "deb-systemd-invoke stop droverd.service" "$work/ctl/prerm"
 check "droverd depends on corosync" bash -c "dpkg-deb -f '$(deb droverd)' Depends | grep -qw corosync"
 check "the libvirt plugin depends on its droverd" \
 	bash -c "dpkg-deb -f '$(deb drover-plugin-libvirt)' Depends | grep -q 'droverd (= '"
