@@ -26,7 +26,7 @@ fi
 # dpkg-buildpackage writes its .debs into the parent directory.
 mkdir -p "$work/src"
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
-	grep -zv '^build' | xargs -0 cp --parents -t "$work/src" 2>/dev/null)
+	grep -zv '^build' | xargs -r -0 cp --parents -t "$work/src" 2>/dev/null)
 check "the tree has a debian/ directory" test -f "$work/src/debian/control"
 
 log "building the packages (dpkg-buildpackage -us -uc -b)"

@@ -37,7 +37,7 @@ running_on() { [ "$(on "$1" virsh -q domstate "$2" 2>/dev/null)" = running ]; }
 # copies VM: on how many nodes VM exists in any state (a paused incoming copy counts).
 copies() {
 	local n c=0
-	for n in $ALL; do on "$n" virsh -q dominfo "$2" >/dev/null 2>&1 && c=$((c + 1)); done
+	for n in $ALL; do on "$n" virsh -q dominfo "$1" >/dev/null 2>&1 && c=$((c + 1)); done
 	echo $c
 }
 where() {
@@ -78,7 +78,9 @@ log "drain n1: $(head -c 300 "$work/drain.out")"
 wait_for 20 "vm2 and vm3 wait in the queue behind vm1" bash -c "'$LAB' run n3 -- drover queue --output json |
 	jq -e '[.jobs[] | select((.vm == \"vm2\" or .vm == \"vm3\") and .state == \"queued\")] | length == 2'"
 
+jobtype() { on n1 virsh domjobinfo vm1 2>&1 | awk '/Job type/ {print $3}'; }
 pid=$("$LAB" pids n1 droverd | head -n1)
+job_before=$(jobtype)
 log "SIGTERM to n1's droverd (pid $pid) while vm1's migration runs"
 t0=$(date +%s%N)
 kill -TERM "$pid"
@@ -93,11 +95,12 @@ done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 log "n1's droverd exited $ms ms after SIGTERM"
 # What was true the moment droverd was gone.
-jobinfo=$(on n1 virsh domjobinfo vm1 2>&1 | awk '/Job type/ {print $3}')
+jobinfo=$(jobtype)
 w1=$(where vm1)
-c1=$(copies x vm1)
+c1=$(copies vm1)
 log "at exit: vm1 runs on '$w1', exists on $c1 node(s), n1's libvirt job: '${jobinfo:-none}'"
-check "droverd was still alive while the migration ran (it waited: $ms ms)" [ "$ms" -ge 100 ]
+check "vm1's migration was running in n1's libvirtd when droverd got SIGTERM (job: $job_before)" \
+	[ "$job_before" = Unbounded ]
 check "no migration job is left in n1's libvirtd when droverd is gone" \
 	bash -c "[ -z '$jobinfo' ] || [ '$jobinfo' = None ]"
 check "vm1 runs on exactly one node (n1: aborted, n2: completed)" \
