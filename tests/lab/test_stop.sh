@@ -45,6 +45,7 @@ where() {
 	for n in $ALL; do running_on "$n" "$1" && w="$w $n"; done
 	echo "${w# }"
 }
+jqf() { jq -e "$@" >/dev/null; }
 droverd_alive() { kill -0 "$1" 2>/dev/null; }
 vm1_migrating() {
 	queue_json n3 | jq -e '[.jobs[] | select(.vm == "vm1" and .state == "running" and
@@ -118,19 +119,20 @@ log "drover vm migrate vm1: exit $?: $(head -c 300 "$work/migrate.out")"
 check "vm2 still runs on n1 (a stop leaves the VMs running)" running_on n1 vm2
 check "vm3 still runs on n1" running_on n1 vm3
 check "the cluster's queue holds nothing queued or running out of n1" bash -c "'$LAB' run n3 -- drover queue --output json |
-	jq -e '[.jobs[] | select(.from == \"n1\" and (.state == \"queued\" or .state == \"running\"))] | length == 0'"
+	jq -e '[.jobs[] | select(.from == \"n1\" and (.state == \"queued\" or .state == \"running\"))] | length == 0' >/dev/null"
 on n3 drover history --output json >"$work/history.json" 2>/dev/null
 jq -c '.history[] | select(.from == "n1") | {vm, result, error}' "$work/history.json"
 check "vm2's and vm3's queued migrations were cancelled because n1's droverd stopped" \
-	jq -e '[.history[] | select((.vm == "vm2" or .vm == "vm3") and .from == "n1" and .result != "ok" and
+	jqf '[.history[] | select((.vm == "vm2" or .vm == "vm3") and .from == "n1" and .result != "ok" and
 		(.error // "" | test("droverd on n1 is stopping")))] | length == 2' "$work/history.json"
 check "vm1's migration ended as completed or aborted by the stop" \
-	jq -e '[.history[] | select(.vm == "vm1" and .from == "n1") |
+	jqf '[.history[] | select(.vm == "vm1" and .from == "n1") |
 		select(.result == "ok" or (.error // "" | test("stopping")))] | length >= 1' "$work/history.json"
 
 log "starting n1's droverd again"
 "$LAB" start-daemon n1 >/dev/null
-wait_for 60 "n1's droverd is back in the cluster" jq_on n3 '[.nodes[] | select(.online)] | length == 3'
+wait_for 60 "n1's droverd is back in the cluster and synchronised" \
+	jq_on n1 '.synced and ([.nodes[] | select(.online)] | length == 3)'
 for vm in $VMS; do
 	wait_for 30 "drover sees $vm running once, where libvirt runs it" bash -c "
 		w=\$('$LAB' run n3 -- drover vm list --output json | jq -r '.vms[] | select(.name == \"$vm\" and .state == \"running\") | .node')
