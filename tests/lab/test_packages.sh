@@ -66,6 +66,7 @@ check "the CLI is not in droverd" bash -c "! dpkg-deb -c '$(deb droverd)' | grep
 if ls "$repo"/docs/man/* >/dev/null 2>&1; then
 	check "drover holds drover(8)" has drover '/usr/share/man/man[18]/drover\.[18]'
 	check "droverd holds droverd(8)" has droverd '/usr/share/man/man8/droverd\.8'
+	check "droverd holds drover.conf(5)" has droverd '/usr/share/man/man5/drover\.conf\.5'
 fi
 if [ -e "$repo/cli/drover.bash-completion" ]; then
 	check "drover holds its bash completion" has drover '/usr/share/bash-completion/completions/drover$'
