@@ -21,12 +21,14 @@ if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
 	exit 1
 fi
 
-# A copy of the tree as git sees it, uncommitted changes included (the
-# packages are built from what is being tested), without build directories:
-# dpkg-buildpackage writes its .debs into the parent directory.
+# A copy of the tree, uncommitted changes included (the packages are built
+# from what is being tested), without build directories, git's data or what
+# an earlier dpkg-buildpackage left: it writes its .debs into the parent
+# directory. tar, not git: a fresh root (fresh-debian12) has no git.
 mkdir -p "$work/src"
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
-	grep -zv '^build' | xargs -r -0 cp --parents -t "$work/src" 2>/dev/null)
+tar -C "$repo" --exclude='./build*' --exclude='./obj-*' --exclude=./.git --exclude=./lab/.state \
+	--exclude=./debian/tmp --exclude=./debian/.debhelper --exclude=./debian/droverd --exclude=./debian/drover --exclude=./debian/drover-plugin-libvirt \
+	-cf - . | tar -C "$work/src" -xf -
 check "the tree has a debian/ directory" test -f "$work/src/debian/control"
 
 log "building the packages (dpkg-buildpackage -us -uc -b)"
