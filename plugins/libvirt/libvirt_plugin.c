@@ -282,4 +282,5 @@ DROVER_PLUGIN_EXPORT const struct drover_plugin DROVER_PLUGIN_SYMBOL = {
     .events_fd = lv_events_fd,
     .events_dispatch = lv_events_dispatch,
     .migrate_flags = DROVER_MIGRATE_TLS,
+    .device_detach_wait = lv_device_detach_wait,
 };

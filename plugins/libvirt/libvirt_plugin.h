@@ -122,6 +122,8 @@ int lv_vm_abort_migration(void *ctx, const char *vm, char *err, size_t errlen);
 /* libvirt_devices.c */
 int lv_device_attach(void *ctx, const char *vm, const char *device_xml, char *err, size_t errlen);
 int lv_device_detach(void *ctx, const char *vm, const char *device_xml, char *err, size_t errlen);
+int lv_device_detach_wait(void *ctx, const struct drover_device_req *req, char *err,
+			  size_t errlen);
 
 /* libvirt_events.c */
 int lv_events_init(struct lv_ctx *ctx, char *err, size_t errlen);
