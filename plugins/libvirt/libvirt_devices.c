@@ -454,6 +454,12 @@ static int detach_wait(struct lv_ctx *ctx, const struct drover_device_req *req, 
 		goto out;
 	}
 	w.alias = alias;
+	/* Name it as the operator finds it in `virsh dumpxml`: with its alias. */
+	if (alias && !want.alias) {
+		size_t n = strlen(what);
+
+		snprintf(what + n, sizeof(what) - n, " (alias %s)", alias);
+	}
 	/*
 	 * Listen before asking: the event may come before the detach call
 	 * returns. A failure to listen is not fatal: the live XML still tells.
