@@ -136,6 +136,10 @@ static int add_domain(struct drover_inventory *inv, const struct drover_domain *
 		pd->memory_mib = d->memory_mib;
 	if (DROVER_FITS(struct drover_domain, d, vcpus))
 		pd->vcpus = d->vcpus;
+	/* Bounded like every string that goes on to droverd's tables. */
+	if (DROVER_FITS(struct drover_domain, d, guest_agent) && d->guest_agent &&
+	    strlen(d->guest_agent) < 32)
+		pd->guest_agent = xstrdup(d->guest_agent);
 	c->doms = xrealloc(c->doms, (c->n + 1) * sizeof(*c->doms));
 	c->doms[c->n++] = pd;
 	return 0;
@@ -145,6 +149,8 @@ static void inventory_collect_free(struct inventory_collect *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		free(c->doms[i]->name);
+		if (c->doms[i]->guest_agent != protobuf_c_empty_string)
+			free(c->doms[i]->guest_agent);
 		free(c->doms[i]);
 	}
 	free(c->doms);

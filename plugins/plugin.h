@@ -98,6 +98,13 @@ struct drover_domain {
 	const char *name;
 	uint64_t memory_mib; /* configured maximum */
 	uint32_t vcpus;
+	/*
+	 * The version of the guest agent that answers inside the running
+	 * domain (a QEMU guest agent's guest-info), or NULL: none, not
+	 * running, or not asked yet. Added within ABI 1: a host reads it only
+	 * if size covers it.
+	 */
+	const char *guest_agent;
 };
 
 /*

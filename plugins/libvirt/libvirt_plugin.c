@@ -221,6 +221,7 @@ static void lv_fini(void *opaque)
 	lv_loop_stop();
 	pthread_mutex_destroy(&ctx->ev_lock);
 	lv_config_free(&ctx->cfg);
+	free(ctx->ga_cache);
 	free(ctx);
 }
 

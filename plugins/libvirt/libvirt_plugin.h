@@ -34,6 +34,8 @@
 #define LV_DEFAULT_RUNTIME_DIR "/run/drover/libvirt"
 /* Events queued for events_dispatch() before the queue counts as overflowed. */
 #define LV_EVENT_QUEUE_MAX 4096
+/* Domains whose guest agent version an inventory remembers (libvirt_inventory.c). */
+#define LV_GA_CACHE 512
 
 struct lv_config {
 	char *uri;
@@ -43,6 +45,7 @@ struct lv_config {
 };
 
 struct lv_event;
+struct lv_ga_entry;
 
 struct lv_ctx {
 	const struct drover_plugin_host *host;
@@ -63,6 +66,9 @@ struct lv_ctx {
 	size_t ev_count;
 	bool ev_overflow;
 	bool ev_conn_lost;
+
+	/* Guest agent versions (libvirt_inventory.c), LV_GA_CACHE entries; calling thread only. */
+	struct lv_ga_entry *ga_cache;
 };
 
 /* libvirt_plugin.c */
