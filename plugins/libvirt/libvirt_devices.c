@@ -340,14 +340,62 @@ out:
 	return r;
 }
 
-/* The state one detach waits on, shared with libvirt's event loop thread. */
+/*
+ * The state one detach waits on, shared with libvirt's event loop thread.
+ * Reference-counted: libvirt may still be inside a callback when the
+ * deregistration returns, so each registration holds a reference that its
+ * free callback drops, and the last one frees it.
+ */
 struct detach_wait {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	const char *alias; /* the live device's; NULL: only the live XML tells */
+	atomic_int refs;
+	char *alias; /* the live device's; NULL: only the live XML tells */
 	bool removed;
 	bool refused; /* DEVICE_REMOVAL_FAILED: the guest said no */
 };
+
+static struct detach_wait *detach_wait_new(const char *alias)
+{
+	struct detach_wait *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->alias = alias ? strdup(alias) : NULL;
+	if (alias && !w->alias) {
+		free(w);
+		return NULL;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	atomic_init(&w->refs, 1);
+	return w;
+}
+
+static void detach_wait_unref(void *opaque)
+{
+	struct detach_wait *w = opaque;
+
+	if (!w || atomic_fetch_sub(&w->refs, 1) != 1)
+		return;
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w->alias);
+	free(w);
+}
+
+/* Register cb for event id on dom with a reference of w; the callback id or -1. */
+static int listen_removal(virConnectPtr conn, virDomainPtr dom, int id,
+			  virConnectDomainEventGenericCallback cb, struct detach_wait *w)
+{
+	int r;
+
+	atomic_fetch_add(&w->refs, 1);
+	r = virConnectDomainEventRegisterAny(conn, dom, id, cb, w, detach_wait_unref);
+	if (r < 0)
+		detach_wait_unref(w);
+	return r;
+}
 
 static void removed_cb(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
@@ -421,7 +469,7 @@ static bool unplug_pending_error(void)
 static int detach_wait(struct lv_ctx *ctx, const struct drover_device_req *req, char *err,
 		       size_t errlen)
 {
-	struct detach_wait w = {.alias = NULL};
+	struct detach_wait *w = NULL;
 	virConnectPtr conn = NULL;
 	virDomainPtr dom = NULL;
 	struct dev_id want;
@@ -439,8 +487,6 @@ static int detach_wait(struct lv_ctx *ctx, const struct drover_device_req *req, 
 	}
 	dev_id_describe(&want, what, sizeof(what));
 	seconds(req->timeout_ms, secs, sizeof(secs));
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
 
 	r = live_find(dom, &want, &live_xml, &alias, err, errlen);
 	if (r == 0) {
@@ -453,7 +499,11 @@ static int detach_wait(struct lv_ctx *ctx, const struct drover_device_req *req, 
 		r = drover_plugin_error(err, errlen, ENOMEM, "out of memory");
 		goto out;
 	}
-	w.alias = alias;
+	w = detach_wait_new(alias);
+	if (!w) {
+		r = drover_plugin_error(err, errlen, ENOMEM, "out of memory");
+		goto out;
+	}
 	/* Name it as the operator finds it in `virsh dumpxml`: with its alias. */
 	if (alias && !want.alias) {
 		size_t n = strlen(what);
@@ -466,12 +516,10 @@ static int detach_wait(struct lv_ctx *ctx, const struct drover_device_req *req, 
 	 */
 	conn = virDomainGetConnect(dom);
 	if (alias) {
-		cb_removed = virConnectDomainEventRegisterAny(
-		    conn, dom, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-		    VIR_DOMAIN_EVENT_CALLBACK(removed_cb), &w, NULL);
-		cb_failed = virConnectDomainEventRegisterAny(
-		    conn, dom, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED,
-		    VIR_DOMAIN_EVENT_CALLBACK(removal_failed_cb), &w, NULL);
+		cb_removed = listen_removal(conn, dom, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+					    VIR_DOMAIN_EVENT_CALLBACK(removed_cb), w);
+		cb_failed = listen_removal(conn, dom, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED,
+					   VIR_DOMAIN_EVENT_CALLBACK(removal_failed_cb), w);
 		virResetLastError();
 	}
 	until = lv_now_ms() + req->timeout_ms;
@@ -494,10 +542,10 @@ static int detach_wait(struct lv_ctx *ctx, const struct drover_device_req *req, 
 	for (;;) {
 		bool removed, refused;
 
-		pthread_mutex_lock(&w.lock);
-		removed = w.removed;
-		refused = w.refused;
-		pthread_mutex_unlock(&w.lock);
+		pthread_mutex_lock(&w->lock);
+		removed = w->removed;
+		refused = w->refused;
+		pthread_mutex_unlock(&w->lock);
 		r = removed ? 0 : live_find(dom, &want, NULL, NULL, err, errlen);
 		if (r == 0) {
 			lv_log(ctx, LOG_INFO, "detached %s from '%s' (%s)", what, req->vm,
@@ -520,7 +568,7 @@ static int detach_wait(struct lv_ctx *ctx, const struct drover_device_req *req, 
 						what, secs, req->vm);
 			break;
 		}
-		wait_until(&w, until);
+		wait_until(w, until);
 	}
 out:
 	if (cb_removed >= 0)
@@ -532,8 +580,7 @@ out:
 	free(alias);
 	dev_id_free(&want);
 	virDomainFree(dom);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
+	detach_wait_unref(w);
 	return r;
 }
 
