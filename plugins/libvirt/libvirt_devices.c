@@ -144,14 +144,15 @@ static bool dev_id_matches(const struct dev_id *want, const struct dev_id *have)
 	    !same(want->source_network, have->source_network, false) ||
 	    !same(want->source_bridge, have->source_bridge, false))
 		return false;
-	return !want->has_pci || (have->has_pci && memcmp(want->pci, have->pci, sizeof(want->pci)) == 0);
+	return !want->has_pci ||
+	       (have->has_pci && memcmp(want->pci, have->pci, sizeof(want->pci)) == 0);
 }
 
 /* A short name of the device for messages: "interface 52:54:00:.. (alias net1)". */
 static void dev_id_describe(const struct dev_id *id, char *buf, size_t len)
 {
-	const char *what = id->mac ? (const char *)id->mac
-			   : id->source_dev ? (const char *)id->source_dev
+	const char *what = id->mac              ? (const char *)id->mac
+			   : id->source_dev     ? (const char *)id->source_dev
 			   : id->source_network ? (const char *)id->source_network
 						: "";
 	int n;
@@ -217,8 +218,8 @@ static int template_read(const char *vm, const char *xml, struct dev_id *ret_id,
  * the live device's XML (malloc'd) and alias (malloc'd, may be NULL) when
  * found; 0 when not; -errno with a reason.
  */
-static int live_find(virDomainPtr dom, const struct dev_id *want, char **ret_xml,
-		     char **ret_alias, char *err, size_t errlen)
+static int live_find(virDomainPtr dom, const struct dev_id *want, char **ret_xml, char **ret_alias,
+		     char *err, size_t errlen)
 {
 	char *live = virDomainGetXMLDesc(dom, 0);
 	xmlDocPtr doc;
@@ -232,7 +233,8 @@ static int live_find(virDomainPtr dom, const struct dev_id *want, char **ret_xml
 	devices = doc ? child(xmlDocGetRootElement(doc), "devices") : NULL;
 	if (!devices) {
 		xmlFreeDoc(doc);
-		return drover_plugin_error(err, errlen, EIO, "the live XML of '%s' has no <devices>",
+		return drover_plugin_error(err, errlen, EIO,
+					   "the live XML of '%s' has no <devices>",
 					   virDomainGetName(dom));
 	}
 	for (xmlNodePtr n = devices->children; n && !found; n = n->next) {
@@ -271,8 +273,8 @@ static int lookup(struct lv_ctx *ctx, const char *vm, const char *xml, const cha
 	if (!vm || !*vm)
 		return drover_plugin_error(err, errlen, EINVAL, "no domain name");
 	if (!xml || !*xml)
-		return drover_plugin_error(err, errlen, EINVAL, "%s a device of '%s': no device XML",
-					   verb, vm);
+		return drover_plugin_error(err, errlen, EINVAL,
+					   "%s a device of '%s': no device XML", verb, vm);
 	r = lv_conn_get(ctx, &conn, err, errlen);
 	if (r < 0)
 		return r;
@@ -280,23 +282,22 @@ static int lookup(struct lv_ctx *ctx, const char *vm, const char *xml, const cha
 	if (!dom) {
 		if (lv_last_code() == VIR_ERR_NO_DOMAIN) {
 			virResetLastError();
-			return drover_plugin_error(err, errlen, ENOENT, "no domain '%s' on this host",
-						   vm);
+			return drover_plugin_error(err, errlen, ENOENT,
+						   "no domain '%s' on this host", vm);
 		}
 		return lv_fail(err, errlen, "looking up domain '%s'", vm);
 	}
 	if (virDomainIsActive(dom) != 1) {
 		virDomainFree(dom);
 		virResetLastError();
-		return drover_plugin_error(err, errlen, ESRCH,
-					   "%s a device of '%s': the domain does not run", verb, vm);
+		return drover_plugin_error(
+		    err, errlen, ESRCH, "%s a device of '%s': the domain does not run", verb, vm);
 	}
 	*ret_dom = dom;
 	return 0;
 }
 
-int lv_device_attach(void *opaque, const char *vm, const char *device_xml, char *err,
-		     size_t errlen)
+int lv_device_attach(void *opaque, const char *vm, const char *device_xml, char *err, size_t errlen)
 {
 	struct lv_ctx *ctx = opaque;
 	virDomainPtr dom = NULL;
@@ -410,8 +411,7 @@ static void removed_cb(virConnectPtr conn, virDomainPtr dom, const char *alias, 
 	pthread_mutex_unlock(&w->lock);
 }
 
-static void removal_failed_cb(virConnectPtr conn, virDomainPtr dom, const char *alias,
-			      void *opaque)
+static void removal_failed_cb(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
 {
 	struct detach_wait *w = opaque;
 
@@ -584,8 +584,7 @@ out:
 	return r;
 }
 
-int lv_device_detach_wait(void *ctx, const struct drover_device_req *req, char *err,
-			  size_t errlen)
+int lv_device_detach_wait(void *ctx, const struct drover_device_req *req, char *err, size_t errlen)
 {
 	struct drover_device_req r = {.size = sizeof(r)};
 

@@ -68,8 +68,9 @@ static void ga_parse_version(const char *reply, char *buf, size_t len)
 		char ch = p[n];
 
 		/* Versions are dotted numbers and the like; anything else is not shown. */
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      ch == '.' || ch == '-' || ch == '+' || ch == '~' || ch == '_')) {
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= 'A' && ch <= 'Z') || ch == '.' || ch == '-' || ch == '+' ||
+		      ch == '~' || ch == '_')) {
 			buf[0] = '\0';
 			return;
 		}

@@ -151,7 +151,8 @@ int main(int argc, char **argv)
 	}
 	env.body_case = DROVER__ENVELOPE__BODY_AGENT_JOB;
 	env.agent_job = &job;
-	if (frame_encode(&env, &buf, &len) < 0 || send(sv[0], buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+	if (frame_encode(&env, &buf, &len) < 0 ||
+	    send(sv[0], buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		fprintf(stderr, "drover-agent-job: cannot send the job\n");
 		goto out;
 	}
@@ -172,7 +173,8 @@ int main(int argc, char **argv)
 	printf("result %s errno=%d ms=%llu error=%s\n", outcome_name(in->agent_job_result->outcome),
 	       in->agent_job_result->error_code,
 	       (unsigned long long)in->agent_job_result->duration_ms, in->agent_job_result->error);
-	rc = in->agent_job_result->outcome == DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK ? 0 : 1;
+	rc = in->agent_job_result->outcome == DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK ? 0
+											      : 1;
 	frame_free(in);
 out:
 	close(sv[0]);

@@ -51,9 +51,9 @@ static void test_valid_min(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_below),
-		cmocka_unit_test(test_nothing_to_flag),
-		cmocka_unit_test(test_valid_min),
+	    cmocka_unit_test(test_below),
+	    cmocka_unit_test(test_nothing_to_flag),
+	    cmocka_unit_test(test_valid_min),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
