@@ -357,6 +357,7 @@ static int check_plugin(const char *path)
 	SHOW(events_fd);
 	SHOW(events_dispatch);
 	SHOW(fence);
+	SHOW(device_detach_wait);
 #undef SHOW
 	printf("\nmigrate_flags: auto-converge post-copy%s\n",
 	       drover_plugin_migrate_flags(p) & DROVER_MIGRATE_TLS ? " tls" : "");

@@ -784,6 +784,7 @@ static void resend_own_inventory(struct droverd *d)
 		drover__agent_domain__init(&doms[i]);
 		doms[i].name = (char *)o->domains[i].name;
 		doms[i].state = o->domains[i].state;
+		doms[i].guest_agent = (char *)o->domains[i].guest_agent;
 		ptrs[i] = &doms[i];
 	}
 	inv.memory_mib = o->memory_mib;
