@@ -118,8 +118,24 @@ int locate_vm(const struct locate_node *nodes, size_t n, const char *vm,
 			continue;
 		}
 		dom = find_domain(nd, vm);
-		if (!dom)
-			continue;
+		if (!dom || !locate_state_active(dom->state)) {
+			/*
+			 * Current, but an action or job touched the VM here after
+			 * the report was taken (a migration that ended on this
+			 * node, a start it executed): its report no longer tells.
+			 * Unknown until it reports again, never "not here".
+			 */
+			if (touched(nd, vm) && !ret->unknown_node) {
+				ret->unknown_node = nd->id;
+				ret->unknown_member = true;
+				snprintf(ret->reason, sizeof(ret->reason),
+					 "an action moved it onto %s after %s's last report",
+					 nd->name && *nd->name ? nd->name : "?",
+					 nd->name && *nd->name ? nd->name : "?");
+			}
+			if (!dom)
+				continue;
+		}
 		if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED) {
 			/*
 			 * A live migration's target holds the incoming guest paused
