@@ -69,7 +69,7 @@ size_t coord_input_n_names(const struct node_obs *t)
 	size_t n = 0;
 
 	for (size_t i = 0; i < OBS_TABLE_SIZE; i++)
-		n += t[i].node_id ? t[i].n_domains : 0;
+		n += t[i].node_id ? t[i].n_domains + t[i].n_touched : 0;
 	return n;
 }
 
@@ -102,6 +102,11 @@ size_t coord_input_nodes(const struct node_obs *t, const uint32_t *members, size
 			if (locate_state_active(o->domains[k].state))
 				names[used + c->n_vms++] = o->domains[k].name;
 		used += c->n_vms;
+		c->stale = !o->current;
+		c->touched = &names[used];
+		for (size_t k = 0; k < o->n_touched; k++)
+			names[used + c->n_touched++] = o->touched[k];
+		used += c->n_touched;
 	}
 	/* A member whose agent never reported still counts: as a node that sees nothing. */
 	for (size_t i = 0; i < n_members && n < max; i++) {

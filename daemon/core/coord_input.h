@@ -34,13 +34,14 @@
 void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 		      uint64_t *ret_free_mib, uint32_t *ret_free_vcpus);
 
-/* How many names coord_input_nodes() may point to: every domain of the table. */
+/* How many names coord_input_nodes() may point to: every domain and touch of the table. */
 size_t coord_input_n_names(const struct node_obs *t);
 
 /*
  * The coordinator's node reports: one per node of the table (OBS_TABLE_SIZE
  * entries), listing the domains it reports active, then one for each member
- * that never reported (a node that sees nothing). Each report's vms point
+ * that never reported (a node that sees nothing), with whether the report is
+ * current and the VMs touched there since it. Each report's vms and touched point
  * into names (coord_input_n_names(t) entries at least) and into the table,
  * which must outlive them. Returns how many reports were written (at most max).
  */

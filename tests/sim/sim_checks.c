@@ -376,8 +376,9 @@ static void check_coordinator_settled(const struct replica *c)
 		const struct node_obs *o = obs_find(c->obs, node);
 		bool left = false;
 
+		/* A report an operation may have overtaken (touched since) waits for the next one. */
 		if (st->nodes[i].state != DROVER__NODE_STATE__NODE_STATE_DRAINING || !o || !o->current ||
-		    !o->agent_ok || !replica_is_member(c, node))
+		    !o->agent_ok || o->n_touched || !replica_is_member(c, node))
 			continue;
 		for (size_t k = 0; k < st->n_jobs && !left; k++)
 			left = (st->jobs[k].state == QUEUE_JOB_QUEUED || st->jobs[k].state == QUEUE_JOB_RUNNING) &&
