@@ -64,6 +64,31 @@ void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 	*ret_free_vcpus = cap_vcpus > used_vcpus ? (uint32_t)(cap_vcpus - used_vcpus) : 0;
 }
 
+void coord_input_load(const struct cluster_state *s, const struct node_obs *o,
+		      uint64_t *ret_mib, uint32_t *ret_vcpus)
+{
+	uint64_t mib = 0, vcpus = 0;
+
+	for (size_t j = 0; o && j < o->n_domains; j++) {
+		const struct vm_cfg *vc = state_vm_find(s, o->domains[j].name);
+
+		if (vc && locate_state_active(o->domains[j].state)) {
+			mib += vc->memory_mib;
+			vcpus += vc->vcpus;
+		}
+	}
+	for (size_t t = 0; o && t < o->n_touched; t++) {
+		const struct vm_cfg *vc = state_vm_find(s, o->touched[t]);
+
+		if (!vc || listed(o, o->touched[t]))
+			continue;
+		mib += vc->memory_mib;
+		vcpus += vc->vcpus;
+	}
+	*ret_mib = mib;
+	*ret_vcpus = vcpus > UINT32_MAX ? UINT32_MAX : (uint32_t)vcpus;
+}
+
 size_t coord_input_n_names(const struct node_obs *t)
 {
 	size_t n = 0;

@@ -34,6 +34,17 @@
 void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 		      uint64_t *ret_free_mib, uint32_t *ret_free_vcpus);
 
+/*
+ * What the guests on a node hold, for a start's placement (vmdecide.h,
+ * recover.h): every registered guest its last report lists as holding memory
+ * (running, paused, suspended; a migration's incoming copy too), and every
+ * VM an operation may have put there since (touched, not listed): a start
+ * under way, a migration running or just ended there. A start counts what is
+ * under way, or two decisions in a row fill one host past its memory.
+ */
+void coord_input_load(const struct cluster_state *s, const struct node_obs *o,
+		      uint64_t *ret_mib, uint32_t *ret_vcpus);
+
 /* How many names coord_input_nodes() may point to: every domain and touch of the table. */
 size_t coord_input_n_names(const struct node_obs *t);
 

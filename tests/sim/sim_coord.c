@@ -35,13 +35,9 @@ void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold
 	for (size_t i = 0; i < S.n; i++) {
 		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
 		uint64_t load = 0;
+		uint32_t vcpus;
 
-		for (size_t j = 0; o && j < o->n_domains; j++) {
-			const struct vm_cfg *c = state_vm_find(&r->state, o->domains[j].name);
-
-			if (c && locate_state_active(o->domains[j].state))
-				load += c->memory_mib;
-		}
+		coord_input_load(&r->state, o, &load, &vcpus);
 		nodes[i] = (struct vmd_node){ .id = S.r[i].id, .name = S.r[i].name,
 					      .member = false, .agent_ok = o && o->agent_ok && o->current,
 					      .memory_mib = o ? o->memory_mib : 0, .load_mib = load };
@@ -388,14 +384,7 @@ static bool coordinate_failover(struct replica *r)
 			continue;
 		rn->memory_mib = o->memory_mib;
 		rn->vcpus = o->vcpus;
-		for (size_t k = 0; k < o->n_domains; k++) {
-			const struct vm_cfg *vm = state_vm_find(&r->state, o->domains[k].name);
-
-			if (vm && locate_state_active(o->domains[k].state)) {
-				rn->load_mib += vm->memory_mib;
-				rn->load_vcpus += vm->vcpus;
-			}
-		}
+		coord_input_load(&r->state, o, &rn->load_mib, &rn->load_vcpus);
 	}
 	v.state = &r->state;
 	v.n_nodes = S.n;
