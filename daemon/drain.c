@@ -463,6 +463,7 @@ static void exec_start(struct droverd *d, const struct queue_job *j)
 	e->job_id = j->id;
 	strscpy(e->vm, j->vm, sizeof(e->vm));
 	strscpy(e->network, j->network, sizeof(e->network));
+	state_job_attempt(j, &e->attempt);
 	if (agent_link_submit(d, &job, &e->agent_job) < 0) {
 		send_finish(d, j->id, false, "the source's agent is unavailable", 0, 0, false);
 		return;
@@ -512,6 +513,27 @@ bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__A
 			snprintf(msg, sizeof(msg), "timed out: %s", r->error ? r->error : "");
 		else
 			snprintf(msg, sizeof(msg), "%s", r->error && *r->error ? r->error : "failed");
+		if (e->orphan) {
+			uint64_t id = e->job_id;
+			const struct queue_job *j;
+
+			/*
+			 * The cluster announced this attempt's end for us: ours
+			 * is not announced. Where the VM went, the inventories
+			 * tell. A later attempt of the same job that started
+			 * meanwhile waited for this one: it starts now.
+			 */
+			log_notice("job %llu: orphan attempt of VM %s %s%s%s (not announced)",
+				   (unsigned long long)id, e->vm, ok ? "completed" : "ended",
+				   ok ? "" : ": ", msg);
+			exec_remove(d, e);
+			agent_link_request_inventory(d);
+			j = state_job_find(&d->state, id);
+			if (j && j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING &&
+			    j->source == d->local_id && d->synced)
+				exec_start(d, j);
+			return true;
+		}
 		log_notice("job %llu: migration of VM %s %s%s%s", (unsigned long long)e->job_id,
 			   e->vm, ok ? "done" : "failed", ok ? "" : ": ", msg);
 		send_finish(d, e->job_id, ok, msg, e->bytes, ok ? e->downtime_ms : 0, false);
@@ -532,7 +554,8 @@ bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drove
 
 		if (e->agent_job != agent_job)
 			continue;
-		if (!p)
+		/* An orphan's progress is no attempt's the cluster runs. */
+		if (!p || e->orphan)
 			return true;
 		e->bytes = p->memory_processed;
 		if (p->downtime_ms)
@@ -573,6 +596,7 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 					d->aborted[i] = d->aborted[--d->n_aborted];
 					break;
 				}
+			/* An orphan attempt of the same job still ending: its end starts this one. */
 			if (j && j->source == d->local_id && !exec_find(d, j->id))
 				exec_start(d, j);
 			break;
@@ -684,6 +708,20 @@ void drain_on_members_changed(struct droverd *d)
 void drain_on_synced(struct droverd *d)
 {
 	/*
+	 * A migration we execute whose attempt the cluster ended while we were
+	 * away (partitioned off, or our droverd restarted while its agent went
+	 * on): an orphan. Abort it and announce no end; the cluster announced
+	 * one (and may start another attempt, which waits for this one).
+	 */
+	for (size_t i = 0; i < d->n_execs; i++) {
+		struct job_exec *e = &d->execs[i];
+
+		if (e->orphan || state_job_runs_attempt(&d->state, d->local_id, &e->attempt))
+			continue;
+		e->orphan = true;
+		exec_abort(d, e, "the cluster ended this attempt while this node was away");
+	}
+	/*
 	 * A job running from here that we do not execute: this droverd restarted
 	 * under it (and its agent with it). Whatever the hypervisor finished, the
 	 * inventories tell; the job is over as far as we can say.
@@ -693,6 +731,7 @@ void drain_on_synced(struct droverd *d)
 
 		const struct sent_finish *f;
 
+		/* An orphan of the same job starts this attempt when it ends. */
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
 		    j->source != d->local_id || exec_find(d, j->id))
 			continue;

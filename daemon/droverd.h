@@ -114,6 +114,12 @@ struct job_exec {
 	char abort_reason[QUEUE_REASON_MAX];
 	uint64_t bytes;            /* processed so far, from the latest progress */
 	uint64_t downtime_ms;      /* the last progress of a completed migration says */
+	struct job_attempt_id attempt; /* the replicated attempt it executes */
+	/*
+	 * The cluster ended this attempt while we were away (drain_on_synced()):
+	 * it is aborted, and its end is not announced.
+	 */
+	bool orphan;
 };
 
 /* The latest progress of a running job, as multicast by its source. */

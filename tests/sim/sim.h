@@ -62,6 +62,7 @@ struct mig_job {
 	char network[QUEUE_NAME_MAX];
 	size_t net;            /* index into S.nets */
 	uint64_t started_ms;
+	struct job_attempt_id attempt; /* the replicated attempt it executes */
 	/* Over a network with a bandwidth: */
 	uint64_t left;         /* milli-MiB still to copy (MiB/s is milli-MiB per ms) */
 	uint64_t stuck_since;  /* it made no progress since then; NEVER: it moves */
