@@ -320,6 +320,8 @@ static void sync_finished(struct droverd *d)
 	log_info("cluster state synchronised among %zu members: epoch %llu", d->n_members,
 		 (unsigned long long)d->state.epoch);
 	note_coordinator(d);
+	/* Operations the exchange brought may have moved VMs since the reports we hold. */
+	obs_touch_state(d->obs, &d->state);
 	/* Operations an exchange or a departure left open get their ends now. */
 	vm_actions_reconcile(d);
 	drain_on_synced(d);

@@ -81,6 +81,18 @@ void obs_touch(struct node_obs *t, uint32_t node, const char *vm)
 	strscpy(o->touched[o->n_touched++], vm, DROVER_VM_NAME_MAX);
 }
 
+void obs_touch_state(struct node_obs *t, const struct cluster_state *s)
+{
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		const struct queue_job *o = &s->jobs[i];
+
+		if (state_op_involves(o, o->source))
+			obs_touch(t, o->source, o->vm);
+		if (o->kind == QUEUE_OP_MIGRATE && state_op_involves(o, o->target))
+			obs_touch(t, o->target, o->vm);
+	}
+}
+
 /* An unfinished operation that involves node may still land vm there. */
 static bool in_flight_on(const struct cluster_state *s, uint32_t node, const char *vm)
 {

@@ -72,6 +72,15 @@ void obs_on_confchg(struct node_obs *t, const uint32_t *members, size_t n_member
 void obs_touch(struct node_obs *t, uint32_t node, const char *vm);
 
 /*
+ * After a state exchange: touch every VM on every node an unfinished
+ * operation of s involves. The table's touches were made from the changes
+ * this member applied; a state adopted in an exchange (after a restart, or
+ * a partition's other side) holds operations it never saw start, whose ends
+ * would otherwise look settled on reports taken before them.
+ */
+void obs_touch_state(struct node_obs *t, const struct cluster_state *s);
+
+/*
  * A NodeInventory from `from`, delivered. Returns 0, -ENOSPC (table full),
  * -E2BIG (more domains than tracked: dropped, nothing changes).
  */

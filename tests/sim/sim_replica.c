@@ -173,6 +173,8 @@ static void sync_done(struct replica *r)
 {
 	r->synced = true;
 	r->chain = state_hash(&r->state);
+	/* sync_finished(): operations the exchange brought touch their nodes. */
+	obs_touch_state(r->obs, &r->state);
 	replica_reconcile(r);
 	/*
 	 * drain_on_synced(): a migration we execute whose attempt the cluster
