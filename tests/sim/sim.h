@@ -260,7 +260,7 @@ void bus_deliver_all(void);
 void corosync_reconfigure(void);
 
 /* sim_random.c */
-void random_run(uint64_t seed, int n);
+void random_run(uint64_t seed, int n, bool failover);
 
 /* sim_random_drains.c */
 void random_drains_run(uint64_t seed, uint32_t waves, uint32_t size);
