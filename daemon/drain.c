@@ -90,8 +90,7 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 		n.id = k->id;
 		strscpy(n.name, k->name, sizeof(n.name));
 		n.online = droverd_is_member(d, k->id) && o && o->agent_ok;
-		n.usable_target = n.online &&
-				  state_node_get(&d->state, k->id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		n.usable_target = n.online && coord_input_may_receive(&d->state, k->id);
 		coord_input_room(&d->state, o, &n.free_mib, &n.free_vcpus);
 		queue_view_add_node(v, &n);
 	}

@@ -183,8 +183,14 @@ static bool check_moot(const struct coord_input *in, struct coord_decision *ret)
 				continue;
 			if (n->member && n->agent_ok)
 				elsewhere = n;
-			else
+			else if (n->member || state_node_fence(in->state, n->id) !=
+						      DROVER__FENCE_STATE__FENCE_STATE_FENCED)
 				hidden = true;
+			/*
+			 * Fenced and away: known off (locate.h), whatever its last
+			 * report listed; nothing is placed on a fenced node, so
+			 * nothing came there since.
+			 */
 		}
 		if (hidden && !elsewhere)
 			continue; /* it may run where nobody can see: unknown, not moot */

@@ -89,6 +89,12 @@ void coord_input_load(const struct cluster_state *s, const struct node_obs *o,
 	*ret_vcpus = vcpus > UINT32_MAX ? UINT32_MAX : (uint32_t)vcpus;
 }
 
+bool coord_input_may_receive(const struct cluster_state *s, uint32_t id)
+{
+	return state_node_get(s, id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE &&
+	       state_node_fence(s, id) == DROVER__FENCE_STATE__FENCE_STATE_NONE;
+}
+
 size_t coord_input_n_names(const struct node_obs *t)
 {
 	size_t n = 0;

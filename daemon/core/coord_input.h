@@ -45,6 +45,15 @@ void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 void coord_input_load(const struct cluster_state *s, const struct node_obs *o,
 		      uint64_t *ret_mib, uint32_t *ret_vcpus);
 
+/*
+ * The node may receive VMs by the state: active (not in maintenance,
+ * draining or drained) and not lost or fenced. A fenced node that came back
+ * receives nothing until the coordinator finds it holds no second copy and
+ * unfences it: until then "fenced" may still be taken to mean "runs nothing"
+ * once it leaves again, which a VM put there since would make false.
+ */
+bool coord_input_may_receive(const struct cluster_state *s, uint32_t id);
+
 /* How many names coord_input_nodes() may point to: every domain and touch of the table. */
 size_t coord_input_n_names(const struct node_obs *t);
 

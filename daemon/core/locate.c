@@ -64,8 +64,18 @@ static const char *may_hold(const struct locate_node *n, const char *vm, char *b
 	const char *name = n->name && *n->name ? n->name : "?";
 	const char *agent = n->why_stale && *n->why_stale ? n->why_stale : NULL;
 
-	if (n->holds_nothing)
+	/*
+	 * Known off (fenced and away) answers for what it ran before the fence,
+	 * not for an action decided there since (it came back, a start was
+	 * decided on it, and it left again before saying how it ended).
+	 */
+	if (n->holds_nothing && !touched(n, vm))
 		return NULL;
+	if (n->holds_nothing) {
+		snprintf(buf, len, "an action was moving it onto %s when %s %s", name, name,
+			 n->member ? "stopped reporting" : "went offline");
+		return buf;
+	}
 	if (!n->has_record) {
 		if (n->member)
 			snprintf(buf, len, "%s has not reported its domains since its droverd started%s%s",

@@ -132,6 +132,12 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 	}
 	if (n > 2 * DROVER_MAX_VMS)
 		return -E2BIG;
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (s->nodes[i].id == from &&
+		    s->nodes[i].fence == DROVER__FENCE_STATE__FENCE_STATE_FENCED) {
+			o->reported_after_fence = true;
+			o->reported_after_fence_ms = s->nodes[i].fenced_ms;
+		}
 	free(o->domains);
 	o->domains = n ? xcalloc(n, sizeof(*o->domains)) : NULL;
 	o->n_domains = 0;
@@ -154,6 +160,14 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 		if (in_flight_on(s, o->node_id, o->touched[i]))
 			memmove(o->touched[k++], o->touched[i], DROVER_VM_NAME_MAX);
 	o->n_touched = k;
+	return 0;
+}
+
+static uint64_t fenced_ms(const struct cluster_state *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (s->nodes[i].id == id)
+			return s->nodes[i].fenced_ms;
 	return 0;
 }
 
@@ -191,10 +205,13 @@ int obs_locate(const struct node_obs *t, const struct cluster_state *s, const st
 		/*
 		 * Fenced and still away: known off. Once it is back it may run
 		 * anything (a confirm-off that was wrong, guests that autostart)
-		 * until it reports.
+		 * until it reports; and once it reported after that fence it ran
+		 * VMs drover put there, so leaving again does not make it off:
+		 * only a new fence does.
 		 */
 		ln->holds_nothing =
-			(!ln->member && state_node_fence(s, id) == DROVER__FENCE_STATE__FENCE_STATE_FENCED) ||
+			(!ln->member && state_node_fence(s, id) == DROVER__FENCE_STATE__FENCE_STATE_FENCED &&
+			 !(o && o->reported_after_fence && o->reported_after_fence_ms == fenced_ms(s, id))) ||
 			(o && o->no_hypervisor && o->current);
 		ln->why_stale = "";
 		if (!o)

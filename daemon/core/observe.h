@@ -50,6 +50,13 @@ struct node_obs {
 	 */
 	size_t n_touched;
 	char (*touched)[DROVER_VM_NAME_MAX];
+	/*
+	 * The fence (its fenced_ms in the replicated state) this node reported
+	 * after: it came back since, may have run VMs, and is no longer known
+	 * off when it leaves again, until it is fenced anew.
+	 */
+	uint64_t reported_after_fence_ms;
+	bool reported_after_fence;
 };
 
 /* A table is DROVER_MAX_NODES entries, zeroed to start. */

@@ -41,6 +41,9 @@ static bool usable(const struct vmd_view *v, uint32_t id, const char **why)
 		return *why = "has no working agent", false;
 	if (state_node_get(v->state, id) != DROVER__NODE_STATE__NODE_STATE_ACTIVE)
 		return *why = "is not active (maintenance, draining or drained)", false;
+	/* Back from a fence but not unfenced yet (coord_input_may_receive()). */
+	if (state_node_fence(v->state, id) != DROVER__FENCE_STATE__FENCE_STATE_NONE)
+		return *why = "is lost or fenced and not usable again yet", false;
 	return true;
 }
 

@@ -128,8 +128,7 @@ static void coord_input_build(const struct replica *r, struct coord_input *in, s
 		qn.id = S.r[i].id;
 		strscpy(qn.name, S.r[i].name, sizeof(qn.name));
 		qn.online = replica_is_member(r, qn.id) && o && o->agent_ok;
-		qn.usable_target = qn.online && state_node_get(&r->state, qn.id) ==
-							DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		qn.usable_target = qn.online && coord_input_may_receive(&r->state, qn.id);
 		coord_input_room(&r->state, o, &qn.free_mib, &qn.free_vcpus);
 		queue_view_add_node(view, &qn);
 	}

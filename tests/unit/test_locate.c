@@ -191,6 +191,30 @@ static void test_fenced_node_holds_nothing(void **st)
 	assert_int_equal(r.state, LOCATE_STOPPED);
 }
 
+/*
+ * Fenced and away is known off for what it ran before the fence, not for a
+ * VM an action touched there since (it came back, a start was decided on it,
+ * it left again): that VM is unknown.
+ */
+static void test_fenced_node_touched_since(void **st)
+{
+	struct locate_node n[3];
+	const char *touched[] = { "vm1" };
+	struct locate_result r;
+
+	(void)st;
+	three_current(n);
+	n[2].member = n[2].current = false;
+	n[2].holds_nothing = true;
+	n[2].n_touched = 1, n[2].touched = touched;
+	r = run(n, "vm1");
+	assert_int_equal(r.state, LOCATE_UNKNOWN);
+	assert_int_equal(r.unknown_node, 3);
+	assert_non_null(strstr(r.reason, "an action was moving it onto n3"));
+	r = run(n, "vm2");
+	assert_int_equal(r.state, LOCATE_STOPPED);
+}
+
 /* A current node that runs it answers, whatever a silent node may also hold. */
 static void test_running_beats_unknown(void **st)
 {
@@ -294,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_touched_by_an_action_is_unknown),
 		cmocka_unit_test(test_agent_down_member_keeps_last_report_as_unknown),
 		cmocka_unit_test(test_fenced_node_holds_nothing),
+		cmocka_unit_test(test_fenced_node_touched_since),
 		cmocka_unit_test(test_running_beats_unknown),
 		cmocka_unit_test(test_migration_paused_copy_is_not_a_second),
 		cmocka_unit_test(test_two_running_copies_are_reported),
