@@ -352,8 +352,12 @@ static void coordinate(struct droverd *d)
 		d->n_aborted = 0;
 		return;
 	}
-	if (d->coord_wait_seq)
-		return; /* our last decision is not back yet */
+	/*
+	 * Our last decision is not back yet, nor one of recovery or of a VM
+	 * request: deciding now would place on a view that lacks it.
+	 */
+	if (d->coord_wait_seq || d->n_undelivered)
+		return;
 	if (!d->state.limits.set) {
 		send_limits(d, true);
 		return;

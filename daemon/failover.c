@@ -382,6 +382,9 @@ static void recover_round(struct droverd *d)
 	char b[NODE_NAME_MAX];
 	int n;
 
+	/* The queue's or a VM request's decision in flight: decide on a view that shows it. */
+	if (d->coord_wait_seq || d->n_undelivered)
+		return;
 	memset(&v, 0, sizeof(v));
 	build_nodes(d, nodes, &v.n_nodes);
 	v.state = &d->state;

@@ -218,6 +218,7 @@ static void decide(struct droverd *d, const struct held_request *q)
 	char b1[32];
 
 	rq.in_flight = undelivered_has(d, q->vm);
+	rq.others_in_flight = d->coord_wait_seq || d->n_undelivered;
 	rq.may_hold = now_ms() < q->deadline_ms && d->n_held < DROVER_MAX_HELD;
 	build_view(d, &view, &buf);
 	if (droverd_locate(d, q->vm, &loc) < 0 || vm_decide(&view, &rq, &loc, &dec) < 0) {

@@ -136,6 +136,15 @@ int vm_decide(const struct vmd_view *v, const struct vmd_request *q,
 				 vm->name, name_of(v, loc->node_id, b, sizeof(b)));
 			return answer(ret, 0);
 		}
+		if (q->others_in_flight) {
+			snprintf(ret->message, sizeof(ret->message),
+				 "the coordinator's decisions in flight are not applied yet");
+			if (q->may_hold) {
+				ret->kind = VMD_HOLD;
+				return 0;
+			}
+			return answer(ret, DROVER_EXIT_UNAVAILABLE);
+		}
 		ret->node = choose_start_node(v, vm, loc);
 		if (!ret->node) {
 			snprintf(ret->message, sizeof(ret->message),

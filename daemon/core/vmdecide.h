@@ -8,7 +8,8 @@
  *
  * The rules, in order: the VM is registered; it has no unfinished operation
  * (a start, a stop, a queued or running migration; nor a decision of ours
- * still in flight, which the caller says); its location is known (unknown with a member that
+ * still in flight, which the caller says); a start also waits for the coordinator's other
+ * decisions in flight (queue, recovery, other VMs); its location is known (unknown with a member that
  * may report soon: hold if allowed, else refuse with exit 107 and the reason
  * naming the node; nothing is ever decided on a guess); then per kind:
  *  - start: running already is success; the start node is where the domain
@@ -50,6 +51,12 @@ struct vmd_request {
 	Drover__VmActionKind kind;
 	const char *vm;
 	bool in_flight;       /* the caller already sent a decision for this VM */
+	/*
+	 * Another decision of the coordinator (the queue's, recovery's, another
+	 * VM's action) is sent and not delivered back yet: a start waits for it,
+	 * or two deciders place on views that each lack the other's decision.
+	 */
+	bool others_in_flight;
 	bool may_hold;        /* the caller can wait for a missing report */
 };
 

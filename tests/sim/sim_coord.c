@@ -20,12 +20,19 @@ static bool undelivered_has(const struct replica *r, const char *vm)
 			return true;
 	return false;
 }
+/* A decision of r's is sent and not delivered yet: the queue's, recovery's or a VM action. */
+bool sim_coord_in_flight(const struct replica *r)
+{
+	return S.bus_head < r->queue_wait_tail || r->n_undelivered;
+}
+
 void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold)
 {
 	struct vmd_node nodes[MAX_NODES];
 	struct vmd_view v = { .state = &r->state, .n_nodes = S.n, .nodes = nodes };
 	struct vmd_request rq = { .kind = q->kind, .vm = q->vm,
 				  .in_flight = undelivered_has(r, q->vm),
+				  .others_in_flight = sim_coord_in_flight(r),
 				  .may_hold = may_hold && r->n_held < MAX_HELD };
 	struct locate_result loc;
 	struct vmd_decision dec;
@@ -219,6 +226,9 @@ static bool coordinate_queue(struct replica *r)
 		r->n_aborted = 0;
 		return false;
 	}
+	/* drain.c's coordinate(): recovery's or a VM request's decision in flight. */
+	if (r->n_undelivered)
+		return false;
 	if (!r->state.limits.set) {
 		Drover__Envelope env = DROVER__ENVELOPE__INIT;
 		Drover__LimitsSet m = DROVER__LIMITS_SET__INIT;
@@ -231,6 +241,7 @@ static bool coordinate_queue(struct replica *r)
 		env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
 		env.limits_set = &m;
 		replica_send(r, &env);
+		r->queue_wait_tail = S.bus_tail;
 		return true;
 	}
 	buf = xcalloc(1, sizeof(*buf));
@@ -255,6 +266,8 @@ static bool coordinate_queue(struct replica *r)
 	for (size_t i = 0; i < msgs->n; i++)
 		replica_send(r, &msgs->env[i]);
 	n_sent = msgs->n;
+	if (n_sent)
+		r->queue_wait_tail = S.bus_tail;
 	coord_buf_free(buf);
 	free(dec);
 	free(msgs);
@@ -368,6 +381,9 @@ static bool coordinate_failover(struct replica *r)
 		}
 	}
 	if (!r->up || replica_coordinator(r) != r->id)
+		return sent;
+	/* failover.c's recover_round(): the queue's or a VM request's decision in flight. */
+	if (sim_coord_in_flight(r))
 		return sent;
 	memset(&v, 0, sizeof(v));
 	for (size_t i = 0; i < S.n; i++) {

@@ -567,6 +567,7 @@ void replica_start(struct replica *r)
 	r->synced = false;
 	r->config_quorate = false;
 	r->n_held = r->n_undelivered = r->n_jobs = 0;
+	r->queue_wait_tail = 0;
 	obs_free(r->obs);
 	memset(&r->sync, 0, sizeof(r->sync));
 }
