@@ -40,6 +40,8 @@
 #define DRAIN_KICK_MS 20u
 #define MIGRATE_DEADLINE_MS 900000u
 #define MIGRATE_COMPLETION_MS 600000u
+/* Long enough for the target's next inventories, whatever its interval. */
+#define DRAIN_DEPARTED_MS 60000u
 
 /* The seq of our last coordinator message that has not come back yet; 0: none. */
 
@@ -529,6 +531,18 @@ bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__A
 			log_notice("job %llu: orphan attempt of VM %s %s%s%s (not announced)",
 				   (unsigned long long)id, e->vm, ok ? "completed" : "ended",
 				   ok ? "" : ": ", msg);
+			if (ok) {
+				/* The VM is on the target now: our inventories say so a while. */
+				struct departure *slot = &d->departed[0];
+
+				for (size_t k = 1; k < DROVER_MAX_EXECS; k++)
+					if (d->departed[k].at_ms < slot->at_ms)
+						slot = &d->departed[k];
+				strscpy(slot->vm, e->vm, sizeof(slot->vm));
+				slot->target = e->attempt.target;
+				slot->at_ms = now_ms();
+				slot->at_ms += !slot->at_ms;
+			}
 			exec_remove(d, e);
 			agent_link_request_inventory(d);
 			j = state_job_find(&d->state, id);
@@ -706,6 +720,28 @@ void drain_on_members_changed(struct droverd *d)
 	/* Everything we sent in the old membership has been delivered by now. */
 	d->coord_wait_seq = 0;
 	drain_kick(d);
+}
+
+size_t drain_departures(struct droverd *d, Drover__InventoryDeparture *ret, size_t max)
+{
+	uint64_t now = now_ms();
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_execs && n < max; i++) {
+		if (!d->execs[i].orphan)
+			continue;
+		drover__inventory_departure__init(&ret[n]);
+		ret[n].vm = d->execs[i].vm;
+		ret[n++].target = d->execs[i].attempt.target;
+	}
+	for (size_t i = 0; i < DROVER_MAX_EXECS && n < max; i++) {
+		if (!d->departed[i].at_ms || now - d->departed[i].at_ms >= DRAIN_DEPARTED_MS)
+			continue;
+		drover__inventory_departure__init(&ret[n]);
+		ret[n].vm = d->departed[i].vm;
+		ret[n++].target = d->departed[i].target;
+	}
+	return n;
 }
 
 void drain_on_synced(struct droverd *d)

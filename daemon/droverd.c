@@ -748,9 +748,14 @@ static void send_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
 	Drover__AgentInventory empty = DROVER__AGENT_INVENTORY__INIT;
+	Drover__InventoryDeparture deps[2 * DROVER_MAX_EXECS], *dp[2 * DROVER_MAX_EXECS];
 
 	if (!d->cpg_joined)
 		return;
+	m.n_departures = drain_departures(d, deps, 2 * DROVER_MAX_EXECS);
+	for (size_t i = 0; i < m.n_departures; i++)
+		dp[i] = &deps[i];
+	m.departures = dp;
 	m.inventory = (Drover__AgentInventory *)(inv ? inv : &empty);
 	m.agent_ok = inv != NULL;
 	m.agent_error = (char *)(why ? why : "");

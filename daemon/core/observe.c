@@ -149,6 +149,15 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 			continue;
 		o->domains[o->n_domains++].state = dom->state;
 	}
+	/*
+	 * VMs that may have left it by a migration no job announces (an orphan
+	 * attempt): marked on their target, which may run them now, until it
+	 * reports again.
+	 */
+	for (size_t i = 0; i < m->n_departures; i++)
+		if (m->departures[i] && m->departures[i]->vm && m->departures[i]->target &&
+		    m->departures[i]->target != from && state_vm_find(s, m->departures[i]->vm))
+			obs_touch(t, m->departures[i]->target, m->departures[i]->vm);
 	o->agent_ok = true;
 	o->current = true;
 	o->has_record = true;

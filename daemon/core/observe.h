@@ -88,7 +88,8 @@ void obs_touch(struct node_obs *t, uint32_t node, const char *vm);
 void obs_touch_state(struct node_obs *t, const struct cluster_state *s);
 
 /*
- * A NodeInventory from `from`, delivered. Returns 0, -ENOSPC (table full),
+ * A NodeInventory from `from`, delivered; its departures mark their VMs on
+ * their targets (a touch, settled by the target's next report). Returns 0, -ENOSPC (table full),
  * -E2BIG (more domains than tracked: dropped, nothing changes).
  */
 int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t from,

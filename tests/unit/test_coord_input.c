@@ -356,6 +356,44 @@ static void test_fenced_node(void **unused)
 	assert_int_equal(r.state, LOCATE_STOPPED);
 }
 
+/*
+ * An orphan migration (an attempt the cluster ended while its source was
+ * away) that completed: the source's inventory lacks the VM and announces
+ * its departure to n2, whose current report predates the hand-over. The VM
+ * is unknown on n2 until n2 reports again, never "stopped".
+ */
+static void test_departure_marks_target(void **unused)
+{
+	const uint32_t members[] = { 1, 2, 3 };
+	const struct obs_node nl[] = { { 1, "n1" }, { 2, "n2" }, { 3, "n3" } };
+	const char *names[] = { "c" };
+	const Drover__VmRunState st[] = { DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING };
+	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
+	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
+	Drover__InventoryDeparture dep = DROVER__INVENTORY_DEPARTURE__INIT, *dp = &dep;
+	struct locate_result r;
+
+	(void)unused;
+	reports(1, 8192, 4, 1, names, st);
+	reports(2, 8192, 4, 0, NULL, NULL);
+	reports(3, 8192, 4, 0, NULL, NULL);
+	dep.vm = (char *)"c";
+	dep.target = 2;
+	m.inventory = &inv;
+	m.agent_ok = true;
+	m.n_departures = 1;
+	m.departures = &dp;
+	assert_int_equal(obs_on_inventory(table, &state, 1, &m), 0);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 3, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_UNKNOWN);
+	assert_int_equal(r.unknown_node, 2);
+	/* n2 reports it: it runs there. */
+	reports(2, 8192, 4, 1, names, st);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 3, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_RUNNING);
+	assert_int_equal(r.node_id, 2);
+}
+
 /* After an exchange, the state's unfinished operations touch their nodes. */
 static void test_touch_state(void **unused)
 {
@@ -379,6 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_touch_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_departure_marks_target, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
