@@ -589,9 +589,12 @@ bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drove
 
 void drain_agent_lost(struct droverd *d)
 {
+	/* An orphan's end is never announced: the cluster ended its attempt already. */
 	for (size_t i = 0; i < d->n_execs; i++)
-		send_finish(d, d->execs[i].job_id, false,
-			    "the source's agent died during the migration", d->execs[i].bytes, 0, false);
+		if (!d->execs[i].orphan)
+			send_finish(d, d->execs[i].job_id, false,
+				    "the source's agent died during the migration", d->execs[i].bytes, 0,
+				    false);
 	d->n_execs = 0;
 }
 
