@@ -40,6 +40,8 @@
 #define DRAIN_KICK_MS 20u
 #define MIGRATE_DEADLINE_MS 900000u
 #define MIGRATE_COMPLETION_MS 600000u
+/* Long enough for the target's next inventories, whatever its interval. */
+#define DRAIN_DEPARTED_MS 60000u
 
 /* The seq of our last coordinator message that has not come back yet; 0: none. */
 
@@ -90,8 +92,7 @@ void drain_build_view(const struct droverd *d, struct queue_view *v)
 		n.id = k->id;
 		strscpy(n.name, k->name, sizeof(n.name));
 		n.online = droverd_is_member(d, k->id) && o && o->agent_ok;
-		n.usable_target = n.online &&
-				  state_node_get(&d->state, k->id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		n.usable_target = n.online && coord_input_may_receive(&d->state, k->id);
 		coord_input_room(&d->state, o, &n.free_mib, &n.free_vcpus);
 		queue_view_add_node(v, &n);
 	}
@@ -356,8 +357,12 @@ static void coordinate(struct droverd *d)
 		d->n_aborted = 0;
 		return;
 	}
-	if (d->coord_wait_seq)
-		return; /* our last decision is not back yet */
+	/*
+	 * Our last decision is not back yet, nor one of recovery or of a VM
+	 * request: deciding now would place on a view that lacks it.
+	 */
+	if (d->coord_wait_seq || d->n_undelivered)
+		return;
 	if (!d->state.limits.set) {
 		send_limits(d, true);
 		return;
@@ -466,6 +471,7 @@ static void exec_start(struct droverd *d, const struct queue_job *j)
 	e->job_id = j->id;
 	strscpy(e->vm, j->vm, sizeof(e->vm));
 	strscpy(e->network, j->network, sizeof(e->network));
+	state_job_attempt(j, &e->attempt);
 	if (agent_link_submit(d, &job, &e->agent_job) < 0) {
 		send_finish(d, j->id, false, "the source's agent is unavailable", 0, 0, false);
 		return;
@@ -521,6 +527,39 @@ bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__A
 			snprintf(msg, sizeof(msg), "timed out: %s", r->error ? r->error : "");
 		else
 			snprintf(msg, sizeof(msg), "%s", r->error && *r->error ? r->error : "failed");
+		if (e->orphan) {
+			uint64_t id = e->job_id;
+			const struct queue_job *j;
+
+			/*
+			 * The cluster announced this attempt's end for us: ours
+			 * is not announced. Where the VM went, the inventories
+			 * tell. A later attempt of the same job that started
+			 * meanwhile waited for this one: it starts now.
+			 */
+			log_notice("job %llu: orphan attempt of VM %s %s%s%s (not announced)",
+				   (unsigned long long)id, e->vm, ok ? "completed" : "ended",
+				   ok ? "" : ": ", msg);
+			if (ok) {
+				/* The VM is on the target now: our inventories say so a while. */
+				struct departure *slot = &d->departed[0];
+
+				for (size_t k = 1; k < DROVER_MAX_EXECS; k++)
+					if (d->departed[k].at_ms < slot->at_ms)
+						slot = &d->departed[k];
+				strscpy(slot->vm, e->vm, sizeof(slot->vm));
+				slot->target = e->attempt.target;
+				slot->at_ms = now_ms();
+				slot->at_ms += !slot->at_ms;
+			}
+			exec_remove(d, e);
+			agent_link_request_inventory(d);
+			j = state_job_find(&d->state, id);
+			if (j && j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING &&
+			    j->source == d->local_id && d->synced)
+				exec_start(d, j);
+			return true;
+		}
 		log_notice("job %llu: migration of VM %s %s%s%s", (unsigned long long)e->job_id,
 			   e->vm, ok ? "done" : "failed", ok ? "" : ": ", msg);
 		send_finish(d, e->job_id, ok, msg, e->bytes, ok ? e->downtime_ms : 0, false);
@@ -541,7 +580,8 @@ bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drove
 
 		if (e->agent_job != agent_job)
 			continue;
-		if (!p)
+		/* An orphan's progress is no attempt's the cluster runs. */
+		if (!p || e->orphan)
 			return true;
 		e->bytes = p->memory_processed;
 		if (p->downtime_ms)
@@ -558,9 +598,12 @@ bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drove
 
 void drain_agent_lost(struct droverd *d)
 {
+	/* An orphan's end is never announced: the cluster ended its attempt already. */
 	for (size_t i = 0; i < d->n_execs; i++)
-		send_finish(d, d->execs[i].job_id, false,
-			    "the source's agent died during the migration", d->execs[i].bytes, 0, false);
+		if (!d->execs[i].orphan)
+			send_finish(d, d->execs[i].job_id, false,
+				    "the source's agent died during the migration", d->execs[i].bytes, 0,
+				    false);
 	d->n_execs = 0;
 }
 
@@ -582,6 +625,7 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 					d->aborted[i] = d->aborted[--d->n_aborted];
 					break;
 				}
+			/* An orphan attempt of the same job still ending: its end starts this one. */
 			if (j && j->source == d->local_id && !exec_find(d, j->id)) {
 				/* Decided before our stop was seen: refuse it (leave.c). */
 				if (d->leaving)
@@ -696,8 +740,44 @@ void drain_on_members_changed(struct droverd *d)
 	drain_kick(d);
 }
 
+size_t drain_departures(struct droverd *d, Drover__InventoryDeparture *ret, size_t max)
+{
+	uint64_t now = now_ms();
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_execs && n < max; i++) {
+		if (!d->execs[i].orphan)
+			continue;
+		drover__inventory_departure__init(&ret[n]);
+		ret[n].vm = d->execs[i].vm;
+		ret[n++].target = d->execs[i].attempt.target;
+	}
+	for (size_t i = 0; i < DROVER_MAX_EXECS && n < max; i++) {
+		if (!d->departed[i].at_ms || now - d->departed[i].at_ms >= DRAIN_DEPARTED_MS)
+			continue;
+		drover__inventory_departure__init(&ret[n]);
+		ret[n].vm = d->departed[i].vm;
+		ret[n++].target = d->departed[i].target;
+	}
+	return n;
+}
+
 void drain_on_synced(struct droverd *d)
 {
+	/*
+	 * A migration we execute whose attempt the cluster ended while we were
+	 * away (partitioned off, or our droverd restarted while its agent went
+	 * on): an orphan. Abort it and announce no end; the cluster announced
+	 * one (and may start another attempt, which waits for this one).
+	 */
+	for (size_t i = 0; i < d->n_execs; i++) {
+		struct job_exec *e = &d->execs[i];
+
+		if (e->orphan || state_job_runs_attempt(&d->state, d->local_id, &e->attempt))
+			continue;
+		e->orphan = true;
+		exec_abort(d, e, "the cluster ended this attempt while this node was away");
+	}
 	/*
 	 * A job running from here that we do not execute: this droverd restarted
 	 * under it (and its agent with it). Whatever the hypervisor finished, the
@@ -714,6 +794,7 @@ void drain_finish_orphans(struct droverd *d, const char *reason)
 
 		const struct sent_finish *f;
 
+		/* An orphan of the same job starts this attempt when it ends. */
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
 		    j->source != d->local_id || exec_find(d, j->id))
 			continue;

@@ -320,6 +320,8 @@ static void sync_finished(struct droverd *d)
 	log_info("cluster state synchronised among %zu members: epoch %llu", d->n_members,
 		 (unsigned long long)d->state.epoch);
 	note_coordinator(d);
+	/* Operations the exchange brought may have moved VMs since the reports we hold. */
+	obs_touch_state(d->obs, &d->state);
 	/* Operations an exchange or a departure left open get their ends now. */
 	vm_actions_reconcile(d);
 	drain_on_synced(d);
@@ -746,9 +748,14 @@ static void send_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
 	Drover__AgentInventory empty = DROVER__AGENT_INVENTORY__INIT;
+	Drover__InventoryDeparture deps[2 * DROVER_MAX_EXECS], *dp[2 * DROVER_MAX_EXECS];
 
 	if (!d->cpg_joined)
 		return;
+	m.n_departures = drain_departures(d, deps, 2 * DROVER_MAX_EXECS);
+	for (size_t i = 0; i < m.n_departures; i++)
+		dp[i] = &deps[i];
+	m.departures = dp;
 	m.inventory = (Drover__AgentInventory *)(inv ? inv : &empty);
 	m.agent_ok = inv != NULL;
 	m.agent_error = (char *)(why ? why : "");

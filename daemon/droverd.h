@@ -114,6 +114,12 @@ struct job_exec {
 	char abort_reason[QUEUE_REASON_MAX];
 	uint64_t bytes;            /* processed so far, from the latest progress */
 	uint64_t downtime_ms;      /* the last progress of a completed migration says */
+	struct job_attempt_id attempt; /* the replicated attempt it executes */
+	/*
+	 * The cluster ended this attempt while we were away (drain_on_synced()):
+	 * it is aborted, and its end is not announced.
+	 */
+	bool orphan;
 };
 
 /* The latest progress of a running job, as multicast by its source. */
@@ -226,6 +232,12 @@ struct droverd {
 	uint32_t coord_inflight;   /* our coordinator messages not yet delivered back */
 	uint64_t coord_wait_seq;   /* the seq of our last queue decision, until delivered */
 	struct sent_finish sent_finish[DROVER_MAX_EXECS];
+	/* Orphan attempts that completed their hand-over lately: our inventories announce them. */
+	struct departure {
+		char vm[DROVER_VM_NAME_MAX];
+		uint32_t target;
+		uint64_t at_ms;            /* local monotonic time; 0: slot unused */
+	} departed[DROVER_MAX_EXECS];
 	qb_loop_timer_handle drain_timer;
 	bool drain_kicked;
 	uint64_t aborted[DROVER_MAX_EXECS]; /* jobs we asked to abort, as coordinator */
@@ -358,6 +370,12 @@ void drain_on_synced(struct droverd *d);
 bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__AgentJobResult *r);
 bool drain_agent_job_progress(struct droverd *d, uint64_t agent_job, const Drover__MigrationProgress *p);
 void drain_agent_lost(struct droverd *d);
+/*
+ * The departures our inventories carry (NodeInventory.departures): every
+ * orphan attempt still being aborted, and those that completed in the last
+ * DRAIN_DEPARTED_MS. ret[] points into d; returns how many (at most max).
+ */
+size_t drain_departures(struct droverd *d, Drover__InventoryDeparture *ret, size_t max);
 const struct job_progress *drain_progress(const struct droverd *d, uint64_t job_id);
 /* Multicast this node's drover.conf limits as the cluster's (after a reload that changed them). */
 void drain_push_config_limits(struct droverd *d);

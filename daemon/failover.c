@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord_input.h"
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
@@ -355,14 +356,7 @@ static void build_nodes(const struct droverd *d, struct rec_node *nodes, size_t 
 			continue;
 		r->memory_mib = o->memory_mib;
 		r->vcpus = o->vcpus;
-		for (size_t j = 0; j < o->n_domains; j++) {
-			const struct vm_cfg *v = state_vm_find(&d->state, o->domains[j].name);
-
-			if (v && droverd_vm_state_active(o->domains[j].state)) {
-				r->load_mib += v->memory_mib;
-				r->load_vcpus += v->vcpus;
-			}
-		}
+		coord_input_load(&d->state, o, &r->load_mib, &r->load_vcpus);
 	}
 }
 
@@ -388,6 +382,9 @@ static void recover_round(struct droverd *d)
 	char b[NODE_NAME_MAX];
 	int n;
 
+	/* The queue's or a VM request's decision in flight: decide on a view that shows it. */
+	if (d->coord_wait_seq || d->n_undelivered)
+		return;
 	memset(&v, 0, sizeof(v));
 	build_nodes(d, nodes, &v.n_nodes);
 	v.state = &d->state;

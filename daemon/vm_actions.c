@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "coord_input.h"
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
@@ -143,18 +144,14 @@ static void send_result(struct droverd *d, uint64_t action_id, uint32_t origin,
 	membership_send(d, &env, false);
 }
 
-/* Memory the guests reported on a node hold: running, paused or suspended. */
+/* Memory the guests on a node hold, those under way there included (coord_input_load()). */
 static uint64_t node_load_mib(const struct droverd *d, const struct node_obs *o)
 {
-	uint64_t sum = 0;
+	uint64_t mib;
+	uint32_t vcpus;
 
-	for (size_t j = 0; o && j < o->n_domains; j++) {
-		const struct vm_cfg *v = state_vm_find(&d->state, o->domains[j].name);
-
-		if (v && droverd_vm_state_active(o->domains[j].state))
-			sum += v->memory_mib;
-	}
-	return sum;
+	coord_input_load(&d->state, o, &mib, &vcpus);
+	return mib;
 }
 
 /* vm_decide()'s view of the cluster as this droverd knows it now. */
@@ -221,6 +218,7 @@ static void decide(struct droverd *d, const struct held_request *q)
 	char b1[32];
 
 	rq.in_flight = undelivered_has(d, q->vm);
+	rq.others_in_flight = d->coord_wait_seq || d->n_undelivered;
 	rq.may_hold = now_ms() < q->deadline_ms && d->n_held < DROVER_MAX_HELD;
 	build_view(d, &view, &buf);
 	if (droverd_locate(d, q->vm, &loc) < 0 || vm_decide(&view, &rq, &loc, &dec) < 0) {

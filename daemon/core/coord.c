@@ -49,6 +49,14 @@ static bool vm_on_node(const struct coord_input *in, const char *vm, uint32_t no
 	return n && n->agent_ok && lists(n, vm);
 }
 
+static bool touched(const struct coord_node *n, const char *vm)
+{
+	for (size_t i = 0; i < n->n_touched; i++)
+		if (strcmp(n->touched[i], vm) == 0)
+			return true;
+	return false;
+}
+
 static bool busy(const struct coord_input *in, const char *vm)
 {
 	for (size_t i = 0; i < in->n_busy; i++)
@@ -160,8 +168,13 @@ static bool check_moot(const struct coord_input *in, struct coord_decision *ret)
 				 j->vm);
 			continue;
 		}
-		/* Only a working, present source can say the VM is not there. */
-		if (!src || !src->member || !src->agent_ok || lists(src, j->vm))
+		/*
+		 * Only a working, present source with a current report can say
+		 * the VM is not there, and only if no operation touched the VM
+		 * there since (a migration back that ended after the report).
+		 */
+		if (!src || !src->member || !src->agent_ok || src->stale || lists(src, j->vm) ||
+		    touched(src, j->vm))
 			continue;
 		for (size_t k = 0; k < in->n_nodes; k++) {
 			const struct coord_node *n = &in->nodes[k];
@@ -170,8 +183,14 @@ static bool check_moot(const struct coord_input *in, struct coord_decision *ret)
 				continue;
 			if (n->member && n->agent_ok)
 				elsewhere = n;
-			else
+			else if (n->member || state_node_fence(in->state, n->id) !=
+						      DROVER__FENCE_STATE__FENCE_STATE_FENCED)
 				hidden = true;
+			/*
+			 * Fenced and away: known off (locate.h), whatever its last
+			 * report listed; nothing is placed on a fenced node, so
+			 * nothing came there since.
+			 */
 		}
 		if (hidden && !elsewhere)
 			continue; /* it may run where nobody can see: unknown, not moot */
@@ -190,16 +209,20 @@ static bool check_moot(const struct coord_input *in, struct coord_decision *ret)
 	return true;
 }
 
-/* The newest job of vm leaving node, if any. */
-static const struct queue_job *latest_job(const struct cluster_state *s, const char *vm,
-					  uint32_t node)
+/*
+ * The newest migration job of vm, from any node: a job from elsewhere that
+ * brought the VM here after its job from here failed makes that failure old
+ * news (the VM needs a job from here again), and one from here that failed
+ * after an older one succeeded is what the drain must report.
+ */
+static const struct queue_job *latest_job(const struct cluster_state *s, const char *vm)
 {
 	const struct queue_job *best = NULL;
 
 	for (size_t i = 0; i < s->n_jobs; i++) {
 		const struct queue_job *j = &s->jobs[i];
 
-		if (j->kind == QUEUE_OP_MIGRATE && j->source == node && strcmp(j->vm, vm) == 0 &&
+		if (j->kind == QUEUE_OP_MIGRATE && strcmp(j->vm, vm) == 0 &&
 		    (!best || j->id > best->id))
 			best = j;
 	}
@@ -222,8 +245,12 @@ static bool check_drains(const struct coord_input *in, struct coord_decision *re
 			if (s->jobs[k].kind == QUEUE_OP_MIGRATE && s->jobs[k].source == node &&
 			    (s->jobs[k].state == QUEUE_JOB_QUEUED || s->jobs[k].state == QUEUE_JOB_RUNNING))
 				moving = true;
-		/* Without a current report of the node nothing can be concluded. */
-		if (moving || !n || !n->member || !n->agent_ok)
+		/*
+		 * Without a current report of the node nothing can be concluded,
+		 * nor from one an operation may have overtaken: a migration
+		 * onto the node that ended after the report was taken.
+		 */
+		if (moving || !n || !n->member || !n->agent_ok || n->stale || n->n_touched)
 			continue;
 		ret->n_vms = 0;
 		for (size_t k = 0; k < n->n_vms; k++) {
@@ -242,8 +269,8 @@ static bool check_drains(const struct coord_input *in, struct coord_decision *re
 				n_stale++;
 				continue;
 			}
-			j = latest_job(s, vm, node);
-			if (!j) {
+			j = latest_job(s, vm);
+			if (!j || j->source != node) {
 				if (ret->n_vms < COORD_MAX_ADD &&
 				    strscpy(ret->vms[ret->n_vms], vm, DROVER_VM_NAME_MAX) >= 0)
 					ret->n_vms++;

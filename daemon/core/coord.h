@@ -12,11 +12,16 @@
  *     network stopped being usable between source and target (once per
  *     attempt: the caller passes the jobs it asked already);
  *  3. cancels queued jobs that can never start: their VM was removed, or no
- *     longer runs on the job's source (stopped, or moved by other means);
- *  4. ends drains: a draining node with nothing queued or running is drained
- *     when no managed VM runs there, drain-failed when some VM's last job
- *     failed or was cancelled; a VM that appeared there without a job (or
- *     came back well after its job moved it) gets one first;
+ *     longer runs on the job's source (stopped, or moved by other means), as
+ *     a current report of the source says that no operation can have
+ *     overtaken (nothing touched the VM there since);
+ *  4. ends drains: a draining node with nothing queued or running, with a
+ *     current report no operation can have overtaken (nothing touched there
+ *     since), is drained when no managed VM runs there, drain-failed when
+ *     some VM's newest job (from any node) left from there and failed or was
+ *     cancelled; a VM that appeared there without a job, or whose newest job
+ *     brought it there, or that came back well after its job moved it, gets
+ *     one first;
  *  5. starts what queue_dispatch() says may start.
  */
 #ifndef DROVER_COORD_H
@@ -46,6 +51,14 @@ struct coord_node {
 	bool agent_ok; /* its agent works: the list below is current */
 	size_t n_vms;  /* the domains it reports running, paused or shutting down */
 	const char *const *vms;
+	/*
+	 * Its report predates its last join (not current, observe.h): the list
+	 * above is an old record and proves nothing about now.
+	 */
+	bool stale;
+	/* VMs an operation may have put there since the report (observe.h's touches). */
+	size_t n_touched;
+	const char *const *touched;
 };
 
 struct coord_input {

@@ -64,12 +64,43 @@ void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 	*ret_free_vcpus = cap_vcpus > used_vcpus ? (uint32_t)(cap_vcpus - used_vcpus) : 0;
 }
 
+void coord_input_load(const struct cluster_state *s, const struct node_obs *o,
+		      uint64_t *ret_mib, uint32_t *ret_vcpus)
+{
+	uint64_t mib = 0, vcpus = 0;
+
+	for (size_t j = 0; o && j < o->n_domains; j++) {
+		const struct vm_cfg *vc = state_vm_find(s, o->domains[j].name);
+
+		if (vc && locate_state_active(o->domains[j].state)) {
+			mib += vc->memory_mib;
+			vcpus += vc->vcpus;
+		}
+	}
+	for (size_t t = 0; o && t < o->n_touched; t++) {
+		const struct vm_cfg *vc = state_vm_find(s, o->touched[t]);
+
+		if (!vc || listed(o, o->touched[t]))
+			continue;
+		mib += vc->memory_mib;
+		vcpus += vc->vcpus;
+	}
+	*ret_mib = mib;
+	*ret_vcpus = vcpus > UINT32_MAX ? UINT32_MAX : (uint32_t)vcpus;
+}
+
+bool coord_input_may_receive(const struct cluster_state *s, uint32_t id)
+{
+	return state_node_get(s, id) == DROVER__NODE_STATE__NODE_STATE_ACTIVE &&
+	       state_node_fence(s, id) == DROVER__FENCE_STATE__FENCE_STATE_NONE;
+}
+
 size_t coord_input_n_names(const struct node_obs *t)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < OBS_TABLE_SIZE; i++)
-		n += t[i].node_id ? t[i].n_domains : 0;
+		n += t[i].node_id ? t[i].n_domains + t[i].n_touched : 0;
 	return n;
 }
 
@@ -102,6 +133,11 @@ size_t coord_input_nodes(const struct node_obs *t, const uint32_t *members, size
 			if (locate_state_active(o->domains[k].state))
 				names[used + c->n_vms++] = o->domains[k].name;
 		used += c->n_vms;
+		c->stale = !o->current;
+		c->touched = &names[used];
+		for (size_t k = 0; k < o->n_touched; k++)
+			names[used + c->n_touched++] = o->touched[k];
+		used += c->n_touched;
 	}
 	/* A member whose agent never reported still counts: as a node that sees nothing. */
 	for (size_t i = 0; i < n_members && n < max; i++) {

@@ -34,13 +34,34 @@
 void coord_input_room(const struct cluster_state *s, const struct node_obs *o,
 		      uint64_t *ret_free_mib, uint32_t *ret_free_vcpus);
 
-/* How many names coord_input_nodes() may point to: every domain of the table. */
+/*
+ * What the guests on a node hold, for a start's placement (vmdecide.h,
+ * recover.h): every registered guest its last report lists as holding memory
+ * (running, paused, suspended; a migration's incoming copy too), and every
+ * VM an operation may have put there since (touched, not listed): a start
+ * under way, a migration running or just ended there. A start counts what is
+ * under way, or two decisions in a row fill one host past its memory.
+ */
+void coord_input_load(const struct cluster_state *s, const struct node_obs *o,
+		      uint64_t *ret_mib, uint32_t *ret_vcpus);
+
+/*
+ * The node may receive VMs by the state: active (not in maintenance,
+ * draining or drained) and not lost or fenced. A fenced node that came back
+ * receives nothing until the coordinator finds it holds no second copy and
+ * unfences it: until then "fenced" may still be taken to mean "runs nothing"
+ * once it leaves again, which a VM put there since would make false.
+ */
+bool coord_input_may_receive(const struct cluster_state *s, uint32_t id);
+
+/* How many names coord_input_nodes() may point to: every domain and touch of the table. */
 size_t coord_input_n_names(const struct node_obs *t);
 
 /*
  * The coordinator's node reports: one per node of the table (OBS_TABLE_SIZE
  * entries), listing the domains it reports active, then one for each member
- * that never reported (a node that sees nothing). Each report's vms point
+ * that never reported (a node that sees nothing), with whether the report is
+ * current and the VMs touched there since it. Each report's vms and touched point
  * into names (coord_input_n_names(t) entries at least) and into the table,
  * which must outlive them. Returns how many reports were written (at most max).
  */

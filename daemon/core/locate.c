@@ -64,8 +64,18 @@ static const char *may_hold(const struct locate_node *n, const char *vm, char *b
 	const char *name = n->name && *n->name ? n->name : "?";
 	const char *agent = n->why_stale && *n->why_stale ? n->why_stale : NULL;
 
-	if (n->holds_nothing)
+	/*
+	 * Known off (fenced and away) answers for what it ran before the fence,
+	 * not for an action decided there since (it came back, a start was
+	 * decided on it, and it left again before saying how it ended).
+	 */
+	if (n->holds_nothing && !touched(n, vm))
 		return NULL;
+	if (n->holds_nothing) {
+		snprintf(buf, len, "an action was moving it onto %s when %s %s", name, name,
+			 n->member ? "stopped reporting" : "went offline");
+		return buf;
+	}
 	if (!n->has_record) {
 		if (n->member)
 			snprintf(buf, len, "%s has not reported its domains since its droverd started%s%s",
@@ -118,8 +128,24 @@ int locate_vm(const struct locate_node *nodes, size_t n, const char *vm,
 			continue;
 		}
 		dom = find_domain(nd, vm);
-		if (!dom)
-			continue;
+		if (!dom || !locate_state_active(dom->state)) {
+			/*
+			 * Current, but an action or job touched the VM here after
+			 * the report was taken (a migration that ended on this
+			 * node, a start it executed): its report no longer tells.
+			 * Unknown until it reports again, never "not here".
+			 */
+			if (touched(nd, vm) && !ret->unknown_node) {
+				ret->unknown_node = nd->id;
+				ret->unknown_member = true;
+				snprintf(ret->reason, sizeof(ret->reason),
+					 "an action moved it onto %s after %s's last report",
+					 nd->name && *nd->name ? nd->name : "?",
+					 nd->name && *nd->name ? nd->name : "?");
+			}
+			if (!dom)
+				continue;
+		}
 		if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_PAUSED) {
 			/*
 			 * A live migration's target holds the incoming guest paused

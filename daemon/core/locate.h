@@ -10,7 +10,10 @@
  * its last successful inventory did not list the VM and no action or job that
  * could have put the VM there was under way since (the caller's `touched`
  * list). Silence is never "stopped": a node that was never heard from since
- * this droverd started may run anything, and says so in the reason.
+ * this droverd started may run anything, and says so in the reason. A
+ * current node's report does not answer for a VM an action or job touched
+ * there after the report was taken (a migration that ended there, a start it
+ * executed): that VM is unknown there until the node reports again.
  *
  * Considered and rejected: treating a node whose agent is down, or that left
  * the membership, as running nothing unless its last report listed the VM.

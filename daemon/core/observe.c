@@ -81,6 +81,18 @@ void obs_touch(struct node_obs *t, uint32_t node, const char *vm)
 	strscpy(o->touched[o->n_touched++], vm, DROVER_VM_NAME_MAX);
 }
 
+void obs_touch_state(struct node_obs *t, const struct cluster_state *s)
+{
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		const struct queue_job *o = &s->jobs[i];
+
+		if (state_op_involves(o, o->source))
+			obs_touch(t, o->source, o->vm);
+		if (o->kind == QUEUE_OP_MIGRATE && state_op_involves(o, o->target))
+			obs_touch(t, o->target, o->vm);
+	}
+}
+
 /* An unfinished operation that involves node may still land vm there. */
 static bool in_flight_on(const struct cluster_state *s, uint32_t node, const char *vm)
 {
@@ -120,6 +132,12 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 	}
 	if (n > 2 * DROVER_MAX_VMS)
 		return -E2BIG;
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (s->nodes[i].id == from &&
+		    s->nodes[i].fence == DROVER__FENCE_STATE__FENCE_STATE_FENCED) {
+			o->reported_after_fence = true;
+			o->reported_after_fence_ms = s->nodes[i].fenced_ms;
+		}
 	free(o->domains);
 	o->domains = n ? xcalloc(n, sizeof(*o->domains)) : NULL;
 	o->n_domains = 0;
@@ -136,6 +154,15 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 			o->domains[o->n_domains].guest_agent[0] = '\0';
 		o->domains[o->n_domains++].state = dom->state;
 	}
+	/*
+	 * VMs that may have left it by a migration no job announces (an orphan
+	 * attempt): marked on their target, which may run them now, until it
+	 * reports again.
+	 */
+	for (size_t i = 0; i < m->n_departures; i++)
+		if (m->departures[i] && m->departures[i]->vm && m->departures[i]->target &&
+		    m->departures[i]->target != from && state_vm_find(s, m->departures[i]->vm))
+			obs_touch(t, m->departures[i]->target, m->departures[i]->vm);
 	o->agent_ok = true;
 	o->current = true;
 	o->has_record = true;
@@ -147,6 +174,14 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 		if (in_flight_on(s, o->node_id, o->touched[i]))
 			memmove(o->touched[k++], o->touched[i], DROVER_VM_NAME_MAX);
 	o->n_touched = k;
+	return 0;
+}
+
+static uint64_t fenced_ms(const struct cluster_state *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (s->nodes[i].id == id)
+			return s->nodes[i].fenced_ms;
 	return 0;
 }
 
@@ -184,10 +219,13 @@ int obs_locate(const struct node_obs *t, const struct cluster_state *s, const st
 		/*
 		 * Fenced and still away: known off. Once it is back it may run
 		 * anything (a confirm-off that was wrong, guests that autostart)
-		 * until it reports.
+		 * until it reports; and once it reported after that fence it ran
+		 * VMs drover put there, so leaving again does not make it off:
+		 * only a new fence does.
 		 */
 		ln->holds_nothing =
-			(!ln->member && state_node_fence(s, id) == DROVER__FENCE_STATE__FENCE_STATE_FENCED) ||
+			(!ln->member && state_node_fence(s, id) == DROVER__FENCE_STATE__FENCE_STATE_FENCED &&
+			 !(o && o->reported_after_fence && o->reported_after_fence_ms == fenced_ms(s, id))) ||
 			(o && o->no_hypervisor && o->current);
 		ln->why_stale = "";
 		if (!o)

@@ -53,6 +53,13 @@ struct node_obs {
 	 */
 	size_t n_touched;
 	char (*touched)[DROVER_VM_NAME_MAX];
+	/*
+	 * The fence (its fenced_ms in the replicated state) this node reported
+	 * after: it came back since, may have run VMs, and is no longer known
+	 * off when it leaves again, until it is fenced anew.
+	 */
+	uint64_t reported_after_fence_ms;
+	bool reported_after_fence;
 };
 
 /* A table is DROVER_MAX_NODES entries, zeroed to start. */
@@ -75,7 +82,17 @@ void obs_on_confchg(struct node_obs *t, const uint32_t *members, size_t n_member
 void obs_touch(struct node_obs *t, uint32_t node, const char *vm);
 
 /*
- * A NodeInventory from `from`, delivered. Returns 0, -ENOSPC (table full),
+ * After a state exchange: touch every VM on every node an unfinished
+ * operation of s involves. The table's touches were made from the changes
+ * this member applied; a state adopted in an exchange (after a restart, or
+ * a partition's other side) holds operations it never saw start, whose ends
+ * would otherwise look settled on reports taken before them.
+ */
+void obs_touch_state(struct node_obs *t, const struct cluster_state *s);
+
+/*
+ * A NodeInventory from `from`, delivered; its departures mark their VMs on
+ * their targets (a touch, settled by the target's next report). Returns 0, -ENOSPC (table full),
  * -E2BIG (more domains than tracked: dropped, nothing changes).
  */
 int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t from,

@@ -268,6 +268,31 @@ void state_limits_default(struct mig_limits *l);
 struct queue_job *state_job_find(struct cluster_state *s, uint64_t id);
 /* The VM's queued or running job, if any. */
 struct queue_job *state_job_active(struct cluster_state *s, const char *vm);
+
+/*
+ * The attempt a source executes: the job's id, target, network, start time
+ * and the attempts that ended before it, as the JobStart it applied left them.
+ */
+struct job_attempt_id {
+	uint64_t job_id;
+	uint32_t target;
+	char network[QUEUE_NAME_MAX];
+	uint64_t started_ms;
+	size_t n_ended;
+};
+
+/* The attempt job j runs now (j must be running). */
+void state_job_attempt(const struct queue_job *j, struct job_attempt_id *ret);
+
+/*
+ * Whether the replicated state still runs attempt a from source. When it
+ * does not, the cluster ended that attempt while the source was away (a
+ * partition, a droverd restart: the coordinator finished it as failed and
+ * may have started another): the source's migration is an orphan, which it
+ * aborts without announcing its end (the end was announced for it).
+ */
+bool state_job_runs_attempt(const struct cluster_state *s, uint32_t source,
+			    const struct job_attempt_id *a);
 /* Queued + running jobs. */
 size_t state_jobs_unfinished(const struct cluster_state *s);
 

@@ -694,3 +694,26 @@ int state_jobs_from_proto(const Drover__ClusterState *msg, struct cluster_state 
 	}
 	return 0;
 }
+
+void state_job_attempt(const struct queue_job *j, struct job_attempt_id *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->job_id = j->id;
+	ret->target = j->target;
+	strscpy(ret->network, j->network, sizeof(ret->network));
+	ret->started_ms = j->started_ms;
+	ret->n_ended = j->n_attempts;
+}
+
+bool state_job_runs_attempt(const struct cluster_state *s, uint32_t source,
+			    const struct job_attempt_id *a)
+{
+	const struct queue_job *j = NULL;
+
+	for (size_t i = 0; i < s->n_jobs && !j; i++)
+		if (s->jobs[i].id == a->job_id)
+			j = &s->jobs[i];
+	return j && j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_RUNNING &&
+	       j->source == source && j->target == a->target && j->started_ms == a->started_ms &&
+	       j->n_attempts == a->n_ended && strcmp(j->network, a->network) == 0;
+}

@@ -41,7 +41,18 @@ static bool usable(const struct vmd_view *v, uint32_t id, const char **why)
 		return *why = "has no working agent", false;
 	if (state_node_get(v->state, id) != DROVER__NODE_STATE__NODE_STATE_ACTIVE)
 		return *why = "is not active (maintenance, draining or drained)", false;
+	/* Back from a fence but not unfenced yet (coord_input_may_receive()). */
+	if (state_node_fence(v->state, id) != DROVER__FENCE_STATE__FENCE_STATE_NONE)
+		return *why = "is lost or fenced and not usable again yet", false;
 	return true;
+}
+
+/* The node has the memory for vm beside what its guests hold (those under way too). */
+static bool has_room(const struct vmd_view *v, uint32_t id, const struct vm_cfg *vm)
+{
+	const struct vmd_node *n = node_of(v, id);
+
+	return n && (!n->memory_mib || n->load_mib + vm->memory_mib <= n->memory_mib);
 }
 
 static uint32_t choose_start_node(const struct vmd_view *v, const struct vm_cfg *vm,
@@ -51,17 +62,18 @@ static uint32_t choose_start_node(const struct vmd_view *v, const struct vm_cfg 
 	uint32_t best = 0;
 	uint64_t best_load = 0;
 
-	/* Where it is defined, its disks are; then where it was added to run. */
-	if (loc->node_id && usable(v, loc->node_id, &why))
+	/*
+	 * Where it is defined, its disks are; then where it was added to run;
+	 * each only if it has room, or a host fills past its memory.
+	 */
+	if (loc->node_id && usable(v, loc->node_id, &why) && has_room(v, loc->node_id, vm))
 		return loc->node_id;
-	if (vm->home_node && usable(v, vm->home_node, &why))
+	if (vm->home_node && usable(v, vm->home_node, &why) && has_room(v, vm->home_node, vm))
 		return vm->home_node;
 	for (size_t i = 0; i < v->n_nodes; i++) {
 		const struct vmd_node *n = &v->nodes[i];
 
-		if (!usable(v, n->id, &why))
-			continue;
-		if (n->memory_mib && n->load_mib + vm->memory_mib > n->memory_mib)
+		if (!usable(v, n->id, &why) || !has_room(v, n->id, vm))
 			continue;
 		if (!best || n->load_mib < best_load || (n->load_mib == best_load && n->id < best)) {
 			best = n->id;
@@ -123,6 +135,15 @@ int vm_decide(const struct vmd_view *v, const struct vmd_request *q,
 			snprintf(ret->message, sizeof(ret->message), "VM '%s' is already running on %s",
 				 vm->name, name_of(v, loc->node_id, b, sizeof(b)));
 			return answer(ret, 0);
+		}
+		if (q->others_in_flight) {
+			snprintf(ret->message, sizeof(ret->message),
+				 "the coordinator's decisions in flight are not applied yet");
+			if (q->may_hold) {
+				ret->kind = VMD_HOLD;
+				return 0;
+			}
+			return answer(ret, DROVER_EXIT_UNAVAILABLE);
 		}
 		ret->node = choose_start_node(v, vm, loc);
 		if (!ret->node) {

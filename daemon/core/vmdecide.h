@@ -8,12 +8,15 @@
  *
  * The rules, in order: the VM is registered; it has no unfinished operation
  * (a start, a stop, a queued or running migration; nor a decision of ours
- * still in flight, which the caller says); its location is known (unknown with a member that
+ * still in flight, which the caller says); a start also waits for the coordinator's other
+ * decisions in flight (queue, recovery, other VMs); its location is known (unknown with a member that
  * may report soon: hold if allowed, else refuse with exit 107 and the reason
  * naming the node; nothing is ever decided on a guess); then per kind:
  *  - start: running already is success; the start node is where the domain
- *    is defined, else its home node, else the usable node with the least
- *    guest memory held and room for it (ties: lowest id);
+ *    is defined, else its home node, each if it has room, else the usable
+ *    node with the least guest memory held and room for it (ties: lowest
+ *    id); the memory held counts the starts and migrations under way there
+ *    (coord_input_load());
  *  - stop: not running is success.
  * A migration is not decided here: it is a job of the migration queue
  * (JobsAdd), and a request of kind migrate (from an older droverd) is refused.
@@ -35,7 +38,7 @@ struct vmd_node {
 	bool member;
 	bool agent_ok;        /* a current report from a working agent */
 	uint64_t memory_mib;  /* capacity it reports; 0: not reported (not checked) */
-	uint64_t load_mib;    /* memory its guests hold (running, paused, suspended) */
+	uint64_t load_mib;    /* memory its guests hold (running, paused, suspended; under way too) */
 };
 
 struct vmd_view {
@@ -48,6 +51,12 @@ struct vmd_request {
 	Drover__VmActionKind kind;
 	const char *vm;
 	bool in_flight;       /* the caller already sent a decision for this VM */
+	/*
+	 * Another decision of the coordinator (the queue's, recovery's, another
+	 * VM's action) is sent and not delivered back yet: a start waits for it,
+	 * or two deciders place on views that each lack the other's decision.
+	 */
+	bool others_in_flight;
 	bool may_hold;        /* the caller can wait for a missing report */
 };
 

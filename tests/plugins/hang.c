@@ -36,8 +36,13 @@ static int inventory(void *ctx, struct drover_inventory *inv, char *err, size_t 
 	(void)ctx;
 	(void)err;
 	(void)errlen;
-	inv->memory_mib = 1;
-	inv->vcpus = 1;
+	/*
+	 * A host with room for the tests' guests: placement checks memory on
+	 * every node, the VM's home included (a start goes nowhere that lacks
+	 * room for it).
+	 */
+	inv->memory_mib = 4096;
+	inv->vcpus = 4;
 	return 0;
 }
 

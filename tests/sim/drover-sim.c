@@ -69,6 +69,8 @@
  *   link NODE NET up|down        NODE's link on a migration network
  *   link nA-nB NET up|down       the path between two nodes on a migration network
  *   random SEED N                N events drawn at random (see random_run())
+ *   random-failover SEED N       the same with hosts powered off and booted again
+ *                                (with `fence device` for failover)
  *   random-drains SEED [waves 1|2] [size N]   drains at scale (sim_random_drains.c)
  *   tick [N]                     time passes: migrations copy, agent jobs finish,
  *                                inventories are sent, held requests are decided again

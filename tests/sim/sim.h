@@ -62,6 +62,7 @@ struct mig_job {
 	char network[QUEUE_NAME_MAX];
 	size_t net;            /* index into S.nets */
 	uint64_t started_ms;
+	struct job_attempt_id attempt; /* the replicated attempt it executes */
 	/* Over a network with a bandwidth: */
 	uint64_t left;         /* milli-MiB still to copy (MiB/s is milli-MiB per ms) */
 	uint64_t stuck_since;  /* it made no progress since then; NEVER: it moves */
@@ -138,6 +139,7 @@ struct replica {
 	size_t n_held;
 	struct held held[MAX_HELD];
 	size_t n_undelivered;
+	size_t queue_wait_tail; /* drain.c's coord_wait_seq: its last queue decision is on the bus below this */
 	char undelivered[MAX_HELD][DROVER_VM_NAME_MAX];
 	size_t n_jobs;                 /* its agent's jobs in progress */
 	struct agent_job jobs[MAX_JOBS];
@@ -246,6 +248,7 @@ void cli_config_set(struct replica *r, const char *key, const char *value);
 
 /* sim_coord.c */
 void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold);
+bool sim_coord_in_flight(const struct replica *r);
 void sim_coord_retry_held(struct replica *r, bool expire);
 void sim_coord_all(void);
 /* What `drover queue` shows: r's unfinished jobs with their blockers (malloc'd, *ret_n of them). */
@@ -259,7 +262,7 @@ void bus_deliver_all(void);
 void corosync_reconfigure(void);
 
 /* sim_random.c */
-void random_run(uint64_t seed, int n);
+void random_run(uint64_t seed, int n, bool failover);
 
 /* sim_random_drains.c */
 void random_drains_run(uint64_t seed, uint32_t waves, uint32_t size);

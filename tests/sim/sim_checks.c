@@ -376,12 +376,26 @@ static void check_coordinator_settled(const struct replica *c)
 		const struct node_obs *o = obs_find(c->obs, node);
 		bool left = false;
 
+		/* A report an operation may have overtaken (touched since) waits for the next one. */
 		if (st->nodes[i].state != DROVER__NODE_STATE__NODE_STATE_DRAINING || !o || !o->current ||
-		    !o->agent_ok || !replica_is_member(c, node))
+		    !o->agent_ok || o->n_touched || !replica_is_member(c, node))
 			continue;
 		for (size_t k = 0; k < st->n_jobs && !left; k++)
 			left = (st->jobs[k].state == QUEUE_JOB_QUEUED || st->jobs[k].state == QUEUE_JOB_RUNNING) &&
 			       state_op_involves(&st->jobs[k], node);
+		/*
+		 * A queued job from the node whose VM may run where nobody can see
+		 * (unknown) is not moot: the drain waits for it.
+		 */
+		for (size_t k = 0; k < st->n_jobs && !left; k++) {
+			const struct queue_job *j = &st->jobs[k];
+			struct locate_result l;
+
+			if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_QUEUED || j->source != node)
+				continue;
+			replica_locate(c, j->vm, &l);
+			left = l.state == LOCATE_UNKNOWN;
+		}
 		for (size_t k = 0; k < o->n_domains && !left; k++)
 			left = state_vm_find(st, o->domains[k].name) &&
 			       locate_state_active(o->domains[k].state);

@@ -20,12 +20,19 @@ static bool undelivered_has(const struct replica *r, const char *vm)
 			return true;
 	return false;
 }
+/* A decision of r's is sent and not delivered yet: the queue's, recovery's or a VM action. */
+bool sim_coord_in_flight(const struct replica *r)
+{
+	return S.bus_head < r->queue_wait_tail || r->n_undelivered;
+}
+
 void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold)
 {
 	struct vmd_node nodes[MAX_NODES];
 	struct vmd_view v = { .state = &r->state, .n_nodes = S.n, .nodes = nodes };
 	struct vmd_request rq = { .kind = q->kind, .vm = q->vm,
 				  .in_flight = undelivered_has(r, q->vm),
+				  .others_in_flight = sim_coord_in_flight(r),
 				  .may_hold = may_hold && r->n_held < MAX_HELD };
 	struct locate_result loc;
 	struct vmd_decision dec;
@@ -35,13 +42,9 @@ void sim_coord_vm_request(struct replica *r, const struct held *q, bool may_hold
 	for (size_t i = 0; i < S.n; i++) {
 		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
 		uint64_t load = 0;
+		uint32_t vcpus;
 
-		for (size_t j = 0; o && j < o->n_domains; j++) {
-			const struct vm_cfg *c = state_vm_find(&r->state, o->domains[j].name);
-
-			if (c && locate_state_active(o->domains[j].state))
-				load += c->memory_mib;
-		}
+		coord_input_load(&r->state, o, &load, &vcpus);
 		nodes[i] = (struct vmd_node){ .id = S.r[i].id, .name = S.r[i].name,
 					      .member = false, .agent_ok = o && o->agent_ok && o->current,
 					      .memory_mib = o ? o->memory_mib : 0, .load_mib = load };
@@ -132,8 +135,7 @@ static void coord_input_build(const struct replica *r, struct coord_input *in, s
 		qn.id = S.r[i].id;
 		strscpy(qn.name, S.r[i].name, sizeof(qn.name));
 		qn.online = replica_is_member(r, qn.id) && o && o->agent_ok;
-		qn.usable_target = qn.online && state_node_get(&r->state, qn.id) ==
-							DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		qn.usable_target = qn.online && coord_input_may_receive(&r->state, qn.id);
 		coord_input_room(&r->state, o, &qn.free_mib, &qn.free_vcpus);
 		queue_view_add_node(view, &qn);
 	}
@@ -224,6 +226,9 @@ static bool coordinate_queue(struct replica *r)
 		r->n_aborted = 0;
 		return false;
 	}
+	/* drain.c's coordinate(): recovery's or a VM request's decision in flight. */
+	if (r->n_undelivered)
+		return false;
 	if (!r->state.limits.set) {
 		Drover__Envelope env = DROVER__ENVELOPE__INIT;
 		Drover__LimitsSet m = DROVER__LIMITS_SET__INIT;
@@ -236,6 +241,7 @@ static bool coordinate_queue(struct replica *r)
 		env.body_case = DROVER__ENVELOPE__BODY_LIMITS_SET;
 		env.limits_set = &m;
 		replica_send(r, &env);
+		r->queue_wait_tail = S.bus_tail;
 		return true;
 	}
 	buf = xcalloc(1, sizeof(*buf));
@@ -260,6 +266,8 @@ static bool coordinate_queue(struct replica *r)
 	for (size_t i = 0; i < msgs->n; i++)
 		replica_send(r, &msgs->env[i]);
 	n_sent = msgs->n;
+	if (n_sent)
+		r->queue_wait_tail = S.bus_tail;
 	coord_buf_free(buf);
 	free(dec);
 	free(msgs);
@@ -374,6 +382,9 @@ static bool coordinate_failover(struct replica *r)
 	}
 	if (!r->up || replica_coordinator(r) != r->id)
 		return sent;
+	/* failover.c's recover_round(): the queue's or a VM request's decision in flight. */
+	if (sim_coord_in_flight(r))
+		return sent;
 	memset(&v, 0, sizeof(v));
 	for (size_t i = 0; i < S.n; i++) {
 		const struct node_obs *o = obs_find(r->obs, S.r[i].id);
@@ -388,14 +399,7 @@ static bool coordinate_failover(struct replica *r)
 			continue;
 		rn->memory_mib = o->memory_mib;
 		rn->vcpus = o->vcpus;
-		for (size_t k = 0; k < o->n_domains; k++) {
-			const struct vm_cfg *vm = state_vm_find(&r->state, o->domains[k].name);
-
-			if (vm && locate_state_active(o->domains[k].state)) {
-				rn->load_mib += vm->memory_mib;
-				rn->load_vcpus += vm->vcpus;
-			}
-		}
+		coord_input_load(&r->state, o, &rn->load_mib, &rn->load_vcpus);
 	}
 	v.state = &r->state;
 	v.n_nodes = S.n;

@@ -18,23 +18,50 @@ static uint32_t rnd(uint32_t n)
 }
 
 /*
- * `random SEED N`: N events drawn from the scenario's nodes and VMs (time,
+ * `random SEED N` (and `random-failover SEED N`, which also powers hosts off
+ * and boots them again, for failover's fencing and recovery): N events drawn from the scenario's nodes and VMs (time,
  * migration links cut and restored, drains, droverd restarts, starts, stops,
  * migrations, partitions and heals), each logged and run like a written one,
  * then a heal, every link up and time to settle. The invariants are checked
  * after every event as always.
  */
-void random_run(uint64_t seed, int n)
+/* A powered-off host, the first from id a on; 0 if none. */
+static uint32_t dead_host(uint32_t a)
+{
+	for (uint32_t i = 0; i < S.n; i++) {
+		uint32_t id = (a - 1 + i) % (uint32_t)S.n + 1;
+
+		if (!S.h[id - 1].powered)
+			return id;
+	}
+	return 0;
+}
+
+static uint32_t powered_hosts(void)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < S.n; i++)
+		n += S.h[i].powered;
+	return n;
+}
+
+void random_run(uint64_t seed, int n, bool failover)
 {
 	char line[640];
 	bool parted = false;
 	const struct cluster_state *reg = replica_persisted(&S.r[0]);
-	size_t n_vms = reg->n_vms;
+	size_t n_vms = reg->n_vms < MAX_VMS ? reg->n_vms : MAX_VMS;
+	/* The names as they are now: a replica's state moves to its disk when its host dies. */
+	static char names[MAX_VMS][DROVER_VM_NAME_MAX];
+
+	for (size_t i = 0; i < n_vms; i++)
+		strscpy(names[i], reg->vms[i].name, sizeof(names[i]));
 
 	rnd_state = seed;
 	for (int i = 0; i < n; i++) {
 		uint32_t a = rnd((uint32_t)S.n) + 1, b = rnd((uint32_t)S.n) + 1, k = rnd(100);
-		const char *vm = n_vms ? reg->vms[rnd((uint32_t)n_vms)].name : "none";
+		const char *vm = n_vms ? names[rnd((uint32_t)n_vms)] : "none";
 
 		if (k < 40)
 			snprintf(line, sizeof(line), "tick");
@@ -51,7 +78,21 @@ void random_run(uint64_t seed, int n)
 			snprintf(line, sizeof(line), "stop n%u %s", a, vm);
 		else if (k < 93)
 			snprintf(line, sizeof(line), "migrate n%u %s n%u", a, vm, b);
-		else if (!parted) {
+		else if (failover && rnd(2)) {
+			/*
+			 * `random-failover`: a host powers off (its guests with
+			 * it) or one that did boots again, leaving a majority
+			 * powered most of the time.
+			 */
+			uint32_t dead = dead_host(a);
+
+			if (dead && (rnd(2) || powered_hosts() <= S.n / 2 + 1))
+				snprintf(line, sizeof(line), "boot n%u", dead);
+			else if (powered_hosts() > 1 && S.h[a - 1].powered)
+				snprintf(line, sizeof(line), "kill n%u", a);
+			else
+				snprintf(line, sizeof(line), "tick");
+		} else if (!parted) {
 			/* A random split, one side named by the node ids it holds. */
 			char side[2][4 * MAX_NODES] = { "", "" };
 
@@ -80,6 +121,10 @@ void random_run(uint64_t seed, int n)
 		S.generated = true;
 		scenario_run_line(line);
 		S.generated = false;
+	}
+	for (uint32_t id; failover && (id = dead_host(1));) {
+		snprintf(line, sizeof(line), "boot n%u", id);
+		scenario_run_line(line);
 	}
 	snprintf(line, sizeof(line), "heal");
 	scenario_run_line(line);

@@ -173,7 +173,24 @@ static void sync_done(struct replica *r)
 {
 	r->synced = true;
 	r->chain = state_hash(&r->state);
+	/* sync_finished(): operations the exchange brought touch their nodes. */
+	obs_touch_state(r->obs, &r->state);
 	replica_reconcile(r);
+	/*
+	 * drain_on_synced(): a migration we execute whose attempt the cluster
+	 * ended while we were away is an orphan. Its source aborts it (here at
+	 * once: the VM stays here) and announces no end: the cluster's is said.
+	 */
+	for (size_t k = 0; k < r->n_migs;) {
+		if (state_job_runs_attempt(&r->state, r->id, &r->migs[k].attempt)) {
+			k++;
+			continue;
+		}
+		LOG("t=%d %s aborts job %llu's orphan attempt (%s -> %s over %s): the cluster ended it",
+		    S.tick, r->name, (unsigned long long)r->migs[k].job_id, r->migs[k].vm,
+		    nm(r->migs[k].target), r->migs[k].network);
+		r->migs[k] = r->migs[--r->n_migs];
+	}
 	/* A job running from here that we do not execute: droverd restarted under it (drain.c). */
 	for (size_t i = 0; i < r->state.n_jobs; i++) {
 		const struct queue_job *j = &r->state.jobs[i];
@@ -342,6 +359,7 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			m->target = j->target;
 			strscpy(m->network, j->network, sizeof(m->network));
 			m->net = world_net_index(j->network);
+			state_job_attempt(j, &m->attempt);
 			world_migration_begin(m, j->memory_mib);
 		}
 		if (r->id == 1 || j->source == r->id)
@@ -549,6 +567,7 @@ void replica_start(struct replica *r)
 	r->synced = false;
 	r->config_quorate = false;
 	r->n_held = r->n_undelivered = r->n_jobs = 0;
+	r->queue_wait_tail = 0;
 	obs_free(r->obs);
 	memset(&r->sync, 0, sizeof(r->sync));
 }

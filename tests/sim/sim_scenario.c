@@ -231,7 +231,9 @@ void scenario_run_line(char *line)
 			goto bad;
 		random_drains_run(strtoull(argv[1], NULL, 10), (uint32_t)waves, (uint32_t)size);
 	} else if (strcmp(argv[0], "random") == 0 && argc == 3) {
-		random_run(strtoull(argv[1], NULL, 10), atoi(argv[2]));
+		random_run(strtoull(argv[1], NULL, 10), atoi(argv[2]), false);
+	} else if (strcmp(argv[0], "random-failover") == 0 && argc == 3) {
+		random_run(strtoull(argv[1], NULL, 10), atoi(argv[2]), true);
 	} else if (strcmp(argv[0], "tick") == 0) {
 		int n = argc > 1 ? atoi(argv[1]) : 1;
 

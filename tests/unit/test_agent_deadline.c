@@ -372,7 +372,7 @@ static void test_hung_call_times_out_and_agent_recovers(void **state)
 	env = wait_result(a, 2, 6000, NULL);
 	expect_outcome(env, OUTCOME(OK), 0, NULL);
 	assert_non_null(env->agent_job_result->inventory);
-	assert_int_equal(env->agent_job_result->inventory->memory_mib, 1);
+	assert_int_equal(env->agent_job_result->inventory->memory_mib, 4096);
 	frame_free(env);
 
 	send_vm_start(a, 3, "good", "vm1", "<domain/>", 5000);
@@ -467,7 +467,7 @@ static void test_crash_fails_the_job(void **state)
 	send_inventory(a, 42, "", 5000); /* "": the first plugin, hang */
 	env = wait_result(a, 42, 6000, NULL);
 	expect_outcome(env, OUTCOME(OK), 0, NULL);
-	assert_int_equal(env->agent_job_result->inventory->memory_mib, 1);
+	assert_int_equal(env->agent_job_result->inventory->memory_mib, 4096);
 	frame_free(env);
 }
 

@@ -37,6 +37,9 @@ struct report {
 	bool agent_ok;
 	size_t n_vms;
 	const char *vms[MAX_LISTED];
+	bool stale;       /* its report predates its last join */
+	size_t n_touched; /* VMs an operation may have put there since the report */
+	const char *touched[4];
 };
 
 static struct cluster_state state;
@@ -237,7 +240,10 @@ static void build_input(void)
 			continue;
 		nodes[in.n_nodes++] = (struct coord_node){ .id = id, .member = r->member,
 							   .agent_ok = r->agent_ok,
-							   .n_vms = r->n_vms, .vms = r->vms };
+							   .n_vms = r->n_vms, .vms = r->vms,
+							   .stale = r->stale,
+							   .n_touched = r->n_touched,
+							   .touched = r->touched };
 	}
 	in.state = &state;
 	in.view = &view;
@@ -768,6 +774,67 @@ static void test_drain_unseen(void **unused)
 	assert_string_equal(dec.vms[0], "vm1");
 }
 
+/*
+ * A current report an operation may have overtaken (a migration onto the
+ * node that ended after the report was taken: the VM is touched there) ends
+ * no drain, and neither does a report from before the node's last join.
+ */
+static void test_drain_overtaken_report(void **unused)
+{
+	(void)unused;
+	node_state(2, DRAINING);
+	reports[2].touched[reports[2].n_touched++] = "vm1";
+	assert_int_equal(decide(), COORD_NONE);
+	reports[2].n_touched = 0;
+	reports[2].stale = true;
+	assert_int_equal(decide(), COORD_NONE);
+	/* Reported afresh, and vm1 is there: it gets a job, the drain goes on. */
+	reports[2].stale = false;
+	lists(2, "vm1");
+	assert_int_equal(decide(), COORD_ADD);
+	assert_int_equal(dec.node, 2);
+	assert_string_equal(dec.vms[0], "vm1");
+}
+
+/* A queued job is moot only on a current report of its source that nothing overtook. */
+static void test_moot_overtaken_report(void **unused)
+{
+	uint64_t id;
+
+	(void)unused;
+	id = add_job("vm1", 1);
+	reports[1].touched[reports[1].n_touched++] = "vm1";
+	assert_int_equal(decide(), COORD_NONE);
+	reports[1].n_touched = 0;
+	reports[1].stale = true;
+	assert_int_equal(decide(), COORD_NONE);
+	reports[1].stale = false;
+	assert_int_equal(decide(), COORD_CANCEL);
+	assert_int_equal(dec.ids[0], id);
+}
+
+/*
+ * A drain judges a VM by its newest job from any node: vm1's job from n1
+ * failed, then a migration from n2 brought it back to n1. Draining n1 again,
+ * vm1 needs a job; the old failure does not make the drain fail.
+ */
+static void test_drain_newest_job_any_node(void **unused)
+{
+	uint64_t id;
+
+	(void)unused;
+	id = add_job("vm1", 1);
+	fail_for_good(id);
+	id = running_job("vm1", 2, 1);
+	finish_job(id, true);
+	unlist(2, "vm1");
+	lists(1, "vm1");
+	node_state(1, DRAINING);
+	assert_int_equal(decide(), COORD_ADD);
+	assert_int_equal(dec.node, 1);
+	assert_string_equal(dec.vms[0], "vm1");
+}
+
 /* ---- 5. dispatch ---- */
 
 static void test_dispatch_limits(void **unused)
@@ -933,6 +1000,9 @@ int main(void)
 		T(test_drain_stale_inventory),
 		T(test_drain_vm_came_back),
 		T(test_drain_unseen),
+		T(test_drain_overtaken_report),
+		T(test_moot_overtaken_report),
+		T(test_drain_newest_job_any_node),
 		T(test_dispatch_limits),
 		T(test_nothing),
 		T(test_precedence),

@@ -265,6 +265,147 @@ static void test_busy(void **unused)
 	assert_int_equal(coord_input_busy(&state, busy, 0), 0);
 }
 
+/* n2 left and was fenced (by the state machine, as failover does it). */
+static void fenced(uint32_t node, uint64_t at_ms)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__NodeLost lost = DROVER__NODE_LOST__INIT;
+	Drover__FenceResult fr = DROVER__FENCE_RESULT__INIT;
+
+	lost.node = node;
+	lost.lost_ms = at_ms;
+	lost.reason = (char *)"left";
+	env.body_case = DROVER__ENVELOPE__BODY_NODE_LOST;
+	env.node_lost = &lost;
+	apply(&env);
+	fr.node = node;
+	fr.ok = true;
+	fr.device = (char *)"dev";
+	fr.error = (char *)"";
+	fr.at_ms = at_ms;
+	env.body_case = DROVER__ENVELOPE__BODY_FENCE_RESULT;
+	env.fence_result = &fr;
+	apply(&env);
+}
+
+/* A start's load counts what is under way there: touched, not listed yet. */
+static void test_load(void **unused)
+{
+	const char *names[] = { "a" };
+	const Drover__VmRunState st[] = { DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING };
+	uint64_t mib;
+	uint32_t vcpus;
+
+	(void)unused;
+	reports(1, 8192, 4, 1, names, st);
+	coord_input_load(&state, obs_find(table, 1), &mib, &vcpus);
+	assert_int_equal(mib, 2048);
+	assert_int_equal(vcpus, 2);
+	obs_touch(table, 1, "b"); /* a start of b, decided on n1 */
+	obs_touch(table, 1, "a"); /* listed already: counted once */
+	coord_input_load(&state, obs_find(table, 1), &mib, &vcpus);
+	assert_int_equal(mib, 3072);
+	assert_int_equal(vcpus, 3);
+	coord_input_load(&state, NULL, &mib, &vcpus);
+	assert_int_equal(mib, 0);
+}
+
+/*
+ * A fenced node receives nothing until it is usable again; it is known off
+ * while away, until it reports after that fence: then it may run anything
+ * again when it leaves, until it is fenced anew.
+ */
+static void test_fenced_node(void **unused)
+{
+	const uint32_t members[] = { 1, 3 }, all[] = { 1, 2, 3 };
+	const struct obs_node nl[] = { { 1, "n1" }, { 2, "n2" }, { 3, "n3" } };
+	const char *names[] = { "c" };
+	const Drover__VmRunState st[] = { DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING };
+	struct locate_result r;
+
+	(void)unused;
+	assert_true(coord_input_may_receive(&state, 2));
+	reports(1, 8192, 4, 0, NULL, NULL);
+	reports(3, 8192, 4, 0, NULL, NULL);
+	reports(2, 8192, 4, 1, names, st);
+	obs_on_confchg(table, members, 2, NULL, 0, false);
+	fenced(2, 5000);
+	assert_false(coord_input_may_receive(&state, 2));
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 2, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_STOPPED);
+	/* Back, it reports (c autostarted), and leaves again: c is unknown. */
+	obs_on_confchg(table, all, 3, (const uint32_t[]){ 2 }, 1, false);
+	reports(2, 8192, 4, 1, names, st);
+	obs_on_confchg(table, members, 2, NULL, 0, false);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 2, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_UNKNOWN);
+	assert_int_equal(r.unknown_node, 2);
+	/* Usable again, then lost and fenced anew: known off again. */
+	{
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__NodeUnfenced m = DROVER__NODE_UNFENCED__INIT;
+
+		m.node = 2;
+		env.body_case = DROVER__ENVELOPE__BODY_NODE_UNFENCED;
+		env.node_unfenced = &m;
+		apply(&env);
+	}
+	assert_true(coord_input_may_receive(&state, 2));
+	fenced(2, 9000);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 2, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_STOPPED);
+}
+
+/*
+ * An orphan migration (an attempt the cluster ended while its source was
+ * away) that completed: the source's inventory lacks the VM and announces
+ * its departure to n2, whose current report predates the hand-over. The VM
+ * is unknown on n2 until n2 reports again, never "stopped".
+ */
+static void test_departure_marks_target(void **unused)
+{
+	const uint32_t members[] = { 1, 2, 3 };
+	const struct obs_node nl[] = { { 1, "n1" }, { 2, "n2" }, { 3, "n3" } };
+	const char *names[] = { "c" };
+	const Drover__VmRunState st[] = { DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING };
+	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
+	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
+	Drover__InventoryDeparture dep = DROVER__INVENTORY_DEPARTURE__INIT, *dp = &dep;
+	struct locate_result r;
+
+	(void)unused;
+	reports(1, 8192, 4, 1, names, st);
+	reports(2, 8192, 4, 0, NULL, NULL);
+	reports(3, 8192, 4, 0, NULL, NULL);
+	dep.vm = (char *)"c";
+	dep.target = 2;
+	m.inventory = &inv;
+	m.agent_ok = true;
+	m.n_departures = 1;
+	m.departures = &dp;
+	assert_int_equal(obs_on_inventory(table, &state, 1, &m), 0);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 3, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_UNKNOWN);
+	assert_int_equal(r.unknown_node, 2);
+	/* n2 reports it: it runs there. */
+	reports(2, 8192, 4, 1, names, st);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 3, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_RUNNING);
+	assert_int_equal(r.node_id, 2);
+}
+
+/* After an exchange, the state's unfinished operations touch their nodes. */
+static void test_touch_state(void **unused)
+{
+	(void)unused;
+	migrating("a", 1, 2);
+	obs_touch_state(table, &state);
+	assert_non_null(obs_find(table, 1));
+	assert_int_equal(obs_find(table, 1)->n_touched, 1);
+	assert_string_equal(obs_find(table, 2)->touched[0], "a");
+	assert_null(obs_find(table, 3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +414,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_room_touched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fenced_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_touch_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_departure_marks_target, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

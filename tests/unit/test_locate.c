@@ -134,10 +134,27 @@ static void test_touched_by_an_action_is_unknown(void **st)
 	assert_int_equal(r.state, LOCATE_UNKNOWN);
 	assert_int_equal(r.unknown_node, 2);
 	assert_non_null(strstr(r.reason, "an action was moving it onto n2"));
-	/* The same node, current again: its report is the truth. */
+	/*
+	 * The same node, current again, but the touch is still there: the
+	 * action ended after the report was taken (observe.c settles a touch
+	 * only with a report after the end), so the report cannot say.
+	 */
 	n[1].member = n[1].current = true;
 	r = run(n, "vm1");
+	assert_int_equal(r.state, LOCATE_UNKNOWN);
+	assert_int_equal(r.unknown_node, 2);
+	assert_true(r.unknown_member);
+	assert_non_null(strstr(r.reason, "an action moved it onto n2 after n2's last report"));
+	/* Reported afresh (the touch settled): its report is the truth. */
+	n[1].n_touched = 0;
+	r = run(n, "vm1");
 	assert_int_equal(r.state, LOCATE_STOPPED);
+	/* Touched and listed running: it runs there. */
+	n[1].n_touched = 1;
+	n[1].n_domains = 1, n[1].domains = (struct locate_domain[]){ { "vm1", RUNNING } };
+	r = run(n, "vm1");
+	assert_int_equal(r.state, LOCATE_RUNNING);
+	assert_int_equal(r.node_id, 2);
 }
 
 static void test_agent_down_member_keeps_last_report_as_unknown(void **st)
@@ -171,6 +188,30 @@ static void test_fenced_node_holds_nothing(void **st)
 	assert_int_equal(r.state, LOCATE_STOPPED);
 	n[2].has_record = false;
 	r = run(n, "vm1");
+	assert_int_equal(r.state, LOCATE_STOPPED);
+}
+
+/*
+ * Fenced and away is known off for what it ran before the fence, not for a
+ * VM an action touched there since (it came back, a start was decided on it,
+ * it left again): that VM is unknown.
+ */
+static void test_fenced_node_touched_since(void **st)
+{
+	struct locate_node n[3];
+	const char *touched[] = { "vm1" };
+	struct locate_result r;
+
+	(void)st;
+	three_current(n);
+	n[2].member = n[2].current = false;
+	n[2].holds_nothing = true;
+	n[2].n_touched = 1, n[2].touched = touched;
+	r = run(n, "vm1");
+	assert_int_equal(r.state, LOCATE_UNKNOWN);
+	assert_int_equal(r.unknown_node, 3);
+	assert_non_null(strstr(r.reason, "an action was moving it onto n3"));
+	r = run(n, "vm2");
 	assert_int_equal(r.state, LOCATE_STOPPED);
 }
 
@@ -277,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_touched_by_an_action_is_unknown),
 		cmocka_unit_test(test_agent_down_member_keeps_last_report_as_unknown),
 		cmocka_unit_test(test_fenced_node_holds_nothing),
+		cmocka_unit_test(test_fenced_node_touched_since),
 		cmocka_unit_test(test_running_beats_unknown),
 		cmocka_unit_test(test_migration_paused_copy_is_not_a_second),
 		cmocka_unit_test(test_two_running_copies_are_reported),

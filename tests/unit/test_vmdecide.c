@@ -159,6 +159,63 @@ static void test_start_placement(void **st)
 	state_free(&f.s);
 }
 
+/* Where it is defined, and its home, only with room; a fenced node takes nothing. */
+static void test_start_needs_room_on_home(void **st)
+{
+	struct fixture f;
+	struct vmd_request q = { .kind = START, .vm = "vm1" };
+	struct locate_result loc = at(LOCATE_STOPPED, 3);
+	struct vmd_decision d;
+
+	(void)st;
+	setup(&f);
+	f.nodes[2].load_mib = 3584; /* n3, where it is defined, is full */
+	f.nodes[1].load_mib = 3584; /* n2, its home, too */
+	f.nodes[0].load_mib = 1024;
+	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
+	assert_int_equal(d.kind, VMD_ACT);
+	assert_int_equal(d.node, 1);
+	/* n1 lost and fenced (back, not usable again yet): nowhere. */
+	{
+		Drover__Envelope env = DROVER__ENVELOPE__INIT;
+		Drover__NodeLost m = DROVER__NODE_LOST__INIT;
+
+		m.node = 1;
+		m.reason = (char *)"left";
+		env.body_case = DROVER__ENVELOPE__BODY_NODE_LOST;
+		env.node_lost = &m;
+		assert_int_equal(state_apply(&f.s, &env), 1);
+	}
+	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
+	assert_int_equal(d.kind, VMD_ANSWER);
+	assert_int_equal(d.exit_code, DROVER_EXIT_UNAVAILABLE);
+	state_free(&f.s);
+}
+
+/* A start waits for the coordinator's other decisions in flight; a stop does not. */
+static void test_start_waits_for_decisions_in_flight(void **st)
+{
+	struct fixture f;
+	struct vmd_request q = { .kind = START, .vm = "vm1", .others_in_flight = true,
+				 .may_hold = true };
+	struct locate_result loc = at(LOCATE_STOPPED, 0);
+	struct vmd_decision d;
+
+	(void)st;
+	setup(&f);
+	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
+	assert_int_equal(d.kind, VMD_HOLD);
+	q.may_hold = false;
+	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
+	assert_int_equal(d.kind, VMD_ANSWER);
+	assert_int_equal(d.exit_code, DROVER_EXIT_UNAVAILABLE);
+	q.kind = DROVER__VM_ACTION_KIND__VM_ACTION_STOP;
+	loc = at(LOCATE_RUNNING, 2);
+	assert_int_equal(vm_decide(&f.v, &q, &loc, &d), 0);
+	assert_int_equal(d.kind, VMD_ACT);
+	state_free(&f.s);
+}
+
 static void test_busy_vm_refused(void **st)
 {
 	struct fixture f;
@@ -226,6 +283,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unknown_holds_or_refuses),
 		cmocka_unit_test(test_start_placement),
+		cmocka_unit_test(test_start_needs_room_on_home),
+		cmocka_unit_test(test_start_waits_for_decisions_in_flight),
 		cmocka_unit_test(test_busy_vm_refused),
 		cmocka_unit_test(test_busy_with_a_migration_job),
 		cmocka_unit_test(test_migrate_refused),
