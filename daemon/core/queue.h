@@ -125,10 +125,19 @@ enum queue_op_kind {
 	QUEUE_OP_MIGRATE = 0,
 	QUEUE_OP_START = 1,
 	QUEUE_OP_STOP = 2,
+	QUEUE_OP_VF_ATTACH = 3, /* a degraded VM gets a free VF of its pool (state_vf.c) */
 };
 
 /* A plan has at most this many steps (a migration of a VM with a VF: detach, transfer, attach). */
 #define QUEUE_MAX_STEPS 4
+
+/* A VF: device (1..n) of pool on node; node 0: none (state_vf.c). */
+struct queue_vf {
+	uint32_t node;
+	char pool[32];
+	uint32_t device;
+	bool attached;
+};
 
 /* One step of an operation's plan: what (Drover__OpStepKind) and which node's agent does it. */
 struct queue_step {
@@ -174,6 +183,16 @@ struct queue_job {
 	uint64_t finished_ms;
 	bool cancel_requested;   /* `drain cancel` while running: a failure ends it */
 	char error[QUEUE_REASON_MAX];
+	/*
+	 * SR-IOV (state_vf.c): the VF reserved where the operation puts the VM;
+	 * a rollback (the transfer failed after the detach: the last step
+	 * re-attaches the VF on the source, then vf_reason fails the attempt);
+	 * the transfer's figures, until an attach step ends the job.
+	 */
+	struct queue_vf vf_reserved;
+	bool vf_rollback;
+	char vf_reason[QUEUE_REASON_MAX];
+	uint64_t vf_bytes, vf_downtime_ms;
 	/* Written by queue_dispatch(): */
 	enum queue_blocker blocker;
 	char blocker_text[QUEUE_BLOCKER_MAX];
