@@ -97,4 +97,12 @@ int coord_decide(const struct coord_input *in, struct coord_decision *ret);
 int coord_dispatch(const struct coord_input *in, struct queue_job *jobs, size_t n,
 		   struct queue_action *acts, size_t max, size_t *n_acts);
 
+/*
+ * SR-IOV in the queue's input (coord_dispatch() does both): the view's VF
+ * pools with each node's free VFs and its SA capacity and use, and a job's
+ * VF pool, vf = required and SAs, all from the replicated state.
+ */
+void coord_view_add_vf(const struct cluster_state *s, struct queue_view *v);
+void coord_job_add_vf(const struct cluster_state *s, struct queue_job *j);
+
 #endif

@@ -323,7 +323,8 @@ void checks_applied(const struct replica *r, const Drover__Envelope *env, const 
 		uint32_t failed = 0;
 		enum queue_job_state want;
 
-		if (!j)
+		/* The VF comes back to the source first (state_vf.c); the failure is counted after it. */
+		if (!j || (j->state == QUEUE_JOB_RUNNING && j->vf_rollback))
 			return;
 		for (size_t a = 0; a < j->n_attempts; a++)
 			failed += j->attempts[a].result == QUEUE_RESULT_FAILED;
@@ -403,6 +404,9 @@ static void check_executions(const struct replica *r)
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING || !src || !src->up ||
 		    !replica_is_member(r, j->source) || !src->synced)
 			continue;
+		/* A VF step (detach, attach) is its agent's, not a transfer. */
+		if (j->step < j->n_plan && j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER)
+			continue;
 		if (!executes(src, j))
 			violation("%s's job %llu runs %s -> %s over %s, which %s does not execute",
 				  r->name, (unsigned long long)j->id, nm(j->source), nm(j->target),
@@ -414,7 +418,8 @@ static void check_executions(const struct replica *r)
 	for (size_t x = 0; x < r->n_migs; x++) {
 		const struct queue_job *j = state_op_find(st, r->migs[x].job_id);
 
-		if (!j || j->state != QUEUE_JOB_RUNNING || j->source != r->id)
+		if (!j || j->state != QUEUE_JOB_RUNNING || j->source != r->id ||
+		    (j->step < j->n_plan && j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER))
 			violation("%s executes job %llu, which its state says is %s", r->name,
 				  (unsigned long long)r->migs[x].job_id,
 				  j ? queue_job_state_name(j->state) : "gone");

@@ -431,6 +431,9 @@ static bool coordinate_failover(struct replica *r)
 		} else if (a->kind == REC_DESTROY) {
 			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
 				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE);
+		} else if (a->kind == REC_VF_ATTACH) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_OPERATOR);
 		}
 	}
 	return sent;
