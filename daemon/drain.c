@@ -555,6 +555,19 @@ void drain_agent_lost(struct droverd *d)
 	d->n_execs = 0;
 }
 
+void drain_take_step(struct droverd *d, const struct queue_job *j)
+{
+	if (!j || j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
+	    state_op_executor(j) != d->local_id)
+		return;
+	if (j->step >= j->n_plan || j->plan[j->step].kind == DROVER__OP_STEP_KIND__OP_STEP_TRANSFER) {
+		if (j->source == d->local_id && !exec_find(d, j->id))
+			exec_start(d, j);
+		return;
+	}
+	vf_exec_step(d, j);
+}
+
 /* ---- delivered messages ---- */
 
 void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
@@ -573,8 +586,7 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 					d->aborted[i] = d->aborted[--d->n_aborted];
 					break;
 				}
-			if (j && j->source == d->local_id && !exec_find(d, j->id))
-				exec_start(d, j);
+			drain_take_step(d, j);
 			break;
 		}
 		case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
@@ -588,6 +600,8 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 			}
 			break;
 		case DROVER__ENVELOPE__BODY_JOB_FINISH:
+			/* Transferred, and the target attaches a VF next; or the source re-attaches it. */
+			drain_take_step(d, state_job_find(&d->state, env->job_finish->job_id));
 			for (size_t i = 0; i < DROVER_MAX_PROGRESS; i++)
 				if (d->progress[i].job_id == env->job_finish->job_id)
 					d->progress[i].job_id = 0;
@@ -695,6 +709,10 @@ void drain_on_synced(struct droverd *d)
 
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
 		    j->source != d->local_id || exec_find(d, j->id))
+			continue;
+		/* A VF step is not a transfer: vf_exec_reconcile() ends it. */
+		if (j->step < j->n_plan &&
+		    j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER)
 			continue;
 		f = sent_finish_find(d, j->id);
 		if (f) {
