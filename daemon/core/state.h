@@ -311,6 +311,12 @@ uint32_t state_vf_free(const struct cluster_state *s, uint32_t node, const char 
 const char *state_vf_degraded(const struct vm_cfg *v, char *buf, size_t len);
 /* The IPsec SAs the VMs that run on node (owner, want running) may offload. */
 uint64_t state_sa_used(const struct cluster_state *s, uint32_t node);
+/*
+ * Whether the VM runs short of IPsec offload: it declares SAs, runs on its
+ * owner, and the VMs there before it (by name) with its own pass the node's
+ * capacity, so its IPsec costs guest CPU.
+ */
+bool state_sa_short(const struct cluster_state *s, const struct vm_cfg *v);
 /* The node's announced SA capacity (0: none or never announced). */
 uint32_t state_sa_capacity(const struct cluster_state *s, uint32_t node);
 

@@ -121,6 +121,19 @@ uint64_t state_sa_used(const struct cluster_state *s, uint32_t node)
 	return n;
 }
 
+bool state_sa_short(const struct cluster_state *s, const struct vm_cfg *v)
+{
+	uint64_t sum = 0;
+
+	if (!v->ipsec_offload_sa || !v->owner || v->want != DROVER__VM_WANT__VM_WANT_RUNNING)
+		return false;
+	/* vms[] is sorted by name: the VMs before v are those that come first. */
+	for (size_t i = 0; i < s->n_vms && &s->vms[i] != v; i++)
+		if (s->vms[i].owner == v->owner && s->vms[i].want == DROVER__VM_WANT__VM_WANT_RUNNING)
+			sum += s->vms[i].ipsec_offload_sa;
+	return sum + v->ipsec_offload_sa > state_sa_capacity(s, v->owner);
+}
+
 uint32_t state_sa_capacity(const struct cluster_state *s, uint32_t node)
 {
 	const struct node_cfg *n = state_node_find(s, node);

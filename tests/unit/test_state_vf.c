@@ -536,10 +536,14 @@ static void test_sa_accounting(void **unused)
 	assert_int_equal(state_sa_capacity(&s, 1), 100);
 	assert_int_equal(state_sa_used(&s, 1), 110); /* 40 + 70: over, both still run */
 	assert_int_equal(state_sa_used(&s, 2), 0);
+	/* vm1 comes first and fits; vm2 runs short (its IPsec costs guest CPU). */
+	assert_false(state_sa_short(&s, state_vm_find(&s, "vm1")));
+	assert_true(state_sa_short(&s, state_vm_find(&s, "vm2")));
 	id = migrate_start(&s, "vm2", 1, 2);
 	assert_int_equal(job_finish(&s, id, true, ""), 1);
 	assert_int_equal(state_sa_used(&s, 1), 40);
 	assert_int_equal(state_sa_used(&s, 2), 70);
+	assert_true(state_sa_short(&s, state_vm_find(&s, "vm2"))); /* n2 announced no capacity */
 	state_free(&s);
 }
 
