@@ -266,6 +266,9 @@ static void send_decision(struct droverd *d, const struct coord_decision *c)
 			 c->reason);
 		break;
 	}
+	case COORD_STEP_FAIL:
+		log_warn("job %llu: %s", (unsigned long long)c->job_id, c->reason);
+		break;
 	case COORD_ABORT:
 		if (d->n_aborted == DROVER_MAX_EXECS)
 			memmove(&d->aborted[0], &d->aborted[1], sizeof(d->aborted[0]) * --d->n_aborted);

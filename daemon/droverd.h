@@ -134,6 +134,15 @@ struct vf_step_exec {
 };
 #define DROVER_MAX_VF_STEPS 64
 
+/* An OpStepResult this node sent, kept so it is said again (not failed) if an exchange ate it. */
+struct vf_sent {
+	uint64_t op_id;            /* 0: slot unused */
+	uint32_t step;
+	uint64_t started_ms;       /* the job's attempt (a retry plans its steps again) */
+	bool ok;
+	char error[QUEUE_REASON_MAX];
+};
+
 /* A JobFinish this node sent as a job's source, kept until it is applied. */
 struct sent_finish {
 	uint64_t job_id;           /* 0: slot unused */
@@ -238,6 +247,8 @@ struct droverd {
 	/* vf_exec.c: the VF steps this node executes */
 	size_t n_vf_steps;
 	struct vf_step_exec vf_steps[DROVER_MAX_VF_STEPS];
+	struct vf_sent vf_sent[DROVER_MAX_VF_STEPS];
+	size_t vf_sent_next;       /* the slot the next one overwrites */
 
 	/* failover.c: fencing and recovery, the coordinator's and this node's part */
 	struct failover *fo;

@@ -16,7 +16,7 @@
  *
  * Nothing here blocks: the agent does the hypervisor's work and answers
  * through agent_link.c; a step whose executor left is ended by the
- * coordinator, one whose droverd restarted by that droverd when it is
+ * coordinator (core/coord.c), one whose droverd restarted by that droverd when it is
  * synchronised again (it cannot know whether the agent finished), both as
  * failed, which keeps what the state says of the VF.
  */
@@ -120,11 +120,23 @@ static struct vf_step_exec *step_find(struct droverd *d, uint64_t op, uint32_t s
 	return NULL;
 }
 
+/* What we said of step of op's attempt that started at started_ms, if anything. */
+static const struct vf_sent *sent_find(const struct droverd *d, uint64_t op, uint32_t step,
+				       uint64_t started_ms)
+{
+	for (size_t i = 0; i < DROVER_MAX_VF_STEPS; i++)
+		if (d->vf_sent[i].op_id == op && d->vf_sent[i].step == step &&
+		    d->vf_sent[i].started_ms == started_ms)
+			return &d->vf_sent[i];
+	return NULL;
+}
+
 static void send_step_result(struct droverd *d, uint64_t op, uint32_t step, bool ok,
 			     const char *error)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__OpStepResult m = DROVER__OP_STEP_RESULT__INIT;
+	const struct queue_job *j;
 	char why[QUEUE_REASON_MAX];
 
 	/* Every member refuses a longer one; cut here so the step still ends. */
@@ -137,6 +149,13 @@ static void send_step_result(struct droverd *d, uint64_t op, uint32_t step, bool
 	env.body_case = DROVER__ENVELOPE__BODY_OP_STEP_RESULT;
 	env.op_step_result = &m;
 	membership_send(d, &env, false);
+	/* Remembered: what our agent said is said again, never replaced by a guess. */
+	if ((j = state_job_find(&d->state, op)) && !sent_find(d, op, step, j->started_ms)) {
+		d->vf_sent[d->vf_sent_next] =
+			(struct vf_sent){ .op_id = op, .step = step, .started_ms = j->started_ms, .ok = ok };
+		strscpy(d->vf_sent[d->vf_sent_next].error, why, sizeof(d->vf_sent[0].error));
+		d->vf_sent_next = (d->vf_sent_next + 1) % DROVER_MAX_VF_STEPS;
+	}
 }
 
 static bool is_vf_step(const struct queue_job *j)
@@ -233,27 +252,31 @@ void vf_exec_agent_lost(struct droverd *d)
 	d->n_vf_steps = 0;
 }
 
+/*
+ * A VF step of ours that nothing here runs: this droverd restarted meanwhile.
+ * (One whose node left is the coordinator's to fail: coord.c, COORD_STEP_FAIL.)
+ */
 void vf_exec_reconcile(struct droverd *d)
 {
-	uint32_t coord = droverd_coordinator(d);
-	char msg[QUEUE_REASON_MAX];
-
 	if (!d->synced || !d->config_quorate)
 		return;
 	for (size_t i = 0; i < d->state.n_jobs; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
-		uint32_t exec;
 
-		if (!is_vf_step(j))
+		const struct vf_sent *f;
+
+		if (!is_vf_step(j) || state_op_executor(j) != d->local_id ||
+		    step_find(d, j->id, j->step))
 			continue;
-		exec = state_op_executor(j);
-		if (exec == d->local_id && !step_find(d, j->id, j->step)) {
-			/* Ours, and nothing here runs it: this droverd restarted meanwhile. */
-			send_step_result(d, j->id, j->step, false,
-					 "droverd restarted during the VF step");
-		} else if (exec != d->local_id && coord == d->local_id && !droverd_is_member(d, exec)) {
-			snprintf(msg, sizeof(msg), "node %u left the cluster during the VF step", exec);
-			send_step_result(d, j->id, j->step, false, msg);
+		f = sent_find(d, j->id, j->step, j->started_ms);
+		if (f) {
+			/* Said before and not applied (an exchange dropped it): again. */
+			struct vf_sent again = *f;
+
+			log_info("job %llu: saying the end of its VF step again", (unsigned long long)j->id);
+			send_step_result(d, again.op_id, again.step, again.ok, again.error);
+		} else {
+			send_step_result(d, j->id, j->step, false, "droverd restarted during the VF step");
 		}
 	}
 }

@@ -99,15 +99,41 @@ static bool was_aborted(const struct coord_input *in, uint64_t id)
  * them), then running migrations whose target or network went away under
  * them (aborted by their source).
  */
+/* The running migration's current step is a VF detach or attach, not the transfer. */
+static bool vf_step(const struct queue_job *j)
+{
+	return j->step < j->n_plan && j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER;
+}
+
 static bool check_running(const struct coord_input *in, struct coord_decision *ret)
 {
 	char b1[32], b2[32];
 
 	for (size_t i = 0; i < in->state->n_jobs; i++) {
 		const struct queue_job *j = &in->state->jobs[i];
+		uint32_t exec;
 
+		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING || !vf_step(j))
+			continue;
+		/* A VF step (detach, attach) whose node left: failed, so the plan goes on or ends. */
+		exec = state_op_executor(j);
+		if (is_member(in, exec))
+			continue;
+		ret->kind = COORD_STEP_FAIL;
+		ret->job_id = j->id;
+		ret->step = j->step;
+		snprintf(ret->reason, sizeof(ret->reason), "%.40s left the cluster during the VF %s",
+			 name_of(in, exec, b1, sizeof(b1)),
+			 j->plan[j->step].kind == DROVER__OP_STEP_KIND__OP_STEP_VF_DETACH ? "detach"
+											   : "attach");
+		return true;
+	}
+	for (size_t i = 0; i < in->state->n_jobs; i++) {
+		const struct queue_job *j = &in->state->jobs[i];
+
+		/* Only the transfer ends with JobFinish; a VF step is handled above. */
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
-		    is_member(in, j->source))
+		    is_member(in, j->source) || vf_step(j))
 			continue;
 		ret->kind = COORD_FINISH;
 		ret->job_id = j->id;
@@ -119,8 +145,9 @@ static bool check_running(const struct coord_input *in, struct coord_decision *r
 	for (size_t i = 0; i < in->state->n_jobs; i++) {
 		const struct queue_job *j = &in->state->jobs[i];
 
+		/* Nothing moves during a VF step: nothing to abort. */
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
-		    was_aborted(in, j->id))
+		    was_aborted(in, j->id) || vf_step(j))
 			continue;
 		if (!is_member(in, j->target))
 			/* libvirt would notice only when its keepalive gives up. */

@@ -7,7 +7,10 @@
  * unit tests and the simulator (tests/sim) call it directly.
  *
  * In order of precedence, it:
- *  1. finishes (as failed) a running job whose source left the cluster;
+ *  0. fails the VF step (detach, attach: docs/SRIOV.md) of a running job
+ *     whose executing node left the cluster (OpStepResult);
+ *  1. finishes (as failed) a running job whose source left the cluster
+ *     during its transfer;
  *  2. asks for the abort of a running migration whose target left or whose
  *     network stopped being usable between source and target (once per
  *     attempt: the caller passes the jobs it asked already);
@@ -68,11 +71,13 @@ enum coord_kind {
 	COORD_ADD,        /* JobsAdd(vms from node, origin drain) */
 	COORD_NODE_STATE, /* SetNodeState(node, node_state) */
 	COORD_START,      /* JobStart for each of starts[] */
+	COORD_STEP_FAIL,  /* OpStepResult(job_id, step, failed, reason): its VF step's node left */
 };
 
 struct coord_decision {
 	enum coord_kind kind;
 	uint64_t job_id;
+	uint32_t step;
 	char reason[QUEUE_REASON_MAX];
 	size_t n_ids;
 	uint64_t ids[COORD_MAX_IDS];

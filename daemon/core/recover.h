@@ -36,7 +36,7 @@
  * that runs on its owner without the VF it asks for (degraded) gets
  * REC_VF_ATTACH as soon as its owner's pool has a free one, so a restart
  * runs with a VF where one is free; not after an attach failed there (its
- * vf_error), which would only fail again until the VM moves.
+ * vf_error), which would only fail again until the VM moves or starts again.
  */
 #ifndef DROVER_CORE_RECOVER_H
 #define DROVER_CORE_RECOVER_H

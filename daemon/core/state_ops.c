@@ -455,6 +455,8 @@ static int apply_result(struct cluster_state *s, const Drover__VmActionResult *m
 	state_fence_on_op_end(s, o, m->ok, m->error);
 	if (o->kind == QUEUE_OP_VF_ATTACH)
 		state_vf_attach_ended(s, o, m->ok, m->error);
+	else if (o->kind == QUEUE_OP_START && m->ok)
+		state_vf_started(s, o->vm);
 	o->state = m->ok ? QUEUE_JOB_DONE : QUEUE_JOB_FAILED;
 	o->step = (uint32_t)o->n_plan;
 	/* Longer errors are cut alike everywhere: a result must end its operation. */

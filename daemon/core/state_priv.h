@@ -31,6 +31,8 @@ void state_jobs_attempt_failed(struct cluster_state *s, struct queue_job *j, con
 int state_vf_node_from_proto(struct node_cfg *n, Drover__VfPool *const *pools, size_t n_pools,
 			     uint32_t sa_capacity);
 int state_vf_attach_reserve(struct cluster_state *s, struct queue_job *o);
+/* The VM started afresh: it has no VF, and an attach that failed elsewhere may be tried again. */
+void state_vf_started(struct cluster_state *s, const char *vm);
 void state_vf_attach_ended(struct cluster_state *s, struct queue_job *o, bool ok,
 			   const char *error);
 /* The protobuf forms (state.c and state_jobs.c call them for nodes, VMs and operations). */

@@ -252,6 +252,16 @@ int state_vf_attach_reserve(struct cluster_state *s, struct queue_job *o)
 	return 0;
 }
 
+void state_vf_started(struct cluster_state *s, const char *vm)
+{
+	struct vm_cfg *v = vm_mut(s, vm);
+
+	if (!v)
+		return;
+	vf_clear(&v->vf);
+	v->vf_error[0] = '\0';
+}
+
 /* An attach ended (a repair, a migration's last step, a rollback): the VM has it, or the pool. */
 static void attach_ended(struct vm_cfg *v, const struct queue_vf *vf, bool ok, const char *error)
 {

@@ -268,6 +268,12 @@ void checks_decision(const struct replica *r, const struct coord_input *in,
 			violation("%s ends job %llu, whose source is a member: %s", r->name,
 				  (unsigned long long)dec->job_id, dec->reason);
 		break;
+	case COORD_STEP_FAIL:
+		j = state_op_find(st, dec->job_id);
+		if (!j || replica_is_member(r, state_op_executor(j)))
+			violation("%s fails a step of job %llu, whose executor is a member: %s", r->name,
+				  (unsigned long long)dec->job_id, dec->reason);
+		break;
 	case COORD_ABORT:
 		j = state_op_find(st, dec->job_id);
 		if (!j || (replica_is_member(r, j->target) &&

@@ -253,10 +253,10 @@ static bool coordinate_queue(struct replica *r)
 	if (dec->kind == COORD_ABORT && r->n_aborted < MAX_MIGS)
 		r->aborted[r->n_aborted++] = dec->job_id;
 	S.stats.aborts += dec->kind == COORD_ABORT;
-	if (dec->kind == COORD_ABORT || dec->kind == COORD_FINISH)
+	if (dec->kind == COORD_ABORT || dec->kind == COORD_FINISH || dec->kind == COORD_STEP_FAIL)
 		LOGD("t=%d %s decides: %s job %llu: %s", S.tick, r->name,
-		    dec->kind == COORD_ABORT ? "abort" : "end", (unsigned long long)dec->job_id,
-		    dec->reason);
+		    dec->kind == COORD_ABORT ? "abort" : dec->kind == COORD_FINISH ? "end" : "fail the step of",
+		    (unsigned long long)dec->job_id, dec->reason);
 	for (size_t i = 0; i < msgs->n; i++)
 		replica_send(r, &msgs->env[i]);
 	n_sent = msgs->n;
