@@ -73,14 +73,39 @@ bool state_vf_taken(const struct cluster_state *s, uint32_t node, const char *po
 	return false;
 }
 
+_Static_assert(DROVER_MAX_VF_DEVICES <= 32, "a pool's devices fit a 32-bit mask");
+
+/* Bit d-1 set: device d of pool on node is held or reserved. One pass, for the coordinator's loops. */
+static uint32_t taken_mask(const struct cluster_state *s, uint32_t node, const char *pool)
+{
+	uint32_t m = 0;
+
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct queue_vf *vf = &s->vms[i].vf;
+
+		if (vf->node == node && vf->device && vf->device <= 32 && strcmp(vf->pool, pool) == 0)
+			m |= 1u << (vf->device - 1);
+	}
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		const struct queue_vf *vf = &s->jobs[i].vf_reserved;
+
+		if (vf->node == node && vf->device && vf->device <= 32 &&
+		    state_op_unfinished(&s->jobs[i]) && strcmp(vf->pool, pool) == 0)
+			m |= 1u << (vf->device - 1);
+	}
+	return m;
+}
+
 uint32_t state_vf_pick(const struct cluster_state *s, uint32_t node, const char *pool)
 {
 	const struct vf_pool *p = state_vf_pool(s, node, pool);
+	uint32_t m;
 
 	if (!p)
 		return 0;
+	m = taken_mask(s, node, pool);
 	for (uint32_t d = 1; d <= p->n_devices; d++)
-		if (!state_vf_taken(s, node, pool, d))
+		if (!(m & (1u << (d - 1))))
 			return d;
 	return 0;
 }
@@ -88,12 +113,13 @@ uint32_t state_vf_pick(const struct cluster_state *s, uint32_t node, const char 
 uint32_t state_vf_free(const struct cluster_state *s, uint32_t node, const char *pool)
 {
 	const struct vf_pool *p = state_vf_pool(s, node, pool);
-	uint32_t n = 0;
+	uint32_t m, n = 0;
 
 	if (!p)
 		return 0;
+	m = taken_mask(s, node, pool);
 	for (uint32_t d = 1; d <= p->n_devices; d++)
-		n += !state_vf_taken(s, node, pool, d);
+		n += !(m & (1u << (d - 1)));
 	return n;
 }
 
