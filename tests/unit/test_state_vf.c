@@ -657,6 +657,215 @@ static void test_hash_sees_the_hold(void **unused)
 	state_free(&s);
 }
 
+/* ---- random streams: two replicas, every path, nothing given twice, everything back ---- */
+
+static uint64_t rnd_state = 88172645463325252ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (uint32_t)(rnd_state % n);
+}
+
+/* Apply to both replicas; they must answer alike and stay alike. */
+static int both_apply(struct cluster_state *a, struct cluster_state *b, Drover__Envelope *env)
+{
+	int ra = apply(a, env), rb = apply(b, env);
+
+	assert_int_equal(ra, rb);
+	assert_int_equal(state_hash(a), state_hash(b));
+	return ra;
+}
+
+static void random_message(struct cluster_state *a, struct cluster_state *b)
+{
+	static const char *const vms[] = { "r0", "r1", "r2", "r3", "r4", "r5" };
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__VmAction act = DROVER__VM_ACTION__INIT;
+	Drover__VmActionResult res = DROVER__VM_ACTION_RESULT__INIT;
+	Drover__JobsAdd add = DROVER__JOBS_ADD__INIT;
+	Drover__JobSpec sp = DROVER__JOB_SPEC__INIT, *spp = &sp;
+	Drover__JobStart js = DROVER__JOB_START__INIT;
+	Drover__JobFinish jf = DROVER__JOB_FINISH__INIT;
+	Drover__OpStepResult sr = DROVER__OP_STEP_RESULT__INIT;
+	const char *vm = vms[rnd(6)];
+	uint64_t id = a->next_job_id > 1 ? a->next_job_id - 1 - rnd(4) : 1;
+	const struct queue_job *j = state_op_find(a, id);
+	const struct vm_cfg *v = state_vm_find(a, vm);
+
+	switch (rnd(8)) {
+	case 0: {
+		/* A node announces (a reload may grow or shrink its pool), on a copy of each. */
+		struct cluster_state *both[2] = { a, b };
+		uint32_t node = 1 + rnd(3), n = rnd(4), sa = rnd(3) * 50;
+		int r[2];
+
+		for (int k = 0; k < 2; k++)
+			r[k] = hardware(both[k], node, n, sa);
+		assert_int_equal(r[0], r[1]);
+		assert_int_equal(state_hash(a), state_hash(b));
+		return;
+	}
+	case 1:
+		act.kind = rnd(2) ? DROVER__VM_ACTION_KIND__VM_ACTION_START
+				  : DROVER__VM_ACTION_KIND__VM_ACTION_STOP;
+		if (v && v->owner && act.kind == DROVER__VM_ACTION_KIND__VM_ACTION_START)
+			act.kind = DROVER__VM_ACTION_KIND__VM_ACTION_STOP;
+		act.vm = (char *)vm;
+		act.node = v && v->owner ? v->owner : 1 + rnd(3);
+		env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+		env.vm_action = &act;
+		break;
+	case 2:
+		act.kind = DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH;
+		act.vm = (char *)vm;
+		act.node = v && v->owner && rnd(4) ? v->owner : 1 + rnd(3);
+		env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION;
+		env.vm_action = &act;
+		break;
+	case 3:
+		res.action_id = id;
+		res.ok = rnd(3) != 0;
+		res.error = (char *)"no";
+		env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_RESULT;
+		env.vm_action_result = &res;
+		break;
+	case 4:
+		sp.vm = (char *)vm;
+		sp.source = v && v->owner ? v->owner : 1 + rnd(3);
+		sp.origin = DROVER__JOB_ORIGIN__JOB_ORIGIN_MANUAL;
+		add.jobs = &spp;
+		add.n_jobs = 1;
+		env.body_case = DROVER__ENVELOPE__BODY_JOBS_ADD;
+		env.jobs_add = &add;
+		break;
+	case 5:
+		js.job_id = id;
+		js.target = 1 + rnd(3);
+		js.network = (char *)"net";
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_START;
+		env.job_start = &js;
+		break;
+	case 6:
+		jf.job_id = id;
+		jf.ok = rnd(2);
+		jf.reason = (char *)(jf.ok ? "" : "cut");
+		env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+		env.job_finish = &jf;
+		break;
+	default:
+		sr.op_id = id;
+		sr.step = j ? j->step : 0;
+		sr.ok = rnd(3) != 0;
+		sr.error = (char *)(sr.ok ? "" : "refused");
+		env.body_case = DROVER__ENVELOPE__BODY_OP_STEP_RESULT;
+		env.op_step_result = &sr;
+		break;
+	}
+	both_apply(a, b, &env);
+}
+
+/* End every operation as failed, then stop every VM: every VF must be back in its pool. */
+static void wind_down(struct cluster_state *a, struct cluster_state *b)
+{
+	for (int round = 0; round < 64; round++) {
+		bool any = false;
+
+		for (size_t i = 0; i < a->n_jobs; i++) {
+			const struct queue_job *j = &a->jobs[i];
+			Drover__Envelope env = DROVER__ENVELOPE__INIT;
+			Drover__JobsCancel jc = DROVER__JOBS_CANCEL__INIT;
+			Drover__JobFinish jf = DROVER__JOB_FINISH__INIT;
+			Drover__OpStepResult sr = DROVER__OP_STEP_RESULT__INIT;
+			Drover__VmActionResult res = DROVER__VM_ACTION_RESULT__INIT;
+			uint64_t ids[1] = { j->id };
+
+			if (!(j->state == QUEUE_JOB_QUEUED || j->state == QUEUE_JOB_RUNNING))
+				continue;
+			any = true;
+			if (j->state == QUEUE_JOB_QUEUED) {
+				jc.job_ids = ids;
+				jc.n_job_ids = 1;
+				jc.reason = (char *)"wind down";
+				env.body_case = DROVER__ENVELOPE__BODY_JOBS_CANCEL;
+				env.jobs_cancel = &jc;
+			} else if (j->kind != QUEUE_OP_MIGRATE) {
+				res.action_id = j->id;
+				res.ok = false;
+				res.error = (char *)"wind down";
+				env.body_case = DROVER__ENVELOPE__BODY_VM_ACTION_RESULT;
+				env.vm_action_result = &res;
+			} else if (j->plan[j->step].kind == DROVER__OP_STEP_KIND__OP_STEP_TRANSFER) {
+				jf.job_id = j->id;
+				jf.ok = false;
+				jf.reason = (char *)"wind down";
+				env.body_case = DROVER__ENVELOPE__BODY_JOB_FINISH;
+				env.job_finish = &jf;
+			} else {
+				sr.op_id = j->id;
+				sr.step = j->step;
+				sr.ok = false;
+				sr.error = (char *)"wind down";
+				env.body_case = DROVER__ENVELOPE__BODY_OP_STEP_RESULT;
+				env.op_step_result = &sr;
+			}
+			assert_int_equal(both_apply(a, b, &env), 1);
+			break;
+		}
+		if (!any)
+			break;
+	}
+	for (size_t i = 0; i < a->n_vms; i++) {
+		if (!a->vms[i].owner)
+			continue;
+		assert_int_equal(action(a, DROVER__VM_ACTION_KIND__VM_ACTION_STOP, a->vms[i].name,
+					a->vms[i].owner), 1);
+		assert_int_equal(action(b, DROVER__VM_ACTION_KIND__VM_ACTION_STOP, b->vms[i].name,
+					b->vms[i].owner), 1);
+		assert_int_equal(result(a, last_op(a), true, ""), 1);
+		assert_int_equal(result(b, last_op(b), true, ""), 1);
+	}
+	assert_int_equal(state_hash(a), state_hash(b));
+	for (size_t i = 0; i < a->n_vms; i++)
+		assert_int_equal(a->vms[i].vf.node, 0);
+	for (size_t i = 0; i < a->n_nodes; i++)
+		for (size_t p = 0; p < a->nodes[i].n_vf_pools; p++)
+			assert_int_equal(state_vf_free(a, a->nodes[i].id, a->nodes[i].vf_pools[p].name),
+					 a->nodes[i].vf_pools[p].n_devices);
+}
+
+static void test_random_streams_free_everything(void **unused)
+{
+	(void)unused;
+	for (int run = 0; run < 40; run++) {
+		struct cluster_state a, b;
+		uint64_t vf_ops = 0;
+
+		state_init(&a);
+		for (int k = 0; k < 6; k++) {
+			char name[8];
+
+			snprintf(name, sizeof(name), "r%d", k);
+			assert_int_equal(add_vm(&a, name, "fast", k == 5, 10), 1);
+		}
+		assert_int_equal(hardware(&a, 1, 2, 50), 1);
+		assert_int_equal(hardware(&a, 3, 1, 0), 1);
+		state_copy(&a, &b);
+		for (int i = 0; i < 400; i++) {
+			random_message(&a, &b);
+			for (size_t k = 0; k < a.n_jobs; k++)
+				vf_ops += a.jobs[k].vf_reserved.node != 0;
+		}
+		/* The stream did reach the VF paths, or this test proves nothing. */
+		assert_true(vf_ops > 0);
+		wind_down(&a, &b);
+		state_free(&a);
+		state_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_persisted_and_exchanged),
 		cmocka_unit_test(test_double_hold_refused_on_load),
 		cmocka_unit_test(test_hash_sees_the_hold),
+		cmocka_unit_test(test_random_streams_free_everything),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
