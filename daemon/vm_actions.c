@@ -99,6 +99,8 @@ static const char *kind_name(Drover__VmActionKind k)
 		return "stop";
 	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE:
 		return "migrate";
+	case DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH:
+		return "VF attach";
 	default:
 		return "?";
 	}
