@@ -426,6 +426,13 @@ static int apply_step_result(struct cluster_state *s, const Drover__OpStepResult
 			if (v)
 				v->vf.attached = false;
 			j->step++;
+			/*
+			 * `drain cancel --abort` came during the detach: the transfer
+			 * does not start; the VF goes back first, then the job ends
+			 * cancelled (state_jobs_attempt_failed()).
+			 */
+			if (j->cancel_requested)
+				state_vf_transfer_failed(s, j, "cancelled before the transfer");
 			s->epoch++;
 			return 1;
 		}

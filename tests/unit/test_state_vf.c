@@ -418,6 +418,36 @@ static void test_transfer_failed_vf_back_on_source(void **unused)
 	state_free(&s);
 }
 
+static void test_cancel_during_detach(void **unused)
+{
+	struct cluster_state s;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__JobsCancel jc = DROVER__JOBS_CANCEL__INIT;
+	const struct queue_job *j;
+	uint64_t id;
+
+	(void)unused;
+	setup3(&s);
+	id = migrate_start(&s, "vm1", 1, 3);
+	jc.abort = true;
+	env.body_case = DROVER__ENVELOPE__BODY_JOBS_CANCEL;
+	env.jobs_cancel = &jc;
+	assert_int_equal(apply(&s, &env), 1);
+	/* The detach ended well, but the transfer must not start: the VF goes back first. */
+	assert_int_equal(step_result(&s, id, 0, true, ""), 1);
+	j = state_op_find(&s, id);
+	assert_int_equal(j->state, QUEUE_JOB_RUNNING);
+	assert_int_equal(j->plan[j->step].kind, ATTACH);
+	assert_int_equal(j->plan[j->step].node, 1);
+	assert_int_equal(state_vf_free(&s, 3, "fast"), 1);
+	assert_int_equal(step_result(&s, id, j->step, true, ""), 1);
+	j = state_op_find(&s, id);
+	assert_int_equal(j->state, QUEUE_JOB_CANCELLED);
+	assert_true(state_vm_find(&s, "vm1")->vf.attached);
+	assert_int_equal(state_vm_find(&s, "vm1")->vf.node, 1);
+	state_free(&s);
+}
+
 static void test_transfer_failed_without_detach_no_rollback(void **unused)
 {
 	struct cluster_state s;
@@ -875,6 +905,7 @@ int main(void)
 		cmocka_unit_test(test_detach_refused_migration_does_not_start),
 		cmocka_unit_test(test_transfer_failed_vf_back_on_source),
 		cmocka_unit_test(test_transfer_failed_without_detach_no_rollback),
+		cmocka_unit_test(test_cancel_during_detach),
 		cmocka_unit_test(test_attach_failed_degraded_and_vf_back),
 		cmocka_unit_test(test_never_allocated_twice),
 		cmocka_unit_test(test_stop_and_fence_free_the_vf),
