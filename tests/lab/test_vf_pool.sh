@@ -6,7 +6,9 @@
 # node shows them; a VM registered with --vf-pool gets a VF of n1's pool
 # attached by drover itself (the coordinator's repair of a degraded VM, the
 # agent's device_attach), in the replicated view and in n1's live domain XML;
-# IPsec SAs are counted; a stopped VM gives its VF back. The migration steps
+# IPsec SAs are counted; a VM on a node without a pool is degraded, and gets
+# a VF by itself once that node's pool appears (a reload); a stopped VM gives
+# its VF back. The migration steps
 # (detach acknowledged by the guest) need a guest that answers an unplug and
 # are tested where the lab has one (tests/lab/test_sriov.sh).
 set -u
@@ -97,6 +99,24 @@ wait_for 10 "every node shows n1's pool with 1 of 2 free and 10 SAs used" st_jq_
 	'.nodes[] | select(.name == "n1") | .vf_pools == [{"name": "fast", "total": 2, "free": 1}] and .ipsec_sa.used == 10'
 check "drover top --once shows n1's VFs and SAs" \
 	bash -c "\"$LAB\" run n3 -- drover top --once 2>/dev/null | grep -q 'VFs fast 1/2 free  IPsec SAs 10/100'"
+
+# --- no pool where it runs: degraded, then repaired when a pool appears --------
+xml2=$labdir/vms/vm2.xml
+"$LAB" run n1 -- drover vm remove vm2 >/dev/null 2>&1 || fail "vm remove vm2"
+"$LAB" run n1 -- drover vm add vm2 --xml "$xml2" --node n2 --vf-pool fast >/dev/null 2>&1 ||
+	fail "vm add vm2 --vf-pool fast"
+wait_for 30 "every node shows vm2 on n2 (no pool there) degraded: no VF" vm_jq_all \
+	'.vms[] | select(.name == "vm2") | .node == "n2" and .vf == null and .degraded == "no VF"'
+check "drover top --once lists vm2 as degraded" \
+	bash -c "\"$LAB\" run n1 -- drover top --once 2>/dev/null | grep -Eq '(^| )vm2 +n2 +no VF'"
+"$LAB" run n2 -- ip link add vfp0 type veth peer name vfp0-peer &&
+	"$LAB" run n2 -- ip link set vfp0 up && "$LAB" run n2 -- ip link set vfp0-peer up ||
+	fail "creating veth vfp0 on n2"
+printf '\n[vf_pool fast]\ndevice1 = %s\n' "$DEV0" >>"$(conf n2)"
+kill -HUP $("$LAB" pids n2 droverd) || fail "reloading droverd on n2"
+wait_for 60 "n2's new pool gives vm2 its VF by itself: no longer degraded" vm_jq_all \
+	'.vms[] | select(.name == "vm2") | .vf.pool == "fast" and .vf.node == "n2" and .degraded == null'
+wait_for 10 "n2's live domain XML has the macvtap on vfp0" live_xml_has n2 vm2 "dev='vfp0'"
 
 # --- a stopped VM gives its VF back --------------------------------------------
 "$LAB" run n3 -- drover vm stop vm1 >/dev/null 2>&1 || fail "vm stop vm1"
