@@ -136,6 +136,10 @@ static int add_domain(struct drover_inventory *inv, const struct drover_domain *
 		pd->memory_mib = d->memory_mib;
 	if (DROVER_FITS(struct drover_domain, d, vcpus))
 		pd->vcpus = d->vcpus;
+	/* Bounded like every string that goes on to droverd's tables. */
+	if (DROVER_FITS(struct drover_domain, d, guest_agent) && d->guest_agent &&
+	    strlen(d->guest_agent) < 32)
+		pd->guest_agent = xstrdup(d->guest_agent);
 	c->doms = xrealloc(c->doms, (c->n + 1) * sizeof(*c->doms));
 	c->doms[c->n++] = pd;
 	return 0;
@@ -145,6 +149,8 @@ static void inventory_collect_free(struct inventory_collect *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		free(c->doms[i]->name);
+		if (c->doms[i]->guest_agent != protobuf_c_empty_string)
+			free(c->doms[i]->guest_agent);
 		free(c->doms[i]);
 	}
 	free(c->doms);
@@ -178,6 +184,27 @@ static void progress(void *opaque, const struct drover_migrate_progress *p)
 }
 
 /* ---- jobs ---- */
+
+/* A device detach whose AgentDeviceJob.timeout_ms is 0: the guest's time to acknowledge. */
+#define AGENT_DEFAULT_DETACH_TIMEOUT_MS 30000u
+/* How much earlier than the job's deadline a detach stops waiting for the guest. */
+#define AGENT_DETACH_DEADLINE_MARGIN_MS 2000u
+
+/*
+ * The unplug timeout a detach job gets: droverd's, or the default, and in any
+ * case a margin below the job's deadline, so that the plugin answers with
+ * "the guest did not acknowledge ..." before the agent kills its worker and
+ * answers only "deadline passed".
+ */
+static uint32_t worker_detach_timeout(uint32_t asked_ms, uint32_t deadline_ms)
+{
+	uint32_t t = asked_ms ? asked_ms : AGENT_DEFAULT_DETACH_TIMEOUT_MS;
+
+	if (deadline_ms > AGENT_DETACH_DEADLINE_MARGIN_MS &&
+	    t > deadline_ms - AGENT_DETACH_DEADLINE_MARGIN_MS)
+		t = deadline_ms - AGENT_DETACH_DEADLINE_MARGIN_MS;
+	return t;
+}
 
 static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_collect *c,
 		       char *err, size_t errlen)
@@ -235,11 +262,22 @@ static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_
 			break;
 		return p->device_attach(ctx, job->device_attach->vm, job->device_attach->device_xml,
 					err, errlen);
-	case DROVER__AGENT_JOB__KIND_DEVICE_DETACH:
+	case DROVER__AGENT_JOB__KIND_DEVICE_DETACH: {
+		const Drover__AgentDeviceJob *d = job->device_detach;
+		struct drover_device_req req = {
+			.size = sizeof(req),
+			.vm = d->vm,
+			.device_xml = d->device_xml,
+			.timeout_ms = worker_detach_timeout(d->timeout_ms, job->deadline_ms),
+		};
+
+		if (DROVER_PLUGIN_HAS(p, device_detach_wait))
+			return p->device_detach_wait(ctx, &req, err, errlen);
 		if (!DROVER_PLUGIN_HAS(p, device_detach))
 			break;
-		return p->device_detach(ctx, job->device_detach->vm, job->device_detach->device_xml,
-					err, errlen);
+		/* An older plugin: it returns when the hypervisor accepted the unplug. */
+		return p->device_detach(ctx, d->vm, d->device_xml, err, errlen);
+	}
 	case DROVER__AGENT_JOB__KIND_FENCE: {
 		const Drover__AgentFenceJob *f = job->fence;
 		struct drover_fence_req req = {

@@ -1046,19 +1046,26 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 										  ? v->want
 										  : NULL));
 			vm_vf_json(j, v);
+			json_object_object_add(
+			    j, "guest_agent",
+			    output_json_string_or_null(v->guest_agent && *v->guest_agent
+							   ? v->guest_agent
+							   : NULL));
+			json_object_object_add(j, "guest_agent_old",
+					       json_object_new_boolean(v->guest_agent_old));
 			json_object_array_add(arr, j);
 		}
 		json_object_object_add(o, "vms", arr);
 		output_json_print(o, stdout);
 	} else {
-		static const char *const headers[] = { "NAME", "NODE", "STATE", "PRIORITY",
-						       "MEMORY", "VCPUS" };
+		static const char *const headers[] = { "NAME",   "NODE",  "STATE", "PRIORITY",
+						       "MEMORY", "VCPUS", "AGENT" };
 		struct output_table *t = output_table_new(ARRAY_SIZE(headers), headers);
 
 		for (size_t i = 0; i < reply->n_vms; i++) {
 			const Drover__VmStatus *v = reply->vms[i];
-			char mem[32], cpus[16], state[320];
-			const char *cells[6];
+			char mem[32], cpus[16], state[320], agent[64];
+			const char *cells[7];
 
 			snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)v->memory_mib);
 			snprintf(cpus, sizeof(cpus), "%u", v->vcpus);
@@ -1099,6 +1106,11 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 			cells[3] = vm_priority_name(v->priority);
 			cells[4] = mem;
 			cells[5] = cpus;
+			/* The guest agent's version; "(old)": below guest_agent_min. */
+			snprintf(agent, sizeof(agent), "%s%s",
+				 v->guest_agent && *v->guest_agent ? v->guest_agent : "-",
+				 v->guest_agent_old ? " (old)" : "");
+			cells[6] = agent;
 			output_table_add_row(t, cells);
 		}
 		output_table_print(t, stdout);

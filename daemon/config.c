@@ -56,6 +56,7 @@
 
 #include <ini.h>
 
+#include "agent_version.h"
 #include "log.h"
 #include "util.h"
 
@@ -101,6 +102,7 @@ static int set_log_level(struct drover_config *c, const struct key *k, const cha
 static int set_ipc_group(struct drover_config *c, const struct key *k, const char *value);
 static int set_u32(struct drover_config *c, const struct key *k, const char *value);
 static int set_cpg_group(struct drover_config *c, const struct key *k, const char *value);
+static int set_guest_agent_min(struct drover_config *c, const struct key *k, const char *value);
 static int set_bool(struct drover_config *c, const struct key *k, const char *value);
 static int set_text(struct drover_config *c, const struct key *k, const char *value);
 static int set_policy_list(struct drover_config *c, const struct key *k, const char *value);
@@ -219,6 +221,12 @@ static const struct key keys[] = {
 		.name = "cpg_group",
 		.set = set_cpg_group,
 		.expected = "1..127 printable characters without spaces",
+	},
+	{
+		.section = "cluster",
+		.name = "guest_agent_min",
+		.set = set_guest_agent_min,
+		.expected = "a version of 1-4 dot-separated numbers, e.g. 7.2",
 	},
 	{
 		.section = "migration",
@@ -707,6 +715,19 @@ static int set_cpg_group(struct drover_config *c, const struct key *k, const cha
 		if (!isgraph((unsigned char)*s))
 			return -EINVAL;
 	memcpy(c->cpg_group, value, n + 1);
+	return 0;
+}
+
+/*
+ * The oldest guest agent version that is not flagged in `drover vm list`
+ * (agent_version.h says how versions compare).
+ */
+static int set_guest_agent_min(struct drover_config *c, const struct key *k, const char *value)
+{
+	(void)k;
+	if (!agent_version_valid_min(value) || strlen(value) >= sizeof(c->guest_agent_min))
+		return -EINVAL;
+	strscpy(c->guest_agent_min, value, sizeof(c->guest_agent_min));
 	return 0;
 }
 
@@ -1416,6 +1437,8 @@ void config_print(FILE *f, const struct drover_config *c)
 		c->agent_plugin_config, (unsigned)c->inventory_ms, (unsigned)c->start_deadline_ms,
 		c->agent_dest_uri,
 		c->agent_migrate_uri, c->cpg_group);
+	if (c->guest_agent_min[0])
+		fprintf(f, "guest_agent_min = %s\n", c->guest_agent_min);
 	fprintf(f,
 		"\n"
 		"[migration]\n"

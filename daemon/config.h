@@ -94,6 +94,7 @@ struct drover_config {
 	char agent_migrate_uri[256];  /* migrate_uri = tcp://%n-%N (%N: network name) */
 	/* [cluster] */
 	char cpg_group[128];          /* cpg_group = drover (CPG group name, 1..127 chars) */
+	char guest_agent_min[32];     /* guest_agent_min = "" (X.Y: flag VMs whose guest agent is older) */
 	/* [migration]: the limits seed the replicated ones until `drover config set` */
 	uint32_t mig_max_out;         /* max_out = 2 (0: unlimited) outgoing per node */
 	uint32_t mig_max_in;          /* max_in = 2 (0: unlimited) incoming per node */

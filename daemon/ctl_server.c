@@ -23,6 +23,7 @@
 
 #include <qb/qbipc_common.h>
 
+#include "agent_version.h"
 #include "ctl.h"
 #include "droverd.h"
 #include "exitcode.h"
@@ -281,6 +282,11 @@ static int change_refused(struct droverd *d, qb_ipcs_connection_t *c)
 {
 	if (!d->corosync_ready) {
 		reply_error(c, DROVER_EXIT_UNAVAILABLE, "droverd is not connected to corosync yet");
+		return 1;
+	}
+	if (d->leaving) {
+		reply_error(c, DROVER_EXIT_UNAVAILABLE,
+			    "droverd on this node is stopping; use another node's drover");
 		return 1;
 	}
 	if (!d->quorate || !d->config_quorate) {
@@ -667,6 +673,26 @@ static void handle_vm_remove(struct droverd *d, qb_ipcs_connection_t *c,
 	submit_change(d, c, &env, m.request_id, msg);
 }
 
+/*
+ * The guest agent version that the node running vm reported, and whether it
+ * is below this node's [cluster] guest_agent_min. Points into droverd's
+ * observations, which outlive the reply.
+ */
+static void vm_guest_agent(const struct droverd *d, const struct vm_location *loc, const char *vm,
+			   Drover__VmStatus *ret)
+{
+	const struct node_obs *o = loc->node_id ? droverd_obs(d, loc->node_id) : NULL;
+
+	for (size_t k = 0; o && k < o->n_domains; k++) {
+		if (strcmp(o->domains[k].name, vm) != 0 || !o->domains[k].guest_agent[0])
+			continue;
+		ret->guest_agent = (char *)o->domains[k].guest_agent;
+		ret->guest_agent_old =
+		    agent_version_below(o->domains[k].guest_agent, d->cfg.guest_agent_min);
+		return;
+	}
+}
+
 static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 {
 	Drover__CtlResponse resp = DROVER__CTL_RESPONSE__INIT;
@@ -719,6 +745,7 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 			vs[i].vf_attached = v->vf.attached;
 		}
 		vs[i].degraded = (char *)(state_vf_degraded(v, dbuf[i], sizeof(dbuf[i])) ? dbuf[i] : "");
+		vm_guest_agent(d, &loc[i], v->name, &vs[i]);
 		op = state_op_for_vm(&d->state, v->name);
 		/*
 		 * Stopped as the hypervisors say, and what drover means to do

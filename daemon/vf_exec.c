@@ -29,7 +29,13 @@
 #include "util.h"
 #include "vf_device.h"
 
-/* Detach and attach wait for the guest (the unplug's acknowledgement): a bound of their own. */
+/*
+ * Detach and attach wait for the guest (the unplug's acknowledgement): the
+ * guest gets VF_ACK_TIMEOUT_MS (AgentDeviceJob.timeout_ms), the agent's job a
+ * deadline above it, so that a guest that does not answer is reported as
+ * such rather than as a job killed at its deadline.
+ */
+#define VF_ACK_TIMEOUT_MS 30000u
 #define VF_STEP_DEADLINE_MS 60000u
 
 /* ---- what this node has ---- */
@@ -195,6 +201,7 @@ void vf_exec_step(struct droverd *d, const struct queue_job *j)
 	}
 	dev.vm = (char *)j->vm;
 	dev.device_xml = xml;
+	dev.timeout_ms = VF_ACK_TIMEOUT_MS;
 	if (detach) {
 		job.kind_case = DROVER__AGENT_JOB__KIND_DEVICE_DETACH;
 		job.device_detach = &dev;

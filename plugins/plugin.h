@@ -98,6 +98,13 @@ struct drover_domain {
 	const char *name;
 	uint64_t memory_mib; /* configured maximum */
 	uint32_t vcpus;
+	/*
+	 * The version of the guest agent that answers inside the running
+	 * domain (a QEMU guest agent's guest-info), or NULL: none, not
+	 * running, or not asked yet. Added within ABI 1: a host reads it only
+	 * if size covers it.
+	 */
+	const char *guest_agent;
 };
 
 /*
@@ -194,6 +201,22 @@ struct drover_fence_req {
 	 */
 	const char *device;
 	/* Give up (-ETIMEDOUT) after this long; the job deadline kills the worker anyway. */
+	uint32_t timeout_ms;
+};
+
+/*
+ * A device hot-plug request, as the agent asks for it. Set by the host. Added
+ * within ABI 1 together with drover_plugin.device_detach_wait.
+ */
+struct drover_device_req {
+	uint32_t size;
+	const char *vm;
+	/* The device as hypervisor XML (a drover.conf [vf_pool] device template). */
+	const char *device_xml;
+	/*
+	 * How long the guest has to acknowledge the unplug. The host keeps it
+	 * below the job deadline, so the plugin answers with its reason first.
+	 */
 	uint32_t timeout_ms;
 };
 
@@ -309,6 +332,19 @@ struct drover_plugin {
 	 * a plugin whose size does not cover it honours the version 1 flags.
 	 */
 	uint32_t migrate_flags;
+
+	/*
+	 * Unplug req->device_xml from req->vm and return 0 only once the device
+	 * is gone from the running domain: the guest acknowledged the unplug
+	 * (libvirt's DEVICE_REMOVED) or the live definition no longer holds it.
+	 * A device that is not there is success, so a retried step (after a
+	 * droverd restart) is safe. The guest not acknowledging within
+	 * req->timeout_ms is -ETIMEDOUT with the reason, and the device stays.
+	 * Added within ABI 1: the agent uses it in place of device_detach()
+	 * when the plugin has it.
+	 */
+	int (*device_detach_wait)(void *ctx, const struct drover_device_req *req, char *err,
+				  size_t errlen);
 };
 
 /* The size a version-1 plugin struct has at least; the loader refuses less. */

@@ -129,6 +129,11 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 		if (!dom || !dom->name || strscpy(o->domains[o->n_domains].name, dom->name,
 						  DROVER_VM_NAME_MAX) < 0)
 			continue;
+		/* A version too long for the table is shown as none, not cut. */
+		if (!dom->guest_agent ||
+		    strscpy(o->domains[o->n_domains].guest_agent, dom->guest_agent,
+			    OBS_GUEST_AGENT_MAX) < 0)
+			o->domains[o->n_domains].guest_agent[0] = '\0';
 		o->domains[o->n_domains++].state = dom->state;
 	}
 	o->agent_ok = true;

@@ -24,9 +24,12 @@
 #include "locate.h"
 #include "state.h"
 
+#define OBS_GUEST_AGENT_MAX 32
+
 struct obs_domain {
 	char name[DROVER_VM_NAME_MAX];
 	Drover__VmRunState state;
+	char guest_agent[OBS_GUEST_AGENT_MAX]; /* its guest agent's version, "" if none */
 };
 
 struct node_obs {

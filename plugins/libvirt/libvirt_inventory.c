@@ -13,12 +13,148 @@
  * The host's memory is the physical memory from virNodeGetInfo(); its free
  * memory (virNodeGetFreeMemory()) is only logged, because version 1 of the
  * ABI has no field for it and droverd places VMs by their configured size.
+ *
+ * Guest agent versions: for a running domain whose guest agent channel
+ * libvirt reports connected (org.qemu.guest_agent.0, state='connected' in
+ * the live XML), a "guest-info" through virDomainQemuAgentCommand() with a
+ * 1 s timeout; the answer's "version" is reported. This runs in the agent's
+ * job worker, never in droverd. Answers are cached per domain (name and
+ * domain id, which changes on every start) for LV_GA_TTL_MS, failures too
+ * (a channel not connected yet, for LV_GA_RETRY_MS), so an inventory asks few
+ * guests, and the time spent asking in one
+ * inventory is capped (LV_GA_BUDGET_MS): a guest not asked this time keeps
+ * its cached answer or none. libvirt marks a domain that got such a command
+ * as tainted ("custom-ga-command"), which is harmless; libvirt's
+ * virDomainGetGuestInfo() does not report the agent's version.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 
+#include <libvirt/libvirt-qemu.h>
+
 #include "libvirt_plugin.h"
+
+#define LV_GA_TTL_MS 30000u
+/* A guest whose agent channel is not connected yet (booting) is asked again sooner. */
+#define LV_GA_RETRY_MS 5000u
+#define LV_GA_BUDGET_MS 3000u
+#define LV_GA_TIMEOUT_S 1
+
+struct lv_ga_entry {
+	char name[256];
+	int id;
+	uint64_t asked_ms;
+	uint32_t ttl_ms;
+	char version[32]; /* "" none */
+};
+
+/* The guest agent version in a guest-info answer, or "" (no JSON parser: a scan for one key). */
+static void ga_parse_version(const char *reply, char *buf, size_t len)
+{
+	const char *p = reply ? strstr(reply, "\"version\"") : NULL;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (!p)
+		return;
+	p += strlen("\"version\"");
+	while (*p == ' ' || *p == ':')
+		p++;
+	if (*p++ != '"')
+		return;
+	while (p[n] && p[n] != '"' && n + 1 < len) {
+		char ch = p[n];
+
+		/* Versions are dotted numbers and the like; anything else is not shown. */
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= 'A' && ch <= 'Z') || ch == '.' || ch == '-' || ch == '+' ||
+		      ch == '~' || ch == '_')) {
+			buf[0] = '\0';
+			return;
+		}
+		buf[n] = ch;
+		n++;
+	}
+	buf[p[n] == '"' ? n : 0] = '\0';
+}
+
+static bool ga_connected(virDomainPtr dom)
+{
+	char *xml = virDomainGetXMLDesc(dom, 0);
+	const char *p;
+	bool on = false;
+
+	if (!xml) {
+		virResetLastError();
+		return false;
+	}
+	p = strstr(xml, "name='org.qemu.guest_agent.0'");
+	if (p) {
+		const char *end = strchr(p, '>');
+
+		on = end && memmem(p, (size_t)(end - p), "state='connected'", 17);
+	}
+	free(xml);
+	return on;
+}
+
+/* dom's guest agent version ("" none) from the cache or by asking, within *budget_ms. */
+static const char *ga_version(struct lv_ctx *ctx, virDomainPtr dom, const char *name,
+			      uint64_t *budget_ms)
+{
+	struct lv_ga_entry *e = NULL, *oldest = NULL;
+	uint64_t now = lv_now_ms(), t0;
+	int id = (int)virDomainGetID(dom);
+	char *reply;
+
+	if (!ctx->ga_cache)
+		ctx->ga_cache = calloc(LV_GA_CACHE, sizeof(*ctx->ga_cache));
+	if (!ctx->ga_cache)
+		return "";
+	for (size_t i = 0; i < LV_GA_CACHE; i++) {
+		struct lv_ga_entry *c = &ctx->ga_cache[i];
+
+		if (c->name[0] && strcmp(c->name, name) == 0 && c->id == id) {
+			e = c;
+			break;
+		}
+		if (!oldest || c->asked_ms < oldest->asked_ms)
+			oldest = c;
+	}
+	if (e && now - e->asked_ms < e->ttl_ms)
+		return e->version;
+	if (*budget_ms == 0)
+		return e ? e->version : "";
+	if (!e) {
+		e = oldest;
+		memset(e, 0, sizeof(*e));
+		if (strlen(name) >= sizeof(e->name))
+			return "";
+		strcpy(e->name, name);
+		e->id = id;
+	}
+	t0 = lv_now_ms();
+	e->asked_ms = t0;
+	e->ttl_ms = LV_GA_RETRY_MS;
+	e->version[0] = '\0';
+	if (ga_connected(dom)) {
+		e->ttl_ms = LV_GA_TTL_MS;
+		reply = virDomainQemuAgentCommand(dom, "{\"execute\":\"guest-info\"}",
+						  LV_GA_TIMEOUT_S, 0);
+		if (reply)
+			ga_parse_version(reply, e->version, sizeof(e->version));
+		else
+			lv_log(ctx, LOG_DEBUG, "domain '%s': guest-info: %s", name,
+			       virGetLastErrorMessage());
+		free(reply);
+		virResetLastError();
+	}
+	now = lv_now_ms() - t0;
+	*budget_ms = now >= *budget_ms ? 0 : *budget_ms - now;
+	return e->version;
+}
 
 int lv_state_from_virt(int state)
 {
@@ -69,6 +205,7 @@ int lv_inventory(void *opaque, struct drover_inventory *inv, char *err, size_t e
 	virNodeInfo node;
 	virDomainPtr *doms = NULL;
 	unsigned long long free_bytes;
+	uint64_t ga_budget = LV_GA_BUDGET_MS;
 	int n, r;
 
 	r = lv_conn_get(ctx, &conn, err, errlen);
@@ -100,6 +237,11 @@ int lv_inventory(void *opaque, struct drover_inventory *inv, char *err, size_t e
 			d.state = lv_state_from_virt(info.state);
 			d.memory_mib = (info.maxMem + 1023) / 1024;
 			d.vcpus = info.nrVirtCpu;
+			if (d.state == DROVER_VM_RUNNING) {
+				const char *v = ga_version(ctx, doms[i], d.name, &ga_budget);
+
+				d.guest_agent = *v ? v : NULL;
+			}
 		} else {
 			lv_log(ctx, LOG_INFO,
 			       "domain '%s': cannot read its state (%s); reported "

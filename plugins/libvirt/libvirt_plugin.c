@@ -221,6 +221,7 @@ static void lv_fini(void *opaque)
 	lv_loop_stop();
 	pthread_mutex_destroy(&ctx->ev_lock);
 	lv_config_free(&ctx->cfg);
+	free(ctx->ga_cache);
 	free(ctx);
 }
 
@@ -282,4 +283,5 @@ DROVER_PLUGIN_EXPORT const struct drover_plugin DROVER_PLUGIN_SYMBOL = {
     .events_fd = lv_events_fd,
     .events_dispatch = lv_events_dispatch,
     .migrate_flags = DROVER_MIGRATE_TLS,
+    .device_detach_wait = lv_device_detach_wait,
 };

@@ -34,6 +34,8 @@
 #define LV_DEFAULT_RUNTIME_DIR "/run/drover/libvirt"
 /* Events queued for events_dispatch() before the queue counts as overflowed. */
 #define LV_EVENT_QUEUE_MAX 4096
+/* Domains whose guest agent version an inventory remembers (libvirt_inventory.c). */
+#define LV_GA_CACHE 512
 
 struct lv_config {
 	char *uri;
@@ -43,6 +45,7 @@ struct lv_config {
 };
 
 struct lv_event;
+struct lv_ga_entry;
 
 struct lv_ctx {
 	const struct drover_plugin_host *host;
@@ -63,6 +66,9 @@ struct lv_ctx {
 	size_t ev_count;
 	bool ev_overflow;
 	bool ev_conn_lost;
+
+	/* Guest agent versions (libvirt_inventory.c), LV_GA_CACHE entries; calling thread only. */
+	struct lv_ga_entry *ga_cache;
 };
 
 /* libvirt_plugin.c */
@@ -122,6 +128,8 @@ int lv_vm_abort_migration(void *ctx, const char *vm, char *err, size_t errlen);
 /* libvirt_devices.c */
 int lv_device_attach(void *ctx, const char *vm, const char *device_xml, char *err, size_t errlen);
 int lv_device_detach(void *ctx, const char *vm, const char *device_xml, char *err, size_t errlen);
+int lv_device_detach_wait(void *ctx, const struct drover_device_req *req, char *err,
+			  size_t errlen);
 
 /* libvirt_events.c */
 int lv_events_init(struct lv_ctx *ctx, char *err, size_t errlen);

@@ -137,14 +137,23 @@ static void progress(void *opaque, const struct drover_migrate_progress *p)
 	pthread_mutex_unlock(&out_lock);
 }
 
+/*
+ * Exit 0 on success, 1 on failure; with DROVER_DRIVER_EXPECT_ERROR=TEXT set,
+ * the other way round: 0 only when the call failed with TEXT in its reason,
+ * so a test that expects a refusal cannot pass on any other failure.
+ */
 static int result(int r, const char *err)
 {
+	const char *expect = getenv("DROVER_DRIVER_EXPECT_ERROR");
+
 	if (r >= 0) {
 		printf("ok\n");
-		return 0;
+		return expect ? 1 : 0;
 	}
 	printf("error errno=%s code=%d message=%s\n",
 	       strerrorname_np(-r) ? strerrorname_np(-r) : "?", -r, err[0] ? err : strerror(-r));
+	if (expect)
+		return strstr(err, expect) ? 0 : 1;
 	return 1;
 }
 
@@ -183,7 +192,8 @@ static int usage(void)
 		"  inventory | start NAME [XMLFILE] | stop NAME TIMEOUT_MS | abort NAME\n"
 		"  migrate NAME DEST_URI MIGRATE_URI [BANDWIDTH_MIB_S] [--completion-timeout MS]\n"
 		"          [--no-progress-timeout MS] [--auto-converge] [--postcopy]\n"
-		"  attach NAME XMLFILE | detach NAME XMLFILE | events SECONDS\n");
+		"  attach NAME XMLFILE | detach NAME XMLFILE [TIMEOUT_MS] | events SECONDS\n"
+		"  (detach with TIMEOUT_MS calls device_detach_wait(), without it device_detach())\n");
 	return 2;
 }
 
@@ -337,11 +347,19 @@ int main(int argc, char **argv)
 			    CALL(p, vm_migrate, ctx, &req, progress, NULL, err, sizeof(err)), err);
 	} else if (strcmp(cmd, "abort") == 0 && argc == 1) {
 		rc = result(CALL(p, vm_abort_migration, ctx, argv[0], err, sizeof(err)), err);
-	} else if ((strcmp(cmd, "attach") == 0 || strcmp(cmd, "detach") == 0) && argc == 2) {
+	} else if ((strcmp(cmd, "attach") == 0 && argc == 2) ||
+		   (strcmp(cmd, "detach") == 0 && (argc == 2 || argc == 3))) {
 		char *xml = read_file(argv[1]);
+		struct drover_device_req req = {.size = sizeof(req), .vm = argv[0]};
 
 		if (!xml)
 			rc = 2;
+		else if (argc == 3 && parse_u32(argv[2], &req.timeout_ms) < 0)
+			rc = usage();
+		else if (argc == 3) {
+			req.device_xml = xml;
+			rc = result(CALL(p, device_detach_wait, ctx, &req, err, sizeof(err)), err);
+		}
 		else if (cmd[0] == 'a')
 			rc = result(CALL(p, device_attach, ctx, argv[0], xml, err, sizeof(err)),
 				    err);

@@ -354,12 +354,21 @@ cat >"$work/run/nic.xml" <<NIC
   <model type='virtio'/>
 </interface>
 NIC
-check "the events listener is ready on b" listen 3 10
+check "the events listener is ready on b" listen 3 20
 check "attach a macvtap NIC to $vm on b" run attach b attach "$vm" "$work/run/nic.xml"
 check "the NIC is in $vm's live XML" bash -c "nsenter -t ${holder[b]} -n -m -r virsh -q dumpxml $vm | grep -q \"52:54:00:89:02:02\""
+check "attaching the same NIC again is success (idempotent)" run attach2 b attach "$vm" "$work/run/nic.xml"
+check "the NIC is in $vm's live XML once" bash -c "[ \$(nsenter -t ${holder[b]} -n -m -r virsh -q dumpxml $vm | grep -c \"52:54:00:89:02:02\") -eq 1 ]"
 # The firmware never acknowledges an unplug: libvirt accepts the detach
-# (after waiting ~5 s for the guest) and no device-removed event follows.
-check "detach of the NIC is accepted" run detach b detach "$vm" "$work/run/nic.xml"
+# (after waiting ~5 s for the guest) and no device-removed event follows, so
+# the plugin's detach fails after its timeout and the NIC stays.
+t0=$(date +%s%3N)
+run detach b detach "$vm" "$work/run/nic.xml" 3000
+rc=$?
+t1=$(date +%s%3N)
+check "the detach the guest never acknowledges fails after its 3 s ($((t1 - t0)) ms) with the reason" \
+	eval '[ $rc -eq 1 ] && grep -q "^error errno=ETIMEDOUT .*the guest did not acknowledge the unplug of interface 52:54:00:89:02:02 (alias [a-z]*[0-9]*) within 3 s" "$out" && [ $((t1 - t0)) -ge 3000 ] && [ $((t1 - t0)) -lt 15000 ]'
+check "the NIC stays in $vm's live XML" bash -c "nsenter -t ${holder[b]} -n -m -r virsh -q dumpxml $vm | grep -q \"52:54:00:89:02:02\""
 wait $listener
 sed 's/^/    /' "$work/run/events-3"
 check "a device-added event of $vm with the NIC's alias" grep -Eq "type=device-added vm=$vm detail=[a-z]+[0-9]+" "$work/run/events-3"
