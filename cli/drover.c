@@ -149,9 +149,16 @@ static const struct command config_commands[] = {
 };
 
 static const struct command vm_commands[] = {
-	{ .name = "add", .args = "NAME --xml FILE [--priority high|medium|low|none] [--node NODE]",
+	{ .name = "add", .args = "NAME --xml FILE [--priority high|medium|low|none] [--node NODE] "
+				 "[--vf-pool POOL [--vf preferred|required]] [--ipsec-sa N]",
 	  .run = cmd_vm_add, .path = "vm add",
-	  .summary = "register a VM from its libvirt domain XML (NAME must match <name>)" },
+	  .summary = "register a VM from its libvirt domain XML (NAME must match <name>)",
+	  .help =
+	  "--vf-pool POOL   give it a VF of the nodes' [vf_pool POOL] where one is free (docs/SRIOV.md)\n"
+	  "--vf required    its migrations wait for a target with a free VF (default: preferred,\n"
+	  "                 it lands without one, degraded, and gets one when one frees)\n"
+	  "--ipsec-sa N     IPsec security associations it may offload to the NIC (placement\n"
+	  "                 prefers nodes with that capacity spare)\n" },
 	{ .name = "remove", .args = "NAME", .run = cmd_vm_remove, .path = "vm remove",
 	  .summary = "remove a VM from the registry (the domain itself is left alone)" },
 	{ .name = "list", .run = cmd_vm_list, .path = "vm list",
@@ -755,13 +762,32 @@ static int cmd_vm_add(struct cli *cli, const struct command *cmd, int argc, char
 	Drover__VmAddRequest add = DROVER__VM_ADD_REQUEST__INIT;
 	_cleanup_envelope_ Drover__Envelope *env = NULL;
 	_cleanup_free_ char *xml = NULL;
-	char *name, *file = NULL, *prio = NULL, *node = NULL;
+	char *name, *file = NULL, *prio = NULL, *node = NULL, *pool = NULL, *vf = NULL, *sa = NULL;
+	uint64_t n_sa = 0;
 	int r;
 
 	if (take_option(&argc, argv, "--xml", &file) < 0 ||
 	    take_option(&argc, argv, "--priority", &prio) < 0 ||
-	    take_option(&argc, argv, "--node", &node) < 0)
+	    take_option(&argc, argv, "--node", &node) < 0 ||
+	    take_option(&argc, argv, "--vf-pool", &pool) < 0 ||
+	    take_option(&argc, argv, "--vf", &vf) < 0 ||
+	    take_option(&argc, argv, "--ipsec-sa", &sa) < 0)
 		return DROVER_EXIT_USAGE;
+	if (vf && strcmp(vf, "required") != 0 && strcmp(vf, "preferred") != 0)
+		return usage_error("invalid --vf '%s': use preferred or required", vf);
+	if (vf && !pool)
+		return usage_error("--vf needs --vf-pool POOL");
+	if (pool && (!*pool || strlen(pool) > 31 || strspn(pool, "abcdefghijklmnopqrstuvwxyz"
+							       "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+							       "0123456789._-") != strlen(pool)))
+		return usage_error("invalid --vf-pool '%s': 1..31 letters, digits, '.', '_' or '-'",
+				   pool);
+	if (sa && parse_u64(sa, 0, 1000000, &n_sa) < 0)
+		return usage_error("invalid --ipsec-sa '%s': a whole number 0..1000000", sa);
+	add.vf_pool = pool ? pool : (char *)"";
+	add.vf_mode = vf && strcmp(vf, "required") == 0 ? DROVER__VF_MODE__VF_MODE_REQUIRED
+						       : DROVER__VF_MODE__VF_MODE_PREFERRED;
+	add.ipsec_offload_sa = (uint32_t)n_sa;
 	r = leaf_args(cli, cmd, argc, argv, 1, &name);
 	if (r < 0)
 		return done_exit_code(r);
@@ -943,6 +969,34 @@ static struct json_object *migration_json(const Drover__VmStatus *v)
 	return m;
 }
 
+/*
+ * "vf": the VF attached to it ({pool, device, node}), null while it has none
+ * attached (none at all, or one detached for a move); "degraded": why it
+ * runs without the VF it asks for; "vf_pool", "vf_mode", "ipsec_offload_sa",
+ * "ipsec_short".
+ */
+static void vm_vf_json(struct json_object *j, const Drover__VmStatus *v)
+{
+	struct json_object *vf = NULL;
+
+	if (v->vf_held_pool && *v->vf_held_pool && v->vf_attached) {
+		vf = json_object_new_object();
+		json_object_object_add(vf, "pool", json_object_new_string(v->vf_held_pool));
+		json_object_object_add(vf, "device", json_object_new_string(v->vf_device));
+		json_object_object_add(vf, "node", json_object_new_string(v->vf_node));
+	}
+	json_object_object_add(j, "vf", vf);
+	json_object_object_add(j, "degraded",
+			       output_json_string_or_null(v->degraded && *v->degraded ? v->degraded
+										      : NULL));
+	json_object_object_add(j, "vf_pool",
+			       output_json_string_or_null(v->vf_pool && *v->vf_pool ? v->vf_pool : NULL));
+	json_object_object_add(j, "vf_mode",
+			       json_object_new_string(v->vf_required ? "required" : "preferred"));
+	json_object_object_add(j, "ipsec_offload_sa", json_object_new_int64(v->ipsec_offload_sa));
+	json_object_object_add(j, "ipsec_short", json_object_new_boolean(v->ipsec_short));
+}
+
 static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, char **argv)
 {
 	Drover__CtlRequest req = DROVER__CTL_REQUEST__INIT;
@@ -991,6 +1045,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 					       output_json_string_or_null(v->want && *v->want
 										  ? v->want
 										  : NULL));
+			vm_vf_json(j, v);
 			json_object_object_add(
 			    j, "guest_agent",
 			    output_json_string_or_null(v->guest_agent && *v->guest_agent
@@ -1029,6 +1084,23 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 			}
 			if (!v->migration && v->reason && *v->reason) {
 				snprintf(state, sizeof(state), "%s: %s", v->state, v->reason);
+				cells[2] = state;
+			}
+			/* SR-IOV: only for VMs that ask for a VF or offload IPsec. */
+			if (!v->migration && v->degraded && *v->degraded) {
+				snprintf(state, sizeof(state), "%s, degraded: %s", v->state, v->degraded);
+				cells[2] = state;
+			} else if (!v->migration && v->vf_device && *v->vf_device && v->vf_attached &&
+				   !strcmp(v->state, "running")) {
+				snprintf(state, sizeof(state), "running, VF %s/%s", v->vf_held_pool,
+					 v->vf_device);
+				cells[2] = state;
+			}
+			if (!v->migration && v->ipsec_short && strlen(cells[2]) < 200) {
+				char more[320];
+
+				snprintf(more, sizeof(more), "%s, IPsec SAs short", cells[2]);
+				memcpy(state, more, sizeof(state));
 				cells[2] = state;
 			}
 			cells[3] = vm_priority_name(v->priority);

@@ -334,6 +334,27 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 			json_object_array_add(failures,
 					      json_object_new_string(n->drain_failures[k]));
 		json_object_object_add(jn, "drain_failures", failures);
+		{
+			/* SR-IOV: its pools ({name, total, free}) and IPsec SAs ({capacity, used}). */
+			struct json_object *pools = json_object_new_array(), *sa = json_object_new_object();
+
+			for (size_t k = 0; k < n->n_vf_pools; k++) {
+				struct json_object *jp = json_object_new_object();
+
+				json_object_object_add(jp, "name",
+						       json_object_new_string(n->vf_pools[k]->name));
+				json_object_object_add(jp, "total",
+						       json_object_new_int64(n->vf_pools[k]->total));
+				json_object_object_add(jp, "free",
+						       json_object_new_int64(n->vf_pools[k]->free));
+				json_object_array_add(pools, jp);
+			}
+			json_object_object_add(jn, "vf_pools", pools);
+			json_object_object_add(sa, "capacity",
+					       json_object_new_int64(n->ipsec_sa_capacity));
+			json_object_object_add(sa, "used", json_object_new_uint64(n->ipsec_sa_used));
+			json_object_object_add(jn, "ipsec_sa", sa);
+		}
 		json_object_array_add(nodes, jn);
 	}
 	json_object_object_add(o, "nodes", nodes);
@@ -430,6 +451,27 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 			char note[512];
 
 			snprintf(note, sizeof(note), "    drain failure: %s", n->drain_failures[k]);
+			output_table_add_note(t, note);
+		}
+		/* SR-IOV: only for nodes that announced pools or an SA capacity. */
+		if (n->n_vf_pools || n->ipsec_sa_capacity || n->ipsec_sa_used) {
+			char note[512];
+			size_t used = (size_t)snprintf(note, sizeof(note), "    VFs:");
+
+			for (size_t k = 0; k < n->n_vf_pools && used < sizeof(note); k++)
+				used += (size_t)snprintf(note + used, sizeof(note) - used,
+							 " %s %" PRIu32 "/%" PRIu32 " free",
+							 n->vf_pools[k]->name, n->vf_pools[k]->free,
+							 n->vf_pools[k]->total);
+			if (!n->n_vf_pools && used < sizeof(note))
+				used += (size_t)snprintf(note + used, sizeof(note) - used, " none");
+			if (used < sizeof(note))
+				snprintf(note + used, sizeof(note) - used,
+					 "; IPsec SAs %" PRIu64 "/%" PRIu32 " used%s", n->ipsec_sa_used,
+					 n->ipsec_sa_capacity,
+					 n->ipsec_sa_used > n->ipsec_sa_capacity ? " (over: some VMs run "
+										   "IPsec on their CPU)"
+										 : "");
 			output_table_add_note(t, note);
 		}
 		if (n->migrations_out || n->migrations_in || n->jobs_queued)

@@ -825,6 +825,25 @@ static void build_nodes(struct section *s, const struct top_input *in, int width
 		const Drover__NodeStatus *n = st && st->n_nodes ? st->nodes[r - 1] : NULL;
 
 		section_add(s, vtab_line(&t, r, w), TOP_LINE_PLAIN, true);
+		if (n && (n->n_vf_pools || n->ipsec_sa_capacity || n->ipsec_sa_used)) {
+			/* SR-IOV: its VF pools' free VFs and its IPsec SA use, on one line. */
+			size_t size = (size_t)width + 64, used;
+			char *line = xmalloc(size);
+
+			used = (size_t)snprintf(line, size, "  VFs");
+			for (size_t k = 0; k < n->n_vf_pools && used < size; k++)
+				used += (size_t)snprintf(line + used, size - used, " %s %u/%u free",
+							 n->vf_pools[k]->name, n->vf_pools[k]->free,
+							 n->vf_pools[k]->total);
+			if (!n->n_vf_pools && used < size)
+				used += (size_t)snprintf(line + used, size - used, " none");
+			if (used < size)
+				snprintf(line + used, size - used, "  IPsec SAs %llu/%u",
+					 (unsigned long long)n->ipsec_sa_used, n->ipsec_sa_capacity);
+			section_add(s, line, n->ipsec_sa_used > n->ipsec_sa_capacity ? TOP_LINE_ALERT
+										  : TOP_LINE_PLAIN,
+				    false);
+		}
 		if (n && n->n_drain_failures) {
 			/* One line per node however many VMs failed: the width cuts it. */
 			size_t size = (size_t)width + 64, used;
@@ -1051,6 +1070,39 @@ static void build_queued(struct section *s, const struct top_input *in)
 	vtab_free(&t);
 }
 
+/* VMs that run without the VF they ask for, or short of IPsec offload capacity. */
+static void build_degraded(struct section *s, const struct top_input *in)
+{
+	static const char *const headers[] = {"DEGRADED", "NODE", "WHY"};
+	static const int limit[] = {20, 16, 0};
+	struct vtab t;
+	int w[ARRAY_SIZE(headers)];
+
+	if (!in->vms)
+		return;
+	vtab_init(&t, ARRAY_SIZE(headers), limit, headers);
+	for (size_t i = 0; i < in->vms->n_vms; i++) {
+		const Drover__VmStatus *v = in->vms->vms[i];
+		char why[400];
+		const char *row[3];
+
+		if (!(v->degraded && *v->degraded) && !v->ipsec_short)
+			continue;
+		snprintf(why, sizeof(why), "%s%s%s", v->degraded && *v->degraded ? v->degraded : "",
+			 v->degraded && *v->degraded && v->ipsec_short ? "; " : "",
+			 v->ipsec_short ? "IPsec SAs beyond the node's offload capacity" : "");
+		row[0] = v->name;
+		row[1] = v->node && *v->node ? v->node : "-";
+		row[2] = why;
+		vtab_add(&t, row);
+	}
+	if (t.nrows > 1) {
+		vtab_widths(&t, w);
+		section_from_vtab(s, &t, w);
+	}
+	vtab_free(&t);
+}
+
 static void build_history(struct section *s, const struct top_input *in)
 {
 	static const char *const headers[] = {"RECENT", "OP",   "VM",   "ROUTE",    "NET",
@@ -1151,6 +1203,7 @@ enum {
 	SEC_OPERATIONS,
 	SEC_QUEUED,
 	SEC_IDLE,
+	SEC_DEGRADED,
 	SEC_HISTORY,
 	N_SECTIONS
 };
@@ -1159,10 +1212,10 @@ static void share_lines(struct section *sec, size_t avail)
 {
 	static const size_t weight[N_SECTIONS] = {
 	    [SEC_NODES] = 4,  [SEC_NETWORKS] = 3, [SEC_RUNNING] = 6, [SEC_OPERATIONS] = 5,
-	    [SEC_QUEUED] = 2, [SEC_IDLE] = 6,     [SEC_HISTORY] = 1,
+	    [SEC_QUEUED] = 2, [SEC_IDLE] = 6,     [SEC_DEGRADED] = 2, [SEC_HISTORY] = 1,
 	};
-	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_QUEUED,     SEC_IDLE,
-					 SEC_NODES,   SEC_RUNNING,  SEC_OPERATIONS};
+	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_DEGRADED, SEC_QUEUED,
+					 SEC_IDLE,    SEC_NODES,    SEC_RUNNING,  SEC_OPERATIONS};
 	size_t need = 0;
 
 	for (int i = 0; i < N_SECTIONS; i++) {
@@ -1215,6 +1268,7 @@ int queue_view_top_render(const struct top_input *in, int width, int height, str
 	if (in->queue && !sec[SEC_RUNNING].n && !sec[SEC_QUEUED].n && !sec[SEC_OPERATIONS].n)
 		section_add(&sec[SEC_IDLE], xstrdup("No migrations running or queued."),
 			    TOP_LINE_PLAIN, false);
+	build_degraded(&sec[SEC_DEGRADED], in);
 	build_history(&sec[SEC_HISTORY], in);
 	share_lines(sec, (size_t)height > fixed ? (size_t)height - fixed : 0);
 

@@ -79,6 +79,7 @@ struct top_input {
 	const Drover__StatusReply *status;   /* NULL: no answer (yet) */
 	const Drover__QueueReply *queue;     /* NULL: no answer (yet) */
 	const Drover__HistoryReply *history; /* NULL: no answer (yet) */
+	const Drover__VmListReply *vms;      /* NULL: no answer (yet): degraded VMs, SA short */
 	const char *error;                   /* the last failure to talk to droverd, or NULL */
 	const char *hint;                    /* right of the header, e.g. "q: quit", or NULL */
 	time_t now;                          /* shown in the header (local time) */

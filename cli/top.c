@@ -44,7 +44,7 @@
 
 /* The latest answers; a failed read keeps the previous one on screen. */
 struct top_data {
-	Drover__Envelope *status, *queue, *history;
+	Drover__Envelope *status, *queue, *history, *vms;
 	char error[512];
 	int exit_code; /* of the first failure of the last fetch, 0 if none */
 };
@@ -54,6 +54,7 @@ static void top_data_clear(struct top_data *d)
 	frame_free(d->status);
 	frame_free(d->queue);
 	frame_free(d->history);
+	frame_free(d->vms);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -104,6 +105,7 @@ static bool fetch(struct ctl_conn *c, int timeout_ms, struct top_data *d)
 	Drover__StatusRequest st = DROVER__STATUS_REQUEST__INIT;
 	Drover__QueueRequest qr = DROVER__QUEUE_REQUEST__INIT;
 	Drover__HistoryRequest hr = DROVER__HISTORY_REQUEST__INIT;
+	Drover__VmListRequest vr = DROVER__VM_LIST_REQUEST__INIT;
 
 	d->error[0] = '\0';
 	d->exit_code = 0;
@@ -120,6 +122,10 @@ static bool fetch(struct ctl_conn *c, int timeout_ms, struct top_data *d)
 	req.history = &hr;
 	if (fetch_one(c, &req, timeout_ms, "history", d, &d->history) < 0)
 		return false;
+	req.req_case = DROVER__CTL_REQUEST__REQ_VM_LIST;
+	req.vm_list = &vr;
+	if (fetch_one(c, &req, timeout_ms, "VM list", d, &d->vms) < 0)
+		return false;
 	return true;
 }
 
@@ -129,6 +135,7 @@ static void fill_input(const struct top_data *d, struct top_input *in)
 	in->status = d->status ? d->status->ctl_response->status : NULL;
 	in->queue = d->queue ? d->queue->ctl_response->queue : NULL;
 	in->history = d->history ? d->history->ctl_response->history : NULL;
+	in->vms = d->vms ? d->vms->ctl_response->vm_list : NULL;
 	in->error = d->error[0] ? d->error : NULL;
 	in->now = time(NULL);
 }

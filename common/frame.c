@@ -116,6 +116,8 @@ int frame_body_is_peer(const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
 	case DROVER__ENVELOPE__BODY_VM_PLACED:
 	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
+	case DROVER__ENVELOPE__BODY_NODE_HARDWARE:
+	case DROVER__ENVELOPE__BODY_OP_STEP_RESULT:
 		return 1;
 	default:
 		return 0;

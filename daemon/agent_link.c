@@ -88,6 +88,7 @@ static void agent_down(struct agent_link *a, const char *why)
 	a->inv_inflight = false;
 	vm_actions_agent_lost(d);
 	drain_agent_lost(d);
+	vf_exec_agent_lost(d);
 	droverd_on_local_inventory(d, NULL, why);
 	if (d->stopping || d->leaving || a->restart_armed)
 		return;
@@ -153,6 +154,7 @@ static void on_result(struct agent_link *a, const Drover__AgentJobResult *r)
 {
 	if (r->job_id != a->inv_job) {
 		if (!drain_agent_job_done(a->d, r->job_id, r) &&
+		    !vf_exec_job_done(a->d, r->job_id, r) &&
 		    !failover_agent_job_done(a->d, r->job_id, r))
 			vm_actions_job_done(a->d, r->job_id, r);
 		return;

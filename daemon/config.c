@@ -72,6 +72,9 @@
 /* Limits and caps: a bound against typos; no host runs 1000 migrations at once. */
 #define MIG_LIMIT_MAX 1000u
 #define NETWORK_PREFIX "network "
+#define VF_POOL_PREFIX "vf_pool "
+/* An IPsec offload capacity beyond any NIC's; a bound against typos. */
+#define IPSEC_SA_MAX 1000000u
 #define NODE_NAME_MAX 63u
 /* The longest line inih reads whole: its buffer less the newline and the NUL. */
 #define LINE_MAX_CHARS (INI_MAX_LINE - 2)
@@ -107,7 +110,7 @@ static void reset_policy_list(struct drover_config *c, const struct key *k);
 
 /* [network NAME] sections are handled apart from these (see network_header()). */
 static const char *const sections[] = {"daemon", "agent", "cluster", "migration", "fence",
-					"failover", "alerts", "metrics", "security"};
+					"failover", "alerts", "metrics", "security", "node"};
 
 static int set_fence_mode(struct drover_config *c, const struct key *k, const char *value);
 static int set_alert_paths(struct drover_config *c, const struct key *k, const char *value);
@@ -348,6 +351,14 @@ static const struct key keys[] = {
 		.offset = offsetof(struct drover_config, fence_retry_ms),
 	},
 	{
+		.section = "node",
+		.name = "ipsec_sa_capacity",
+		.set = set_u32,
+		.min = 0,
+		.max = IPSEC_SA_MAX,
+		.offset = offsetof(struct drover_config, ipsec_sa_capacity),
+	},
+	{
 		.section = "failover",
 		.name = "max_starts",
 		.set = set_u32,
@@ -460,6 +471,9 @@ struct parser {
 	size_t bufsz;
 	int read_errno;
 	struct network_lines net_lines[CONFIG_MAX_NETWORKS];
+	/* Where each [vf_pool NAME] header and each of its devices was set; 0: not set. */
+	unsigned pool_header[CONFIG_MAX_VF_POOLS];
+	unsigned pool_dev_line[CONFIG_MAX_VF_POOLS][CONFIG_MAX_VF_DEVICES];
 };
 
 void config_defaults(struct drover_config *c)
@@ -809,6 +823,147 @@ static void network_header(struct parser *p, const char *section, size_t len)
 	p->c.n_networks++;
 }
 
+/* "vf_pool NAME" (or a bare "vf_pool"): a [vf_pool NAME] header. */
+static bool is_vf_pool_section(const char *name, size_t len)
+{
+	size_t plen = strlen(VF_POOL_PREFIX);
+
+	return (len >= plen && memcmp(name, VF_POOL_PREFIX, plen) == 0) ||
+	       (len == plen - 1 && memcmp(name, VF_POOL_PREFIX, plen - 1) == 0);
+}
+
+static ssize_t vf_pool_index(const struct drover_config *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->n_vf_pools; i++)
+		if (strlen(c->vf_pools[i].name) == len && memcmp(c->vf_pools[i].name, name, len) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* A [vf_pool NAME] header creates the pool, as network_header() does a network. */
+static void vf_pool_header(struct parser *p, const char *section, size_t len)
+{
+	const char *name = section + strlen(VF_POOL_PREFIX) - 1;
+	size_t nlen = len - (strlen(VF_POOL_PREFIX) - 1);
+	struct drover_vf_pool *pool;
+	ssize_t i;
+
+	if (nlen > 0) {
+		name++;
+		nlen--;
+	}
+	/* Pool names follow the network names' rule (and CONFIG_VF_POOL_NAME_MAX is the same). */
+	if (!network_name_valid(name, nlen)) {
+		fail(p, p->lineno,
+		     "bad VF pool name '%.*s': expected 1..%d letters, digits, '.', '_' or '-'",
+		     (int)nlen, name, CONFIG_VF_POOL_NAME_MAX - 1);
+		return;
+	}
+	i = vf_pool_index(&p->c, name, nlen);
+	if (i >= 0) {
+		fail(p, p->lineno, "duplicate VF pool '%.*s' (first on line %u)", (int)nlen, name,
+		     p->pool_header[i]);
+		return;
+	}
+	if (p->c.n_vf_pools >= CONFIG_MAX_VF_POOLS) {
+		fail(p, p->lineno, "too many VF pools (at most %d)", CONFIG_MAX_VF_POOLS);
+		return;
+	}
+	pool = &p->c.vf_pools[p->c.n_vf_pools];
+	memset(pool, 0, sizeof(*pool));
+	memcpy(pool->name, name, nlen);
+	p->pool_header[p->c.n_vf_pools] = p->lineno;
+	memset(p->pool_dev_line[p->c.n_vf_pools], 0, sizeof(p->pool_dev_line[0]));
+	p->c.n_vf_pools++;
+}
+
+/*
+ * A device template: one <interface ...> or <hostdev ...> element, printable
+ * ASCII. Its content is libvirt's to judge when the agent attaches it (the
+ * node's own libvirtd is the only one that can tell whether a PCI address
+ * exists); here only what keeps a typo or another kind of device out.
+ */
+static bool vf_device_valid(const char *v)
+{
+	size_t len = strlen(v);
+
+	if (len < 3 || len >= CONFIG_VF_DEVICE_MAX || v[0] != '<' || v[len - 1] != '>')
+		return false;
+	if (strncmp(v, "<interface ", 11) != 0 && strncmp(v, "<hostdev ", 9) != 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* A key in [vf_pool NAME]: deviceN = <template>. */
+static void vf_pool_key(struct parser *p, const char *section, const char *name,
+			const char *value)
+{
+	size_t plen = strlen(VF_POOL_PREFIX);
+	const char *pname = section + plen;
+	ssize_t i = strlen(section) > plen ? vf_pool_index(&p->c, pname, strlen(pname)) : -1;
+	struct drover_vf_pool *pool;
+	uint64_t n;
+
+	if (i < 0) {
+		/* The reader rejected the header already; this is a safety net. */
+		fail(p, p->lineno, "unknown section [%s]", section);
+		return;
+	}
+	pool = &p->c.vf_pools[i];
+	if (strncmp(name, "device", 6) != 0 ||
+	    parse_u64(name + 6, 1, CONFIG_MAX_VF_DEVICES, &n) < 0) {
+		fail(p, p->lineno, "unknown key '%s' in [%s] (expected device1..device%d)", name,
+		     section, CONFIG_MAX_VF_DEVICES);
+		return;
+	}
+	if (p->pool_dev_line[i][n - 1]) {
+		fail(p, p->lineno, "duplicate key '%s' in [%s] (first set on line %u)", name,
+		     section, p->pool_dev_line[i][n - 1]);
+		return;
+	}
+	if (!vf_device_valid(value)) {
+		fail(p, p->lineno,
+		     "bad value for %s in [%s]: expected one libvirt <interface ...> or <hostdev ...> "
+		     "element on one line, printable ASCII, shorter than %d bytes",
+		     name, section, CONFIG_VF_DEVICE_MAX);
+		return;
+	}
+	p->pool_dev_line[i][n - 1] = p->lineno;
+	strscpy(pool->devices[n - 1], value, sizeof(pool->devices[0]));
+}
+
+/*
+ * Every pool has device1..deviceN without a gap (a gap would silently hide
+ * the devices after it from some reader of the file), and at least one.
+ */
+static void check_vf_pools(struct parser *p)
+{
+	for (size_t i = 0; i < p->c.n_vf_pools; i++) {
+		struct drover_vf_pool *pool = &p->c.vf_pools[i];
+		size_t n = 0;
+
+		for (size_t d = 0; d < CONFIG_MAX_VF_DEVICES; d++) {
+			if (!p->pool_dev_line[i][d])
+				continue;
+			if (d != n) {
+				fail(p, p->pool_dev_line[i][d],
+				     "[vf_pool %s] device%zu is set but device%zu is not", pool->name,
+				     d + 1, n + 1);
+				return;
+			}
+			n++;
+		}
+		if (!n) {
+			fail(p, p->pool_header[i], "[vf_pool %s] needs device1", pool->name);
+			return;
+		}
+		pool->n_devices = n;
+	}
+}
+
 /* An fgets()-style reader for ini_parse_stream(); see the comment at the top. */
 static char *read_line(char *str, int num, void *stream)
 {
@@ -855,6 +1010,8 @@ static char *read_line(char *str, int num, void *stream)
 
 		if (end && is_network_section(str + 1, len))
 			network_header(p, str + 1, len);
+		else if (end && is_vf_pool_section(str + 1, len))
+			vf_pool_header(p, str + 1, len);
 		else if (end && !section_known(str + 1, len))
 			fail(p, p->lineno, "unknown section [%.*s]", (int)len, str + 1);
 	}
@@ -1075,6 +1232,10 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		network_key(p, section, name, value);
 		return p->err_line ? 0 : 1;
 	}
+	if (is_vf_pool_section(section, strlen(section))) {
+		vf_pool_key(p, section, name, value);
+		return p->err_line ? 0 : 1;
+	}
 	if (!section_known(section, strlen(section))) {
 		/* The reader reported the header already; this is a safety net. */
 		fail(p, p->lineno, "unknown section [%s]", section);
@@ -1166,6 +1327,8 @@ int config_load(const char *path, int must_exist, struct drover_config *ret, cha
 	}
 	if (r == 0)
 		check_networks(&p);
+	if (r == 0)
+		check_vf_pools(&p);
 	if (p.err_line) {
 		set_err(err, errlen, "%s:%u: %s", path, p.err_line, p.err);
 		return -EINVAL;
@@ -1333,4 +1496,10 @@ void config_print(FILE *f, const struct drover_config *c)
 		print_list(f, vmpolicy_list_key((enum vmpolicy_list)l), &c->security.list[l]);
 	for (size_t i = 0; i < c->n_networks; i++)
 		print_network(f, &c->networks[i]);
+	fprintf(f, "\n[node]\nipsec_sa_capacity = %u\n", (unsigned)c->ipsec_sa_capacity);
+	for (size_t i = 0; i < c->n_vf_pools; i++) {
+		fprintf(f, "\n[vf_pool %s]\n", c->vf_pools[i].name);
+		for (size_t d = 0; d < c->vf_pools[i].n_devices; d++)
+			fprintf(f, "device%zu = %s\n", d + 1, c->vf_pools[i].devices[d]);
+	}
 }

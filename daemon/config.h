@@ -22,6 +22,10 @@
 #define CONFIG_MAX_NET_ADDRS 64    /* = DROVER_MAX_NODES */
 #define CONFIG_MAX_FENCE_DEVICES 4
 #define CONFIG_MAX_ALERTS 4
+#define CONFIG_MAX_VF_POOLS 8      /* = DROVER_MAX_VF_POOLS */
+#define CONFIG_VF_POOL_NAME_MAX 32 /* = DROVER_VF_POOL_NAME_MAX */
+#define CONFIG_MAX_VF_DEVICES 16   /* = DROVER_MAX_VF_DEVICES: device1..device16 */
+#define CONFIG_VF_DEVICE_MAX 256   /* one libvirt device element, on one line */
 
 /*
  * [fence] mode: none (drover never fences: a lost node's VMs wait for
@@ -55,6 +59,21 @@ struct drover_network {
 		char node[64];
 		char addr[64];               /* numeric IPv4 or IPv6, validated with inet_pton */
 	} addrs[CONFIG_MAX_NET_ADDRS];
+};
+
+/*
+ * A VF pool of this node, [vf_pool NAME]: its devices, each a libvirt device
+ * element on one line that the agent attaches to a VM as it is (docs/SRIOV.md):
+ *   device1 = <interface type='hostdev' managed='yes'><source><address type='pci' ...
+ *   device2 = <interface type='direct'><source dev='vf1' mode='passthrough'/>...
+ * Only <interface ...> and <hostdev ...> elements; device numbers without gaps.
+ * Names: [A-Za-z0-9_.-], 1..31 chars, unique. The node announces its pools to
+ * the cluster (VfPools); the coordinator allocates their devices.
+ */
+struct drover_vf_pool {
+	char name[CONFIG_VF_POOL_NAME_MAX];
+	size_t n_devices;
+	char devices[CONFIG_MAX_VF_DEVICES][CONFIG_VF_DEVICE_MAX];
 };
 
 struct drover_config {
@@ -113,6 +132,11 @@ struct drover_config {
 	 * over the hypervisors' default route (migrate_uri in [agent]) */
 	size_t n_networks;
 	struct drover_network networks[CONFIG_MAX_NETWORKS];
+	/* [node]: this host's hardware, announced to the cluster with its pools */
+	uint32_t ipsec_sa_capacity;   /* ipsec_sa_capacity = 0: IPsec SAs its NICs can offload */
+	/* [vf_pool NAME] sections, in file order; none: the node has no VFs */
+	size_t n_vf_pools;
+	struct drover_vf_pool vf_pools[CONFIG_MAX_VF_POOLS];
 };
 
 /* Fill c with the defaults. */

@@ -139,6 +139,12 @@ static void fill_job(const struct droverd *d, const struct queue_job *j, Drover_
 		v->to = (char *)"";
 		v->network = (char *)"";
 		break;
+	case QUEUE_OP_VF_ATTACH:
+		/* Where the VF is attached: the VM's own host. */
+		v->from = (char *)"";
+		v->to = (char *)nname(d, j->source, p);
+		v->network = (char *)"";
+		break;
 	}
 	v->state = (char *)queue_job_state_name(j->state);
 	v->eta_s = -1;

@@ -183,6 +183,10 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 	Drover__NodeStatus ns[DROVER_MAX_NODES], *nsp[DROVER_MAX_NODES];
 	Drover__LinkStatus ls[DROVER_MAX_NODES][DROVER_MAX_LINKS];
 	Drover__LinkStatus *lsp[DROVER_MAX_NODES][DROVER_MAX_LINKS];
+	_cleanup_free_ Drover__VfPoolStatus *vps = xcalloc(DROVER_MAX_NODES * DROVER_MAX_VF_POOLS,
+							   sizeof(*vps));
+	_cleanup_free_ Drover__VfPoolStatus **vpp = xcalloc(DROVER_MAX_NODES * DROVER_MAX_VF_POOLS,
+							    sizeof(*vpp));
 	uint32_t coord = droverd_coordinator(d);
 	char buf[2][32];
 
@@ -227,6 +231,23 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 				ns[i].fence_device = (char *)nc->fence_device;
 				ns[i].recovering = failover_recovering(d, k->id);
 			}
+		}
+		{
+			/* SR-IOV: its pools as it announced them, and its IPsec SAs. */
+			const struct node_cfg *nc = state_node_find(&d->state, k->id);
+			size_t base = i * DROVER_MAX_VF_POOLS;
+
+			for (size_t p = 0; nc && p < nc->n_vf_pools; p++) {
+				drover__vf_pool_status__init(&vps[base + p]);
+				vps[base + p].name = (char *)nc->vf_pools[p].name;
+				vps[base + p].total = nc->vf_pools[p].n_devices;
+				vps[base + p].free = state_vf_free(&d->state, k->id, nc->vf_pools[p].name);
+				vpp[base + p] = &vps[base + p];
+			}
+			ns[i].n_vf_pools = nc ? nc->n_vf_pools : 0;
+			ns[i].vf_pools = &vpp[base];
+			ns[i].ipsec_sa_capacity = state_sa_capacity(&d->state, k->id);
+			ns[i].ipsec_sa_used = state_sa_used(&d->state, k->id);
 		}
 		for (unsigned l = 0; l < DROVER_MAX_LINKS; l++) {
 			if (!(k->links_configured & (1u << l)))
@@ -568,6 +589,19 @@ static void handle_vm_add(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 	}
 	if (vm_add_refused_by_policy(d, c, info.name, req->xml))
 		return;
+	if ((req->vf_pool && !state_vf_pool_name_valid(req->vf_pool)) ||
+	    (req->vf_mode == DROVER__VF_MODE__VF_MODE_REQUIRED && !(req->vf_pool && *req->vf_pool))) {
+		reply_error(c, DROVER_EXIT_USAGE,
+			    "bad VF pool: expected 1..31 letters, digits, '.', '_' or '-' "
+			    "(and --vf required needs --vf-pool)");
+		return;
+	}
+	if (req->ipsec_offload_sa > DROVER_IPSEC_SA_MAX) {
+		snprintf(msg, sizeof(msg), "bad IPsec SA count %u: at most %u", req->ipsec_offload_sa,
+			 DROVER_IPSEC_SA_MAX);
+		reply_error(c, DROVER_EXIT_USAGE, msg);
+		return;
+	}
 	if (req->node && *req->node) {
 		k = links_find_by_name(d, req->node);
 		if (!k) {
@@ -606,6 +640,9 @@ static void handle_vm_add(struct droverd *d, qb_ipcs_connection_t *c, const Drov
 	vm.memory_mib = info.memory_mib;
 	vm.vcpus = info.vcpus;
 	vm.home_node = k ? k->id : 0;
+	vm.vf_pool = (char *)(req->vf_pool ? req->vf_pool : "");
+	vm.vf_mode = req->vf_mode;
+	vm.ipsec_offload_sa = req->ipsec_offload_sa;
 	m.vm = &vm;
 	m.request_id = ++d->next_request_id;
 	env.body_case = DROVER__ENVELOPE__BODY_VM_ADD;
@@ -669,6 +706,8 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	/* One buffer per VM: a name made up for an unknown node must not be shared. */
 	_cleanup_free_ char(*tbuf)[32] = xcalloc(n, sizeof(*tbuf));
 	_cleanup_free_ char(*obuf)[32] = xcalloc(n, sizeof(*obuf));
+	_cleanup_free_ char(*vbuf)[32] = xcalloc(n, sizeof(*vbuf));
+	_cleanup_free_ char(*dbuf)[DROVER_REASON_MAX + 16] = xcalloc(n, sizeof(*dbuf));
 
 	for (size_t i = 0; i < n; i++) {
 		const struct vm_cfg *v = &d->state.vms[i];
@@ -688,6 +727,24 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		vs[i].owner = (char *)(v->owner ? links_node_name(d, v->owner, obuf[i], sizeof(obuf[i]))
 						: "");
 		vs[i].want = (char *)vm_want_name(v->want);
+		/* SR-IOV: what it asks for, what it holds, why it runs without one. */
+		vs[i].vf_pool = (char *)v->vf_pool;
+		vs[i].vf_required = v->vf_required;
+		vs[i].ipsec_offload_sa = v->ipsec_offload_sa;
+		vs[i].ipsec_short = state_sa_short(&d->state, v);
+		vs[i].vf_held_pool = (char *)v->vf.pool;
+		vs[i].vf_device = (char *)"";
+		vs[i].vf_node = (char *)"";
+		if (v->vf.node) {
+			const struct vf_pool *pool = state_vf_pool(&d->state, v->vf.node, v->vf.pool);
+
+			vs[i].vf_device = (char *)(pool && v->vf.device <= pool->n_devices
+							   ? pool->labels[v->vf.device - 1]
+							   : "");
+			vs[i].vf_node = (char *)links_node_name(d, v->vf.node, vbuf[i], sizeof(vbuf[i]));
+			vs[i].vf_attached = v->vf.attached;
+		}
+		vs[i].degraded = (char *)(state_vf_degraded(v, dbuf[i], sizeof(dbuf[i])) ? dbuf[i] : "");
 		vm_guest_agent(d, &loc[i], v->name, &vs[i]);
 		op = state_op_for_vm(&d->state, v->name);
 		/*

@@ -267,6 +267,9 @@ static void send_decision(struct droverd *d, const struct coord_decision *c)
 			 c->reason);
 		break;
 	}
+	case COORD_STEP_FAIL:
+		log_warn("job %llu: %s", (unsigned long long)c->job_id, c->reason);
+		break;
 	case COORD_ABORT:
 		if (d->n_aborted == DROVER_MAX_EXECS)
 			memmove(&d->aborted[0], &d->aborted[1], sizeof(d->aborted[0]) * --d->n_aborted);
@@ -607,6 +610,25 @@ void drain_agent_lost(struct droverd *d)
 	d->n_execs = 0;
 }
 
+void drain_take_step(struct droverd *d, const struct queue_job *j)
+{
+	if (!j || j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
+	    state_op_executor(j) != d->local_id)
+		return;
+	if (j->step >= j->n_plan || j->plan[j->step].kind == DROVER__OP_STEP_KIND__OP_STEP_TRANSFER) {
+		/* An orphan attempt of the same job still ending: its end starts this one. */
+		if (j->source != d->local_id || exec_find(d, j->id))
+			return;
+		/* Decided before our stop was seen: refuse it (leave.c). */
+		if (d->leaving)
+			send_finish(d, j->id, false, "droverd on the source is stopping", 0, 0, false);
+		else
+			exec_start(d, j);
+		return;
+	}
+	vf_exec_step(d, j);
+}
+
 /* ---- delivered messages ---- */
 
 void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
@@ -625,15 +647,7 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 					d->aborted[i] = d->aborted[--d->n_aborted];
 					break;
 				}
-			/* An orphan attempt of the same job still ending: its end starts this one. */
-			if (j && j->source == d->local_id && !exec_find(d, j->id)) {
-				/* Decided before our stop was seen: refuse it (leave.c). */
-				if (d->leaving)
-					send_finish(d, j->id, false, "droverd on the source is stopping",
-						    0, 0, false);
-				else
-					exec_start(d, j);
-			}
+			drain_take_step(d, j);
 			break;
 		}
 		case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
@@ -647,6 +661,8 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 			}
 			break;
 		case DROVER__ENVELOPE__BODY_JOB_FINISH:
+			/* Transferred, and the target attaches a VF next; or the source re-attaches it. */
+			drain_take_step(d, state_job_find(&d->state, env->job_finish->job_id));
 			for (size_t i = 0; i < DROVER_MAX_PROGRESS; i++)
 				if (d->progress[i].job_id == env->job_finish->job_id)
 					d->progress[i].job_id = 0;
@@ -797,6 +813,10 @@ void drain_finish_orphans(struct droverd *d, const char *reason)
 		/* An orphan of the same job starts this attempt when it ends. */
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
 		    j->source != d->local_id || exec_find(d, j->id))
+			continue;
+		/* A VF step is not a transfer: vf_exec_reconcile() ends it. */
+		if (j->step < j->n_plan &&
+		    j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER)
 			continue;
 		f = sent_finish_find(d, j->id);
 		if (f) {

@@ -325,6 +325,8 @@ static void sync_finished(struct droverd *d)
 	/* Operations an exchange or a departure left open get their ends now. */
 	vm_actions_reconcile(d);
 	drain_on_synced(d);
+	vf_exec_reconcile(d);
+	vf_exec_announce(d);
 	ctl_server_notify(d);
 }
 
@@ -376,6 +378,7 @@ void droverd_on_confchg(struct droverd *d, const uint32_t *joined, size_t n_join
 	nethealth_on_members_changed(d, joined_any);
 	note_coordinator(d);
 	drain_on_members_changed(d);
+	vf_exec_reconcile(d);
 	failover_kick(d);
 	ctl_server_notify(d);
 }
@@ -680,6 +683,9 @@ static void on_change(struct droverd *d, const struct peer_msg *pm, uint32_t fro
 			droverd_obs_touch(d, j->target, j->vm);
 		}
 	}
+	/* The fenced node is off: what operations had put on it is gone. */
+	if (r == 1 && env->body_case == DROVER__ENVELOPE__BODY_FENCE_RESULT && env->fence_result->ok)
+		obs_on_fenced(d->obs, env->fence_result->node);
 	if (r == 1) {
 		log_change(d, from, env);
 		save_state(d);
@@ -769,6 +775,8 @@ void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory 
 				const char *why)
 {
 	send_inventory(d, inv, why);
+	/* Also a retry of an announcement an exchange or a lost quorum ate. */
+	vf_exec_announce(d);
 }
 
 void droverd_on_no_hypervisor(struct droverd *d)
@@ -939,6 +947,9 @@ static const struct peer_msg peer_msgs[] = {
 	{ DROVER__ENVELOPE__BODY_FENCE_RESULT, "FenceResult", true, failover_on_applied },
 	{ DROVER__ENVELOPE__BODY_VM_PLACED, "VmPlaced", true, failover_on_applied },
 	{ DROVER__ENVELOPE__BODY_NODE_UNFENCED, "NodeUnfenced", true, failover_on_applied },
+	/* SR-IOV (vf_exec.c): a node's own hardware; a VF step's end from its executor */
+	{ DROVER__ENVELOPE__BODY_NODE_HARDWARE, "NodeHardware", true, vf_exec_on_applied },
+	{ DROVER__ENVELOPE__BODY_OP_STEP_RESULT, "OpStepResult", true, vf_exec_on_applied },
 	/* observations and requests: not state, never gated by quorum */
 	{ DROVER__ENVELOPE__BODY_NODE_INVENTORY, "NodeInventory", false, run_inventory },
 	{ DROVER__ENVELOPE__BODY_NETWORK_HEALTH, "NetworkHealth", false, run_net_health },
@@ -1097,6 +1108,8 @@ static int sig_reload(int sig, void *data)
 	/* The operator edited the limits in the file: that edit is meant for the cluster. */
 	if (limits_changed)
 		drain_push_config_limits(d);
+	/* A pool that grew frees VFs for degraded VMs here; one that shrank gives out fewer. */
+	vf_exec_announce(d);
 	log_notice("configuration reloaded from '%s'", d->config_path);
 	sd_notify(0, "READY=1");
 	return 0;

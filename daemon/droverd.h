@@ -131,6 +131,24 @@ struct job_progress {
 
 #define DROVER_MAX_EXECS 64
 
+/* A VF step of a migration this node executes through its agent (vf_exec.c). */
+struct vf_step_exec {
+	uint64_t op_id;
+	uint32_t step;
+	uint64_t agent_job;
+	bool detach;
+};
+#define DROVER_MAX_VF_STEPS 64
+
+/* An OpStepResult this node sent, kept so it is said again (not failed) if an exchange ate it. */
+struct vf_sent {
+	uint64_t op_id;            /* 0: slot unused */
+	uint32_t step;
+	uint64_t started_ms;       /* the job's attempt (a retry plans its steps again) */
+	bool ok;
+	char error[QUEUE_REASON_MAX];
+};
+
 /* A JobFinish this node sent as a job's source, kept until it is applied. */
 struct sent_finish {
 	uint64_t job_id;           /* 0: slot unused */
@@ -242,6 +260,12 @@ struct droverd {
 	bool drain_kicked;
 	uint64_t aborted[DROVER_MAX_EXECS]; /* jobs we asked to abort, as coordinator */
 	size_t n_aborted;
+
+	/* vf_exec.c: the VF steps this node executes */
+	size_t n_vf_steps;
+	struct vf_step_exec vf_steps[DROVER_MAX_VF_STEPS];
+	struct vf_sent vf_sent[DROVER_MAX_VF_STEPS];
+	size_t vf_sent_next;       /* the slot the next one overwrites */
 
 	/* failover.c: fencing and recovery, the coordinator's and this node's part */
 	struct failover *fo;
@@ -376,6 +400,20 @@ void drain_agent_lost(struct droverd *d);
  * DRAIN_DEPARTED_MS. ret[] points into d; returns how many (at most max).
  */
 size_t drain_departures(struct droverd *d, Drover__InventoryDeparture *ret, size_t max);
+/* Execute the current step of migration j if it is ours: the transfer, or a VF step (vf_exec.c). */
+void drain_take_step(struct droverd *d, const struct queue_job *j);
+
+/* vf_exec.c: this node's VF pools and SA capacity announced; the VF steps it executes */
+void vf_exec_announce(struct droverd *d);
+/* The device element of vf (this node's template, the VM's MAC put in); -ENOENT, -ENOSPC. */
+int vf_exec_device(const struct droverd *d, const struct queue_vf *vf, const char *vm, char *buf,
+		   size_t len);
+void vf_exec_step(struct droverd *d, const struct queue_job *j);
+bool vf_exec_job_done(struct droverd *d, uint64_t agent_job, const Drover__AgentJobResult *r);
+void vf_exec_agent_lost(struct droverd *d);
+void vf_exec_reconcile(struct droverd *d);
+void vf_exec_on_applied(struct droverd *d, uint32_t from, bool from_self,
+			const Drover__Envelope *env, int r);
 const struct job_progress *drain_progress(const struct droverd *d, uint64_t job_id);
 /* Multicast this node's drover.conf limits as the cluster's (after a reload that changed them). */
 void drain_push_config_limits(struct droverd *d);

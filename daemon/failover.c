@@ -423,6 +423,13 @@ static void recover_round(struct droverd *d)
 					       a->node, DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE,
 					       NULL);
 			break;
+		case REC_VF_ATTACH:
+			log_notice("VM '%s' runs without its VF on %s, where one is free: attaching it",
+				   a->vm, name_of(d, a->node, b, sizeof(b)));
+			vm_actions_send_action(d, DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH, a->vm,
+					       a->node, DROVER__VM_ACTION_CAUSE__VM_CAUSE_OPERATOR,
+					       NULL);
+			break;
 		default:
 			break;
 		}

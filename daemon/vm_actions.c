@@ -43,6 +43,8 @@
 #include "vmdecide.h"
 
 #define STOP_DEADLINE_MS 150000u
+/* A VF attach waits for the guest to take the device: its own bound. */
+#define VF_ATTACH_DEADLINE_MS 60000u
 #define STOP_GRACE_MS 30000u
 #define PREEMPT_GRACE_MS 10000u
 
@@ -98,6 +100,8 @@ static const char *kind_name(Drover__VmActionKind k)
 		return "stop";
 	case DROVER__VM_ACTION_KIND__VM_ACTION_MIGRATE:
 		return "migrate";
+	case DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH:
+		return "VF attach";
 	default:
 		return "?";
 	}
@@ -375,6 +379,8 @@ static void execute(struct droverd *d, const struct queue_job *o, struct op_loca
 	Drover__AgentJob job = DROVER__AGENT_JOB__INIT;
 	Drover__AgentVmStartJob start = DROVER__AGENT_VM_START_JOB__INIT;
 	Drover__AgentVmStopJob stop = DROVER__AGENT_VM_STOP_JOB__INIT;
+	Drover__AgentDeviceJob dev = DROVER__AGENT_DEVICE_JOB__INIT;
+	char vf_xml[CONFIG_VF_DEVICE_MAX + 64];
 	const struct vm_cfg *v = state_vm_find(&d->state, o->vm);
 	int r;
 
@@ -406,6 +412,19 @@ static void execute(struct droverd *d, const struct queue_job *o, struct op_loca
 		job.kind_case = DROVER__AGENT_JOB__KIND_VM_STOP;
 		job.vm_stop = &stop;
 		job.deadline_ms = STOP_DEADLINE_MS;
+		break;
+	case QUEUE_OP_VF_ATTACH:
+		/* A degraded VM's repair: the VF the operation reserved here (state_vf.c). */
+		if (vf_exec_device(d, &o->vf_reserved, o->vm, vf_xml, sizeof(vf_xml)) < 0) {
+			finish_local(d, l, DROVER_EXIT_INVALID_PARAM,
+				     "this node's drover.conf has no such VF device (pool or number)");
+			return;
+		}
+		dev.vm = (char *)v->name;
+		dev.device_xml = vf_xml;
+		job.kind_case = DROVER__AGENT_JOB__KIND_DEVICE_ATTACH;
+		job.device_attach = &dev;
+		job.deadline_ms = VF_ATTACH_DEADLINE_MS;
 		break;
 	default:
 		finish_local(d, l, DROVER_EXIT_INVALID_PARAM, "not a start or a stop");

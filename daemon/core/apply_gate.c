@@ -28,6 +28,8 @@ bool apply_gate_is_change(const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
 	case DROVER__ENVELOPE__BODY_VM_PLACED:
 	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
+	case DROVER__ENVELOPE__BODY_NODE_HARDWARE:
+	case DROVER__ENVELOPE__BODY_OP_STEP_RESULT:
 		return true;
 	case DROVER__ENVELOPE__BODY_VM_ACTION_RESULT:
 		return env->vm_action_result && env->vm_action_result->action_id != 0;
@@ -73,6 +75,19 @@ bool apply_gate_sender_ok(const struct cluster_state *s, const uint32_t *members
 		uint32_t exec = o ? state_op_executor(o) : 0;
 
 		/* Unknown or finished ones are refused by state_apply() (-ENOENT), alike everywhere. */
+		return !o || !exec || from == exec ||
+		       (from == coord && !member(members, n_members, exec));
+	}
+	/* A node speaks for its own hardware only. */
+	case DROVER__ENVELOPE__BODY_NODE_HARDWARE:
+		return env->node_hardware && from == env->node_hardware->node;
+	case DROVER__ENVELOPE__BODY_OP_STEP_RESULT: {
+		const struct queue_job *o = env->op_step_result
+						    ? state_op_find(s, env->op_step_result->op_id)
+						    : NULL;
+		uint32_t exec = o ? state_op_executor(o) : 0;
+
+		/* Unknown or finished ones are refused by state_apply() (-EINVAL), alike everywhere. */
 		return !o || !exec || from == exec ||
 		       (from == coord && !member(members, n_members, exec));
 	}

@@ -13,8 +13,9 @@
  *    a node that is not a member; NodeUnfenced: the coordinator, about one
  *    that is;
  *  - JobFinish: the job's source, or the coordinator for a source that left;
- *  - VmActionResult: the operation's executing node, or the coordinator for
- *    one whose node left;
+ *  - VmActionResult and OpStepResult: the operation's executing node (of its
+ *    current step), or the coordinator for one whose node left;
+ *  - NodeHardware: the node it describes;
  *  - the operators' changes (SetNodeState, VmAdd, VmRemove, JobsAdd,
  *    JobsCancel, LimitsSet): any member.
  * Observations and requests are not state changes and are never gated.

@@ -107,15 +107,41 @@ static bool was_aborted(const struct coord_input *in, uint64_t id)
  * them), then running migrations whose target or network went away under
  * them (aborted by their source).
  */
+/* The running migration's current step is a VF detach or attach, not the transfer. */
+static bool vf_step(const struct queue_job *j)
+{
+	return j->step < j->n_plan && j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER;
+}
+
 static bool check_running(const struct coord_input *in, struct coord_decision *ret)
 {
 	char b1[32], b2[32];
 
 	for (size_t i = 0; i < in->state->n_jobs; i++) {
 		const struct queue_job *j = &in->state->jobs[i];
+		uint32_t exec;
 
+		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING || !vf_step(j))
+			continue;
+		/* A VF step (detach, attach) whose node left: failed, so the plan goes on or ends. */
+		exec = state_op_executor(j);
+		if (is_member(in, exec))
+			continue;
+		ret->kind = COORD_STEP_FAIL;
+		ret->job_id = j->id;
+		ret->step = j->step;
+		snprintf(ret->reason, sizeof(ret->reason), "%.40s left the cluster during the VF %s",
+			 name_of(in, exec, b1, sizeof(b1)),
+			 j->plan[j->step].kind == DROVER__OP_STEP_KIND__OP_STEP_VF_DETACH ? "detach"
+											   : "attach");
+		return true;
+	}
+	for (size_t i = 0; i < in->state->n_jobs; i++) {
+		const struct queue_job *j = &in->state->jobs[i];
+
+		/* Only the transfer ends with JobFinish; a VF step is handled above. */
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
-		    is_member(in, j->source))
+		    is_member(in, j->source) || vf_step(j))
 			continue;
 		ret->kind = COORD_FINISH;
 		ret->job_id = j->id;
@@ -127,8 +153,9 @@ static bool check_running(const struct coord_input *in, struct coord_decision *r
 	for (size_t i = 0; i < in->state->n_jobs; i++) {
 		const struct queue_job *j = &in->state->jobs[i];
 
+		/* Nothing moves during a VF step: nothing to abort. */
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING ||
-		    was_aborted(in, j->id))
+		    was_aborted(in, j->id) || vf_step(j))
 			continue;
 		if (!is_member(in, j->target))
 			/* libvirt would notice only when its keepalive gives up. */
@@ -320,22 +347,64 @@ static enum queue_blocker held_back(const struct coord_input *in, const struct q
 	return QUEUE_BLOCK_NONE;
 }
 
+void coord_view_add_vf(const struct cluster_state *s, struct queue_view *v)
+{
+	v->n_vf_pools = 0;
+	memset(v->vf_free, 0, sizeof(v->vf_free));
+	for (size_t i = 0; i < v->n_nodes; i++) {
+		const struct node_cfg *n = state_node_find(s, v->nodes[i].id);
+
+		v->nodes[i].sa_capacity = state_sa_capacity(s, v->nodes[i].id);
+		v->nodes[i].sa_used = state_sa_used(s, v->nodes[i].id);
+		for (size_t p = 0; n && p < n->n_vf_pools; p++) {
+			size_t k;
+
+			for (k = 0; k < v->n_vf_pools; k++)
+				if (strcmp(v->vf_pools[k], n->vf_pools[p].name) == 0)
+					break;
+			if (k == v->n_vf_pools) {
+				/* More distinct names than a view holds: the rest count as no VF. */
+				if (k == QUEUE_MAX_VF_POOLS)
+					continue;
+				strscpy(v->vf_pools[k], n->vf_pools[p].name, sizeof(v->vf_pools[k]));
+				v->n_vf_pools++;
+			}
+			v->vf_free[k][i] = state_vf_free(s, v->nodes[i].id, n->vf_pools[p].name);
+		}
+	}
+}
+
+void coord_job_add_vf(const struct cluster_state *s, struct queue_job *j)
+{
+	const struct vm_cfg *vm = state_vm_find(s, j->vm);
+
+	strscpy(j->want_vf_pool, vm ? vm->vf_pool : "", sizeof(j->want_vf_pool));
+	j->want_vf_required = vm && vm->vf_pool[0] && vm->vf_required;
+	j->want_sa = vm ? vm->ipsec_offload_sa : 0;
+}
+
 int coord_dispatch(const struct coord_input *in, struct queue_job *jobs, size_t n,
 		   struct queue_action *acts, size_t max, size_t *n_acts)
 {
 	_cleanup_free_ uint8_t *held = NULL;
+	_cleanup_free_ struct queue_view *view = NULL;
 	char why[QUEUE_BLOCKER_MAX];
 	int r;
 
 	if (n > QUEUE_MAX_JOBS)
 		return -E2BIG;
+	/* The VFs and SAs of the view and the jobs come from the replicated state, alike everywhere. */
+	view = xcalloc(1, sizeof(*view));
+	*view = *in->view;
+	coord_view_add_vf(in->state, view);
 	held = xcalloc(n ? n : 1, 1);
 	for (size_t i = 0; i < n; i++) {
+		coord_job_add_vf(in->state, &jobs[i]);
 		held[i] = (uint8_t)held_back(in, &jobs[i], why, sizeof(why));
 		if (held[i])
 			jobs[i].state = QUEUE_JOB_CANCELLED; /* invisible to queue_dispatch() */
 	}
-	r = queue_dispatch(in->view, jobs, n, in->now_ms, acts, max, n_acts);
+	r = queue_dispatch(view, jobs, n, in->now_ms, acts, max, n_acts);
 	for (size_t i = 0; i < n; i++) {
 		if (!held[i])
 			continue;

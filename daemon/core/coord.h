@@ -7,7 +7,10 @@
  * unit tests and the simulator (tests/sim) call it directly.
  *
  * In order of precedence, it:
- *  1. finishes (as failed) a running job whose source left the cluster;
+ *  0. fails the VF step (detach, attach: docs/SRIOV.md) of a running job
+ *     whose executing node left the cluster (OpStepResult);
+ *  1. finishes (as failed) a running job whose source left the cluster
+ *     during its transfer;
  *  2. asks for the abort of a running migration whose target left or whose
  *     network stopped being usable between source and target (once per
  *     attempt: the caller passes the jobs it asked already);
@@ -81,11 +84,13 @@ enum coord_kind {
 	COORD_ADD,        /* JobsAdd(vms from node, origin drain) */
 	COORD_NODE_STATE, /* SetNodeState(node, node_state) */
 	COORD_START,      /* JobStart for each of starts[] */
+	COORD_STEP_FAIL,  /* OpStepResult(job_id, step, failed, reason): its VF step's node left */
 };
 
 struct coord_decision {
 	enum coord_kind kind;
 	uint64_t job_id;
+	uint32_t step;
 	char reason[QUEUE_REASON_MAX];
 	size_t n_ids;
 	uint64_t ids[COORD_MAX_IDS];
@@ -109,5 +114,13 @@ int coord_decide(const struct coord_input *in, struct coord_decision *ret);
  */
 int coord_dispatch(const struct coord_input *in, struct queue_job *jobs, size_t n,
 		   struct queue_action *acts, size_t max, size_t *n_acts);
+
+/*
+ * SR-IOV in the queue's input (coord_dispatch() does both): the view's VF
+ * pools with each node's free VFs and its SA capacity and use, and a job's
+ * VF pool, vf = required and SAs, all from the replicated state.
+ */
+void coord_view_add_vf(const struct cluster_state *s, struct queue_view *v);
+void coord_job_add_vf(const struct cluster_state *s, struct queue_job *j);
 
 #endif

@@ -35,6 +35,18 @@ void coord_messages(const struct coord_decision *c, uint64_t now_ms, struct coor
 		ret->env[0].job_finish = &ret->finish;
 		ret->n = 1;
 		return;
+	case COORD_STEP_FAIL:
+		drover__op_step_result__init(&ret->step_result);
+		ret->step_result.op_id = c->job_id;
+		ret->step_result.step = c->step;
+		ret->step_result.ok = false;
+		ret->step_result.error = (char *)c->reason;
+		ret->step_result.finished_ms = now_ms;
+		drover__envelope__init(&ret->env[0]);
+		ret->env[0].body_case = DROVER__ENVELOPE__BODY_OP_STEP_RESULT;
+		ret->env[0].op_step_result = &ret->step_result;
+		ret->n = 1;
+		return;
 	case COORD_ABORT:
 		drover__job_abort__init(&ret->abort);
 		ret->abort.job_id = c->job_id;

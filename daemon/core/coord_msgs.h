@@ -23,6 +23,7 @@ struct coord_msgs {
 	Drover__JobSpec specs[COORD_MAX_ADD];
 	Drover__JobSpec *spec_ptrs[COORD_MAX_ADD];
 	Drover__SetNodeState node_state;
+	Drover__OpStepResult step_result;
 };
 
 /*

@@ -81,6 +81,17 @@ void obs_touch(struct node_obs *t, uint32_t node, const char *vm)
 	strscpy(o->touched[o->n_touched++], vm, DROVER_VM_NAME_MAX);
 }
 
+void obs_on_fenced(struct node_obs *t, uint32_t node)
+{
+	struct node_obs *o;
+
+	if (!node || !(o = obs_slot(t, node, false)))
+		return;
+	free(o->touched);
+	o->touched = NULL;
+	o->n_touched = 0;
+}
+
 void obs_touch_state(struct node_obs *t, const struct cluster_state *s)
 {
 	for (size_t i = 0; i < s->n_jobs; i++) {

@@ -82,6 +82,13 @@ void obs_on_confchg(struct node_obs *t, const uint32_t *members, size_t n_member
 void obs_touch(struct node_obs *t, uint32_t node, const char *vm);
 
 /*
+ * A FenceResult that fenced `node` was applied: the node was powered off, so
+ * whatever an operation had put on it before is gone, and its touches are
+ * settled. (Touches made after the fence, once it is back, are new ones.)
+ */
+void obs_on_fenced(struct node_obs *t, uint32_t node);
+
+/*
  * After a state exchange: touch every VM on every node an unfinished
  * operation of s involves. The table's touches were made from the changes
  * this member applied; a state adopted in an exchange (after a restart, or

@@ -53,6 +53,8 @@ struct counts {
 	uint64_t vcpus[QUEUE_MAX_NODES]; /* vCPUs of the same */
 	uint32_t net[QUEUE_MAX_NETWORKS];
 	uint32_t cluster;
+	uint32_t vf[QUEUE_MAX_VF_POOLS][QUEUE_MAX_NODES]; /* VFs this round's starts take */
+	uint64_t sa[QUEUE_MAX_NODES];                   /* SAs of migrations towards the node */
 };
 
 void queue_view_init(struct queue_view *v)
@@ -252,13 +254,49 @@ static bool fits(const struct queue_view *v, const struct counts *c, int i, int 
 	       free_vcpus(v, c, i) >= j->vcpus;
 }
 
-/* Least loaded first (most memory left), then lowest id. */
-static bool better_target(const struct queue_view *v, const struct counts *c, int a, int b)
+static int vf_pool_index(const struct queue_view *v, const char *pool)
+{
+	if (!pool[0])
+		return -1;
+	for (size_t k = 0; k < v->n_vf_pools && k < QUEUE_MAX_VF_POOLS; k++)
+		if (strcmp(v->vf_pools[k], pool) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* Whether node i has a VF of the job's pool left this round (false: no pool wanted). */
+static bool vf_ok(const struct queue_view *v, const struct counts *c, const struct queue_job *j,
+		  int i)
+{
+	int p = vf_pool_index(v, j->want_vf_pool);
+
+	return p >= 0 && v->vf_free[p][i] > c->vf[p][i];
+}
+
+/* Whether node i can offload the job's SAs besides what runs and comes there. */
+static bool sa_ok(const struct queue_view *v, const struct counts *c, const struct queue_job *j,
+		  int i)
+{
+	return j->want_sa &&
+	       v->nodes[i].sa_used + c->sa[i] + j->want_sa <= v->nodes[i].sa_capacity;
+}
+
+/*
+ * A free VF of the job's pool first (the VM keeps its fast path), then spare
+ * IPsec SA capacity (offload keeps IPsec off the guest's CPU), then least
+ * loaded (most memory left), then lowest id.
+ */
+static bool better_target(const struct queue_view *v, const struct counts *c,
+			  const struct queue_job *j, int a, int b)
 {
 	uint64_t fa, fb;
 
 	if (b < 0)
 		return true;
+	if (vf_ok(v, c, j, a) != vf_ok(v, c, j, b))
+		return vf_ok(v, c, j, a);
+	if (sa_ok(v, c, j, a) != sa_ok(v, c, j, b))
+		return sa_ok(v, c, j, a);
 	fa = free_mib(v, c, a);
 	fb = free_mib(v, c, b);
 	if (fa != fb)
@@ -401,6 +439,7 @@ static void count_running(const struct queue_view *v, const struct queue_job *j,
 		c->in[ti]++;
 		c->mib[ti] += j->memory_mib;
 		c->vcpus[ti] += j->vcpus;
+		c->sa[ti] += j->want_sa;
 	}
 	if (k >= 0)
 		c->net[k]++;
@@ -416,6 +455,7 @@ static bool decide(const struct queue_view *v, const struct counts *c, struct qu
 	char b1[32], b2[32];
 	int si = node_index(v, j->source);
 	int best_fit = -1, best_net = -1, best_slot = -1, chosen = -1, chosen_k = -1;
+	bool no_vf = false;
 	uint32_t mask;
 
 	if (si < 0 || !v->nodes[si].online) {
@@ -431,22 +471,36 @@ static bool decide(const struct queue_view *v, const struct counts *c, struct qu
 			continue;
 		if (!fits(v, c, t, si, j))
 			continue;
-		if (better_target(v, c, t, best_fit))
+		/* vf = required: a target without a free VF of its pool is no target. */
+		if (j->want_vf_required && !vf_ok(v, c, j, t)) {
+			no_vf = true;
+			continue;
+		}
+		if (better_target(v, c, j, t, best_fit))
 			best_fit = t;
 		mask = allowed_networks(v, j, si, t);
 		if (!mask)
 			continue;
-		if (better_target(v, c, t, best_net))
+		if (better_target(v, c, j, t, best_net))
 			best_net = t;
 		if (!under(c->in[t], v->limits.per_target))
 			continue;
-		if (better_target(v, c, t, best_slot))
+		if (better_target(v, c, j, t, best_slot))
 			best_slot = t;
 		int k = choose_network(v, c, j, mask);
-		if (k >= 0 && better_target(v, c, t, chosen)) {
+		if (k >= 0 && better_target(v, c, j, t, chosen)) {
 			chosen = t;
 			chosen_k = k;
 		}
+	}
+	if (best_fit < 0 && no_vf && j->fixed_target) {
+		block(j, QUEUE_BLOCK_NO_VF, "target %s has no free VF in pool %s",
+		      node_name(v, j->fixed_target, b1, sizeof(b1)), j->want_vf_pool);
+		return false;
+	}
+	if (best_fit < 0 && no_vf) {
+		block(j, QUEUE_BLOCK_NO_VF, "no free VF in pool %s on any target", j->want_vf_pool);
+		return false;
 	}
 	if (best_fit < 0) {
 		block_placement(v, c, j, si);
@@ -542,6 +596,9 @@ int queue_dispatch(const struct queue_view *v, struct queue_job *jobs, size_t n,
 		c.mib[t] += j->memory_mib;
 		c.vcpus[t] += j->vcpus;
 		c.net[k]++;
+		c.sa[t] += j->want_sa;
+		if (vf_ok(v, &c, j, t))
+			c.vf[vf_pool_index(v, j->want_vf_pool)][t]++;
 	}
 	*ret_n = n_act;
 	return 0;
@@ -713,6 +770,8 @@ const char *queue_blocker_name(enum queue_blocker b)
 		return "vm-busy";
 	case QUEUE_BLOCK_VM_ELSEWHERE:
 		return "vm-not-on-source";
+	case QUEUE_BLOCK_NO_VF:
+		return "no-vf";
 	}
 	return "?";
 }

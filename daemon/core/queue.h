@@ -29,6 +29,8 @@
 #define QUEUE_MAX_ATTEMPTS 8
 #define QUEUE_REASON_MAX 128
 #define QUEUE_BLOCKER_MAX 160
+#define QUEUE_MAX_VF_POOLS 8  /* = DROVER_MAX_VF_POOLS: distinct pool names in a view */
+#define QUEUE_VF_POOL_MAX 32  /* = DROVER_VF_POOL_NAME_MAX */
 
 #define QUEUE_LIMIT_SOURCE_DEFAULT 2u
 #define QUEUE_LIMIT_TARGET_DEFAULT 2u
@@ -66,6 +68,7 @@ enum queue_blocker {
 	/* Set by the caller for jobs it keeps out of queue_dispatch(): */
 	QUEUE_BLOCK_VM_BUSY,        /* "VM vm3 has another action in progress" */
 	QUEUE_BLOCK_VM_ELSEWHERE,   /* "VM vm3 is not running on n1" */
+	QUEUE_BLOCK_NO_VF,          /* vf = required: "no free VF in pool fast on any target" */
 };
 
 enum queue_result {
@@ -80,6 +83,9 @@ struct queue_node {
 	bool usable_target; /* active (not draining/maintenance) and agent ok: may receive */
 	uint64_t free_mib;
 	uint32_t free_vcpus;
+	/* IPsec offload (SR-IOV, docs/SRIOV.md): capacity, and SAs of the VMs running there. */
+	uint32_t sa_capacity;
+	uint64_t sa_used;
 };
 
 struct queue_network {
@@ -103,6 +109,13 @@ struct queue_view {
 	/* Bit b of usable[k][a]: network k can carry a migration from nodes[a] to nodes[b]. */
 	uint64_t usable[QUEUE_MAX_NETWORKS][QUEUE_MAX_NODES];
 	struct queue_limits limits;
+	/*
+	 * VF pools (SR-IOV): the names, and per name and node (index into
+	 * nodes[]) the free VFs, NOT counting what this round's starts take.
+	 */
+	size_t n_vf_pools;
+	char vf_pools[QUEUE_MAX_VF_POOLS][QUEUE_VF_POOL_MAX];
+	uint32_t vf_free[QUEUE_MAX_VF_POOLS][QUEUE_MAX_NODES];
 };
 
 struct queue_attempt {
@@ -125,10 +138,19 @@ enum queue_op_kind {
 	QUEUE_OP_MIGRATE = 0,
 	QUEUE_OP_START = 1,
 	QUEUE_OP_STOP = 2,
+	QUEUE_OP_VF_ATTACH = 3, /* a degraded VM gets a free VF of its pool (state_vf.c) */
 };
 
 /* A plan has at most this many steps (a migration of a VM with a VF: detach, transfer, attach). */
 #define QUEUE_MAX_STEPS 4
+
+/* A VF: device (1..n) of pool on node; node 0: none (state_vf.c). */
+struct queue_vf {
+	uint32_t node;
+	char pool[32];
+	uint32_t device;
+	bool attached;
+};
 
 /* One step of an operation's plan: what (Drover__OpStepKind) and which node's agent does it. */
 struct queue_step {
@@ -174,6 +196,25 @@ struct queue_job {
 	uint64_t finished_ms;
 	bool cancel_requested;   /* `drain cancel` while running: a failure ends it */
 	char error[QUEUE_REASON_MAX];
+	/*
+	 * SR-IOV (state_vf.c): the VF reserved where the operation puts the VM;
+	 * a rollback (the transfer failed after the detach: the last step
+	 * re-attaches the VF on the source, then vf_reason fails the attempt);
+	 * the transfer's figures, until an attach step ends the job.
+	 */
+	struct queue_vf vf_reserved;
+	bool vf_rollback;
+	char vf_reason[QUEUE_REASON_MAX];
+	uint64_t vf_bytes, vf_downtime_ms;
+	/*
+	 * Written by the caller before queue_dispatch() from the registry (not
+	 * state, not hashed): the VF pool the VM asks for ("": none), whether
+	 * it must have one (else the job waits), and its IPsec SAs. Placement
+	 * prefers a target with a free VF of the pool, then spare SA capacity.
+	 */
+	char want_vf_pool[QUEUE_VF_POOL_MAX];
+	bool want_vf_required;
+	uint32_t want_sa;
 	/* Written by queue_dispatch(): */
 	enum queue_blocker blocker;
 	char blocker_text[QUEUE_BLOCKER_MAX];

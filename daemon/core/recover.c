@@ -26,6 +26,8 @@ const char *rec_kind_name(enum rec_kind k)
 		return "place";
 	case REC_WAIT:
 		return "wait";
+	case REC_VF_ATTACH:
+		return "vf-attach";
 	}
 	return "?";
 }
@@ -38,6 +40,8 @@ struct rec_ctx {
 	uint64_t plan_mib[DROVER_MAX_NODES];
 	uint32_t plan_vcpus[DROVER_MAX_NODES];
 	uint32_t starts[DROVER_MAX_NODES];
+	uint32_t plan_vf[DROVER_MAX_NODES]; /* starts planned of VMs that ask for a VF */
+	uint64_t plan_sa[DROVER_MAX_NODES]; /* their IPsec SAs */
 	bool preempting; /* a preemption is under way or planned */
 };
 
@@ -101,6 +105,22 @@ static void resolve_copies(struct rec_ctx *c, const struct vm_cfg *vm, const str
 		      "found running on several nodes; this copy kept");
 }
 
+/*
+ * A VM that runs on its owner without the VF it asks for gets one of its
+ * pool there when one is free; the allocation itself is the VmAction's, at
+ * apply time (state_vf.c).
+ */
+static void repair_vf(struct rec_ctx *c, const struct vm_cfg *vm)
+{
+	char buf[DROVER_REASON_MAX];
+	ssize_t k = node_index(c->v, vm->owner);
+
+	if (!state_vf_degraded(vm, buf, sizeof(buf)) || vm->vf_error[0] || k < 0 ||
+	    !c->v->nodes[k].usable || !state_vf_pick(c->v->state, vm->owner, vm->vf_pool))
+		return;
+	emit(c, REC_VF_ATTACH, vm->name, vm->owner);
+}
+
 /* Settle one VM's record against its location; true if it is a recovery candidate. */
 static bool settle(struct rec_ctx *c, const struct vm_cfg *vm, const struct locate_result *l)
 {
@@ -118,6 +138,8 @@ static bool settle(struct rec_ctx *c, const struct vm_cfg *vm, const struct loca
 		}
 		if (vm->owner != l->node_id || vm->want != DROVER__VM_WANT__VM_WANT_RUNNING)
 			place(c, vm->name, l->node_id, DROVER__VM_WANT__VM_WANT_RUNNING, "");
+		else
+			repair_vf(c, vm);
 		return false;
 	case LOCATE_FAILED:
 		if (vm->owner || vm->want == DROVER__VM_WANT__VM_WANT_UNSPECIFIED) {
@@ -170,7 +192,34 @@ static bool vcpus_fit(const struct rec_ctx *c, size_t i, uint32_t vcpus)
 	       (uint64_t)n->vcpus * REC_VCPU_RATIO;
 }
 
-/* The node that takes vm now: most free memory, then lowest id; -1 if none. */
+/* Whether node i has a VF of vm's pool left after this round's planned starts. */
+static bool vf_left(const struct rec_ctx *c, const struct vm_cfg *vm, size_t i)
+{
+	return vm->vf_pool[0] &&
+	       state_vf_free(c->v->state, c->v->nodes[i].id, vm->vf_pool) > c->plan_vf[i];
+}
+
+/* Whether node i can offload vm's IPsec SAs besides what runs and is planned there. */
+static bool sa_left(const struct rec_ctx *c, const struct vm_cfg *vm, size_t i)
+{
+	uint32_t id = c->v->nodes[i].id;
+
+	return vm->ipsec_offload_sa &&
+	       state_sa_used(c->v->state, id) + c->plan_sa[i] + vm->ipsec_offload_sa <=
+		       state_sa_capacity(c->v->state, id);
+}
+
+/* A free VF first, then spare SA capacity, then the most free memory (ties: lowest id). */
+static bool better(const struct rec_ctx *c, const struct vm_cfg *vm, size_t a, size_t b)
+{
+	if (vf_left(c, vm, a) != vf_left(c, vm, b))
+		return vf_left(c, vm, a);
+	if (sa_left(c, vm, a) != sa_left(c, vm, b))
+		return sa_left(c, vm, a);
+	return free_mib(c, a) > free_mib(c, b);
+}
+
+/* The node that takes vm now (see better()); -1 if none. */
 static ssize_t choose(const struct rec_ctx *c, const struct vm_cfg *vm, bool *throttled)
 {
 	uint32_t max_starts = c->v->max_starts ? c->v->max_starts : 1;
@@ -187,7 +236,7 @@ static ssize_t choose(const struct rec_ctx *c, const struct vm_cfg *vm, bool *th
 			*throttled = true;
 			continue;
 		}
-		if (best < 0 || free_mib(c, i) > free_mib(c, (size_t)best))
+		if (best < 0 || better(c, vm, i, (size_t)best))
 			best = (ssize_t)i;
 	}
 	return best;
@@ -329,6 +378,8 @@ int recover_decide(const struct rec_view *v, struct rec_action *out, size_t max)
 
 		if (k >= 0) {
 			emit(c, REC_START, vm->name, v->nodes[k].id);
+			c->plan_vf[k] += vm->vf_pool[0] != '\0';
+			c->plan_sa[k] += vm->ipsec_offload_sa;
 			c->starts[k]++;
 			c->plan_mib[k] += vm->memory_mib;
 			c->plan_vcpus[k] += vm->vcpus;

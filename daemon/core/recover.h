@@ -29,6 +29,14 @@
  * in a later round once they are gone. One preemption is planned at a time,
  * and none while a preemption's stop is under way. Every candidate left
  * waiting gets a REC_WAIT saying why.
+ *
+ * SR-IOV (docs/SRIOV.md): among the nodes that fit, a candidate that asks for
+ * a VF goes first to one with a free VF of its pool, and one that declares
+ * IPsec SAs to one with spare SA capacity, before the most free memory. A VM
+ * that runs on its owner without the VF it asks for (degraded) gets
+ * REC_VF_ATTACH as soon as its owner's pool has a free one, so a restart
+ * runs with a VF where one is free; not after an attach failed there (its
+ * vf_error), which would only fail again until the VM moves or starts again.
  */
 #ifndef DROVER_CORE_RECOVER_H
 #define DROVER_CORE_RECOVER_H
@@ -69,6 +77,7 @@ enum rec_kind {
 	REC_DESTROY,  /* destroy the copy of vm on node (a second copy) */
 	REC_PLACE,    /* VmPlaced: owner (0: none) and want, with reason */
 	REC_WAIT,     /* vm waits: reason */
+	REC_VF_ATTACH, /* attach a free VF of its pool to vm on node, its owner */
 };
 
 struct rec_action {

@@ -28,6 +28,8 @@ void state_init(struct cluster_state *s)
 
 void state_free(struct cluster_state *s)
 {
+	for (size_t i = 0; i < s->n_nodes; i++)
+		free(s->nodes[i].vf_pools);
 	for (size_t i = 0; i < s->n_vms; i++)
 		free(s->vms[i].xml);
 	free(s->vms);
@@ -39,6 +41,15 @@ void state_free(struct cluster_state *s)
 void state_copy(const struct cluster_state *src, struct cluster_state *ret)
 {
 	*ret = *src;
+	for (size_t i = 0; i < src->n_nodes; i++) {
+		ret->nodes[i].vf_pools = NULL;
+		if (src->nodes[i].n_vf_pools) {
+			ret->nodes[i].vf_pools =
+				xcalloc(src->nodes[i].n_vf_pools, sizeof(*ret->nodes[i].vf_pools));
+			memcpy(ret->nodes[i].vf_pools, src->nodes[i].vf_pools,
+			       src->nodes[i].n_vf_pools * sizeof(*ret->nodes[i].vf_pools));
+		}
+	}
 	ret->vms = NULL;
 	if (src->n_vms) {
 		ret->vms = xcalloc(src->n_vms, sizeof(*ret->vms));
@@ -104,6 +115,14 @@ uint64_t state_hash_str(uint64_t h, const char *p)
 	return h;
 }
 
+static uint64_t state_hash_vf(uint64_t h, const struct queue_vf *vf)
+{
+	h = state_hash_u64(h, vf->node);
+	h = state_hash_str(h, vf->pool);
+	h = state_hash_u64(h, vf->device);
+	return state_hash_u64(h, vf->attached);
+}
+
 /*
  * Every field of the queue that the messages set, in a fixed order; not the
  * blockers, which each member computes for display and which are not sent.
@@ -151,6 +170,16 @@ static uint64_t hash_job(uint64_t h, const struct queue_job *j)
 	h = state_hash_str(h, j->for_vm);
 	h = state_hash_u64(h, j->lost_from);
 	h = state_hash_u64(h, j->fenced_ms);
+	/* SR-IOV fields only when set: a state without VFs hashes as before they existed. */
+	if (j->vf_reserved.node || j->vf_rollback || j->vf_reason[0] || j->vf_bytes ||
+	    j->vf_downtime_ms) {
+		h = state_hash_str(h, "vf");
+		h = state_hash_vf(h, &j->vf_reserved);
+		h = state_hash_u64(h, j->vf_rollback);
+		h = state_hash_str(h, j->vf_reason);
+		h = state_hash_u64(h, j->vf_bytes);
+		h = state_hash_u64(h, j->vf_downtime_ms);
+	}
 	return h;
 }
 
@@ -211,6 +240,19 @@ uint64_t state_hash(const struct cluster_state *s)
 		h = state_hash_str(h, s->nodes[i].fence_device);
 		h = state_hash_u64(h, s->nodes[i].lost_ms);
 		h = state_hash_u64(h, s->nodes[i].fenced_ms);
+		if (!s->nodes[i].ipsec_sa_capacity && !s->nodes[i].n_vf_pools)
+			continue;
+		h = state_hash_str(h, "vf");
+		h = state_hash_u64(h, s->nodes[i].ipsec_sa_capacity);
+		h = state_hash_u64(h, s->nodes[i].n_vf_pools);
+		for (size_t p = 0; p < s->nodes[i].n_vf_pools; p++) {
+			const struct vf_pool *pool = &s->nodes[i].vf_pools[p];
+
+			h = state_hash_str(h, pool->name);
+			h = state_hash_u64(h, pool->n_devices);
+			for (uint32_t d = 0; d < pool->n_devices; d++)
+				h = state_hash_str(h, pool->labels[d]);
+		}
 	}
 	h = state_hash_u64(h, s->n_vms);
 	for (size_t i = 0; i < s->n_vms; i++) {
@@ -227,6 +269,15 @@ uint64_t state_hash(const struct cluster_state *s)
 		h = state_hash_u64(h, v->recover_attempts);
 		h = state_hash_str(h, v->want_reason);
 		h = state_hash_u64(h, v->lost_from);
+		if (!v->vf_pool[0] && !v->vf_required && !v->ipsec_offload_sa && !v->vf.node &&
+		    !v->vf_error[0])
+			continue;
+		h = state_hash_str(h, "vf");
+		h = state_hash_str(h, v->vf_pool);
+		h = state_hash_u64(h, v->vf_required);
+		h = state_hash_u64(h, v->ipsec_offload_sa);
+		h = state_hash_vf(h, &v->vf);
+		h = state_hash_str(h, v->vf_error);
 	}
 	return hash_queue(h, s);
 }
@@ -343,6 +394,8 @@ static int vm_from_proto(const Drover__VmConfig *m, struct vm_cfg *ret)
 	ret->recover_attempts = m->recover_attempts;
 	ret->lost_from = m->lost_from;
 	strscpy(ret->want_reason, m->want_reason ? m->want_reason : "", sizeof(ret->want_reason));
+	if (state_vf_vm_from_proto(m, ret) < 0)
+		return -EINVAL;
 	ret->xml = xstrdup(m->xml);
 	return 0;
 }
@@ -352,9 +405,11 @@ uint64_t state_vm_bytes(const char *name, const char *xml)
 	/*
 	 * In ClusterState a VmConfig costs its field's tag and length (<= 6),
 	 * name and xml with theirs (<= 12), priority, memory, vCPUs and home
-	 * node (<= 24): 64 covers it with room.
+	 * node (<= 24): 64 covers it with room. Placement and SR-IOV (owner,
+	 * want and its reason, the VF pool, the VF held, the last VF error)
+	 * add at most 256 more.
 	 */
-	return (uint64_t)strlen(name) + strlen(xml) + 64;
+	return (uint64_t)strlen(name) + strlen(xml) + 64 + 256;
 }
 
 static void vm_insert(struct cluster_state *s, struct vm_cfg *v)
@@ -384,6 +439,9 @@ static int apply_vm_add(struct cluster_state *s, const Drover__VmAdd *m)
 	v.want = DROVER__VM_WANT__VM_WANT_UNSPECIFIED;
 	v.recover_attempts = 0;
 	v.want_reason[0] = '\0';
+	/* Which VF it holds is the state's to say: none yet. */
+	memset(&v.vf, 0, sizeof(v.vf));
+	v.vf_error[0] = '\0';
 	if (state_vm_index(s, v.name) >= 0) {
 		free(v.xml);
 		return -EEXIST;
@@ -445,6 +503,9 @@ int state_apply(struct cluster_state *s, const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_VM_PLACED:
 	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
 		return state_fence_apply(s, env);
+	case DROVER__ENVELOPE__BODY_NODE_HARDWARE:
+	case DROVER__ENVELOPE__BODY_OP_STEP_RESULT:
+		return state_vf_apply(s, env);
 	default:
 		return -ENOTSUP;
 	}
@@ -470,6 +531,7 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		st->nodes[i].fenced_ms = s->nodes[i].fenced_ms;
 		st->ptrs[i] = &st->nodes[i];
 	}
+	st->vf = state_vf_to_proto(s, st->nodes);
 	st->vms = s->n_vms ? xcalloc(s->n_vms, sizeof(*st->vms)) : NULL;
 	st->vm_ptrs = s->n_vms ? xcalloc(s->n_vms, sizeof(*st->vm_ptrs)) : NULL;
 	msg->n_vms = s->n_vms;
@@ -489,6 +551,7 @@ void state_to_proto(const struct cluster_state *s, Drover__ClusterState *msg,
 		v->recover_attempts = s->vms[i].recover_attempts;
 		v->want_reason = (char *)s->vms[i].want_reason;
 		v->lost_from = s->vms[i].lost_from;
+		state_vf_vm_to_proto(&s->vms[i], i, v, st->vf);
 		st->vm_ptrs[i] = v;
 	}
 	st->queue = state_jobs_to_proto(s, msg);
@@ -509,6 +572,8 @@ void state_proto_storage_free(struct state_proto_storage *st)
 	free(st->vms);
 	free(st->vm_ptrs);
 	state_jobs_proto_free(st->queue);
+	state_vf_proto_free(st->vf);
+	st->vf = NULL;
 	st->vms = NULL;
 	st->vm_ptrs = NULL;
 	st->queue = NULL;
@@ -561,6 +626,10 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 			sizeof(e->fence_device));
 		e->lost_ms = n->lost_ms;
 		e->fenced_ms = n->fenced_ms;
+		if (state_vf_node_from_proto(e, n->vf_pools, n->n_vf_pools, n->ipsec_sa_capacity) < 0) {
+			state_free(&s);
+			return -EINVAL;
+		}
 	}
 	if (msg->n_vms > DROVER_MAX_VMS || (msg->n_vms && !msg->vms)) {
 		state_free(&s);
@@ -580,7 +649,8 @@ int state_from_proto(const Drover__ClusterState *msg, struct cluster_state *ret)
 		}
 		vm_insert(&s, &v);
 	}
-	if (state_jobs_from_proto(msg, &s) < 0 || state_ops_from_old_proto(msg, &s) < 0) {
+	if (state_jobs_from_proto(msg, &s) < 0 || state_ops_from_old_proto(msg, &s) < 0 ||
+	    state_vf_check(&s) < 0) {
 		state_free(&s);
 		return -EINVAL;
 	}

@@ -41,6 +41,20 @@
 
 #define DROVER_REASON_MAX 160
 
+/* SR-IOV (state_vf.c, docs/SRIOV.md): a node's VF pools as it announced them. */
+#define DROVER_MAX_VF_POOLS 8
+#define DROVER_VF_POOL_NAME_MAX 32
+#define DROVER_MAX_VF_DEVICES 16
+#define DROVER_VF_LABEL_MAX 48
+/* A bound against typos (config.c's [node] ipsec_sa_capacity). */
+#define DROVER_IPSEC_SA_MAX 1000000u
+
+struct vf_pool {
+	char name[DROVER_VF_POOL_NAME_MAX];
+	uint32_t n_devices;
+	char labels[DROVER_MAX_VF_DEVICES][DROVER_VF_LABEL_MAX];
+};
+
 struct node_cfg {
 	uint32_t id;
 	Drover__NodeState state;      /* administrative; kept while fenced */
@@ -50,6 +64,10 @@ struct node_cfg {
 	char fence_error[DROVER_REASON_MAX];
 	char fence_device[64];
 	uint64_t lost_ms, fenced_ms;  /* the deciding node's wall clock, for views */
+	/* What it announced (NodeHardware): pools (owned, n_vf_pools entries) and SA capacity. */
+	size_t n_vf_pools;
+	struct vf_pool *vf_pools;
+	uint32_t ipsec_sa_capacity;
 };
 
 struct vm_cfg {
@@ -71,6 +89,12 @@ struct vm_cfg {
 	uint32_t recover_attempts;
 	char want_reason[DROVER_REASON_MAX];
 	uint32_t lost_from;           /* the fenced node it ran on, until it runs again */
+	/* SR-IOV (state_vf.c): what it asks for, the VF it holds, the last VF error. */
+	char vf_pool[DROVER_VF_POOL_NAME_MAX]; /* "": no VF */
+	bool vf_required;             /* vf = required: migrations wait for a free VF */
+	uint32_t ipsec_offload_sa;
+	struct queue_vf vf;
+	char vf_error[DROVER_REASON_MAX];
 };
 
 /* Unfinished jobs plus the finished ones kept for `drover queue`. */
@@ -251,6 +275,72 @@ void state_fence_on_op_end(struct cluster_state *s, const struct queue_job *o, b
 			   const char *error);
 void state_fence_on_job_done(struct cluster_state *s, const char *vm, uint32_t target);
 
+/* ---- SR-IOV: VF pools, the VFs VMs hold, IPsec SA capacity (state_vf.c) ---- */
+
+/*
+ * The bodies of state_apply() for SR-IOV (each also reachable through it):
+ *  - NodeHardware: replaces the node's pools and SA capacity (0 if the
+ *    same); -EINVAL on a bad pool name, a duplicate, too many, a label too
+ *    long. VFs held beyond a shrunk pool stay held, never given again.
+ *  - OpStepResult: ends the current VF step of a running operation (a
+ *    migration's detach, attach, or rollback attach); -EINVAL for another
+ *    step or an operation not running.
+ */
+int state_vf_apply(struct cluster_state *s, const Drover__Envelope *env);
+
+/* A pool name: 1..31 of [A-Za-z0-9._-] (also "": no pool). */
+bool state_vf_pool_name_valid(const char *name);
+
+/* The node's pool of that name, or NULL. */
+const struct vf_pool *state_vf_pool(const struct cluster_state *s, uint32_t node,
+				    const char *pool);
+/*
+ * Whether device (1..n) of pool on node is held by a VM or reserved by an
+ * unfinished operation: the one rule that keeps a VF from being given twice.
+ */
+bool state_vf_taken(const struct cluster_state *s, uint32_t node, const char *pool,
+		    uint32_t device);
+/* The first free device of pool on node (1..n), or 0: none free, or no such pool. */
+uint32_t state_vf_pick(const struct cluster_state *s, uint32_t node, const char *pool);
+/* Free devices of pool on node (0 for no such pool). */
+uint32_t state_vf_free(const struct cluster_state *s, uint32_t node, const char *pool);
+/*
+ * Why a VM runs without the VF it asks for, or NULL: it wants to run, has a
+ * pool, an owner, and no VF attached there ("no VF", or the last VF error).
+ */
+const char *state_vf_degraded(const struct vm_cfg *v, char *buf, size_t len);
+/* The IPsec SAs the VMs that run on node (owner, want running) may offload. */
+uint64_t state_sa_used(const struct cluster_state *s, uint32_t node);
+/*
+ * Whether the VM runs short of IPsec offload: it declares SAs, runs on its
+ * owner, and the VMs there before it (by name) with its own pass the node's
+ * capacity, so its IPsec costs guest CPU.
+ */
+bool state_sa_short(const struct cluster_state *s, const struct vm_cfg *v);
+/* The node's announced SA capacity (0: none or never announced). */
+uint32_t state_sa_capacity(const struct cluster_state *s, uint32_t node);
+
+/*
+ * Hooks of the operation ends (state_jobs.c, state_ops.c, state_fence.c):
+ *  - state_vf_job_started(): a migration starts: its plan, with a detach
+ *    first when the VM holds a VF attached on the source, and an attach last
+ *    when a VF of the VM's pool is free on the target (reserved now).
+ *  - state_vf_transfer_ok(): the transfer ended well: the source's VF is
+ *    free; true when an attach step follows (the job goes on), false when
+ *    the job ends now.
+ *  - state_vf_transfer_failed(): true when the VF was detached: the job goes
+ *    on with a re-attach on the source (the caller keeps the failure for
+ *    state_jobs_attempt_failed() after it); false: fail it now.
+ *  - state_vf_settle(): after any end, a VF whose VM no longer runs on its
+ *    node (stopped, fenced, moved) and is under no operation returns to the
+ *    pool.
+ */
+void state_vf_job_started(struct cluster_state *s, struct queue_job *j);
+bool state_vf_transfer_ok(struct cluster_state *s, struct queue_job *j, uint64_t downtime_ms,
+			  uint64_t bytes);
+bool state_vf_transfer_failed(struct cluster_state *s, struct queue_job *j, const char *reason);
+void state_vf_settle(struct cluster_state *s);
+
 /* A quorate configuration formed: the next changes belong to a new term. */
 void state_term_bump(struct cluster_state *s);
 
@@ -325,6 +415,7 @@ struct state_proto_storage {
 	Drover__VmConfig *vms;       /* allocated: free with state_proto_storage_free() */
 	Drover__VmConfig **vm_ptrs;
 	void *queue;                 /* allocated by state_jobs.c: jobs, limits, history */
+	void *vf;                    /* allocated by state_vf.c: pools, VFs held */
 	Drover__ClusterCounters counters;
 };
 void state_proto_storage_free(struct state_proto_storage *storage);

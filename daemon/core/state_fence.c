@@ -180,7 +180,7 @@ static int apply_unfenced(struct cluster_state *s, const Drover__NodeUnfenced *m
 	return 1;
 }
 
-int state_fence_apply(struct cluster_state *s, const Drover__Envelope *env)
+static int fence_apply(struct cluster_state *s, const Drover__Envelope *env)
 {
 	switch (env->body_case) {
 	case DROVER__ENVELOPE__BODY_NODE_LOST:
@@ -194,6 +194,16 @@ int state_fence_apply(struct cluster_state *s, const Drover__Envelope *env)
 	default:
 		return -ENOTSUP;
 	}
+}
+
+int state_fence_apply(struct cluster_state *s, const Drover__Envelope *env)
+{
+	int r = fence_apply(s, env);
+
+	/* A fenced node's VFs, and those of a VM found stopped or elsewhere, return to their pools. */
+	if (r > 0)
+		state_vf_settle(s);
+	return r;
 }
 
 void state_fence_on_op_end(struct cluster_state *s, const struct queue_job *o, bool ok,
@@ -245,6 +255,8 @@ void state_fence_on_op_end(struct cluster_state *s, const struct queue_job *o, b
 		break;
 	case QUEUE_OP_MIGRATE:
 		break; /* a migration's end is state_fence_on_job_done() */
+	case QUEUE_OP_VF_ATTACH:
+		break; /* the VM runs on as it did, with or without the VF (state_vf.c) */
 	}
 }
 

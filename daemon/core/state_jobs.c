@@ -159,12 +159,65 @@ static int apply_job_start(struct cluster_state *s, const Drover__JobStart *m)
 	a.start_ms = m->started_ms;
 	if (queue_job_started(j, &a) < 0)
 		return -EINVAL;
-	/* The plan of a live migration: the source transfers it, peer to peer. */
-	j->n_plan = 1;
-	j->plan[0].kind = DROVER__OP_STEP_KIND__OP_STEP_TRANSFER;
-	j->plan[0].node = j->source;
-	j->step = 0;
+	/*
+	 * The plan of a live migration: the source transfers it, peer to peer;
+	 * with a VF, a detach first and an attach of a VF reserved now on the
+	 * target last (state_vf.c).
+	 */
+	state_vf_job_started(s, j);
 	return 1;
+}
+
+void state_jobs_attempt_done(struct cluster_state *s, struct queue_job *j, uint64_t finished_ms,
+			     uint64_t downtime_ms, uint64_t bytes)
+{
+	queue_job_done(j);
+	j->attempts[j->n_attempts - 1].finished_ms = finished_ms;
+	/* The migration completed anyway: a late cancellation is moot. */
+	j->error[0] = '\0';
+	state_fence_on_job_done(s, j->vm, j->target);
+	state_ops_ended(s, j, finished_ms, downtime_ms, bytes);
+}
+
+void state_jobs_attempt_failed(struct cluster_state *s, struct queue_job *j, const char *reason,
+			       uint64_t finished_ms, bool for_good)
+{
+	if (j->cancel_requested || for_good) {
+		uint32_t target = j->target;
+		uint64_t started_ms = j->started_ms;
+		char network[QUEUE_NAME_MAX];
+		bool cancelled = j->cancel_requested;
+
+		/*
+		 * Record the attempt as the queue does, but the job ends here:
+		 * the operator asked for it to stop, or the failure would meet
+		 * any other attempt too (a guest that keeps its VF), so no
+		 * retry. It keeps where it went, as done and failed jobs do.
+		 */
+		memcpy(network, j->network, sizeof(network));
+		queue_job_failed(j, j->network, reason);
+		j->attempts[j->n_attempts - 1].finished_ms = finished_ms;
+		j->state = cancelled ? QUEUE_JOB_CANCELLED : QUEUE_JOB_FAILED;
+		j->target = target;
+		memcpy(j->network, network, sizeof(j->network));
+		j->started_ms = started_ms;
+		/* Our own text around a reason that fits: cutting it is harmless and alike everywhere. */
+		if (!cancelled)
+			strscpy(j->error, reason, sizeof(j->error));
+		else if (reason[0])
+			snprintf(j->error, sizeof(j->error), CANCELLED_TEXT ": %s", reason);
+		else
+			strscpy(j->error, CANCELLED_TEXT, sizeof(j->error));
+		state_ops_ended(s, j, finished_ms, 0, 0);
+		return;
+	}
+	if (queue_job_failed(j, j->network, reason) == 1) {
+		j->attempts[j->n_attempts - 1].finished_ms = finished_ms;
+		strscpy(j->error, reason, sizeof(j->error));
+		state_ops_ended(s, j, finished_ms, 0, 0);
+		return;
+	}
+	j->attempts[j->n_attempts - 1].finished_ms = finished_ms;
 }
 
 static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
@@ -176,57 +229,25 @@ static int apply_job_finish(struct cluster_state *s, const Drover__JobFinish *m)
 	j = state_job_find(s, m->job_id);
 	if (!j || j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING)
 		return -EINVAL;
+	/* Only the transfer step ends with a JobFinish; a VF step ends with an OpStepResult. */
+	if (j->step < j->n_plan && j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER)
+		return -EINVAL;
 
 	if (m->ok) {
-		if (queue_job_done(j) < 0)
-			return -EINVAL;
-		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
-		/* The migration completed anyway: a late cancellation is moot. */
-		j->error[0] = '\0';
-		state_fence_on_job_done(s, j->vm, j->target);
-		state_ops_ended(s, j, m->finished_ms, m->downtime_ms, m->bytes);
+		if (state_vf_transfer_ok(s, j, m->downtime_ms, m->bytes)) {
+			/* The VM runs on the target; the job ends with the attach there. */
+			state_fence_on_job_done(s, j->vm, j->target);
+			return 1;
+		}
+		state_jobs_attempt_done(s, j, m->finished_ms, m->downtime_ms, m->bytes);
+		state_vf_settle(s);
 		return 1;
 	}
-
-	if (j->cancel_requested) {
-		uint32_t target = j->target;
-		uint64_t started_ms = j->started_ms;
-		char network[QUEUE_NAME_MAX];
-
-		/*
-		 * Record the attempt as the queue does, but the job ends here:
-		 * the operator asked for it to stop, so no retry. It keeps where
-		 * it went, as done and failed jobs do.
-		 */
-		memcpy(network, j->network, sizeof(network));
-		if (queue_job_failed(j, j->network, m->reason) < 0)
-			return -EINVAL;
-		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
-		j->state = QUEUE_JOB_CANCELLED;
-		j->target = target;
-		memcpy(j->network, network, sizeof(j->network));
-		j->started_ms = started_ms;
-		/* Our own text around a reason that fits: cutting it is harmless and alike everywhere. */
-		if (m->reason[0])
-			snprintf(j->error, sizeof(j->error), CANCELLED_TEXT ": %s", m->reason);
-		else
-			strscpy(j->error, CANCELLED_TEXT, sizeof(j->error));
-		state_ops_ended(s, j, m->finished_ms, 0, 0);
+	if (state_vf_transfer_failed(s, j, m->reason))
 		return 1;
-	}
-
-	switch (queue_job_failed(j, j->network, m->reason)) {
-	case 0:
-		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
-		return 1;
-	case 1:
-		j->attempts[j->n_attempts - 1].finished_ms = m->finished_ms;
-		strscpy(j->error, m->reason, sizeof(j->error));
-		state_ops_ended(s, j, m->finished_ms, 0, 0);
-		return 1;
-	default:
-		return -EINVAL;
-	}
+	state_jobs_attempt_failed(s, j, m->reason, m->finished_ms, false);
+	state_vf_settle(s);
+	return 1;
 }
 
 static int apply_jobs_cancel(struct cluster_state *s, const Drover__JobsCancel *m)
@@ -378,6 +399,7 @@ struct jobs_proto {
 	Drover__HistoryEntry **history_ptrs;
 	Drover__OpStep *steps;
 	Drover__OpStep **step_ptrs;
+	Drover__VfHold *vf; /* one per job: its vf_reserved */
 };
 
 void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *msg)
@@ -410,6 +432,7 @@ void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *m
 	p->steps = xcalloc(n_steps + 1, sizeof(*p->steps));
 	p->step_ptrs = xcalloc(n_steps + 1, sizeof(*p->step_ptrs));
 	p->jobs = xcalloc(s->n_jobs, sizeof(*p->jobs));
+	p->vf = xcalloc(s->n_jobs + 1, sizeof(*p->vf));
 	p->job_ptrs = xcalloc(s->n_jobs, sizeof(*p->job_ptrs));
 	p->attempts = xcalloc(n_att, sizeof(*p->attempts));
 	p->attempt_ptrs = xcalloc(n_att, sizeof(*p->attempt_ptrs));
@@ -443,6 +466,14 @@ void *state_jobs_to_proto(const struct cluster_state *s, Drover__ClusterState *m
 		mj->for_vm = (char *)j->for_vm;
 		mj->fenced_ms = j->fenced_ms;
 		mj->lost_from = j->lost_from;
+		if (j->vf_reserved.node) {
+			state_vf_hold_to_proto(&j->vf_reserved, &p->vf[i]);
+			mj->vf_reserved = &p->vf[i];
+		}
+		mj->vf_rollback = j->vf_rollback;
+		mj->vf_reason = (char *)j->vf_reason;
+		mj->vf_bytes = j->vf_bytes;
+		mj->vf_downtime_ms = j->vf_downtime_ms;
 		mj->n_plan = j->n_plan;
 		mj->plan = &p->step_ptrs[st];
 		for (size_t k = 0; k < j->n_plan; k++, st++) {
@@ -514,6 +545,7 @@ void state_jobs_proto_free(void *mem)
 	free(p->history_ptrs);
 	free(p->steps);
 	free(p->step_ptrs);
+	free(p->vf);
 	free(p);
 }
 
@@ -530,12 +562,12 @@ static bool vm_name_valid(const char *name)
 static bool kind_valid(int k)
 {
 	return k == DROVER__OP_KIND__OP_KIND_MIGRATE || k == DROVER__OP_KIND__OP_KIND_START ||
-	       k == DROVER__OP_KIND__OP_KIND_STOP;
+	       k == DROVER__OP_KIND__OP_KIND_STOP || k == DROVER__OP_KIND__OP_KIND_VF_ATTACH;
 }
 
 static bool step_kind_valid(int k)
 {
-	return k >= DROVER__OP_STEP_KIND__OP_STEP_START && k <= DROVER__OP_STEP_KIND__OP_STEP_TRANSFER;
+	return k >= DROVER__OP_STEP_KIND__OP_STEP_START && k <= DROVER__OP_STEP_KIND__OP_STEP_VF_ATTACH;
 }
 
 /* The plan of an operation read from a file or a peer: what VmAction or JobStart would have made. */
@@ -554,9 +586,10 @@ static int plan_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 	/* A start or a stop runs from its first moment, with its one step. */
 	if (m->kind != DROVER__OP_KIND__OP_KIND_MIGRATE &&
 	    (m->n_plan != 1 || m->plan[0]->node != m->source ||
-	     m->plan[0]->kind != (m->kind == DROVER__OP_KIND__OP_KIND_START
-					  ? DROVER__OP_STEP_KIND__OP_STEP_START
-					  : DROVER__OP_STEP_KIND__OP_STEP_STOP)))
+	     m->plan[0]->kind != (m->kind == DROVER__OP_KIND__OP_KIND_START ? DROVER__OP_STEP_KIND__OP_STEP_START
+				  : m->kind == DROVER__OP_KIND__OP_KIND_STOP
+					  ? DROVER__OP_STEP_KIND__OP_STEP_STOP
+					  : DROVER__OP_STEP_KIND__OP_STEP_VF_ATTACH)))
 		return -EINVAL;
 	return 0;
 }
@@ -626,6 +659,13 @@ static int job_from_proto(const Drover__MigrationJob *m, struct queue_job *j)
 	strscpy(j->for_vm, m->for_vm, sizeof(j->for_vm));
 	j->lost_from = m->lost_from;
 	j->fenced_ms = m->fenced_ms;
+	if (state_vf_hold_from_proto(m->vf_reserved, &j->vf_reserved) < 0 ||
+	    (m->vf_reason && !state_str_fits(m->vf_reason, QUEUE_REASON_MAX)))
+		return -EINVAL;
+	j->vf_rollback = m->vf_rollback;
+	strscpy(j->vf_reason, m->vf_reason ? m->vf_reason : "", sizeof(j->vf_reason));
+	j->vf_bytes = m->vf_bytes;
+	j->vf_downtime_ms = m->vf_downtime_ms;
 	return plan_from_proto(m, j);
 }
 

@@ -135,6 +135,8 @@ const char *state_op_kind_name(enum queue_op_kind k)
 		return "start";
 	case QUEUE_OP_STOP:
 		return "stop";
+	case QUEUE_OP_VF_ATTACH:
+		return "vf-attach";
 	}
 	return "?";
 }
@@ -195,6 +197,7 @@ void state_ops_record(struct cluster_state *s, const struct queue_job *j, uint64
 		h->attempts = 1;
 		break;
 	case QUEUE_OP_STOP:
+	case QUEUE_OP_VF_ATTACH:
 		h->source = j->source;
 		h->started_ms = j->started_ms;
 		h->attempts = 1;
@@ -353,6 +356,9 @@ static int op_from_action(const Drover__VmAction *m, struct queue_job *ret)
 		kind = QUEUE_OP_START;
 	else if (m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_STOP)
 		kind = QUEUE_OP_STOP;
+	else if (m->kind == DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH &&
+		 m->cause == DROVER__VM_ACTION_CAUSE__VM_CAUSE_OPERATOR)
+		kind = QUEUE_OP_VF_ATTACH;
 	else
 		return -EINVAL; /* migrations are jobs of the queue */
 	/* A recovery starts; a preemption or a second copy's end stops. */
@@ -372,8 +378,9 @@ static int op_from_action(const Drover__VmAction *m, struct queue_job *ret)
 	o.request_id = m->request_id;
 	o.created_ms = o.started_ms = m->at_ms;
 	o.n_plan = 1;
-	o.plan[0].kind = kind == QUEUE_OP_START ? DROVER__OP_STEP_KIND__OP_STEP_START
-						: DROVER__OP_STEP_KIND__OP_STEP_STOP;
+	o.plan[0].kind = kind == QUEUE_OP_START  ? DROVER__OP_STEP_KIND__OP_STEP_START
+			 : kind == QUEUE_OP_STOP ? DROVER__OP_STEP_KIND__OP_STEP_STOP
+						 : DROVER__OP_STEP_KIND__OP_STEP_VF_ATTACH;
 	o.plan[0].node = m->node;
 	*ret = o;
 	return 0;
@@ -426,6 +433,9 @@ static int apply_action(struct cluster_state *s, const Drover__VmAction *m)
 	if ((r = state_ops_make_room(s, 1)) < 0)
 		return r;
 	op_from_registry(s, v, &o);
+	/* A VF attach takes its VF now, in delivery order (state_vf.c). */
+	if (o.kind == QUEUE_OP_VF_ATTACH && (r = state_vf_attach_reserve(s, &o)) < 0)
+		return r;
 	op_append(s, &o);
 	s->epoch++;
 	return 1;
@@ -443,11 +453,16 @@ static int apply_result(struct cluster_state *s, const Drover__VmActionResult *m
 	if (!o || o->kind == QUEUE_OP_MIGRATE || o->state != QUEUE_JOB_RUNNING)
 		return -ENOENT;
 	state_fence_on_op_end(s, o, m->ok, m->error);
+	if (o->kind == QUEUE_OP_VF_ATTACH)
+		state_vf_attach_ended(s, o, m->ok, m->error);
+	else if (o->kind == QUEUE_OP_START && m->ok)
+		state_vf_started(s, o->vm);
 	o->state = m->ok ? QUEUE_JOB_DONE : QUEUE_JOB_FAILED;
 	o->step = (uint32_t)o->n_plan;
 	/* Longer errors are cut alike everywhere: a result must end its operation. */
 	snprintf(o->error, sizeof(o->error), "%s", m->ok || !m->error ? "" : m->error);
 	state_ops_ended(s, o, m->finished_ms, 0, 0);
+	state_vf_settle(s);
 	s->epoch++;
 	return 1;
 }

@@ -36,8 +36,14 @@
  *   nodes N [memory SIZE[-SIZE]] [cpus N[-N]]   n1..nN, droverd and agent up, one group
  *                                (default 4096 MiB and 16 CPUs each)
  *   vm NAME NODE [stopped] [high|medium|low|none] [memory SIZE] [vcpus N]
+ *      [vf POOL [required]] [sa N]
  *                                a VM registered with home NODE, running there unless stopped
- *                                (priority medium, 512 MiB, 1 vCPU by default)
+ *                                (priority medium, 512 MiB, 1 vCPU by default); asking for a
+ *                                VF of POOL (vf = required: it waits for one), offloading N
+ *                                IPsec SAs
+ *   vf-pool NODE NAME N          NODE's drover.conf has [vf_pool NAME] with N VFs (also an
+ *                                event: a reload; the node announces it at the next tick)
+ *   sa-capacity NODE N           NODE's [node] ipsec_sa_capacity
  *   vms COUNT [sizes SIZExWEIGHT,...] [vcpus N-N] [fill PCT] [priorities mixed]
  *                                COUNT VMs vm001.. placed at random where they fit under
  *                                PCT (90) of memory and vCPUs, the largest first
@@ -80,6 +86,11 @@
  *                                host powers off at once; fail: every attempt fails), and
  *                                recovers its VMs with recover_decide() (core/recover.h)
  *   confirm-off VIA NODE         `drover node confirm-off NODE` on VIA
+ *   show-queue NODE              what `drover queue` on NODE shows: each job and its blocker
+ *   expect-vf NODE POOL N        every running replica's state has N VFs of POOL free on NODE
+ *   vf-fail VM detach|attach|transfer   the next such step for VM fails (the guest does
+ *                                not acknowledge the unplug, the device is busy, the
+ *                                migration fails)
  * A trailing '&' leaves the bus undelivered until the next event.
  */
 #include <errno.h>

@@ -79,6 +79,8 @@ struct sim_vm {
 	uint32_t vcpus;
 	uint64_t hosts;  /* bit id - 1: that host's hypervisor runs it */
 	bool registered; /* by the scenario, before the cluster booted */
+	/* SR-IOV: steps of each kind (`vf-fail VM detach|attach|transfer`) that fail next. */
+	uint8_t fail_detach, fail_attach, fail_transfer;
 	/* Its newest migration job as the nodes applied it (sim_replica.c). */
 	uint64_t last_job;
 	uint32_t last_job_source;
@@ -101,6 +103,11 @@ struct held {
 	bool logged;  /* its hold was logged once */
 };
 
+/* A VF step of an operation this node's agent executes (detach, attach). */
+struct vf_step {
+	uint64_t op_id;
+	uint32_t step;
+};
 struct agent_job {
 	uint64_t op_id;
 	Drover__VmActionKind kind;
@@ -143,6 +150,8 @@ struct replica {
 	char undelivered[MAX_HELD][DROVER_VM_NAME_MAX];
 	size_t n_jobs;                 /* its agent's jobs in progress */
 	struct agent_job jobs[MAX_JOBS];
+	size_t n_vf_steps;             /* VF steps its agent executes (the next tick) */
+	struct vf_step vf_steps[MAX_MIGS];
 	size_t n_migs;                 /* migrations it executes as a source */
 	struct mig_job migs[MAX_MIGS];
 	size_t n_aborted;              /* as coordinator: jobs whose abort it asked */
@@ -165,6 +174,10 @@ struct host {
 	bool net_down[MAX_NETS];       /* `link NODE NET down`: its link there is cut */
 	bool no_nic[MAX_NETS];         /* it has no link on that network at all */
 	uint8_t nic_cuts[MAX_NETS];    /* cuts of its link the random drains made, not repaired yet */
+	/* SR-IOV: its drover.conf's one VF pool (`vf-pool NODE NAME N`) and SA capacity. */
+	char vf_pool[DROVER_VF_POOL_NAME_MAX];
+	uint32_t vf_devices;
+	uint32_t sa_capacity;
 };
 
 struct bus_msg {
@@ -270,6 +283,12 @@ void random_drains_run(uint64_t seed, uint32_t waves, uint32_t size);
 /* sim_replica.c */
 void replica_send(struct replica *r, Drover__Envelope *env);
 void replica_send_inventory(struct replica *r);
+/* NodeHardware, when the replicated state does not say what r's host has. */
+void replica_send_hardware(struct replica *r);
+/* r executes the current step of operation j if it is r's (a transfer, a VF step). */
+void replica_take_step(struct replica *r, const struct queue_job *j);
+void replica_send_step_result(struct replica *r, uint64_t op, uint32_t step, bool ok,
+			      const char *error);
 void replica_send_result(struct replica *r, uint64_t op, uint32_t origin, uint64_t request_id,
 			int code, const char *error);
 /* Its state changed: what its state file holds from now on (written when droverd stops). */

@@ -268,6 +268,12 @@ void checks_decision(const struct replica *r, const struct coord_input *in,
 			violation("%s ends job %llu, whose source is a member: %s", r->name,
 				  (unsigned long long)dec->job_id, dec->reason);
 		break;
+	case COORD_STEP_FAIL:
+		j = state_op_find(st, dec->job_id);
+		if (!j || replica_is_member(r, state_op_executor(j)))
+			violation("%s fails a step of job %llu, whose executor is a member: %s", r->name,
+				  (unsigned long long)dec->job_id, dec->reason);
+		break;
 	case COORD_ABORT:
 		j = state_op_find(st, dec->job_id);
 		if (!j || (replica_is_member(r, j->target) &&
@@ -323,7 +329,8 @@ void checks_applied(const struct replica *r, const Drover__Envelope *env, const 
 		uint32_t failed = 0;
 		enum queue_job_state want;
 
-		if (!j)
+		/* The VF comes back to the source first (state_vf.c); the failure is counted after it. */
+		if (!j || (j->state == QUEUE_JOB_RUNNING && j->vf_rollback))
 			return;
 		for (size_t a = 0; a < j->n_attempts; a++)
 			failed += j->attempts[a].result == QUEUE_RESULT_FAILED;
@@ -417,6 +424,9 @@ static void check_executions(const struct replica *r)
 		if (j->kind != QUEUE_OP_MIGRATE || j->state != QUEUE_JOB_RUNNING || !src || !src->up ||
 		    !replica_is_member(r, j->source) || !src->synced)
 			continue;
+		/* A VF step (detach, attach) is its agent's, not a transfer. */
+		if (j->step < j->n_plan && j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER)
+			continue;
 		if (!executes(src, j))
 			violation("%s's job %llu runs %s -> %s over %s, which %s does not execute",
 				  r->name, (unsigned long long)j->id, nm(j->source), nm(j->target),
@@ -428,7 +438,8 @@ static void check_executions(const struct replica *r)
 	for (size_t x = 0; x < r->n_migs; x++) {
 		const struct queue_job *j = state_op_find(st, r->migs[x].job_id);
 
-		if (!j || j->state != QUEUE_JOB_RUNNING || j->source != r->id)
+		if (!j || j->state != QUEUE_JOB_RUNNING || j->source != r->id ||
+		    (j->step < j->n_plan && j->plan[j->step].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER))
 			violation("%s executes job %llu, which its state says is %s", r->name,
 				  (unsigned long long)r->migs[x].job_id,
 				  j ? queue_job_state_name(j->state) : "gone");

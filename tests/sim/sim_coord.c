@@ -259,10 +259,10 @@ static bool coordinate_queue(struct replica *r)
 	if (dec->kind == COORD_ABORT && r->n_aborted < MAX_MIGS)
 		r->aborted[r->n_aborted++] = dec->job_id;
 	S.stats.aborts += dec->kind == COORD_ABORT;
-	if (dec->kind == COORD_ABORT || dec->kind == COORD_FINISH)
+	if (dec->kind == COORD_ABORT || dec->kind == COORD_FINISH || dec->kind == COORD_STEP_FAIL)
 		LOGD("t=%d %s decides: %s job %llu: %s", S.tick, r->name,
-		    dec->kind == COORD_ABORT ? "abort" : "end", (unsigned long long)dec->job_id,
-		    dec->reason);
+		    dec->kind == COORD_ABORT ? "abort" : dec->kind == COORD_FINISH ? "end" : "fail the step of",
+		    (unsigned long long)dec->job_id, dec->reason);
 	for (size_t i = 0; i < msgs->n; i++)
 		replica_send(r, &msgs->env[i]);
 	n_sent = msgs->n;
@@ -435,6 +435,9 @@ static bool coordinate_failover(struct replica *r)
 		} else if (a->kind == REC_DESTROY) {
 			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_STOP,
 				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_DUPLICATE);
+		} else if (a->kind == REC_VF_ATTACH) {
+			send_vm_action(r, a, DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH,
+				       DROVER__VM_ACTION_CAUSE__VM_CAUSE_OPERATOR);
 		}
 	}
 	return sent;

@@ -53,6 +53,84 @@ void replica_send_inventory(struct replica *r)
 	replica_send(r, &env);
 }
 
+void replica_send_hardware(struct replica *r)
+{
+	struct host *h = &S.h[r->id - 1];
+	const struct node_cfg *n = state_node_find(&r->state, r->id);
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__NodeHardware m = DROVER__NODE_HARDWARE__INIT;
+	Drover__VfPool pool = DROVER__VF_POOL__INIT, *pp = &pool;
+	char labels[DROVER_MAX_VF_DEVICES][16];
+	char *lp[DROVER_MAX_VF_DEVICES];
+	uint32_t have_n = 0, have_sa = n ? n->ipsec_sa_capacity : 0;
+
+	if (n && n->n_vf_pools)
+		have_n = n->vf_pools[0].n_devices;
+	if (!r->up || !r->synced || !r->config_quorate ||
+	    (have_n == h->vf_devices && have_sa == h->sa_capacity &&
+	     (!have_n || strcmp(n->vf_pools[0].name, h->vf_pool) == 0)))
+		return;
+	for (uint32_t d = 0; d < h->vf_devices && d < DROVER_MAX_VF_DEVICES; d++) {
+		snprintf(labels[d], sizeof(labels[d]), "vf%u", d + 1);
+		lp[d] = labels[d];
+	}
+	pool.name = h->vf_pool;
+	pool.labels = lp;
+	pool.n_labels = h->vf_devices;
+	m.node = r->id;
+	m.vf_pools = h->vf_devices ? &pp : NULL;
+	m.n_vf_pools = h->vf_devices ? 1 : 0;
+	m.ipsec_sa_capacity = h->sa_capacity;
+	env.body_case = DROVER__ENVELOPE__BODY_NODE_HARDWARE;
+	env.node_hardware = &m;
+	replica_send(r, &env);
+}
+
+void replica_send_step_result(struct replica *r, uint64_t op, uint32_t step, bool ok,
+			      const char *error)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__OpStepResult m = DROVER__OP_STEP_RESULT__INIT;
+
+	m.op_id = op;
+	m.step = step;
+	m.ok = ok;
+	m.error = (char *)error;
+	m.finished_ms = S.now_ms;
+	env.body_case = DROVER__ENVELOPE__BODY_OP_STEP_RESULT;
+	env.op_step_result = &m;
+	replica_send(r, &env);
+}
+
+void replica_take_step(struct replica *r, const struct queue_job *j)
+{
+	uint32_t kind;
+
+	if (!j || j->state != QUEUE_JOB_RUNNING || state_op_executor(j) != r->id ||
+	    j->step >= j->n_plan || j->kind != QUEUE_OP_MIGRATE)
+		return;
+	kind = j->plan[j->step].kind;
+	if (kind == DROVER__OP_STEP_KIND__OP_STEP_TRANSFER) {
+		struct mig_job *m;
+
+		for (size_t i = 0; i < r->n_migs; i++)
+			if (r->migs[i].job_id == j->id)
+				return;
+		if (r->n_migs >= MAX_MIGS)
+			return;
+		m = &r->migs[r->n_migs++];
+		m->job_id = j->id;
+		strscpy(m->vm, j->vm, sizeof(m->vm));
+		m->target = j->target;
+		strscpy(m->network, j->network, sizeof(m->network));
+		m->net = world_net_index(j->network);
+		state_job_attempt(j, &m->attempt);
+		world_migration_begin(m, j->memory_mib);
+	} else if (r->n_vf_steps < MAX_MIGS) {
+		r->vf_steps[r->n_vf_steps++] = (struct vf_step){ j->id, j->step };
+	}
+}
+
 void replica_send_result(struct replica *r, uint64_t op, uint32_t origin, uint64_t request_id,
 			int code, const char *error)
 {
@@ -119,9 +197,10 @@ void replica_locate(const struct replica *r, const char *vm, struct locate_resul
 
 const char *sim_kind_name(Drover__VmActionKind k)
 {
-	return k == DROVER__VM_ACTION_KIND__VM_ACTION_START  ? "start"
-	       : k == DROVER__VM_ACTION_KIND__VM_ACTION_STOP ? "stop"
-							     : "migrate";
+	return k == DROVER__VM_ACTION_KIND__VM_ACTION_START	  ? "start"
+	       : k == DROVER__VM_ACTION_KIND__VM_ACTION_STOP	  ? "stop"
+	       : k == DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH ? "vf-attach"
+								  : "migrate";
 }
 
 /* The coordinator's decision, through vm_decide() as vm_actions.c calls it. */
@@ -261,6 +340,62 @@ static void migration_abort(struct replica *r, size_t i, const char *reason)
 		replica_send_inventory(r);
 }
 
+/* ", plan vf-detach@n1 transfer@n1 vf-attach@n3, step 1": a plan with VF steps, for the log. */
+static const char *plan_text(const struct queue_job *j)
+{
+	static char buf[160];
+	size_t len = 0;
+	bool vf = false;
+
+	for (size_t k = 0; k < j->n_plan; k++)
+		vf |= j->plan[k].kind != DROVER__OP_STEP_KIND__OP_STEP_TRANSFER;
+	if (!vf)
+		return "";
+	len += (size_t)snprintf(buf, sizeof(buf), ", plan");
+	for (size_t k = 0; k < j->n_plan && len < sizeof(buf); k++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s@%s",
+					j->plan[k].kind == DROVER__OP_STEP_KIND__OP_STEP_VF_DETACH ? "vf-detach"
+					: j->plan[k].kind == DROVER__OP_STEP_KIND__OP_STEP_VF_ATTACH ? "vf-attach"
+												   : "transfer",
+					nm(j->plan[k].node));
+	if (len < sizeof(buf))
+		snprintf(buf + len, sizeof(buf) - len, ", step %u", j->step);
+	return buf;
+}
+
+/* "; vm1 holds fast/1 on n3" or "; vm1 degraded: no VF": the VM's VF after a step, for the log. */
+static const char *vf_text(const struct replica *r, const char *name)
+{
+	static char buf[DROVER_REASON_MAX + 128];
+	const struct vm_cfg *v = state_vm_find(&r->state, name);
+	char why[DROVER_REASON_MAX + 16];
+
+	if (!v || (!v->vf_pool[0] && !v->vf.node))
+		return "";
+	if (v->vf.node)
+		snprintf(buf, sizeof(buf), "; %s holds %s/%u on %s%s", name, v->vf.pool, v->vf.device,
+			 nm(v->vf.node), v->vf.attached ? "" : " (detached)");
+	else if (state_vf_degraded(v, why, sizeof(why)))
+		snprintf(buf, sizeof(buf), "; %s degraded: %s", name, why);
+	else
+		snprintf(buf, sizeof(buf), "; %s has no VF", name);
+	return buf;
+}
+
+/* A `vm migrate` this node's CLI waits for ended: its answer. */
+static void awaiting_answer(struct replica *r, const struct queue_job *j)
+{
+	for (size_t i = 0; i < r->n_awaiting; i++)
+		if (strcmp(r->awaiting[i], j->vm) == 0) {
+			LOG("t=%d cli on %s: migrate %s: exit %d%s%s", S.tick, r->name, j->vm,
+			    j->state == QUEUE_JOB_DONE ? 0 : DROVER_EXIT_ERROR, j->error[0] ? ": " : "",
+			    j->error);
+			memmove(r->awaiting[i], r->awaiting[i + 1],
+				(--r->n_awaiting - i) * sizeof(r->awaiting[0]));
+			break;
+		}
+}
+
 static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *env)
 {
 	enum apply_verdict v = apply_gate(&r->state, r->members, r->n_members, r->config_quorate,
@@ -351,38 +486,49 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 		for (size_t i = 0; i < r->n_aborted; i++)
 			if (r->aborted[i] == j->id)
 				r->aborted[i] = r->aborted[--r->n_aborted];
-		if (j->source == r->id && r->n_migs < MAX_MIGS) {
-			struct mig_job *m = &r->migs[r->n_migs++];
-
-			m->job_id = j->id;
-			strscpy(m->vm, j->vm, sizeof(m->vm));
-			m->target = j->target;
-			strscpy(m->network, j->network, sizeof(m->network));
-			m->net = world_net_index(j->network);
-			state_job_attempt(j, &m->attempt);
-			world_migration_begin(m, j->memory_mib);
-		}
+		replica_take_step(r, j);
 		if (r->id == 1 || j->source == r->id)
-			LOGD("t=%d %s applies: job %llu %s %s -> %s over %s", S.tick, r->name,
-			    (unsigned long long)j->id, j->vm, nm(j->source), nm(j->target), j->network);
+			LOGD("t=%d %s applies: job %llu %s %s -> %s over %s%s", S.tick, r->name,
+			    (unsigned long long)j->id, j->vm, nm(j->source), nm(j->target), j->network,
+			    plan_text(j));
+		break;
+	}
+	case DROVER__ENVELOPE__BODY_NODE_HARDWARE:
+		if (r->id == 1 || from == r->id)
+			LOGD("t=%d %s applies: %s has %zu VF pool(s)%s%s (%u), IPsec SA capacity %u",
+			    S.tick, r->name, nm(env->node_hardware->node), env->node_hardware->n_vf_pools,
+			    env->node_hardware->n_vf_pools ? " " : "",
+			    env->node_hardware->n_vf_pools ? env->node_hardware->vf_pools[0]->name : "",
+			    env->node_hardware->n_vf_pools
+				    ? (unsigned)env->node_hardware->vf_pools[0]->n_labels
+				    : 0u,
+			    env->node_hardware->ipsec_sa_capacity);
+		break;
+	case DROVER__ENVELOPE__BODY_OP_STEP_RESULT: {
+		const Drover__OpStepResult *m = env->op_step_result;
+		const struct queue_job *j = state_job_find(&r->state, m->op_id);
+
+		if (j && (r->id == 1 || from == r->id))
+			LOGD("t=%d %s applies: job %llu %s step %u %s%s%s; now %s%s", S.tick, r->name,
+			    (unsigned long long)j->id, j->vm, m->step, m->ok ? "ok" : "failed",
+			    m->error[0] ? ": " : "", m->error, queue_job_state_name(j->state),
+			    vf_text(r, j->vm));
+		replica_take_step(r, j);
+		if (j && j->state != QUEUE_JOB_RUNNING && j->state != QUEUE_JOB_QUEUED)
+			awaiting_answer(r, j);
 		break;
 	}
 	case DROVER__ENVELOPE__BODY_JOB_FINISH: {
 		const struct queue_job *j = state_job_find(&r->state, env->job_finish->job_id);
 
 		if (j && (r->id == 1 || j->source == r->id))
-			LOGD("t=%d %s applies: job %llu %s %s%s%s", S.tick, r->name, (unsigned long long)j->id,
+			LOGD("t=%d %s applies: job %llu %s %s%s%s%s%s", S.tick, r->name, (unsigned long long)j->id,
 			    j->vm, queue_job_state_name(j->state), *env->job_finish->reason ? ": " : "",
-			    env->job_finish->reason);
-		for (size_t i = 0; j && j->state != QUEUE_JOB_QUEUED && i < r->n_awaiting; i++)
-			if (strcmp(r->awaiting[i], j->vm) == 0) {
-				LOG("t=%d cli on %s: migrate %s: exit %d%s%s", S.tick, r->name, j->vm,
-				    j->state == QUEUE_JOB_DONE ? 0 : DROVER_EXIT_ERROR, j->error[0] ? ": " : "",
-				    j->error);
-				memmove(r->awaiting[i], r->awaiting[i + 1],
-					(--r->n_awaiting - i) * sizeof(r->awaiting[0]));
-				break;
-			}
+			    env->job_finish->reason, j->state == QUEUE_JOB_RUNNING ? plan_text(j) : "",
+			    vf_text(r, j->vm));
+		replica_take_step(r, j);
+		if (j && j->state != QUEUE_JOB_QUEUED && j->state != QUEUE_JOB_RUNNING)
+			awaiting_answer(r, j);
 		break;
 	}
 	case DROVER__ENVELOPE__BODY_JOBS_ADD:
@@ -420,6 +566,9 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			LOGD("t=%d %s applies: %s is lost", S.tick, r->name, nm(env->node_lost->node));
 		break;
 	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
+		/* droverd.c's apply: the fenced node is off, its touches settled. */
+		if (env->fence_result->ok)
+			obs_on_fenced(r->obs, env->fence_result->node);
 		if (r->id == replica_coordinator(r) || from == r->id)
 			LOGD("t=%d %s applies: %s %s%s%s", S.tick, r->name, nm(env->fence_result->node),
 			    env->fence_result->ok ? "fenced by " : "not fenced: ",
@@ -445,6 +594,10 @@ static void on_change(struct replica *r, uint32_t from, const Drover__Envelope *
 			LOG("t=%d cli on %s: %s %s: exit %d%s%s", S.tick, r->name,
 			    state_op_kind_name(o->kind), o->vm, env->vm_action_result->exit_code,
 			    *env->vm_action_result->error ? ": " : "", env->vm_action_result->error);
+		if (o && o->kind == QUEUE_OP_VF_ATTACH && r->id == replica_coordinator(r))
+			LOGD("t=%d %s applies: vf-attach %s on %s %s%s", S.tick, r->name, o->vm,
+			    nm(o->source), env->vm_action_result->ok ? "done" : "failed",
+			    vf_text(r, o->vm));
 		break;
 	}
 	default:
@@ -566,7 +719,7 @@ void replica_start(struct replica *r)
 	r->n_members = 0;
 	r->synced = false;
 	r->config_quorate = false;
-	r->n_held = r->n_undelivered = r->n_jobs = 0;
+	r->n_held = r->n_undelivered = r->n_jobs = r->n_vf_steps = 0;
 	r->queue_wait_tail = 0;
 	obs_free(r->obs);
 	memset(&r->sync, 0, sizeof(r->sync));
@@ -584,6 +737,7 @@ void replica_stop(struct replica *r)
 	r->up = false;
 	r->n_members = 0;
 	r->n_jobs = 0;
+	r->n_vf_steps = 0;
 	r->n_migs = 0;
 	r->n_aborted = 0;
 }

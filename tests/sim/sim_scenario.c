@@ -109,6 +109,22 @@ void scenario_run_line(char *line)
 		return;
 	if (setup_directive(argc, argv))
 		return;
+	if (strcmp(argv[0], "vf-fail") == 0 && argc == 3) {
+		int i = world_vm_index(argv[1], false);
+
+		if (i < 0)
+			goto bad;
+		if (strcmp(argv[2], "detach") == 0)
+			S.vms[i].fail_detach++;
+		else if (strcmp(argv[2], "attach") == 0)
+			S.vms[i].fail_attach++;
+		else if (strcmp(argv[2], "transfer") == 0)
+			S.vms[i].fail_transfer++;
+		else
+			goto bad;
+		LOG("t=%d %s's next VF %s fails", S.tick, argv[1], argv[2]);
+		return;
+	}
 	if (strcmp(argv[0], "fence") == 0 && argc == 2) {
 		if (strcmp(argv[1], "device") == 0)
 			S.fence = 1;
@@ -255,6 +271,38 @@ void scenario_run_line(char *line)
 			violation("expected %s on %s; it runs on %zu host(s)", vm, where, count);
 		else
 			LOG("t=%d check: %s %s%s", S.tick, vm, strcmp(where, "nowhere") ? "on " : "", where);
+	} else if (strcmp(argv[0], "show-queue") == 0 && argc == 2) {
+		/* `show-queue NODE`: what `drover queue` on NODE shows of each unfinished job. */
+		struct replica *r = rep(setup_node_arg(argv[1]));
+		size_t n = 0;
+		_cleanup_free_ struct queue_job *jobs = NULL;
+
+		bus_deliver_all();
+		jobs = r && r->up ? sim_coord_queue(r, &n) : NULL;
+		for (size_t i = 0; i < n; i++)
+			LOG("t=%d queue on %s: job %llu %s %s%s%s", S.tick, argv[1],
+			    (unsigned long long)jobs[i].id, jobs[i].vm, queue_job_state_name(jobs[i].state),
+			    jobs[i].blocker_text[0] ? ": " : "", jobs[i].blocker_text);
+		if (!n)
+			LOG("t=%d queue on %s: empty", S.tick, argv[1]);
+	} else if (strcmp(argv[0], "expect-vf") == 0 && argc == 4) {
+		/* `expect-vf NODE POOL N`: every running replica's state has N VFs of POOL free on NODE. */
+		uint32_t id = setup_node_arg(argv[1]);
+		uint64_t want = strtoull(argv[3], NULL, 10);
+		bool ok = true;
+
+		bus_deliver_all();
+		for (size_t i = 0; i < S.n; i++)
+			if (S.r[i].up && S.r[i].synced &&
+			    state_vf_free(&S.r[i].state, id, argv[2]) != want) {
+				violation("%s: %u VF(s) of %s free on %s, expected %llu", S.r[i].name,
+					  state_vf_free(&S.r[i].state, id, argv[2]), argv[2], argv[1],
+					  (unsigned long long)want);
+				ok = false;
+			}
+		if (ok)
+			LOG("t=%d check: %s has %llu VF(s) of %s free", S.tick, argv[1],
+			    (unsigned long long)want, argv[2]);
 	} else {
 		goto bad;
 	}

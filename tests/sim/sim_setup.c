@@ -193,9 +193,20 @@ static void setup_one_vm(int argc, char **argv)
 	uint64_t mib = 512, vcpus = 1, unused;
 	bool running = true;
 
+	const char *pool = "";
+	bool required = false;
+	uint64_t sa = 0;
+	struct vm_cfg *v;
+
 	for (int k = 3; k < argc; k++) {
 		if (strcmp(argv[k], "stopped") == 0)
 			running = false;
+		else if (strcmp(argv[k], "vf") == 0 && k + 1 < argc)
+			pool = argv[++k];
+		else if (strcmp(argv[k], "required") == 0)
+			required = true;
+		else if (strcmp(argv[k], "sa") == 0 && k + 1 < argc)
+			count_range(argv[++k], &sa, &unused);
 		else if (strcmp(argv[k], "memory") == 0 && k + 1 < argc)
 			mib = size_arg(argv[++k], NULL);
 		else if (strcmp(argv[k], "vcpus") == 0 && k + 1 < argc)
@@ -206,6 +217,30 @@ static void setup_one_vm(int argc, char **argv)
 	if (!mib || !vcpus)
 		bad("VM", argv[1]);
 	setup_vm(argv[1], setup_node_arg(argv[2]), running, prio, mib, (uint32_t)vcpus);
+	/* SR-IOV: what `drover vm add --vf-pool --vf --ipsec-sa` registers. */
+	v = (struct vm_cfg *)state_vm_find(&S.r[0].disk, argv[1]);
+	if (!state_vf_pool_name_valid(pool))
+		bad("VF pool", pool);
+	strscpy(v->vf_pool, pool, sizeof(v->vf_pool));
+	v->vf_required = required;
+	v->ipsec_offload_sa = (uint32_t)sa;
+}
+
+/* `vf-pool NODE NAME N` (N VFs; 0: none) and `sa-capacity NODE N`: the node's drover.conf. */
+static void setup_hardware(int argc, char **argv)
+{
+	uint32_t id = setup_node_arg(argv[1]);
+	uint64_t n = 0, unused;
+
+	count_range(argv[argc - 1], &n, &unused);
+	if (strcmp(argv[0], "sa-capacity") == 0) {
+		S.h[id - 1].sa_capacity = (uint32_t)n;
+		return;
+	}
+	if (!state_vf_pool_name_valid(argv[2]) || !argv[2][0] || n > DROVER_MAX_VF_DEVICES)
+		bad("VF pool", argv[2]);
+	strscpy(S.h[id - 1].vf_pool, argv[2], sizeof(S.h[id - 1].vf_pool));
+	S.h[id - 1].vf_devices = (uint32_t)n;
 }
 
 struct vm_spec {
@@ -419,8 +454,11 @@ bool setup_directive(int argc, char **argv)
 {
 	if (strcmp(argv[0], "nodes") == 0 && argc >= 2)
 		setup_nodes(argc, argv);
-	else if (strcmp(argv[0], "vm") == 0 && argc >= 3 && argc <= 9)
+	else if (strcmp(argv[0], "vm") == 0 && argc >= 3 && argc <= 15)
 		setup_one_vm(argc, argv);
+	else if ((strcmp(argv[0], "vf-pool") == 0 && argc == 4) ||
+		 (strcmp(argv[0], "sa-capacity") == 0 && argc == 3))
+		setup_hardware(argc, argv);
 	else if (strcmp(argv[0], "vms") == 0 && argc >= 2)
 		setup_vms(argc, argv);
 	else if (strcmp(argv[0], "network") == 0 && argc >= 2)

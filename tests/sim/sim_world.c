@@ -283,6 +283,23 @@ static void migrations_advance(uint64_t to)
 	}
 }
 
+/* Whether the scenario made the next step of this kind for vm fail (`vf-fail`); counts it down. */
+static bool vf_fails(const char *vm, uint32_t kind)
+{
+	int i = world_vm_index(vm, false);
+	uint8_t *n;
+
+	if (i < 0)
+		return false;
+	n = kind == DROVER__OP_STEP_KIND__OP_STEP_VF_DETACH   ? &S.vms[i].fail_detach
+	    : kind == DROVER__OP_STEP_KIND__OP_STEP_VF_ATTACH ? &S.vms[i].fail_attach
+							      : &S.vms[i].fail_transfer;
+	if (!*n)
+		return false;
+	(*n)--;
+	return true;
+}
+
 /* Time passes: agent jobs finish, every agent reports, held requests are decided again. */
 void world_tick(void)
 {
@@ -309,12 +326,35 @@ void world_tick(void)
 				world_host_set(r->id, a->vm, true);
 			else if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_STOP)
 				world_host_set(r->id, a->vm, false);
-			else
+			else if (a->kind == DROVER__VM_ACTION_KIND__VM_ACTION_VF_ATTACH) {
+				if (vf_fails(a->vm, DROVER__OP_STEP_KIND__OP_STEP_VF_ATTACH)) {
+					replica_send_result(r, a->op_id, a->origin, a->request_id,
+							    DROVER_EXIT_ERROR, "device busy");
+					continue;
+				}
+			} else
 				code = DROVER_EXIT_ERROR;
 			replica_send_result(r, a->op_id, a->origin, a->request_id, code,
 				    code ? "not a start or a stop" : "");
 		}
 		r->n_jobs = 0;
+		/* The VF steps its agent was given: detach or attach, as the scenario says. */
+		for (size_t j = 0; j < r->n_vf_steps && r->up; j++) {
+			const struct vf_step *st = &r->vf_steps[j];
+			const struct queue_job *op = state_job_find(&r->state, st->op_id);
+			bool ok;
+
+			if (!op || op->step != st->step || st->step >= op->n_plan)
+				continue;
+			ok = h->agent_up && !vf_fails(op->vm, op->plan[st->step].kind);
+			replica_send_step_result(r, st->op_id, st->step, ok,
+						 !h->agent_up ? "the agent failed"
+						 : ok ? ""
+						 : op->plan[st->step].kind == DROVER__OP_STEP_KIND__OP_STEP_VF_DETACH
+							 ? "the guest did not acknowledge the unplug"
+							 : "device busy");
+		}
+		r->n_vf_steps = 0;
 		/* Over a network without a bandwidth, a migration ends at the next tick. */
 		for (size_t j = 0; j < r->n_migs && r->up; j++) {
 			const struct mig_job *m = &r->migs[j];
@@ -325,7 +365,8 @@ void world_tick(void)
 				continue;
 			}
 			if (h->agent_up && world_host_runs(r->id, m->vm) &&
-			    world_net_usable(m->net, r->id, m->target)) {
+			    world_net_usable(m->net, r->id, m->target) &&
+			    !vf_fails(m->vm, DROVER__OP_STEP_KIND__OP_STEP_TRANSFER)) {
 				world_host_set(r->id, m->vm, false);
 				world_host_set(m->target, m->vm, true);
 				replica_send_job_finish(r, m->job_id, true, "");
@@ -335,8 +376,10 @@ void world_tick(void)
 			}
 		}
 		r->n_migs = kept;
-		if (r->up)
+		if (r->up) {
 			replica_send_inventory(r);
+			replica_send_hardware(r);
+		}
 	}
 	bus_deliver_all();
 	for (size_t i = 0; i < S.n; i++)

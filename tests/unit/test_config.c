@@ -116,6 +116,14 @@ static void assert_config_equal(const struct drover_config *a, const struct drov
 	assert_int_equal(a->n_networks, b->n_networks);
 	for (size_t i = 0; i < a->n_networks; i++)
 		assert_network_equal(&a->networks[i], &b->networks[i]);
+	assert_int_equal(a->ipsec_sa_capacity, b->ipsec_sa_capacity);
+	assert_int_equal(a->n_vf_pools, b->n_vf_pools);
+	for (size_t i = 0; i < a->n_vf_pools; i++) {
+		assert_string_equal(a->vf_pools[i].name, b->vf_pools[i].name);
+		assert_int_equal(a->vf_pools[i].n_devices, b->vf_pools[i].n_devices);
+		for (size_t d = 0; d < a->vf_pools[i].n_devices; d++)
+			assert_string_equal(a->vf_pools[i].devices[d], b->vf_pools[i].devices[d]);
+	}
 }
 
 /* Print c to a new file in dir, load it back into *ret, and leave its name in path. */
@@ -1080,6 +1088,70 @@ static void test_example_is_the_defaults(void **unused)
 	assert_config_equal(&c, &def);
 }
 
+#define HOSTDEV1                                                                                   \
+	"<interface type='hostdev' managed='yes'><source><address type='pci' domain='0x0000' "     \
+	"bus='0x03' slot='0x10' function='0x1'/></source></interface>"
+#define DIRECT1 "<interface type='direct'><source dev='vfp0' mode='passthrough'/></interface>"
+
+/* [vf_pool NAME] and [node]: read, in file order, and printed back to the same configuration. */
+static void test_vf_pools(void **unused)
+{
+	struct drover_config c, back;
+
+	(void)unused;
+	write_conf("[node]\n"
+		   "ipsec_sa_capacity = 512\n"
+		   "[vf_pool fast]\n"
+		   "device1 = " HOSTDEV1 "\n"
+		   "device2 = " DIRECT1 "\n"
+		   "[vf_pool lab.2]\n"
+		   "device1 = <hostdev mode='subsystem' type='pci' managed='yes'/>\n");
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.ipsec_sa_capacity, 512);
+	assert_int_equal(c.n_vf_pools, 2);
+	assert_string_equal(c.vf_pools[0].name, "fast");
+	assert_int_equal(c.vf_pools[0].n_devices, 2);
+	assert_string_equal(c.vf_pools[0].devices[0], HOSTDEV1);
+	assert_string_equal(c.vf_pools[0].devices[1], DIRECT1);
+	assert_string_equal(c.vf_pools[1].name, "lab.2");
+	assert_int_equal(c.vf_pools[1].n_devices, 1);
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+}
+
+static void test_vf_pool_errors(void **unused)
+{
+	(void)unused;
+	expect_error("[vf_pool]\ndevice1 = " DIRECT1 "\n", -EINVAL, 1,
+		     "bad VF pool name '': expected 1..31 letters, digits, '.', '_' or '-'");
+	expect_error("[vf_pool a b]\n", -EINVAL, 1,
+		     "bad VF pool name 'a b': expected 1..31 letters, digits, '.', '_' or '-'");
+	expect_error("[vf_pool p]\ndevice1 = " DIRECT1 "\n[vf_pool p]\n", -EINVAL, 3,
+		     "duplicate VF pool 'p' (first on line 1)");
+	expect_error("[vf_pool p]\n", -EINVAL, 1, "[vf_pool p] needs device1");
+	expect_error("[vf_pool p]\ndevice1 = " DIRECT1 "\ndevice3 = " DIRECT1 "\n", -EINVAL, 3,
+		     "[vf_pool p] device3 is set but device2 is not");
+	expect_error("[vf_pool p]\ndevice1 = " DIRECT1 "\ndevice1 = " DIRECT1 "\n", -EINVAL, 3,
+		     "duplicate key 'device1' in [vf_pool p] (first set on line 2)");
+	expect_error("[vf_pool p]\ndevice17 = " DIRECT1 "\n", -EINVAL, 2,
+		     "unknown key 'device17' in [vf_pool p] (expected device1..device16)");
+	expect_error("[vf_pool p]\naddresses = x\n", -EINVAL, 2,
+		     "unknown key 'addresses' in [vf_pool p] (expected device1..device16)");
+	expect_error("[vf_pool p]\ndevice1 = <disk type='file'/>\n", -EINVAL, 2,
+		     "bad value for device1 in [vf_pool p]: expected one libvirt <interface ...> "
+		     "or <hostdev ...> element on one line, printable ASCII, shorter than 256 bytes");
+	expect_error("[vf_pool p]\ndevice1 = <interface type='direct'\n", -EINVAL, 2,
+		     "bad value for device1 in [vf_pool p]: expected one libvirt <interface ...> "
+		     "or <hostdev ...> element on one line, printable ASCII, shorter than 256 bytes");
+	expect_error("[node]\nipsec_sa_capacity = 1000001\n", -EINVAL, 2,
+		     "bad value '1000001' for ipsec_sa_capacity: expected an integer 0..1000000");
+	expect_error("[node]\nsa = 1\n", -EINVAL, 2, "unknown key 'sa' in [node]");
+	expect_error("[vf_pool p]\ndevice1 = " DIRECT1 "\n[vf_pool q]\n[vf_pool r]\n"
+		     "[vf_pool s]\n[vf_pool t]\n[vf_pool u]\n[vf_pool v]\n[vf_pool w]\n"
+		     "[vf_pool x]\n",
+		     -EINVAL, 10, "too many VF pools (at most 8)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1119,6 +1191,8 @@ int main(void)
 		cmocka_unit_test(test_security_section),
 		cmocka_unit_test(test_example_is_the_defaults),
 		cmocka_unit_test(test_fence_section),
+		cmocka_unit_test(test_vf_pools),
+		cmocka_unit_test(test_vf_pool_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

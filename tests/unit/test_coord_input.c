@@ -394,6 +394,31 @@ static void test_departure_marks_target(void **unused)
 	assert_int_equal(r.node_id, 2);
 }
 
+/*
+ * A migration moved c onto n2 (a touch there), then n2 died before it
+ * reported: unknown. Once n2 is fenced, the fence settles that touch: c was
+ * on a node that is off now, so it is stopped and may restart elsewhere.
+ */
+static void test_fence_settles_touch(void **unused)
+{
+	const uint32_t members[] = { 1, 3 };
+	const struct obs_node nl[] = { { 1, "n1" }, { 2, "n2" }, { 3, "n3" } };
+	struct locate_result r;
+
+	(void)unused;
+	reports(1, 8192, 4, 0, NULL, NULL);
+	reports(2, 8192, 4, 0, NULL, NULL);
+	reports(3, 8192, 4, 0, NULL, NULL);
+	obs_touch(table, 2, "c");
+	obs_on_confchg(table, members, 2, NULL, 0, false);
+	fenced(2, 5000);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 2, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_UNKNOWN);
+	obs_on_fenced(table, 2);
+	assert_int_equal(obs_locate(table, &state, nl, 3, members, 2, "c", &r), 0);
+	assert_int_equal(r.state, LOCATE_STOPPED);
+}
+
 /* After an exchange, the state's unfinished operations touch their nodes. */
 static void test_touch_state(void **unused)
 {
@@ -417,6 +442,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_touch_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence_settles_touch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_departure_marks_target, setup, teardown),
 	};
 

@@ -719,9 +719,75 @@ static void test_bad_arguments(void **unused)
 	assert_int_equal(queue_job_started(&jobs[0], &acts[0]), -EINVAL);
 }
 
+/* SR-IOV: view.vf_free[pool][node index] and the jobs' wants, as coord_dispatch() fills them. */
+static void vf_view(uint32_t n2_free, uint32_t n3_free)
+{
+	simple_view(3, 1, 0);
+	view.n_vf_pools = 1;
+	strcpy(view.vf_pools[0], "fast");
+	view.vf_free[0][1] = n2_free;
+	view.vf_free[0][2] = n3_free;
+	/* n3 has less memory: only the VF makes it win. */
+	view.nodes[2].free_mib = 4096;
+}
+
+static void test_vf_preferred_target(void **unused)
+{
+	(void)unused;
+	vf_view(0, 1);
+	job(0, 1, QUEUE_PRIO_MEDIUM, 512, 1, 0);
+	strcpy(jobs[0].want_vf_pool, "fast");
+	job(1, 2, QUEUE_PRIO_MEDIUM, 512, 1, 1);
+	strcpy(jobs[1].want_vf_pool, "fast");
+	/* The first takes n3's one VF; the second lands where there is most room (degraded). */
+	assert_int_equal(dispatch(2), 2);
+	assert_int_equal(acts[0].target, 3);
+	assert_int_equal(acts[1].target, 2);
+}
+
+static void test_vf_required_waits(void **unused)
+{
+	(void)unused;
+	vf_view(0, 0);
+	job(0, 1, QUEUE_PRIO_MEDIUM, 512, 1, 0);
+	strcpy(jobs[0].want_vf_pool, "fast");
+	jobs[0].want_vf_required = true;
+	assert_int_equal(dispatch(1), 0);
+	assert_int_equal(jobs[0].blocker, QUEUE_BLOCK_NO_VF);
+	assert_string_equal(jobs[0].blocker_text, "no free VF in pool fast on any target");
+	assert_string_equal(queue_blocker_name(jobs[0].blocker), "no-vf");
+	jobs[0].fixed_target = 2;
+	assert_int_equal(dispatch(1), 0);
+	assert_string_equal(jobs[0].blocker_text, "target n2 has no free VF in pool fast");
+	/* A VF frees on n3: it goes there, even with less memory. */
+	jobs[0].fixed_target = 0;
+	view.vf_free[0][2] = 1;
+	assert_int_equal(dispatch(1), 1);
+	assert_int_equal(acts[0].target, 3);
+}
+
+static void test_sa_spare_preferred(void **unused)
+{
+	(void)unused;
+	vf_view(0, 0);
+	view.nodes[2].sa_capacity = 100;
+	view.nodes[2].sa_used = 30;
+	job(0, 1, QUEUE_PRIO_MEDIUM, 512, 1, 0);
+	jobs[0].want_sa = 64;
+	job(1, 2, QUEUE_PRIO_MEDIUM, 512, 1, 1);
+	jobs[1].want_sa = 64;
+	/* 30 + 64 fits n3's 100; a second 64 does not: it goes by memory. */
+	assert_int_equal(dispatch(2), 2);
+	assert_int_equal(acts[0].target, 3);
+	assert_int_equal(acts[1].target, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vf_preferred_target),
+		cmocka_unit_test(test_vf_required_waits),
+		cmocka_unit_test(test_sa_spare_preferred),
 		cmocka_unit_test(test_limits_never_exceeded),
 		cmocka_unit_test(test_network_spreading),
 		cmocka_unit_test(test_priority_order),
