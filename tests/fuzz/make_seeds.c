@@ -771,6 +771,108 @@ static void state_seeds(void)
 	state_free(&st);
 }
 
+/* fuzz_ctl's input: the mode byte (0: a ready, quorate, synchronised daemon), then the frame. */
+static void ctl_seed(const char *name, uint8_t mode, Drover__CtlRequest *req)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	struct seed s = { 0 };
+
+	env.body_case = DROVER__ENVELOPE__BODY_CTL_REQUEST;
+	env.ctl_request = req;
+	put(&s, &mode, 1);
+	put_frame(&s, &env);
+	write_seed("ctl", name, &s);
+}
+
+#define CTL(name, mode, field, kase, msg)                       \
+	do {                                                    \
+		Drover__CtlRequest r_ = DROVER__CTL_REQUEST__INIT; \
+		r_.req_case = DROVER__CTL_REQUEST__REQ_##kase;     \
+		r_.field = (msg);                                \
+		ctl_seed(name, mode, &r_);                       \
+	} while (0)
+
+static void ctl_seeds(void)
+{
+	Drover__StatusRequest status = DROVER__STATUS_REQUEST__INIT;
+	Drover__VmListRequest list = DROVER__VM_LIST_REQUEST__INIT;
+	Drover__VmAddRequest add = DROVER__VM_ADD_REQUEST__INIT;
+	Drover__VmNameRequest vm1 = DROVER__VM_NAME_REQUEST__INIT, vm2 = DROVER__VM_NAME_REQUEST__INIT;
+	Drover__VmMigrateRequest mig = DROVER__VM_MIGRATE_REQUEST__INIT;
+	Drover__NodeStateRequest ns = DROVER__NODE_STATE_REQUEST__INIT;
+	Drover__NodeDrainRequest drain = DROVER__NODE_DRAIN_REQUEST__INIT;
+	Drover__NodeResumeRequest resume = DROVER__NODE_RESUME_REQUEST__INIT;
+	Drover__DrainCancelRequest cancel = DROVER__DRAIN_CANCEL_REQUEST__INIT;
+	Drover__QueueRequest queue = DROVER__QUEUE_REQUEST__INIT;
+	Drover__HistoryRequest hist = DROVER__HISTORY_REQUEST__INIT;
+	Drover__ConfigSetRequest cset = DROVER__CONFIG_SET_REQUEST__INIT;
+	Drover__ConfigShowRequest cshow = DROVER__CONFIG_SHOW_REQUEST__INIT;
+	Drover__SubscribeRequest sub = DROVER__SUBSCRIBE_REQUEST__INIT;
+	Drover__NodeConfirmOffRequest off = DROVER__NODE_CONFIRM_OFF_REQUEST__INIT;
+	Drover__DebugBlackboxRequest bb = DROVER__DEBUG_BLACKBOX_REQUEST__INIT;
+
+	CTL("status", 0, status, STATUS, &status);
+	CTL("vm-list", 0, vm_list, VM_LIST, &list);
+	add.xml = "<domain type='kvm'><name>vm3</name><memory unit='MiB'>128</memory>"
+		  "<vcpu>1</vcpu><devices><disk type='file'><source "
+		  "file='/var/lib/libvirt/images/vm3.qcow2'/></disk></devices></domain>";
+	add.name = "vm3";
+	add.node = "n2";
+	add.priority = DROVER__VM_PRIORITY__VM_PRIORITY_HIGH;
+	CTL("vm-add", 0, vm_add, VM_ADD, &add);
+	CTL("vm-add-no-quorum", 2, vm_add, VM_ADD, &add);
+	add.xml = "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+		  "<name>vm3</name><memory>131072</memory><vcpu>1</vcpu><qemu:commandline>"
+		  "<qemu:arg value='-fw_cfg'/></qemu:commandline></domain>";
+	CTL("vm-add-qemu-commandline", 0, vm_add, VM_ADD, &add);
+	add.name = "other";
+	CTL("vm-add-name-mismatch", 0, vm_add, VM_ADD, &add);
+	vm1.name = "vm1";
+	vm2.name = "vm2";
+	CTL("vm-remove", 0, vm_remove, VM_REMOVE, &vm2);
+	CTL("vm-start", 0, vm_start, VM_START, &vm2);
+	CTL("vm-stop", 0, vm_stop, VM_STOP, &vm1);
+	mig.name = "vm1";
+	mig.to = "n2";
+	mig.network = "default";
+	CTL("vm-migrate", 0, vm_migrate, VM_MIGRATE, &mig);
+	mig.network = "@127.0.0.1:1";
+	CTL("vm-migrate-bad-network", 0, vm_migrate, VM_MIGRATE, &mig);
+	mig.network = "nosuch";
+	mig.to = "n3";
+	CTL("vm-migrate-offline-target", 0, vm_migrate, VM_MIGRATE, &mig);
+	ns.node = "n2";
+	ns.state = DROVER__NODE_STATE__NODE_STATE_MAINTENANCE;
+	CTL("node-maintenance", 0, set_node_state, SET_NODE_STATE, &ns);
+	drain.node = "n1";
+	drain.dry_run = true;
+	CTL("node-drain-dry-run", 0, node_drain, NODE_DRAIN, &drain);
+	drain.dry_run = false;
+	CTL("node-drain", 4, node_drain, NODE_DRAIN, &drain);
+	resume.node = "n1";
+	resume.failback = true;
+	CTL("node-resume-failback", 0, node_resume, NODE_RESUME, &resume);
+	cancel.node = "n1";
+	cancel.abort = true;
+	CTL("drain-cancel", 0, drain_cancel, DRAIN_CANCEL, &cancel);
+	CTL("queue", 0, queue, QUEUE, &queue);
+	hist.limit = 5;
+	CTL("history", 0, history, HISTORY, &hist);
+	cset.key = "max-out";
+	cset.value = "3";
+	CTL("config-set", 0, config_set, CONFIG_SET, &cset);
+	cset.key = "network.default.cap";
+	cset.value = "1";
+	CTL("config-set-network-cap", 0, config_set, CONFIG_SET, &cset);
+	CTL("config-show", 0, config_show, CONFIG_SHOW, &cshow);
+	CTL("subscribe", 0, subscribe, SUBSCRIBE, &sub);
+	off.node = "n3";
+	CTL("confirm-off", 0, confirm_off, CONFIRM_OFF, &off);
+	off.node = "n2";
+	CTL("confirm-off-member", 1, confirm_off, CONFIRM_OFF, &off);
+	CTL("debug-blackbox", 0, debug_blackbox, DEBUG_BLACKBOX, &bb);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -781,6 +883,7 @@ int main(int argc, char **argv)
 	mirror_reset();
 	frame_seeds();
 	state_seeds();
+	ctl_seeds();
 	printf("seeds written under %s\n", out_dir);
 	return 0;
 }
