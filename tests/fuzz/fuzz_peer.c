@@ -6,7 +6,10 @@
  * apply-time gate (core/apply_gate.c) and state_apply() for the state
  * changes; the state exchange (core/sync.c, state_from_proto, the chunked
  * transfer of core/state_xfer.c) for StateDigest, StateFull and StateChunk;
- * the observation table (core/observe.c) for NodeInventory. droverd.c itself
+ * the observation table (core/observe.c) for NodeInventory; the
+ * coordinator's decisions on a VmRequest (core/vmdecide.c) and, after every
+ * delivery, on the migration queue (core/coord.c), their messages delivered
+ * back. droverd.c itself
  * needs corosync and libqb's loop, so this file is the glue it has around
  * the core, for one node (node 1) of a four-node nodelist; the simulator's
  * replica (tests/sim/sim_replica.c) is the same glue.
@@ -30,6 +33,9 @@
 #include <string.h>
 
 #include "apply_gate.h"
+#include "coord.h"
+#include "coord_input.h"
+#include "coord_msgs.h"
 #include "frame.h"
 #include "fuzz.h"
 #include "observe.h"
@@ -226,6 +232,101 @@ static void on_vm_request(struct peer_node *p, uint32_t from, const Drover__VmRe
 	on_message(p, LOCAL_ID, 0, &env);
 }
 
+/*
+ * The queue's coordinator (drain.c): node 1, when it coordinates, takes one
+ * decision with coord_decide() on the input core/coord_input.c builds, and
+ * its messages (coord_messages) are delivered back in order, as drain.c
+ * sends them. Networks "default" and "fast" link every pair of members. A
+ * decision taken on the state must apply to that same state: every message
+ * of it passes the gate and is not refused.
+ */
+static void coordinate(struct peer_node *p, uint64_t now_ms)
+{
+	struct queue_view *view;
+	struct coord_node nodes[DROVER_MAX_NODES];
+	const char *busy[DROVER_MAX_OPS], **names;
+	struct coord_input in;
+	struct coord_decision *dec;
+	struct coord_msgs *msgs;
+	static const char *const nets[] = { "default", "fast" };
+
+	if (!p->config_quorate || !p->synced || !p->n_members || p->members[0] != LOCAL_ID)
+		return;
+	view = xcalloc(1, sizeof(*view));
+	queue_view_init(view);
+	view->limits.per_source = p->state.limits.per_source;
+	view->limits.per_target = p->state.limits.per_target;
+	view->limits.cluster = p->state.limits.cluster;
+	for (uint32_t i = 0; i < N_NODES; i++) {
+		const struct node_obs *o = obs_find(p->obs, i + 1);
+		struct queue_node qn;
+
+		memset(&qn, 0, sizeof(qn));
+		qn.id = i + 1;
+		snprintf(qn.name, sizeof(qn.name), "n%u", i + 1);
+		qn.online = is_member(p, qn.id) && o && o->agent_ok;
+		qn.usable_target = qn.online && state_node_get(&p->state, qn.id) ==
+							DROVER__NODE_STATE__NODE_STATE_ACTIVE;
+		coord_input_room(&p->state, o, &qn.free_mib, &qn.free_vcpus);
+		queue_view_add_node(view, &qn);
+	}
+	for (size_t k = 0; k < 2; k++) {
+		uint32_t cap = 0;
+
+		for (size_t c = 0; c < p->state.limits.n_caps; c++)
+			if (strcmp(p->state.limits.caps[c].network, nets[k]) == 0)
+				cap = p->state.limits.caps[c].cap;
+		queue_view_add_network(view, nets[k], cap);
+		for (size_t a = 0; a < p->n_members; a++)
+			for (size_t b = a + 1; b < p->n_members; b++)
+				queue_view_set_usable(view, k, p->members[a], p->members[b], true);
+	}
+	memset(&in, 0, sizeof(in));
+	names = xcalloc(coord_input_n_names(p->obs) + 1, sizeof(*names));
+	in.n_nodes = coord_input_nodes(p->obs, p->members, p->n_members, nodes, DROVER_MAX_NODES,
+				       names);
+	in.n_busy = coord_input_busy(&p->state, busy, DROVER_MAX_OPS);
+	in.state = &p->state;
+	in.view = view;
+	in.nodes = nodes;
+	in.busy = busy;
+	in.now_ms = now_ms;
+	dec = xcalloc(1, sizeof(*dec));
+	msgs = xcalloc(1, sizeof(*msgs));
+	fuzz_check(coord_decide(&in, dec) == 0, "coord_decide failed");
+	coord_messages(dec, now_ms, msgs);
+	trace("coordinator decides %d: %zu message(s)%s%s\n", (int)dec->kind, msgs->n,
+	      dec->reason[0] ? ": " : "", dec->reason);
+	for (size_t i = 0; i < msgs->n; i++) {
+		Drover__Envelope *env = &msgs->env[i];
+		enum apply_verdict v;
+		int r;
+
+		if (!apply_gate_is_change(env))
+			continue; /* a JobAbort asks the source; nothing to apply */
+		v = apply_gate(&p->state, p->members, p->n_members, true, true, LOCAL_ID, env);
+		fuzz_check(v == APPLY_OK, "the coordinator's decision %d (body %d) is not its to send",
+			   (int)dec->kind, (int)env->body_case);
+		r = state_apply(&p->state, env);
+		trace("body %d from the coordinator: applied: %d (epoch %llu)\n", (int)env->body_case,
+		      r, (unsigned long long)p->state.epoch);
+		fuzz_check(r >= 0, "the coordinator's decision %d (body %d) was refused: %d",
+			   (int)dec->kind, (int)env->body_case, r);
+		if (r == 1 && env->body_case == DROVER__ENVELOPE__BODY_JOB_START) {
+			const struct queue_job *j = state_job_find(&p->state, env->job_start->job_id);
+
+			if (j) {
+				obs_touch(p->obs, j->source, j->vm);
+				obs_touch(p->obs, j->target, j->vm);
+			}
+		}
+	}
+	free(msgs);
+	free(dec);
+	free(names);
+	free(view);
+}
+
 /* As full_state_delivered() in droverd.c: adopt a valid awaited state, or exclude its sender. */
 static void full_delivered(struct peer_node *p, uint32_t from, struct cluster_state *s, bool ok)
 {
@@ -347,6 +448,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct peer_node *p = xcalloc(1, sizeof(*p));
 	size_t off = 0;
+	uint64_t now_ms = 1000000;
 
 	state_init(&p->state);
 	/* Nodes 1-3 of 4 form a quorate, synchronised configuration. */
@@ -373,6 +475,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (frame_decode(data + off, FRAME_HEADER + n, &env) == 0) {
 			on_message(p, 1 + (ctl & 3), ctl, env);
 			frame_free(env);
+			check_state(p);
+			/* Every delivery may unblock the queue: drain_kick(). */
+			now_ms += 1000;
+			coordinate(p, now_ms);
 			check_state(p);
 		}
 		off += FRAME_HEADER + n;
