@@ -16,7 +16,8 @@
  * The input's first byte sets what may vary per request (bit 0: corosync not
  * ready, bit 1: no quorum, bit 2: mid-exchange, bit 3: the rest is the whole
  * IPC message, libqb header included, rather than the frame behind a correct
- * header); the rest is the request.
+ * header, bit 4: this node is n2, not the coordinator); the rest is the
+ * request.
  *
  * Invariants: every request gets exactly one answer (the client blocks for
  * it), a well-formed CtlResponse frame; and no request changes the
@@ -231,6 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d->corosync_ready = !(mode & 1);
 	d->quorate = d->config_quorate = !(mode & 2);
 	d->synced = !(mode & 4);
+	d->local_id = mode & 16 ? 2 : 1;
 	if (mode & 8) {
 		msg = xmalloc(size ? size : 1);
 		memcpy(msg, data, size);

@@ -812,6 +812,7 @@ static void ctl_seeds(void)
 	Drover__DebugBlackboxRequest bb = DROVER__DEBUG_BLACKBOX_REQUEST__INIT;
 
 	CTL("status", 0, status, STATUS, &status);
+	CTL("status-on-n2", 0x10, status, STATUS, &status);
 	CTL("vm-list", 0, vm_list, VM_LIST, &list);
 	add.xml = "<domain type='kvm'><name>vm3</name><memory unit='MiB'>128</memory>"
 		  "<vcpu>1</vcpu><devices><disk type='file'><source "
