@@ -39,8 +39,16 @@
 #include "worker.h"
 
 #ifndef DROVER_PLUGIN_DIR
-#define DROVER_PLUGIN_DIR "/usr/lib/drover/plugins"
+#define DROVER_PLUGIN_DIR "/usr/lib/drover/plugins-abi1"
+#define DROVER_PLUGIN_DIR_ABI 1
 #endif
+/*
+ * The plugin directory is named after the ABI (meson.build's
+ * drover_plugin_abi): an agent never finds a plugin built for another ABI
+ * by name, and two ABIs can be installed side by side during an upgrade.
+ */
+_Static_assert(DROVER_PLUGIN_DIR_ABI == DROVER_PLUGIN_ABI_VERSION,
+	       "plugins/meson.build's drover_plugin_abi must follow DROVER_PLUGIN_ABI_VERSION");
 
 #define OUTQ_DROP_PROGRESS 16 /* queued frames beyond which progress is dropped */
 
@@ -48,6 +56,7 @@ static uint8_t rbuf[SEQPACKET_BUF];
 /* Static, so that they stay reachable (for LeakSanitizer) on every exit path. */
 static char *paths[AGENT_MAX_PLUGINS];
 static const char *configs[AGENT_MAX_PLUGINS];
+static const char *names[AGENT_MAX_PLUGINS];
 
 /* ---- the link to droverd ---- */
 
@@ -270,9 +279,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: drover-agent [options]          (started by droverd)\n"
-		"       drover-agent --check-plugin PATH\n"
+		"       drover-agent --check-plugin PATH|NAME\n"
 		"  --socket-fd N            connected SOCK_SEQPACKET socket to droverd (default 3)\n"
 		"  --plugin PATH|NAME       load a plugin; NAME means " DROVER_PLUGIN_DIR "/NAME.so\n"
+		"                           or, if absent, .../drover-NAME.so\n"
+		"  --plugin-dir DIR         look bare plugin names up in DIR instead\n"
 		"                           (repeatable; jobs without a plugin go to the first)\n"
 		"  --plugin-config STRING   init() configuration of the plugin named just before\n"
 		"  --max-workers N          concurrent jobs per plugin (default %d)\n"
@@ -280,19 +291,37 @@ static void usage(FILE *f)
 		"  --init-timeout-ms MS     how long a plugin's init() may take (default %u)\n"
 		"  --log-priority P         err, warning, notice, info (default), debug\n"
 		"  -f, --foreground         log to stderr instead of syslog\n"
-		"  --check-plugin PATH      load and check a plugin, describe it, exit\n"
+		"  --check-plugin PATH|NAME load and check a plugin, describe it, exit\n"
 		"  -h, --help / -V, --version\n",
 		AGENT_DEFAULT_MAX_WORKERS, AGENT_DEFAULT_DEADLINE_MS, AGENT_DEFAULT_INIT_TIMEOUT_MS);
 }
 
-/* A bare name is looked up in the plugin directory. */
+/* Where a bare plugin name is looked up; --plugin-dir changes it (tests of an installed tree). */
+static const char *plugin_dir = DROVER_PLUGIN_DIR;
+
+/*
+ * A bare name is looked up in the plugin directory: NAME.so, else
+ * drover-NAME.so (the libvirt plugin installs as drover-libvirt.so, so that
+ * its file name says whose it is beside libvirt's own modules). A name that
+ * is neither gives the first form, and the loader's error names it.
+ */
 static char *plugin_path(const char *arg)
 {
 	char *p;
 
 	if (strchr(arg, '/'))
 		return xstrdup(arg);
-	if (asprintf(&p, "%s/%s.so", DROVER_PLUGIN_DIR, arg) < 0)
+	if (asprintf(&p, "%s/%s.so", plugin_dir, arg) < 0)
+		abort();
+	if (access(p, F_OK) == 0)
+		return p;
+	free(p);
+	if (asprintf(&p, "%s/drover-%s.so", plugin_dir, arg) < 0)
+		abort();
+	if (access(p, F_OK) == 0)
+		return p;
+	free(p);
+	if (asprintf(&p, "%s/%s.so", plugin_dir, arg) < 0)
 		abort();
 	return p;
 }
@@ -362,7 +391,7 @@ static int parse_ms(const char *opt, const char *s, uint64_t min, uint64_t max, 
 int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET_FD = 256, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_MAX_WORKERS, OPT_DEADLINE,
-	       OPT_INIT_TIMEOUT, OPT_LOG_PRIORITY, OPT_CHECK, OPT_WORKER, OPT_EVENTS_WORKER };
+	       OPT_INIT_TIMEOUT, OPT_LOG_PRIORITY, OPT_CHECK, OPT_WORKER, OPT_EVENTS_WORKER, OPT_PLUGIN_DIR };
 	static const struct option opts[] = {
 		{ "socket-fd", required_argument, NULL, OPT_SOCKET_FD },
 		{ "plugin", required_argument, NULL, OPT_PLUGIN },
@@ -373,6 +402,7 @@ int main(int argc, char **argv)
 		{ "log-priority", required_argument, NULL, OPT_LOG_PRIORITY },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check-plugin", required_argument, NULL, OPT_CHECK },
+		{ "plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR },
 		{ "worker", no_argument, NULL, OPT_WORKER },
 		{ "events-worker", no_argument, NULL, OPT_EVENTS_WORKER },
 		{ "help", no_argument, NULL, 'h' },
@@ -409,7 +439,8 @@ int main(int argc, char **argv)
 				return DROVER_EXIT_USAGE;
 			}
 			configs[n_paths] = "";
-			paths[n_paths++] = plugin_path(optarg);
+			/* Resolved after the options, so that --plugin-dir may come anywhere. */
+			names[n_paths++] = optarg;
 			break;
 		case OPT_PLUGIN_CONFIG:
 			if (n_paths == 0) {
@@ -449,6 +480,9 @@ int main(int argc, char **argv)
 		case OPT_CHECK:
 			check = optarg;
 			break;
+		case OPT_PLUGIN_DIR:
+			plugin_dir = optarg;
+			break;
 		case OPT_WORKER:
 			worker = true;
 			break;
@@ -471,8 +505,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return DROVER_EXIT_USAGE;
 	}
-	if (check)
-		return check_plugin(check);
+	for (size_t i = 0; i < n_paths; i++)
+		paths[i] = plugin_path(names[i]);
+	if (check) {
+		_cleanup_free_ char *cp = plugin_path(check);
+
+		return check_plugin(cp);
+	}
 
 	if (worker || events_worker) {
 		struct worker_args wa = {

@@ -89,7 +89,7 @@ static void agent_down(struct agent_link *a, const char *why)
 	vm_actions_agent_lost(d);
 	drain_agent_lost(d);
 	droverd_on_local_inventory(d, NULL, why);
-	if (d->stopping || a->restart_armed)
+	if (d->stopping || d->leaving || a->restart_armed)
 		return;
 	if (now_ms() - a->started_ms > STABLE_MS)
 		a->backoff_ms = BACKOFF_MIN_MS;

@@ -262,6 +262,11 @@ static int change_refused(struct droverd *d, qb_ipcs_connection_t *c)
 		reply_error(c, DROVER_EXIT_UNAVAILABLE, "droverd is not connected to corosync yet");
 		return 1;
 	}
+	if (d->leaving) {
+		reply_error(c, DROVER_EXIT_UNAVAILABLE,
+			    "droverd on this node is stopping; use another node's drover");
+		return 1;
+	}
 	if (!d->quorate || !d->config_quorate) {
 		reply_error(c, DROVER_EXIT_QUORUM,
 			    d->quorate ? "the droverds of this partition hold no majority of the "

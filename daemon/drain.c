@@ -349,6 +349,9 @@ void drain_push_config_limits(struct droverd *d)
 
 static void coordinate(struct droverd *d)
 {
+	/* A coordinator that is stopping decides nothing more; the next one takes over. */
+	if (d->leaving)
+		return;
 	if (droverd_coordinator(d) != d->local_id) {
 		d->n_aborted = 0;
 		return;
@@ -494,6 +497,12 @@ static void exec_abort(struct droverd *d, struct job_exec *e, const char *reason
 			 (unsigned long long)e->job_id);
 }
 
+void drain_abort_own(struct droverd *d, const char *reason)
+{
+	for (size_t i = 0; i < d->n_execs; i++)
+		exec_abort(d, &d->execs[i], reason);
+}
+
 bool drain_agent_job_done(struct droverd *d, uint64_t agent_job, const Drover__AgentJobResult *r)
 {
 	char msg[QUEUE_REASON_MAX];
@@ -573,8 +582,14 @@ void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Dr
 					d->aborted[i] = d->aborted[--d->n_aborted];
 					break;
 				}
-			if (j && j->source == d->local_id && !exec_find(d, j->id))
-				exec_start(d, j);
+			if (j && j->source == d->local_id && !exec_find(d, j->id)) {
+				/* Decided before our stop was seen: refuse it (leave.c). */
+				if (d->leaving)
+					send_finish(d, j->id, false, "droverd on the source is stopping",
+						    0, 0, false);
+				else
+					exec_start(d, j);
+			}
 			break;
 		}
 		case DROVER__ENVELOPE__BODY_JOBS_CANCEL:
@@ -688,6 +703,12 @@ void drain_on_synced(struct droverd *d)
 	 * under it (and its agent with it). Whatever the hypervisor finished, the
 	 * inventories tell; the job is over as far as we can say.
 	 */
+	drain_finish_orphans(d, "droverd on the source restarted during the migration");
+	drain_kick(d);
+}
+
+void drain_finish_orphans(struct droverd *d, const char *reason)
+{
 	for (size_t i = 0; i < d->state.n_jobs; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
 
@@ -714,9 +735,7 @@ void drain_on_synced(struct droverd *d)
 				 (unsigned long long)f->job_id, f->ok ? "done" : "failed");
 			membership_send(d, &env, false);
 		} else {
-			send_finish(d, j->id, false, "droverd on the source restarted during the migration",
-				    0, 0, false);
+			send_finish(d, j->id, false, reason, 0, 0, false);
 		}
 	}
-	drain_kick(d);
 }

@@ -1041,12 +1041,8 @@ static void connect_timer_fn(void *data)
 
 static int sig_stop(int sig, void *data)
 {
-	struct droverd *d = data;
-
-	log_notice("signal %d: stopping", sig);
-	sd_notify(0, "STOPPING=1");
-	d->stopping = true;
-	qb_loop_stop(d->loop);
+	/* A clean stop waits for this node's migrations to end (leave.c). */
+	leave_begin(data, sig);
 	return 0;
 }
 
@@ -1223,12 +1219,21 @@ int main(int argc, char **argv)
 		return DROVER_EXIT_UNAVAILABLE;
 	}
 	qb_loop_job_add(d.loop, QB_LOOP_HIGH, &d, connect_timer_fn);
+	watchdog_start(&d);
 
 	qb_loop_run(d.loop);
 
 	log_notice("droverd stopping");
+	/*
+	 * systemd's watchdog still runs while the unit stops: one more ping gives
+	 * the final write of the state a whole WatchdogSec.
+	 */
+	if (d.watchdog_usec)
+		sd_notify(0, "WATCHDOG=1");
 	/* First: the service manager's stop timeout runs, and this is what must not be lost. */
 	flush_state(&d);
+	leave_stop(&d);
+	watchdog_stop(&d);
 	ctl_server_stop(&d);
 	drain_stop(&d);
 	failover_stop(&d);

@@ -141,7 +141,12 @@ struct droverd {
 	const char *config_path;
 	bool config_existed;
 	qb_loop_t *loop;
-	bool stopping;
+	bool stopping;            /* the loop is ending */
+	bool leaving;             /* leave.c: a clean stop waits for this node's migrations */
+	uint64_t leave_started_ms, leave_resent_ms;
+	qb_loop_timer_handle leave_timer;
+	uint64_t watchdog_usec;   /* watchdog.c: systemd's WatchdogSec, 0 if off */
+	qb_loop_timer_handle watchdog_timer;
 	bool no_hypervisor;       /* our agent is disabled by configuration */
 	bool corosync_ready;      /* every corosync service connected */
 	uint32_t local_id;
@@ -323,6 +328,21 @@ bool nethealth_last_resort(const struct droverd *d, size_t k);
 /* drain.c: drains, the migration queue, and this node's part in it. */
 void drain_start(struct droverd *d);
 void drain_stop(struct droverd *d);
+/* Ask our agent to abort every migration this node runs as source (once each). */
+void drain_abort_own(struct droverd *d, const char *reason);
+/*
+ * End the running jobs this node is the source of but does not execute: say
+ * again an end that was not applied, or fail them with reason.
+ */
+void drain_finish_orphans(struct droverd *d, const char *reason);
+
+/* leave.c: the clean stop (its opening comment says what it waits for) */
+void leave_begin(struct droverd *d, int sig);
+void leave_stop(struct droverd *d);
+
+/* watchdog.c: systemd's watchdog, fed from a timer of the loop */
+void watchdog_start(struct droverd *d);
+void watchdog_stop(struct droverd *d);
 /* Something changed: re-run the coordinator's queue soon (coalesced). */
 void drain_kick(struct droverd *d);
 /* A replicated queue change was applied (r == 1) or rejected (r <= 0). */

@@ -384,6 +384,10 @@ static void execute(struct droverd *d, const struct queue_job *o, struct op_loca
 		finish_local(d, l, DROVER_EXIT_NOSUCH, "the VM left the registry");
 		return;
 	}
+	if (d->leaving) {
+		finish_local(d, l, DROVER_EXIT_UNAVAILABLE, "droverd on this node is stopping");
+		return;
+	}
 	switch (o->kind) {
 	case QUEUE_OP_START:
 		start.vm = (char *)v->name;

@@ -70,10 +70,23 @@ ON_N2=$(running_on n2 | tr '\n' ' ')
 log "n2 runs: $ON_N2"
 check "n2 runs VMs to fail over ($ON_N2)" test -n "$ON_N2"
 
+# --- 0. the checker sees what it must flag ------------------------------------
+# A guest drover does not manage, started by hand on n1 and n3 at once: the
+# checker must report it on two hosts, or its silence below proves nothing.
+"$repo/lab/guest/domain-xml" fw twin-probe 32 --accel tcg >"$work/twin.xml"
+"$repo/tests/lab/invariants" "$LAB" "$work/probe" &
+probe_pid=$!
+for n in n1 n3; do "$LAB" run $n -- virsh -q create "$work/twin.xml" >/dev/null 2>&1; done
+wait_for 20 "the invariant checker flags a guest running on two hosts" \
+	grep -q "twin-probe runs on n1 n3" "$work/probe"
+kill "$probe_pid" 2>/dev/null
+wait "$probe_pid" 2>/dev/null
+for n in n1 n3; do "$LAB" run $n -- virsh -q destroy twin-probe >/dev/null 2>&1; done
+
 # --- 1. power loss of n2 ------------------------------------------------------
 # shellcheck disable=SC2086 # one argument per VM
 "$repo/tests/lab/invariants" "$LAB" "$work/violations" --down-bound 25 $ON_N2 &
-inv_pid=$!
+inv_pid=$! inv_t0=$(ms)
 sleep 1
 t0=$(ms)
 "$LAB" kill n2 >/dev/null
@@ -102,15 +115,22 @@ stop_checker() {
 	wait "$inv_pid" 2>/dev/null
 	inv_pid=
 	samples=$(cat "$work/violations.samples" 2>/dev/null || echo 0)
-	check "$1: the invariant checker sampled throughout ($samples samples)" test "$samples" -ge "$2"
-	check "$1: no VM on two hosts$3: $(head -c 400 "$work/violations")" test ! -s "$work/violations"
+	secs=$(( ($(ms) - inv_t0) / 1000 ))
+	# It aims at a round per 200 ms; a loaded 2-core machine makes each
+	# round's nsenter+virsh calls slower. At least one a second is asked.
+	check "$1: the invariant checker sampled throughout ($samples samples in $secs s)" \
+		test "$samples" -ge "$secs"
+	check "$1: no VM on two hosts$2: $(head -c 400 "$work/violations")" test ! -s "$work/violations"
+	[ -s "$work/violations.unknown" ] &&
+		log "$1: $(wc -l <"$work/violations.unknown") node samples said nothing, e.g. $(head -1 "$work/violations.unknown")"
+	return 0
 }
-stop_checker "power loss" 30 ", no VM of n2 down past 25 s"
+stop_checker "power loss" ", no VM of n2 down past 25 s"
 
 # From here on VMs stay down on purpose (a fence that fails): only the rule
 # that no VM runs twice is checked.
 "$repo/tests/lab/invariants" "$LAB" "$work/violations" &
-inv_pid=$!
+inv_pid=$! inv_t0=$(ms)
 
 # --- 2. a fence device that fails ---------------------------------------------
 touch "$LAB_DIR/fence-fail"
@@ -140,6 +160,6 @@ wait_for 30 "after confirm-off, n3's VMs run again on n1 or n2 ($ON_N3)" back3
 check "drover status: n3 fenced by the operator" jq_on n1 \
 	'.nodes[] | select(.name == "n3") | .fence.state == "fenced" and .fence.device == "operator"'
 
-stop_checker "failing fence" 20 ""
+stop_checker "failing fence" ""
 rm -f "$LAB_DIR/fence-fail"
 summary
