@@ -1228,6 +1228,17 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		fail(p, p->lineno, "key '%s' is not in a section", name);
 		return 0;
 	}
+	/*
+	 * "key =;x" gives the value ";x", but "key = ;x", as config_print()
+	 * writes it, an empty value and a comment: a value starting with ';'
+	 * would make --check-config print another configuration than the one
+	 * in force (found by tests/fuzz/fuzz_config). No value needs one.
+	 */
+	if (value[0] == ';') {
+		fail(p, p->lineno, "the value of '%s' starts with ';', which drover.conf reads "
+				   "as a comment after a space", name);
+		return 0;
+	}
 	if (is_network_section(section, strlen(section))) {
 		network_key(p, section, name, value);
 		return p->err_line ? 0 : 1;

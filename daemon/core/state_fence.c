@@ -97,7 +97,12 @@ static int apply_fence_result(struct cluster_state *s, const Drover__FenceResult
 	struct node_cfg *n;
 	char name[24];
 
-	if (!m || !m->node)
+	/*
+	 * Checked before state_node_slot() may add the node's entry: a refused
+	 * message leaves the state untouched (state.h), and an operator's
+	 * confirmation is only ever of success. Found by tests/fuzz/fuzz_peer.
+	 */
+	if (!m || !m->node || (!m->ok && m->by_operator))
 		return -EINVAL;
 	n = state_node_slot(s, m->node, m->by_operator);
 	if (!n)
@@ -107,8 +112,6 @@ static int apply_fence_result(struct cluster_state *s, const Drover__FenceResult
 	if (n->fence == DROVER__FENCE_STATE__FENCE_STATE_NONE && !m->by_operator)
 		return -EINVAL; /* an attempt nobody asked for, or one that ended after a rejoin */
 	if (!m->ok) {
-		if (m->by_operator)
-			return -EINVAL;
 		n->fence = DROVER__FENCE_STATE__FENCE_STATE_FAILED;
 		n->fence_attempts++;
 		s->counters.fences_failed++;

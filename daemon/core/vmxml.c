@@ -150,7 +150,12 @@ int vmxml_parse(const char *xml, size_t len, struct vm_xml_info *ret, char *err,
 		snprintf(err, errlen, "<memory> is out of range");
 		goto out;
 	}
-	info.memory_mib = (v * scale + (1024 * 1024 - 1)) / (1024 * 1024);
+	/*
+	 * Rounded up without adding to v * scale first: near UINT64_MAX that
+	 * sum wraps, and a domain of 16 EiB would count as 0 MiB in placement
+	 * (found by tests/fuzz/fuzz_vmxml).
+	 */
+	info.memory_mib = v * scale / (1024 * 1024) + (v * scale % (1024 * 1024) != 0);
 
 	n = child(root, "vcpu");
 	if (!n || text_u64(n, 4096, &v) < 0) {

@@ -335,6 +335,18 @@ static void test_key_outside_section(void **unused)
 		     "key 'log_level' is not in a section");
 }
 
+/* A value that would print back as a comment (config_print writes "key = value"). */
+static void test_value_starting_with_comment(void **unused)
+{
+	(void)unused;
+	expect_error("[security]\nallow_pools =;pool\n", -EINVAL, 2,
+		     "the value of 'allow_pools' starts with ';', which drover.conf reads as a "
+		     "comment after a space");
+	expect_error("[agent]\nplugin_config =;uri=qemu:///system\n", -EINVAL, 2,
+		     "the value of 'plugin_config' starts with ';', which drover.conf reads as a "
+		     "comment after a space");
+}
+
 static void test_unknown_section(void **unused)
 {
 	(void)unused;
@@ -1165,6 +1177,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_key_outside_section),
 		cmocka_unit_test(test_unknown_section),
+		cmocka_unit_test(test_value_starting_with_comment),
 		cmocka_unit_test(test_bad_integer),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_relative_state_dir),

@@ -546,7 +546,15 @@ static void test_fence_messages_checked(void **unused)
 	setup(&f, 4096);
 	/* a result nobody asked for is refused; a confirmation is not */
 	assert_int_equal(fence_result(&f.s, 3, true, false), -EINVAL);
-	assert_int_equal(fence_result(&f.s, 3, false, true), -EINVAL);
+	{
+		/* refused, and the state untouched: no entry added for node 3 */
+		uint64_t h = state_hash(&f.s);
+		size_t n = f.s.n_nodes;
+
+		assert_int_equal(fence_result(&f.s, 3, false, true), -EINVAL);
+		assert_true(state_hash(&f.s) == h);
+		assert_int_equal(f.s.n_nodes, n);
+	}
 	assert_int_equal(fence_result(&f.s, 3, true, true), 1);
 	assert_string_equal(state_node_find(&f.s, 3)->fence_device, "operator");
 	assert_int_equal(fence_result(&f.s, 3, true, true), 0);

@@ -47,6 +47,14 @@ static void test_good(void **unused)
 	assert_int_equal(parse("<domain><name>x</name><memory unit='MB'>1000</memory>"
 			       "<vcpu>1</vcpu></domain>", &i, err), 0);
 	assert_int_equal(i.memory_mib, 954); /* 10^9 bytes, rounded up */
+
+	/* The largest sizes round up without wrapping to 0 MiB. */
+	assert_int_equal(parse("<domain><name>x</name><memory unit='KiB'>18014398509481983</memory>"
+			       "<vcpu>1</vcpu></domain>", &i, err), 0);
+	assert_int_equal(i.memory_mib, 17592186044416ull);
+	assert_int_equal(parse("<domain><name>x</name><memory unit='b'>18014398509481983</memory>"
+			       "<vcpu>1</vcpu></domain>", &i, err), 0);
+	assert_int_equal(i.memory_mib, 17179869184ull);
 }
 
 static void expect_bad(const char *xml, const char *msg_part)
