@@ -1392,6 +1392,25 @@ void config_print(FILE *f, const struct drover_config *c)
 		print_network(f, &c->networks[i]);
 }
 
+/* The keys of a [network NAME] section, as network_key() takes them. */
+static const char *const network_keys[] = {"addresses", "corosync_link", "cap", "last_resort"};
+
+bool config_key_at(size_t i, const char **ret_section, const char **ret_name)
+{
+	if (i < ARRAY_SIZE(keys)) {
+		*ret_section = keys[i].section;
+		*ret_name = keys[i].name;
+		return true;
+	}
+	i -= ARRAY_SIZE(keys);
+	if (i < ARRAY_SIZE(network_keys)) {
+		*ret_section = "network NAME";
+		*ret_name = network_keys[i];
+		return true;
+	}
+	return false;
+}
+
 /* ---- what a reload changes ---- */
 
 /*

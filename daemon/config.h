@@ -166,6 +166,13 @@ int config_load_all(const char *path, int must_exist, struct drover_config *ret,
 size_t config_diff(const struct drover_config *from, const struct drover_config *to,
 		   void (*fn)(void *userdata, const char *line), void *userdata);
 
+/*
+ * The i-th key the parser accepts (i from 0): its section, "network NAME"
+ * for the keys of a [network NAME] section, and its name. false past the
+ * last. For the documentation's tests: drover.conf(5) must name them all.
+ */
+bool config_key_at(size_t i, const char **ret_section, const char **ret_name);
+
 struct sockaddr_storage;
 /*
  * A listen address as [metrics] listen takes it: IPv4 "A.B.C.D:PORT" or

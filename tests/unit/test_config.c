@@ -1230,6 +1230,60 @@ static void test_diff(void **unused)
 	assert_string_equal(d.line[6], "networks reordered: mig-a mig-b -> mig-b mig-a");
 }
 
+/*
+ * drover.conf(5) names every key the parser accepts, under its section: a
+ * ".B key" or ".BR key ..." line after ".SS [section]". The page's path comes
+ * from meson (DROVER_MAN_DIR).
+ */
+static void test_man_page_has_every_key(void **unused)
+{
+	const char *man_dir = getenv("DROVER_MAN_DIR");
+	char page[PATH_MAX], line[1024], section[128] = "";
+	char (*seen)[192] = calloc(256, sizeof(*seen));
+	size_t n_seen = 0;
+	const char *ksec, *kname;
+	FILE *f;
+
+	(void)unused;
+	if (!man_dir)
+		skip();
+	assert_non_null(seen);
+	snprintf(page, sizeof(page), "%s/drover.conf.5", man_dir);
+	f = fopen(page, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *w;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SS [", 5) == 0) {
+			snprintf(section, sizeof(section), "%.*s", (int)strcspn(line + 5, "]"),
+				 line + 5);
+			continue;
+		}
+		if (strncmp(line, ".B ", 3) != 0 && strncmp(line, ".BR ", 4) != 0)
+			continue;
+		/* The words of the line, less the quoted separators of .BR. */
+		for (w = strtok_r(strchr(line, ' '), " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			if (w[0] == '"' || n_seen >= 256)
+				continue;
+			snprintf(seen[n_seen++], sizeof(seen[0]), "%s/%s", section, w);
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; config_key_at(i, &ksec, &kname); i++) {
+		char want[192];
+		bool found = false;
+
+		snprintf(want, sizeof(want), "%s/%s", ksec, kname);
+		for (size_t k = 0; k < n_seen && !found; k++)
+			found = strcmp(seen[k], want) == 0;
+		if (!found)
+			fail_msg("drover.conf.5 does not document [%s] %s (a .B line under .SS [%s])",
+				 ksec, kname, ksec);
+	}
+	free(seen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1273,6 +1327,7 @@ int main(void)
 		cmocka_unit_test(test_problems_beyond_the_limit),
 		cmocka_unit_test(test_no_problem),
 		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_man_page_has_every_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
