@@ -37,6 +37,8 @@ conf_of() { echo "$LAB_DIR/nodes/$1/etc/drover/drover.conf"; }
 droverd_pid() { "$LAB" pids "$1" droverd 2>/dev/null | head -n1; }
 vm_node() { on n1 drover vm list --output json | jq -r --arg v "$1" '.vms[] | select(.name == $v) | .node // ""'; }
 
+# jq -e without its output: the verdict is the exit code.
+jqe() { jq -e "$@" >/dev/null; }
 declare -A covered
 # json PATH FILTER ARGS...: `drover ARGS --output json` on n1 prints one
 # document with the envelope of PATH, and FILTER holds on it.
@@ -48,7 +50,7 @@ json() {
 	rc=$?
 	printf '%s\n' "$out" >"$work/last.json"
 	check "drover $* --output json: exit 0 (got $rc: $(head -c 200 "$work/err")), one document in the envelope of '$path', $filter" \
-		jq -e --arg c "$path" -s "length == 1 and (.[0] | .format == \"drover/1\" and .command == \$c and ($filter))" "$work/last.json"
+		jqe --arg c "$path" -s "length == 1 and (.[0] | .format == \"drover/1\" and .command == \$c and ($filter))" "$work/last.json"
 }
 
 if [ ! -f "$DROVER_BUILD/plugins/libvirt/drover-libvirt.so" ]; then
@@ -74,7 +76,6 @@ json "debug blackbox" '.path | startswith("/")' debug blackbox
 json "help" '(.commands | length) >= 15 and .topic == null' help
 json "node maintenance" '.node == "n3" and .state == "maintenance"' node maintenance n3
 json "node active" '.node == "n3" and .state == "active"' node active n3
-vm3_on=$(vm_node vm3)
 json "node drain" '.node == "n3" and has("steps")' node drain n3 --dry-run
 json "node drain" '.node == "n3" and .result == "drained"' node drain n3 --wait=120
 json "node resume" '.node == "n3" and .state == "active"' node resume n3
@@ -85,7 +86,6 @@ json "vm add" '.vm == "cli1" and .added' vm add cli1 --xml "$work/cli1.xml" --pr
 json "vm remove" '.vm == "cli1" and .removed' vm remove cli1
 json "vm stop" '.vm == "vm3" and (.done | type == "string")' vm stop vm3 --timeout 120
 json "vm start" '.vm == "vm3" and (.done | type == "string")' vm start vm3 --timeout 120
-log "vm3 ran on $vm3_on before the drain of n3"
 
 # ---- completion: names from droverd ----
 cands() { on n1 drover complete "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
@@ -102,8 +102,8 @@ kill -STOP "$stopped_pid"
 start=$(date +%s%N)
 out=$(on n1 drover complete node drain '')
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-check "with n1's droverd stopped, complete answers nothing within 3 s (took $ms ms: '$out')" \
-	bash -c "[ $ms -lt 3000 ] && [ -z '$out' ]"
+check "with n1's droverd stopped, complete answers nothing within 5 s (took $ms ms: '$out')" \
+	bash -c "[ $ms -lt 5000 ] && [ -z '$out' ]"
 kill -CONT "$stopped_pid"
 stopped_pid=
 
@@ -115,7 +115,7 @@ log "migrating vm1 (Linux) from $src to $dst over mig-a; reloading every node me
 on n1 drover vm migrate vm1 --to "$dst" --network mig-a --output json >"$work/migrate.json" 2>"$work/migrate.err" &
 mig_pid=$!
 wait_for 30 "vm1's migration is running" \
-	bash -c "'$LAB' run n1 -- drover queue --output json | jq -e '[.jobs[] | select(.vm == \"vm1\" and .state == \"running\")] | length == 1'"
+	bash -c "'$LAB' run n1 -- drover queue --output json | jq -e '[.jobs[] | select(.vm == \"vm1\" and .state == \"running\")] | length == 1' >/dev/null"
 for n in $ALL; do
 	sed -i '/^\[network mig-a\]$/a cap = 1' "$(conf_of "$n")"
 	printf '\n[migration]\nmax_out = 1\n' >>"$(conf_of "$n")"
@@ -130,17 +130,17 @@ reloaded() {
 }
 wait_for 15 "every node logged the reload's changes (max_out 2 -> 1, mig-a cap 0 -> 1)" reloaded
 check "vm1's migration was still running after every node reloaded" \
-	bash -c "'$LAB' run n1 -- drover queue --output json | jq -e '[.jobs[] | select(.vm == \"vm1\" and .state == \"running\")] | length == 1'"
+	bash -c "'$LAB' run n1 -- drover queue --output json | jq -e '[.jobs[] | select(.vm == \"vm1\" and .state == \"running\")] | length == 1' >/dev/null"
 wait_for 15 "the cluster took the file's limits: max_out 1, mig-a capped at 1" \
-	bash -c "'$LAB' run n3 -- drover config show --output json | jq -e '.max_out == 1 and ([.network_caps[] | select(.network == \"mig-a\" and .cap == 1)] | length == 1)'"
+	bash -c "'$LAB' run n3 -- drover config show --output json | jq -e '.max_out == 1 and ([.network_caps[] | select(.network == \"mig-a\" and .cap == 1)] | length == 1)' >/dev/null"
 wait "$mig_pid"
 rc=$?
 covered["vm migrate"]=1
 check "vm migrate exits 0 (got $rc: $(head -c 200 "$work/migrate.err")) and prints its document in the envelope" \
-	jq -e '.format == "drover/1" and .command == "vm migrate" and .vm == "vm1"' "$work/migrate.json"
+	jqe '.format == "drover/1" and .command == "vm migrate" and .vm == "vm1"' "$work/migrate.json"
 check "vm1 runs on $dst" test "$(vm_node vm1)" = "$dst"
 check "the migration succeeded on its first attempt, over mig-a" \
-	bash -c "'$LAB' run n2 -- drover history --output json | jq -e '[.history[] | select(.vm == \"vm1\")][0] | .result == \"ok\" and .attempts == 1 and .network == \"mig-a\"'"
+	bash -c "'$LAB' run n2 -- drover history --output json | jq -e '[.history[] | select(.vm == \"vm1\")][0] | .result == \"ok\" and .attempts == 1 and .network == \"mig-a\"' >/dev/null"
 
 # ---- a file with problems: refused whole, every problem logged ----
 conf2=$(conf_of n2)
@@ -157,7 +157,7 @@ refused() {
 }
 wait_for 15 "n2 logged both problems (lines $bogus_line and $nosuch_line) and kept its configuration" refused
 check "n2 still answers and keeps max_out 1" \
-	bash -c "'$LAB' run n2 -- drover config show --output json | jq -e '.max_out == 1'"
+	bash -c "'$LAB' run n2 -- drover config show --output json | jq -e '.max_out == 1' >/dev/null"
 out=$(on n2 droverd --check-config /etc/drover/drover.conf 2>&1 >/dev/null)
 rc=$?
 check "droverd --check-config lists both problems and exits 78 (got $rc)" \
