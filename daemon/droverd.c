@@ -1095,11 +1095,13 @@ static int sig_reload(int sig, void *data)
 	/* A file that existed at start and vanished is an error, not "use defaults". */
 	r = config_load_all(d->config_path, d->config_existed, &c, errs);
 	if (r < 0) {
-		for (size_t i = 0; i < errs->n; i++)
+		/* The first problem on the line that says so, as before; then the others. */
+		log_err("reload failed, keeping the running configuration: %s",
+			errs->n ? errs->e[0].text : d->config_path);
+		for (size_t i = 1; i < errs->n; i++)
 			log_err("reload: %s", errs->e[i].text);
 		if (errs->more)
 			log_err("reload: %zu more problems in '%s'", errs->more, d->config_path);
-		log_err("reload failed, keeping the running configuration");
 		sd_notify(0, "READY=1");
 		return 0;
 	}
@@ -1179,14 +1181,17 @@ static void load_state(struct droverd *d)
 			strerror(-r));
 }
 
-/* `--check-config`: every problem on stderr, or the effective configuration. */
-static int check_config(const char *path, bool must_exist)
+/*
+ * Load the configuration at start, or for `--check-config` (print it): every
+ * problem on stderr, then DROVER_EXIT_CONFIG; 0 when it loaded.
+ */
+static int load_config(const char *path, bool must_exist, bool print, struct drover_config *ret)
 {
 	_cleanup_free_ struct config_errors *errs = xcalloc(1, sizeof(*errs));
-	struct drover_config c;
 
-	if (config_load_all(path, must_exist, &c, errs) == 0) {
-		config_print(stdout, &c);
+	if (config_load_all(path, must_exist, ret, errs) == 0) {
+		if (print)
+			config_print(stdout, ret);
 		return 0;
 	}
 	for (size_t i = 0; i < errs->n; i++)
@@ -1209,7 +1214,6 @@ int main(int argc, char **argv)
 	struct droverd d;
 	const char *path = DROVER_CONF_DEFAULT;
 	bool explicit_path = false, foreground = false, check = false;
-	char err[512];
 	int c, r;
 
 	memset(&d, 0, sizeof(d));
@@ -1245,13 +1249,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return DROVER_EXIT_USAGE;
 	}
-	if (check)
-		return check_config(path, explicit_path);
-	r = config_load(path, explicit_path, &d.cfg, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "droverd: %s\n", err);
-		return DROVER_EXIT_CONFIG;
-	}
+	r = load_config(path, explicit_path, check, &d.cfg);
+	if (r != 0 || check)
+		return r;
 	d.config_path = path;
 	d.config_existed = access(path, F_OK) == 0;
 

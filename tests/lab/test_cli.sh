@@ -151,9 +151,8 @@ kill -HUP "$(droverd_pid n2)"
 refused() {
 	local l
 	l=$("$LAB" logs n2 droverd 400)
-	grep -qF "reload: /etc/drover/drover.conf:$bogus_line: unknown key 'bogus' in [daemon]" <<<"$l" &&
-		grep -qF "reload: /etc/drover/drover.conf:$nosuch_line: unknown section [nosuch]" <<<"$l" &&
-		grep -qF "reload failed, keeping the running configuration" <<<"$l"
+	grep -qF "reload failed, keeping the running configuration: /etc/drover/drover.conf:$bogus_line: unknown key 'bogus' in [daemon]" <<<"$l" &&
+		grep -qF "reload: /etc/drover/drover.conf:$nosuch_line: unknown section [nosuch]" <<<"$l"
 }
 wait_for 15 "n2 logged both problems (lines $bogus_line and $nosuch_line) and kept its configuration" refused
 check "n2 still answers and keeps max_out 1" \
