@@ -142,7 +142,7 @@ check "vm1 runs on $dst" test "$(vm_node vm1)" = "$dst"
 vm1_history() { on "$1" drover history --output json | jq -c '[.history[] | select(.vm == "vm1")][0]'; }
 if ! wait_for 10 "the migration succeeded on its first attempt, over mig-a, in n1's and n2's history" \
 	bash -c "for n in n1 n2; do '$LAB' run \$n -- drover history --output json | jq -e '[.history[] | select(.vm == \"vm1\")][0] | .result == \"ok\" and .attempts == 1 and .network == \"mig-a\"' || exit 1; done"; then
-	log "vm1's history on n1: $(vm1_history n1)"
+	log "vm1's history on n1: $(vm1_history n1); on n2: $(vm1_history n2)"
 	log "vm1's job: $(on n1 drover queue --output json | jq -c '[.jobs[] | select(.vm == "vm1")]')"
 	"$LAB" logs "$src" droverd 300 | grep -E 'vm1|reload|abort|network' | tail -n 30
 fi
