@@ -32,6 +32,7 @@
 
 #include <qb/qblog.h>
 
+#include "commands.h"
 #include "ctl_client.h"
 #include "exitcode.h"
 #include "output.h"
@@ -44,25 +45,6 @@
 #define MAX_NODE_NAME 255
 #define MAX_WAIT_S (7 * 86400)
 #define MAX_HISTORY_LIMIT 100000
-
-struct cli {
-	enum output_format output;
-	int timeout_ms;
-};
-
-struct command;
-typedef int (*command_fn)(struct cli *cli, const struct command *cmd, int argc, char **argv);
-
-struct command {
-	const char *name;
-	const char *args;          /* synopsis of the arguments, for usage */
-	const char *summary;       /* one line, for usage */
-	command_fn run;            /* a leaf, or NULL for a group */
-	const struct command *sub; /* a group's subcommands, ended by a zero row */
-	int arg;                   /* a constant the function needs, e.g. a node state */
-	const char *path;          /* "node maintenance": set for usage and messages */
-	const char *help;          /* more lines for 'drover help COMMAND', or NULL */
-};
 
 static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, char **argv);
@@ -83,6 +65,7 @@ static int cmd_config_show(struct cli *cli, const struct command *cmd, int argc,
 static int cmd_config_set(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_top(struct cli *cli, const struct command *cmd, int argc, char **argv);
 static int cmd_debug_blackbox(struct cli *cli, const struct command *cmd, int argc, char **argv);
+static int cmd_complete(struct cli *cli, const struct command *cmd, int argc, char **argv);
 
 /* clang-format off */
 static const struct command node_commands[] = {
@@ -208,11 +191,20 @@ static const struct command commands[] = {
 	  .help =
 	  "Redraws whenever droverd reports a change, and at least every --interval\n"
 	  "milliseconds (default 1000, 100 to 60000).\n"
-	  "  --once   print one frame as plain text and exit (width $COLUMNS or 80)\n" },
+	  "  --once   print one frame as plain text and exit (width $COLUMNS or 80)\n"
+	  "With --output json, one frame's data (status, queue and the latest history)\n"
+	  "as one JSON document, then exit.\n" },
 	{ .name = "debug", .sub = debug_commands, .path = "debug",
 	  .summary = "diagnostics for a bug report" },
 	{ .name = "help", .args = "[COMMAND]", .run = cmd_help, .path = "help",
-	  .summary = "show this help, or a command's" },
+	  .summary = "show this help, or a command's",
+	  .help =
+	  "COMMAND is a command or a group ('drover help node drain', 'drover help vm').\n"
+	  "With --output json, the commands (each with its path, arguments, summary\n"
+	  "and help), the options and the exit codes as one JSON document.\n" },
+	/* For the bash completion script (cli/drover.bash-completion), not for people. */
+	{ .name = "complete", .args = "WORD...", .run = cmd_complete, .path = "complete",
+	  .summary = "shell completion candidates for the last WORD", .hidden = true },
 	{ 0 },
 };
 /* clang-format on */
@@ -245,6 +237,8 @@ static void print_commands(FILE *f, const struct command *table, const char *pre
 	for (const struct command *c = table; c->name; c++) {
 		char head[128];
 
+		if (c->hidden)
+			continue;
 		snprintf(head, sizeof(head), "%s%s%s%s", prefix, c->name, c->args ? " " : "",
 			 c->args ? c->args : "");
 		if (c->sub) {
@@ -423,8 +417,10 @@ static int dispatch(struct cli *cli, const struct command *parent, const struct 
 			return usage_error("unknown subcommand '%s %s'", parent->path, argv[0]);
 		return usage_error("unknown command '%s'", argv[0]);
 	}
-	if (cmd->run)
+	if (cmd->run) {
+		cli->command = cmd->path;
 		return cmd->run(cli, cmd, argc, argv);
+	}
 	i = parse_common_options(cli, cmd, argc, argv, true);
 	if (i < 0)
 		return done_exit_code(i);
@@ -454,6 +450,14 @@ static int leaf_args(struct cli *cli, const struct command *cmd, int argc, char 
 	for (int k = 0; k < nargs; k++)
 		ret_args[k] = argv[i + k];
 	return 0;
+}
+
+/* A command's JSON document, in the versioned envelope (output.h). */
+static int print_json(const struct cli *cli, struct json_object *o)
+{
+	_cleanup_json_ struct json_object *env = output_json_envelope(o, cli->command);
+
+	return output_json_print(env, stdout);
 }
 
 /* ---- talking to droverd ---- */
@@ -543,7 +547,7 @@ static int cmd_status(struct cli *cli, const struct command *cmd, int argc, char
 	if (cli->output == OUTPUT_JSON) {
 		_cleanup_json_ struct json_object *o = output_status_json(reply);
 
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		output_status_text(reply, stdout);
 	}
@@ -578,7 +582,7 @@ static int cmd_node_state(struct cli *cli, const struct command *cmd, int argc, 
 		json_object_object_add(o, "node", json_object_new_string(node));
 		json_object_object_add(o, "state",
 				       json_object_new_string(node_state_name(state)));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		printf("node '%s' is now %s%s\n", node,
 		       state == DROVER__NODE_STATE__NODE_STATE_MAINTENANCE ? "in " : "",
@@ -612,7 +616,7 @@ static int cmd_node_confirm_off(struct cli *cli, const struct command *cmd, int 
 
 		json_object_object_add(o, "node", json_object_new_string(node));
 		json_object_object_add(o, "fence", json_object_new_string("fenced"));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		printf("node '%s' is confirmed off: its VMs restart elsewhere\n", node);
 	}
@@ -815,7 +819,7 @@ static int cmd_vm_add(struct cli *cli, const struct command *cmd, int argc, char
 
 		json_object_object_add(o, "vm", json_object_new_string(name));
 		json_object_object_add(o, "added", json_object_new_boolean(1));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		printf("VM '%s' added\n", name);
 	}
@@ -844,7 +848,7 @@ static int cmd_vm_remove(struct cli *cli, const struct command *cmd, int argc, c
 
 		json_object_object_add(o, "vm", json_object_new_string(name));
 		json_object_object_add(o, "removed", json_object_new_boolean(1));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		printf("VM '%s' removed from the registry\n", name);
 	}
@@ -865,7 +869,7 @@ static int print_done(struct cli *cli, const char *vm, const char *what)
 
 		json_object_object_add(o, "vm", json_object_new_string(vm));
 		json_object_object_add(o, "done", json_object_new_string(what));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else if (strncmp(what, "VM '", 4) == 0) {
 		printf("%s\n", what); /* droverd's own sentence: "VM 'x' is already running on n2" */
 	} else {
@@ -1056,7 +1060,7 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 			json_object_array_add(arr, j);
 		}
 		json_object_object_add(o, "vms", arr);
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		static const char *const headers[] = { "NAME",   "NODE",  "STATE", "PRIORITY",
 						       "MEMORY", "VCPUS", "AGENT" };
@@ -1204,7 +1208,7 @@ static int drain_outcome(struct cli *cli, const char *node, const Drover__NodeSt
 				       json_object_new_int64(n->migrations_out));
 		json_object_object_add(o, "jobs_queued", json_object_new_int64(n->jobs_queued));
 		json_object_object_add(o, "drain_failures", failures_json(n));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	}
 	if (code == DROVER_EXIT_TIMEOUT) {
 		fprintf(stderr,
@@ -1410,7 +1414,7 @@ static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, 
 		if (cli->output == OUTPUT_JSON) {
 			_cleanup_json_ struct json_object *o = queue_view_plan_json(plan);
 
-			output_json_print(o, stdout);
+			print_json(cli, o);
 		} else {
 			queue_view_plan_text(plan, stdout);
 		}
@@ -1453,7 +1457,7 @@ static int cmd_node_drain(struct cli *cli, const struct command *cmd, int argc, 
 		    o, "state",
 		    json_object_new_string(n ? node_state_name(n->state) : "draining"));
 		json_object_object_add(o, "jobs", jobs >= 0 ? json_object_new_int64(jobs) : NULL);
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else if (n && n->state == DROVER__NODE_STATE__NODE_STATE_DRAINED) {
 		printf("%s: drained (no VMs to move)\n", shown);
 	} else if (n && n->state != DROVER__NODE_STATE__NODE_STATE_DRAINING) {
@@ -1509,7 +1513,7 @@ static int cmd_node_resume(struct cli *cli, const struct command *cmd, int argc,
 		json_object_object_add(o, "node", json_object_new_string(node));
 		json_object_object_add(o, "state", json_object_new_string("active"));
 		json_object_object_add(o, "failback", json_object_new_boolean(failback));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else if (failback) {
 		printf("%s: active; its VMs are queued to come back ('drover queue')\n", node);
 	} else {
@@ -1542,7 +1546,7 @@ static int cmd_drain_cancel(struct cli *cli, const struct command *cmd, int argc
 		json_object_object_add(o, "node", json_object_new_string(node));
 		json_object_object_add(o, "cancelled", json_object_new_boolean(1));
 		json_object_object_add(o, "abort", json_object_new_boolean(abort_running));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		printf("%s: drain cancelled; queued migrations dropped, %s\n", node,
 		       abort_running ? "running ones aborted" : "running ones finish");
@@ -1571,7 +1575,7 @@ static int cmd_queue(struct cli *cli, const struct command *cmd, int argc, char 
 	if (cli->output == OUTPUT_JSON) {
 		_cleanup_json_ struct json_object *o = queue_view_queue_json(q);
 
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		queue_view_queue_text(q, stdout);
 	}
@@ -1613,7 +1617,7 @@ static int cmd_history(struct cli *cli, const struct command *cmd, int argc, cha
 	if (cli->output == OUTPUT_JSON) {
 		_cleanup_json_ struct json_object *o = queue_view_history_json(h);
 
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		queue_view_history_text(h, stdout);
 	}
@@ -1627,7 +1631,7 @@ static int print_limits(struct cli *cli, const Drover__MigrationLimits *l)
 
 		if (!o)
 			o = json_object_new_object();
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		queue_view_limits_text(l, stdout);
 	}
@@ -1705,7 +1709,7 @@ static int cmd_config_set(struct cli *cli, const struct command *cmd, int argc, 
 		json_object_object_add(o, "key", json_object_new_string(args[0]));
 		json_object_object_add(o, "value", json_object_new_uint64(v));
 		json_object_object_add(o, "limits", c ? queue_view_limits_json(c->limits) : NULL);
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		printf("%s set to %" PRIu64 "\n", args[0], v);
 	}
@@ -1737,11 +1741,85 @@ static int cmd_top(struct cli *cli, const struct command *cmd, int argc, char **
 					   interval, TOP_INTERVAL_MIN_MS, TOP_INTERVAL_MAX_MS);
 		o.interval_ms = (int)ms;
 	}
-	if (cli->output == OUTPUT_JSON)
-		return usage_error("'top' has no JSON output: use 'drover queue --output json' "
-				   "and 'drover status --output json'");
-	o.once = once;
+	/* A stream of JSON frames is no document: JSON is one frame. */
+	o.json = cli->output == OUTPUT_JSON;
+	o.command = cli->command;
+	o.once = once || o.json;
 	return top_run(&o);
+}
+
+/* Every visible leaf of table (or c alone) into arr. */
+static void help_commands_json(const struct command *table, struct json_object *arr)
+{
+	for (const struct command *c = table; c->name; c++) {
+		struct json_object *j;
+
+		if (c->hidden)
+			continue;
+		if (c->sub) {
+			help_commands_json(c->sub, arr);
+			continue;
+		}
+		j = json_object_new_object();
+		json_object_object_add(j, "path", json_object_new_string(c->path));
+		json_object_object_add(j, "args", output_json_string_or_null(c->args));
+		json_object_object_add(j, "summary", json_object_new_string(c->summary));
+		json_object_object_add(j, "help", output_json_string_or_null(c->help));
+		json_object_array_add(arr, j);
+	}
+}
+
+/*
+ * `help [COMMAND] --output json`:
+ *   {"format", "command": "help", "topic": "node"|null,
+ *    "commands": [{"path", "args", "summary", "help"}],
+ *    "options": [{"long", "short", "value"}], "exit_codes": [{"code", "meaning"}]}
+ * "commands" holds the leaves under COMMAND (all without one).
+ */
+static int print_help_json(const struct cli *cli, const struct command *c)
+{
+	_cleanup_json_ struct json_object *o = json_object_new_object();
+	struct json_object *cmds = json_object_new_array(), *opts = json_object_new_array();
+	struct json_object *codes = json_object_new_array();
+
+	json_object_object_add(o, "topic", c ? json_object_new_string(c->path) : NULL);
+	if (c && !c->sub) {
+		struct command one[2] = { *c };
+
+		help_commands_json(one, cmds);
+	} else {
+		help_commands_json(c ? c->sub : commands, cmds);
+	}
+	json_object_object_add(o, "commands", cmds);
+	for (size_t i = 0; common_options[i].name; i++) {
+		struct json_object *j = json_object_new_object();
+		char s[2] = { (char)common_options[i].val, 0 };
+
+		json_object_object_add(j, "long", json_object_new_string(common_options[i].name));
+		json_object_object_add(j, "short", json_object_new_string(s));
+		json_object_object_add(j, "value",
+				       json_object_new_boolean(common_options[i].has_arg !=
+							       no_argument));
+		json_object_array_add(opts, j);
+	}
+	json_object_object_add(o, "options", opts);
+	for (size_t i = 0; i < ARRAY_SIZE(exit_codes); i++) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "code", json_object_new_int(exit_codes[i].code));
+		json_object_object_add(j, "meaning", json_object_new_string(exit_codes[i].meaning));
+		json_object_array_add(codes, j);
+	}
+	json_object_object_add(o, "exit_codes", codes);
+	return print_json(cli, o);
+}
+
+/* `complete WORD...`: the words are the command line, not options of complete. */
+static int cmd_complete(struct cli *cli, const struct command *cmd, int argc, char **argv)
+{
+	(void)cli;
+	(void)cmd;
+	return complete_run(commands, argc - 1, argv + 1);
 }
 
 static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char **argv)
@@ -1752,6 +1830,8 @@ static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char *
 	if (i < 0)
 		return done_exit_code(i);
 	if (i == argc) {
+		if (cli->output == OUTPUT_JSON)
+			return print_help_json(cli, NULL) < 0 ? DROVER_EXIT_ERROR : DROVER_EXIT_OK;
 		print_usage(stdout);
 		return DROVER_EXIT_OK;
 	}
@@ -1759,10 +1839,12 @@ static int cmd_help(struct cli *cli, const struct command *cmd, int argc, char *
 		if (!table)
 			return usage_error("'%s' has no subcommand '%s'", c->path, argv[i]);
 		c = find_command(table, argv[i]);
-		if (!c)
+		if (!c || c->hidden)
 			return usage_error("no such command '%s'", argv[i]);
 		table = c->sub;
 	}
+	if (cli->output == OUTPUT_JSON)
+		return print_help_json(cli, c) < 0 ? DROVER_EXIT_ERROR : DROVER_EXIT_OK;
 	print_command_usage(stdout, c);
 	return DROVER_EXIT_OK;
 }
@@ -1816,7 +1898,7 @@ static int cmd_debug_blackbox(struct cli *cli, const struct command *cmd, int ar
 		_cleanup_json_ struct json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "path", json_object_new_string(path));
-		output_json_print(o, stdout);
+		print_json(cli, o);
 	} else {
 		printf("%s\n", path);
 	}

@@ -49,6 +49,28 @@ int output_json_print(struct json_object *obj, FILE *f)
 	return 0;
 }
 
+struct json_object *output_json_envelope(struct json_object *obj, const char *command)
+{
+	struct json_object *env = json_object_new_object();
+
+	json_object_object_add(env, "format", json_object_new_string(OUTPUT_JSON_FORMAT));
+	json_object_object_add(env, "command", json_object_new_string(command));
+	if (!obj)
+		return env;
+	if (!json_object_is_type(obj, json_type_object)) {
+		/* Not a command's document shape; kept whole rather than dropped. */
+		json_object_object_add(env, "result", json_object_get(obj));
+		return env;
+	}
+	json_object_object_foreach(obj, key, val)
+	{
+		if (strcmp(key, "format") == 0 || strcmp(key, "command") == 0)
+			continue;
+		json_object_object_add(env, key, json_object_get(val));
+	}
+	return env;
+}
+
 /* ---- tables ---- */
 
 struct output_table {

@@ -41,6 +41,27 @@ struct json_object *output_json_nonempty(const char *s);
  */
 int output_json_print(struct json_object *obj, FILE *f);
 
+/*
+ * The versioned envelope every JSON document of the CLI carries, as its
+ * first two members:
+ *   {"format": "drover/1", "command": "vm list", ...the command's members}
+ * The rule that makes it a version: within one format version, members are
+ * only ever added, never renamed, removed or given another type or spelling;
+ * anything else makes the next version ("drover/2"). A script checks
+ * "format" and then reads the members it knows, ignoring the others. The
+ * envelope was added to documents that had no version: it is additive, so
+ * scripts written before it keep working.
+ */
+#define OUTPUT_JSON_FORMAT "drover/1"
+
+/*
+ * A new object: the envelope for command (a command path, "vm list"), then
+ * obj's members in their order (obj may be NULL: the envelope alone). obj is
+ * left to the caller. A member of obj named "format" or "command" would be
+ * replaced: command documents never use those names.
+ */
+struct json_object *output_json_envelope(struct json_object *obj, const char *command);
+
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct json_object *, json_object_put)
 #define _cleanup_json_ _cleanup_(json_object_putp)
 

@@ -35,6 +35,7 @@
 
 #include "ctl_client.h"
 #include "exitcode.h"
+#include "output.h"
 #include "queue_view.h"
 #include "util.h"
 
@@ -167,7 +168,18 @@ static int top_once(const struct top_options *o)
 	fetch(c, o->timeout_ms, &d);
 	if (d.exit_code)
 		fprintf(stderr, "drover: %s\n", d.error);
-	if (d.status) {
+	if (d.status && o->json) {
+		_cleanup_json_ struct json_object *body = json_object_new_object(), *env = NULL;
+
+		fill_input(&d, &in);
+		json_object_object_add(body, "status", output_status_json(in.status));
+		json_object_object_add(body, "queue",
+				       in.queue ? queue_view_queue_json(in.queue) : NULL);
+		json_object_object_add(body, "history",
+				       in.history ? queue_view_history_json(in.history) : NULL);
+		env = output_json_envelope(body, o->command);
+		output_json_print(env, stdout);
+	} else if (d.status) {
 		fill_input(&d, &in);
 		r = queue_view_top_render(&in, env_int("COLUMNS", 20, 1000, 80),
 					  env_int("LINES", 1, TOP_ONCE_HEIGHT, TOP_ONCE_HEIGHT),

@@ -16,6 +16,15 @@ struct top_options {
 	int interval_ms; /* redraw at least this often, events or not */
 	int timeout_ms;  /* for each request to droverd */
 	bool once;       /* one frame as plain text on stdout, no curses */
+	/*
+	 * With once: the frame's data as one JSON document instead of text,
+	 * in the CLI's envelope naming command:
+	 *   {"format", "command", "status": {...}, "queue": {...}, "history": {...}}
+	 * each member the document of the command of that name (without its
+	 * envelope), null when droverd did not answer that part.
+	 */
+	bool json;
+	const char *command;
 };
 
 /*

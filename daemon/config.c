@@ -4,8 +4,11 @@
  *
  * A configuration is built in a local copy that starts from the defaults and
  * is handed to the caller only when the whole file was read without an error,
- * so a failed SIGHUP reload cannot half-apply a file. Only the first error is
- * reported, with the file and line, as an operator fixing a typo wants it.
+ * so a failed SIGHUP reload cannot half-apply a file. Every problem is
+ * reported, each with the file and line (config_load_all()), so that an
+ * operator fixes a file in one pass; config_load() hands over the first.
+ * After a problem the reader goes on with the next line, and skips the keys
+ * of a section whose header was rejected (one problem, not one per key).
  *
  * libinih reads through our own line reader (ini_parse_stream) instead of
  * ini_parse_file, because the reader is where we can see what inih cannot tell
@@ -463,9 +466,11 @@ struct network_lines {
 struct parser {
 	FILE *f;
 	struct drover_config c;
+	const char *path;                    /* for the texts of errs */
 	unsigned lineno;                     /* lines handed to inih so far */
-	unsigned err_line;                   /* line of the first error; 0: none yet */
-	char err[512];                       /* that error, without "FILE:LINE: " */
+	size_t n_failed;                     /* problems found, reported or not */
+	struct config_errors *errs;
+	bool skip_section;                   /* the current header was rejected */
 	unsigned set_line[ARRAY_SIZE(keys)]; /* where each key was set; 0: not set */
 	char *buf;                           /* getline() buffer */
 	size_t bufsz;
@@ -732,17 +737,37 @@ static int set_guest_agent_min(struct drover_config *c, const struct key *k, con
 }
 
 /* Record an error at line unless an earlier one is already recorded. */
+/* A problem at line (0: the whole file), added to p->errs. */
 __attribute__((format(printf, 3, 4))) static void fail(struct parser *p, unsigned line,
 						       const char *fmt, ...)
 {
+	struct config_errors *e = p->errs;
+	char msg[CONFIG_ERROR_MAX - 64];
 	va_list ap;
 
-	if (p->err_line)
+	p->n_failed++;
+	if (e->n >= CONFIG_MAX_ERRORS) {
+		e->more++;
 		return;
-	p->err_line = line;
+	}
 	va_start(ap, fmt);
-	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	e->e[e->n].line = line;
+	if (line)
+		snprintf(e->e[e->n].text, sizeof(e->e[e->n].text), "%s:%u: %s", p->path, line,
+			 msg);
+	else
+		snprintf(e->e[e->n].text, sizeof(e->e[e->n].text), "%s: %s", p->path, msg);
+	e->n++;
+}
+
+static bool failed_at(const struct parser *p, unsigned line)
+{
+	for (size_t i = 0; i < p->errs->n; i++)
+		if (p->errs->e[i].line == line)
+			return true;
+	return p->errs->more > 0; /* it may be among those not kept: do not add one */
 }
 
 static bool section_known(const char *name, size_t len)
@@ -787,7 +812,7 @@ static ssize_t network_index(const struct drover_config *c, const char *name, si
  * continuation: the order would be ambiguous, and it is surely a copy and
  * paste mistake.
  */
-static void network_header(struct parser *p, const char *section, size_t len)
+static bool network_header(struct parser *p, const char *section, size_t len)
 {
 	const char *name = section + strlen(NETWORK_PREFIX) - 1;
 	size_t nlen = len - (strlen(NETWORK_PREFIX) - 1);
@@ -803,17 +828,17 @@ static void network_header(struct parser *p, const char *section, size_t len)
 		fail(p, p->lineno,
 		     "bad network name '%.*s': expected 1..%d letters, digits, '.', '_' or '-'",
 		     (int)nlen, name, CONFIG_NETWORK_NAME_MAX - 1);
-		return;
+		return false;
 	}
 	i = network_index(&p->c, name, nlen);
 	if (i >= 0) {
 		fail(p, p->lineno, "duplicate network '%.*s' (first on line %u)", (int)nlen, name,
 		     p->net_lines[i].header);
-		return;
+		return false;
 	}
 	if (p->c.n_networks >= CONFIG_MAX_NETWORKS) {
 		fail(p, p->lineno, "too many networks (at most %d)", CONFIG_MAX_NETWORKS);
-		return;
+		return false;
 	}
 	n = &p->c.networks[p->c.n_networks];
 	memset(n, 0, sizeof(*n));
@@ -821,6 +846,7 @@ static void network_header(struct parser *p, const char *section, size_t len)
 	n->corosync_link = -1;
 	p->net_lines[p->c.n_networks] = (struct network_lines){.header = p->lineno};
 	p->c.n_networks++;
+	return true;
 }
 
 /* "vf_pool NAME" (or a bare "vf_pool"): a [vf_pool NAME] header. */
@@ -840,8 +866,11 @@ static ssize_t vf_pool_index(const struct drover_config *c, const char *name, si
 	return -1;
 }
 
-/* A [vf_pool NAME] header creates the pool, as network_header() does a network. */
-static void vf_pool_header(struct parser *p, const char *section, size_t len)
+/*
+ * A [vf_pool NAME] header creates the pool, as network_header() does a
+ * network; false if the header is refused (its keys are then skipped).
+ */
+static bool vf_pool_header(struct parser *p, const char *section, size_t len)
 {
 	const char *name = section + strlen(VF_POOL_PREFIX) - 1;
 	size_t nlen = len - (strlen(VF_POOL_PREFIX) - 1);
@@ -857,17 +886,17 @@ static void vf_pool_header(struct parser *p, const char *section, size_t len)
 		fail(p, p->lineno,
 		     "bad VF pool name '%.*s': expected 1..%d letters, digits, '.', '_' or '-'",
 		     (int)nlen, name, CONFIG_VF_POOL_NAME_MAX - 1);
-		return;
+		return false;
 	}
 	i = vf_pool_index(&p->c, name, nlen);
 	if (i >= 0) {
 		fail(p, p->lineno, "duplicate VF pool '%.*s' (first on line %u)", (int)nlen, name,
 		     p->pool_header[i]);
-		return;
+		return false;
 	}
 	if (p->c.n_vf_pools >= CONFIG_MAX_VF_POOLS) {
 		fail(p, p->lineno, "too many VF pools (at most %d)", CONFIG_MAX_VF_POOLS);
-		return;
+		return false;
 	}
 	pool = &p->c.vf_pools[p->c.n_vf_pools];
 	memset(pool, 0, sizeof(*pool));
@@ -875,6 +904,7 @@ static void vf_pool_header(struct parser *p, const char *section, size_t len)
 	p->pool_header[p->c.n_vf_pools] = p->lineno;
 	memset(p->pool_dev_line[p->c.n_vf_pools], 0, sizeof(p->pool_dev_line[0]));
 	p->c.n_vf_pools++;
+	return true;
 }
 
 /*
@@ -1008,12 +1038,26 @@ static char *read_line(char *str, int num, void *stream)
 
 		size_t len = end ? (size_t)(end - str - 1) : 0;
 
-		if (end && is_network_section(str + 1, len))
-			network_header(p, str + 1, len);
-		else if (end && is_vf_pool_section(str + 1, len))
-			vf_pool_header(p, str + 1, len);
-		else if (end && !section_known(str + 1, len))
+		if (!end) {
+			fail(p, p->lineno, "syntax error");
+			p->skip_section = true;
+		} else if (is_network_section(str + 1, len)) {
+			p->skip_section = !network_header(p, str + 1, len);
+		} else if (is_vf_pool_section(str + 1, len)) {
+			p->skip_section = !vf_pool_header(p, str + 1, len);
+		} else if (!section_known(str + 1, len)) {
 			fail(p, p->lineno, "unknown section [%.*s]", (int)len, str + 1);
+			p->skip_section = true;
+		} else {
+			p->skip_section = false;
+		}
+	} else if (str[0] != '\0' && str[0] != '\n' && str[0] != '\r' && str[0] != ';' &&
+		   str[0] != '#' && !strpbrk(str, "=:")) {
+		/*
+		 * inih would reject it too, but tells only of the first such line;
+		 * this reader sees them all.
+		 */
+		fail(p, p->lineno, "syntax error");
 	}
 	return str;
 }
@@ -1208,7 +1252,7 @@ static void check_networks(struct parser *p)
 		if (!p->net_lines[i].addresses && !p->net_lines[i].link) {
 			fail(p, p->net_lines[i].header,
 			     "[network %s] needs addresses or corosync_link", p->c.networks[i].name);
-			return;
+			continue;
 		}
 		/* A corosync link carries the token: by default only a last resort. */
 		if (!p->net_lines[i].last_resort)
@@ -1220,10 +1264,11 @@ static int handle_key(void *user, const char *section, const char *name, const c
 {
 	struct parser *p = user;
 	const struct key *k = NULL;
-	size_t i;
+	size_t i, before = p->n_failed;
 
-	if (p->err_line)
-		return 0;
+	/* Its header was reported: one problem, not one more per key under it. */
+	if (p->skip_section)
+		return 1;
 	if (section[0] == '\0') {
 		fail(p, p->lineno, "key '%s' is not in a section", name);
 		return 0;
@@ -1241,11 +1286,11 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	}
 	if (is_network_section(section, strlen(section))) {
 		network_key(p, section, name, value);
-		return p->err_line ? 0 : 1;
+		return p->n_failed == before;
 	}
 	if (is_vf_pool_section(section, strlen(section))) {
 		vf_pool_key(p, section, name, value);
-		return p->err_line ? 0 : 1;
+		return p->n_failed == before;
 	}
 	if (!section_known(section, strlen(section))) {
 		/* The reader reported the header already; this is a safety net. */
@@ -1294,15 +1339,68 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 	va_end(ap);
 }
 
-int config_load(const char *path, int must_exist, struct drover_config *ret, char *err,
-		size_t errlen)
+/* Where key section/name was set (0: not set). */
+static unsigned key_line(const struct parser *p, const char *section, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return p->set_line[i];
+	return 0;
+}
+
+/* Checks of the whole file, once it was read. */
+static void check_fence(struct parser *p)
+{
+	size_t missing = 0;
+
+	/* Fence levels are tried in order: a gap would silently skip the ones after it. */
+	p->c.n_fence_devices = 0;
+	for (size_t i = 0; i < CONFIG_MAX_FENCE_DEVICES; i++) {
+		char key[16];
+
+		if (!p->c.fence_devices[i][0]) {
+			if (!missing)
+				missing = i + 1;
+			continue;
+		}
+		if (missing) {
+			snprintf(key, sizeof(key), "device%zu", i + 1);
+			fail(p, key_line(p, "fence", key), "[fence] device%zu is set but device%zu is not",
+			     i + 1, missing);
+			continue;
+		}
+		p->c.n_fence_devices++;
+	}
+	if (p->c.fence_mode == FENCE_MODE_DEVICE && !p->c.fence_devices[0][0])
+		fail(p, key_line(p, "fence", "mode"), "[fence] mode = device needs device1");
+}
+
+/* A problem that ends the reading: the one error. */
+static int load_error(struct config_errors *errs, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int load_error(struct config_errors *errs, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errs->e[0].text, sizeof(errs->e[0].text), fmt, ap);
+	va_end(ap);
+	errs->e[0].line = 0;
+	errs->n = 1;
+	return r;
+}
+
+int config_load_all(const char *path, int must_exist, struct drover_config *ret,
+		    struct config_errors *errs)
 {
 	struct parser p;
 	struct stat st;
 	int r;
 
-	set_err(err, errlen, "%s", "");
+	memset(errs, 0, sizeof(*errs));
 	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.errs = errs;
 	config_defaults(&p.c);
 	p.f = fopen(path, "re");
 	if (!p.f) {
@@ -1311,57 +1409,42 @@ int config_load(const char *path, int must_exist, struct drover_config *ret, cha
 			*ret = p.c;
 			return 0;
 		}
-		set_err(err, errlen, "%s: cannot open: %s", path, strerror(-r));
-		return r;
+		return load_error(errs, r, "%s: cannot open: %s", path, strerror(-r));
 	}
 	if (fstat(fileno(p.f), &st) == 0 && S_ISDIR(st.st_mode)) {
 		fclose(p.f);
-		set_err(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
-		return -EISDIR;
+		return load_error(errs, -EISDIR, "%s: cannot read: %s", path, strerror(EISDIR));
 	}
 	r = ini_parse_stream(read_line, &p, handle_key, &p);
 	fclose(p.f);
 	free(p.buf);
-	if (p.read_errno) {
-		set_err(err, errlen, "%s: cannot read: %s", path, strerror(p.read_errno));
-		return -p.read_errno;
-	}
-	if (r < 0) {
-		/* -1 cannot happen (we opened the file), -2 is an allocation failure. */
-		set_err(err, errlen, "%s: cannot parse (libinih error %d)", path, r);
-		return -ENOMEM;
-	}
+	if (p.read_errno)
+		return load_error(errs, -p.read_errno, "%s: cannot read: %s", path,
+				  strerror(p.read_errno));
+	/* -1 cannot happen (we opened the file), -2 is an allocation failure. */
+	if (r < 0)
+		return load_error(errs, -ENOMEM, "%s: cannot parse (libinih error %d)", path, r);
 	/* inih returns the first line it (or our handler) rejected. */
-	if (r > 0 && (p.err_line == 0 || (unsigned)r < p.err_line)) {
-		set_err(err, errlen, "%s:%d: syntax error", path, r);
+	if (r > 0 && !failed_at(&p, (unsigned)r))
+		fail(&p, (unsigned)r, "syntax error");
+	check_networks(&p);
+	check_vf_pools(&p);
+	check_fence(&p);
+	if (p.n_failed)
 		return -EINVAL;
-	}
-	if (r == 0)
-		check_networks(&p);
-	if (r == 0)
-		check_vf_pools(&p);
-	if (p.err_line) {
-		set_err(err, errlen, "%s:%u: %s", path, p.err_line, p.err);
-		return -EINVAL;
-	}
-	/* Fence levels are tried in order: a gap would silently skip the ones after it. */
-	p.c.n_fence_devices = 0;
-	for (size_t i = 0; i < CONFIG_MAX_FENCE_DEVICES; i++) {
-		if (!p.c.fence_devices[i][0])
-			continue;
-		if (i != p.c.n_fence_devices) {
-			set_err(err, errlen, "%s: [fence] device%zu is set but device%zu is not", path,
-				i + 1, p.c.n_fence_devices + 1);
-			return -EINVAL;
-		}
-		p.c.n_fence_devices++;
-	}
-	if (p.c.fence_mode == FENCE_MODE_DEVICE && !p.c.n_fence_devices) {
-		set_err(err, errlen, "%s: [fence] mode = device needs device1", path);
-		return -EINVAL;
-	}
 	*ret = p.c;
 	return 0;
+}
+
+int config_load(const char *path, int must_exist, struct drover_config *ret, char *err,
+		size_t errlen)
+{
+	struct config_errors *errs = xcalloc(1, sizeof(*errs));
+	int r = config_load_all(path, must_exist, ret, errs);
+
+	set_err(err, errlen, "%s", r < 0 && errs->n ? errs->e[0].text : "");
+	free(errs);
+	return r;
 }
 
 /*
@@ -1513,4 +1596,194 @@ void config_print(FILE *f, const struct drover_config *c)
 		for (size_t d = 0; d < c->vf_pools[i].n_devices; d++)
 			fprintf(f, "device%zu = %s\n", d + 1, c->vf_pools[i].devices[d]);
 	}
+}
+
+/* The keys of a [network NAME] section, as network_key() takes them. */
+static const char *const network_keys[] = {"addresses", "corosync_link", "cap", "last_resort"};
+
+bool config_key_at(size_t i, const char **ret_section, const char **ret_name)
+{
+	if (i < ARRAY_SIZE(keys)) {
+		*ret_section = keys[i].section;
+		*ret_name = keys[i].name;
+		return true;
+	}
+	i -= ARRAY_SIZE(keys);
+	if (i < ARRAY_SIZE(network_keys)) {
+		*ret_section = "network NAME";
+		*ret_name = network_keys[i];
+		return true;
+	}
+	return false;
+}
+
+/* ---- what a reload changes ---- */
+
+/*
+ * config_diff() compares the two configurations as config_print() writes
+ * them: every key is there, so a field added to the file is compared without
+ * a change here. A key on several lines (addresses, allow_paths) is one
+ * value, its lines joined.
+ */
+struct printed_key {
+	char *section; /* "migration", "network mig-a" */
+	char *key;
+	char *value;
+};
+
+struct printed {
+	struct printed_key *k;
+	size_t n;
+};
+
+static void printed_free(struct printed *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->k[i].section);
+		free(p->k[i].key);
+		free(p->k[i].value);
+	}
+	free(p->k);
+}
+
+static struct printed_key *printed_find(const struct printed *p, const char *section,
+					const char *key)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->k[i].section, section) == 0 &&
+		    (!key || strcmp(p->k[i].key, key) == 0))
+			return &p->k[i];
+	return NULL;
+}
+
+static void printed_read(const struct drover_config *c, struct printed *ret)
+{
+	_cleanup_free_ char *buf = NULL, *section = xstrdup("");
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+	char *line, *save = NULL;
+
+	if (!f)
+		abort(); /* allocation failure, as xcalloc */
+	config_print(f, c);
+	fclose(f);
+	memset(ret, 0, sizeof(*ret));
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strstr(line, " =");
+		struct printed_key *k;
+		const char *value;
+
+		if (line[0] == '#')
+			continue;
+		if (line[0] == '[') {
+			free(section);
+			section = xstrdup(line + 1);
+			section[strcspn(section, "]")] = '\0';
+			/* A section with no keys still exists ([metrics] without listen). */
+			ret->k = xrealloc(ret->k, (ret->n + 1) * sizeof(*ret->k));
+			ret->k[ret->n++] = (struct printed_key){xstrdup(section), xstrdup(""),
+								 xstrdup("")};
+			continue;
+		}
+		if (!eq)
+			continue;
+		*eq = '\0';
+		value = eq[2] == ' ' ? eq + 3 : eq + 2;
+		k = printed_find(ret, section, line);
+		if (k) {
+			char *joined = NULL;
+
+			if (asprintf(&joined, "%s %s", k->value, value) < 0)
+				abort();
+			free(k->value);
+			k->value = joined;
+			continue;
+		}
+		ret->k = xrealloc(ret->k, (ret->n + 1) * sizeof(*ret->k));
+		ret->k[ret->n++] =
+		    (struct printed_key){xstrdup(section), xstrdup(line), xstrdup(value)};
+	}
+}
+
+/* The names of the networks of p, in order, space separated, among those of other. */
+static void network_order(const struct printed *p, const struct printed *other, char *buf,
+			  size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < p->n; i++) {
+		const char *s = p->k[i].section;
+
+		if (p->k[i].key[0] || strncmp(s, NETWORK_PREFIX, strlen(NETWORK_PREFIX)) != 0 ||
+		    !printed_find(other, s, ""))
+			continue;
+		len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
+					len ? " " : "", s + strlen(NETWORK_PREFIX));
+	}
+}
+
+size_t config_diff(const struct drover_config *from, const struct drover_config *to,
+		   void (*fn)(void *userdata, const char *line), void *userdata)
+{
+	struct printed a, b;
+	char order_a[CONFIG_MAX_NETWORKS * CONFIG_NETWORK_NAME_MAX + 8];
+	char order_b[sizeof(order_a)];
+	size_t n = 0;
+
+	printed_read(from, &a);
+	printed_read(to, &b);
+	for (size_t i = 0; i < b.n; i++) {
+		const struct printed_key *k = &b.k[i], *old = printed_find(&a, k->section, k->key);
+		_cleanup_free_ char *line = NULL;
+
+		if (!k->key[0]) {
+			if (!old && asprintf(&line, "[%s]: added", k->section) < 0)
+				abort();
+		} else if (!printed_find(&a, k->section, "")) {
+			continue; /* in a section that was added: said above */
+		} else if (!old) {
+			if (asprintf(&line, "[%s] %s: (unset) -> %s", k->section, k->key, k->value) < 0)
+				abort();
+		} else if (strcmp(old->value, k->value) != 0) {
+			if (asprintf(&line, "[%s] %s: %s -> %s", k->section, k->key, old->value,
+				     k->value) < 0)
+				abort();
+		}
+		if (line) {
+			fn(userdata, line);
+			n++;
+		}
+	}
+	for (size_t i = 0; i < a.n; i++) {
+		const struct printed_key *k = &a.k[i];
+		_cleanup_free_ char *line = NULL;
+
+		if (!k->key[0] && !printed_find(&b, k->section, "")) {
+			if (asprintf(&line, "[%s]: removed", k->section) < 0)
+				abort();
+		} else if (k->key[0] && printed_find(&b, k->section, "") &&
+			   !printed_find(&b, k->section, k->key)) {
+			if (asprintf(&line, "[%s] %s: %s -> (unset)", k->section, k->key, k->value) < 0)
+				abort();
+		}
+		if (line) {
+			fn(userdata, line);
+			n++;
+		}
+	}
+	/* The file's order of networks is their preference order. */
+	network_order(&a, &b, order_a, sizeof(order_a));
+	network_order(&b, &a, order_b, sizeof(order_b));
+	if (strcmp(order_a, order_b) != 0) {
+		_cleanup_free_ char *line = NULL;
+
+		if (asprintf(&line, "networks reordered: %s -> %s", order_a, order_b) < 0)
+			abort();
+		fn(userdata, line);
+		n++;
+	}
+	printed_free(&a);
+	printed_free(&b);
+	return n;
 }

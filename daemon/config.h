@@ -4,6 +4,8 @@
  * valid configuration. Unknown sections or keys and bad values are errors that
  * name file:line, and a reload (SIGHUP) that fails keeps the running config.
  *
+ * `droverd --check-config` reports every problem at once (config_load_all()).
+ *
  * Only node-local settings live here. Cluster-wide settings that must agree on
  * every node (limits, networks in later issues) are replicated through CPG.
  */
@@ -150,6 +152,51 @@ void config_defaults(struct drover_config *c);
  */
 int config_load(const char *path, int must_exist, struct drover_config *ret, char *err,
 		size_t errlen);
+
+/*
+ * Every problem of a file, for `droverd --check-config` and reload logs: an
+ * operator fixing a file wants all of them at once, not one per attempt.
+ * Each text is whole, "FILE:LINE: reason" (or "FILE: reason" for what has no
+ * one line), in the order found: the reader's problems in file order, then
+ * the checks of the whole file.
+ */
+#define CONFIG_MAX_ERRORS 32
+#define CONFIG_ERROR_MAX 600
+struct config_errors {
+	size_t n;    /* in e[] */
+	size_t more; /* found after e[] was full */
+	struct {
+		unsigned line; /* 0: the whole file */
+		char text[CONFIG_ERROR_MAX];
+	} e[CONFIG_MAX_ERRORS];
+};
+
+/*
+ * config_load(), reporting every problem into *errs (cleared first; n == 0
+ * on success). Returns as config_load(); *ret is written only on success.
+ */
+int config_load_all(const char *path, int must_exist, struct drover_config *ret,
+		    struct config_errors *errs);
+
+/*
+ * What a reload changes, for the log: one line per key whose effective value
+ * differs, per section added or removed, and when the networks' order
+ * changed, e.g.
+ *   "[migration] max_out: 2 -> 4"
+ *   "[network mig-c]: added"
+ *   "[network mig-b] cap: 0 -> 1"
+ *   "networks reordered: mig-a mig-b -> mig-b mig-a"
+ * in the order of config_print(). Calls fn once per line; returns how many.
+ */
+size_t config_diff(const struct drover_config *from, const struct drover_config *to,
+		   void (*fn)(void *userdata, const char *line), void *userdata);
+
+/*
+ * The i-th key the parser accepts (i from 0): its section, "network NAME"
+ * for the keys of a [network NAME] section, and its name. false past the
+ * last. For the documentation's tests: drover.conf(5) must name them all.
+ */
+bool config_key_at(size_t i, const char **ret_section, const char **ret_name);
 
 struct sockaddr_storage;
 /*

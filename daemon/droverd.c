@@ -1065,20 +1065,58 @@ static int sig_stop(int sig, void *data)
 	return 0;
 }
 
+static void log_reload_change(void *userdata, const char *line)
+{
+	(void)userdata;
+	log_notice("reload: %s", line);
+}
+
+/*
+ * The prober keeps each target's state by (network index, node) across a
+ * new target set: it can stay when the networks keep their names and order
+ * and the probing itself is unchanged; otherwise it starts over.
+ */
+static bool probe_must_restart(const struct drover_config *a, const struct drover_config *b)
+{
+	if (a->probe_interval_ms != b->probe_interval_ms ||
+	    a->probe_timeout_ms != b->probe_timeout_ms || a->probe_port != b->probe_port ||
+	    a->n_networks != b->n_networks)
+		return true;
+	for (size_t k = 0; k < a->n_networks; k++)
+		if (strcmp(a->networks[k].name, b->networks[k].name) != 0)
+			return true;
+	return false;
+}
+
+/*
+ * SIGHUP: read the file again and apply it. What a reload never touches:
+ * migrations in flight. Their network and URI were fixed when they started
+ * and their agent job runs on; new limits and networks govern only the
+ * coordinator's next decisions (a lower limit lets the running ones finish
+ * and starts fewer), and the probes keep what they know of unchanged
+ * networks, so a reload does not make a healthy network look down for a
+ * probe interval.
+ */
 static int sig_reload(int sig, void *data)
 {
 	struct droverd *d = data;
 	struct drover_config c;
-	char err[512];
-	bool limits_changed;
+	_cleanup_free_ struct config_errors *errs = xcalloc(1, sizeof(*errs));
+	bool limits_changed, restart_probe;
 	int r;
 
 	(void)sig;
 	sd_notify(0, "RELOADING=1");
 	/* A file that existed at start and vanished is an error, not "use defaults". */
-	r = config_load(d->config_path, d->config_existed, &c, err, sizeof(err));
+	r = config_load_all(d->config_path, d->config_existed, &c, errs);
 	if (r < 0) {
-		log_err("reload failed, keeping the running configuration: %s", err);
+		/* The first problem on the line that says so, as before; then the others. */
+		log_err("reload failed, keeping the running configuration: %s",
+			errs->n ? errs->e[0].text : d->config_path);
+		for (size_t i = 1; i < errs->n; i++)
+			log_err("reload: %s", errs->e[i].text);
+		if (errs->more)
+			log_err("reload: %zu more problems in '%s'", errs->more, d->config_path);
 		sd_notify(0, "READY=1");
 		return 0;
 	}
@@ -1091,6 +1129,9 @@ static int sig_reload(int sig, void *data)
 			 c.mig_max_retries != d->cfg.mig_max_retries;
 	for (size_t k = 0; k < c.n_networks && !limits_changed; k++)
 		limits_changed = k >= d->cfg.n_networks || c.networks[k].cap != d->cfg.networks[k].cap;
+	restart_probe = probe_must_restart(&d->cfg, &c);
+	if (config_diff(&d->cfg, &c, log_reload_change, NULL) == 0)
+		log_notice("reload: no change");
 	d->cfg = c;
 	log_set_priority(d->cfg.log_priority);
 	ctl_server_reload_group(d);
@@ -1100,7 +1141,8 @@ static int sig_reload(int sig, void *data)
 		links_load_nodelist(d);
 	if (d->corosync_ready) {
 		/* New networks or addresses: probe what the file says now. */
-		nethealth_stop(d);
+		if (restart_probe)
+			nethealth_stop(d);
 		nethealth_start(d);
 		d->reach_dirty = true;
 		nethealth_refresh(d);
@@ -1117,12 +1159,16 @@ static int sig_reload(int sig, void *data)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: droverd [-f] [-c FILE] [--check-config]\n"
+	fprintf(f, "usage: droverd [-f] [-c FILE]\n"
+		   "       droverd --check-config [FILE]\n"
 		   "  -c, --config FILE   configuration file (default " DROVER_CONF_DEFAULT ")\n"
 		   "  -f, --foreground    log to stderr instead of syslog\n"
-		   "      --check-config  validate the configuration, print the effective one, exit\n"
+		   "      --check-config  validate the configuration (FILE, else -c's or the\n"
+		   "                      default), print the effective one and exit 0; or\n"
+		   "                      print every problem as FILE:LINE: reason and exit %d\n"
 		   "  -h, --help          this help\n"
-		   "  -V, --version       print the version\n");
+		   "  -V, --version       print the version\n",
+		DROVER_EXIT_CONFIG);
 }
 
 static void load_state(struct droverd *d)
@@ -1152,6 +1198,26 @@ static void load_state(struct droverd *d)
 			strerror(-r));
 }
 
+/*
+ * Load the configuration at start, or for `--check-config` (print it): every
+ * problem on stderr, then DROVER_EXIT_CONFIG; 0 when it loaded.
+ */
+static int load_config(const char *path, bool must_exist, bool print, struct drover_config *ret)
+{
+	_cleanup_free_ struct config_errors *errs = xcalloc(1, sizeof(*errs));
+
+	if (config_load_all(path, must_exist, ret, errs) == 0) {
+		if (print)
+			config_print(stdout, ret);
+		return 0;
+	}
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "droverd: %s\n", errs->e[i].text);
+	if (errs->more)
+		fprintf(stderr, "droverd: %s: %zu more problems not shown\n", path, errs->more);
+	return DROVER_EXIT_CONFIG;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1165,7 +1231,6 @@ int main(int argc, char **argv)
 	struct droverd d;
 	const char *path = DROVER_CONF_DEFAULT;
 	bool explicit_path = false, foreground = false, check = false;
-	char err[512];
 	int c, r;
 
 	memset(&d, 0, sizeof(d));
@@ -1192,19 +1257,18 @@ int main(int argc, char **argv)
 			return DROVER_EXIT_USAGE;
 		}
 	}
+	/* `--check-config FILE`: the file to check may follow, as for other checkers. */
+	if (check && optind == argc - 1 && !explicit_path) {
+		path = argv[optind++];
+		explicit_path = true;
+	}
 	if (optind != argc) {
 		usage(stderr);
 		return DROVER_EXIT_USAGE;
 	}
-	r = config_load(path, explicit_path, &d.cfg, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "droverd: %s\n", err);
-		return DROVER_EXIT_CONFIG;
-	}
-	if (check) {
-		config_print(stdout, &d.cfg);
-		return 0;
-	}
+	r = load_config(path, explicit_path, check, &d.cfg);
+	if (r != 0 || check)
+		return r;
 	d.config_path = path;
 	d.config_existed = access(path, F_OK) == 0;
 

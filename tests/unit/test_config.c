@@ -1164,6 +1164,210 @@ static void test_vf_pool_errors(void **unused)
 		     -EINVAL, 10, "too many VF pools (at most 8)");
 }
 
+/* --check-config: every problem of a file, each with its line, in the order found. */
+static void test_every_problem_reported(void **unused)
+{
+	struct config_errors *errs = calloc(1, sizeof(*errs));
+	struct drover_config c, sentinel;
+	static const struct {
+		unsigned line;
+		const char *reason;
+	} want[] = {
+		{2, "unknown key 'bogus' in [daemon]"},
+		{4, "bad value 'many' for max_out: expected an integer 0..1000"},
+		{6, "syntax error"},
+		{7, "unknown section [nosuch]"},
+		{11, "bad network name 'bad name!': expected 1..31 letters, digits, '.', '_' or '-'"},
+		{16, "syntax error"},
+		{19, "duplicate key 'max_starts' in [failover] (first set on line 18)"},
+		/* Then the checks of the whole file. */
+		{13, "[network mig-x] needs addresses or corosync_link"},
+		{22, "[fence] device3 is set but device1 is not"},
+		{21, "[fence] mode = device needs device1"},
+	};
+
+	(void)unused;
+	assert_non_null(errs);
+	write_conf("[daemon]\n"                      /* 1 */
+		   "bogus = 1\n"                     /* 2 */
+		   "[migration]\n"                   /* 3 */
+		   "max_out = many\n"                /* 4 */
+		   "[agent]\n"                       /* 5 */
+		   "this line is wrong\n"            /* 6 */
+		   "[nosuch]\n"                      /* 7: its keys are not reported again */
+		   "a = 1\n"                         /* 8 */
+		   "b = 2\n"                         /* 9 */
+		   "[migration]\n"                   /* 10 */
+		   "[network bad name!]\n"           /* 11 */
+		   "cap = 1\n"                       /* 12: under a rejected header */
+		   "[network mig-x]\n"               /* 13 */
+		   "cap = 1\n"                       /* 14 */
+		   "[daemon]\n"                      /* 15 */
+		   "[oops\n"                         /* 16 */
+		   "[failover]\n"                    /* 17 */
+		   "max_starts = 2\n"                /* 18 */
+		   "max_starts = 3\n"                /* 19 */
+		   "[fence]\nmode = device\n"        /* 20, 21 */
+		   "device3 = /bin/true\n");         /* 22 */
+	memset(&c, 0xa5, sizeof(c));
+	memset(&sentinel, 0xa5, sizeof(sentinel));
+	assert_int_equal(config_load_all(path, 1, &c, errs), -EINVAL);
+	assert_memory_equal(&c, &sentinel, sizeof(c));
+	for (size_t i = 0; i < errs->n && i < (sizeof(want) / sizeof(want[0])); i++) {
+		char text[sizeof(path) + 256];
+
+		snprintf(text, sizeof(text), "%s:%u: %s", path, want[i].line, want[i].reason);
+		assert_string_equal(errs->e[i].text, text);
+		assert_int_equal(errs->e[i].line, want[i].line);
+	}
+	assert_int_equal(errs->n, (sizeof(want) / sizeof(want[0])));
+	assert_int_equal(errs->more, 0);
+	/* config_load() hands over the first. */
+	assert_int_equal(config_load(path, 1, &c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, errs->e[0].text);
+	free(errs);
+}
+
+/* More problems than are kept: counted, not lost silently. */
+static void test_problems_beyond_the_limit(void **unused)
+{
+	struct config_errors *errs = calloc(1, sizeof(*errs));
+	char *text = calloc(CONFIG_MAX_ERRORS + 10, 16);
+	struct drover_config c;
+
+	(void)unused;
+	assert_non_null(errs);
+	assert_non_null(text);
+	strcpy(text, "[daemon]\n");
+	for (int i = 0; i < CONFIG_MAX_ERRORS + 5; i++)
+		sprintf(text + strlen(text), "k%d = 1\n", i);
+	write_conf(text);
+	assert_int_equal(config_load_all(path, 1, &c, errs), -EINVAL);
+	assert_int_equal(errs->n, CONFIG_MAX_ERRORS);
+	assert_int_equal(errs->more, 5);
+	free(text);
+	free(errs);
+}
+
+/* A good file, and a missing one that may be missing: no problem at all. */
+static void test_no_problem(void **unused)
+{
+	struct config_errors errs;
+	struct drover_config c;
+	char missing[sizeof(dir) + 32];
+
+	(void)unused;
+	write_conf("[migration]\nmax_out = 3\n");
+	assert_int_equal(config_load_all(path, 1, &c, &errs), 0);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(c.mig_max_out, 3);
+	snprintf(missing, sizeof(missing), "%s/nosuch.conf", dir);
+	assert_int_equal(config_load_all(missing, 0, &c, &errs), 0);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(config_load_all(missing, 1, &c, &errs), -ENOENT);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.e[0].text, "cannot open"));
+}
+
+struct diff_lines {
+	size_t n;
+	char line[16][256];
+};
+
+static void collect(void *userdata, const char *line)
+{
+	struct diff_lines *d = userdata;
+
+	assert_true(d->n < 16);
+	snprintf(d->line[d->n++], sizeof(d->line[0]), "%s", line);
+}
+
+/* What a reload logs: each changed key, added and removed networks, a new order. */
+static void test_diff(void **unused)
+{
+	struct drover_config a, b;
+	struct diff_lines d = {0};
+
+	(void)unused;
+	assert_int_equal(load_text("[migration]\nmax_out = 2\n"
+				   "[network mig-a]\naddresses = n1=10.0.0.1 n2=10.0.0.2\n"
+				   "[network mig-b]\ncorosync_link = 1\n"
+				   "[network mig-c]\ncorosync_link = 0\n",
+				   &a),
+			 0);
+	assert_int_equal(config_diff(&a, &a, collect, &d), 0);
+	assert_int_equal(load_text("[migration]\nmax_out = 4\nmax_total = 3\n"
+				   "[network mig-b]\ncorosync_link = 1\ncap = 1\n"
+				   "[network mig-a]\naddresses = n1=10.0.0.1 n2=10.0.0.9\n"
+				   "[network mig-d]\ncorosync_link = 0\n",
+				   &b),
+			 0);
+	assert_int_equal(config_diff(&a, &b, collect, &d), 7);
+	assert_string_equal(d.line[0], "[migration] max_out: 2 -> 4");
+	assert_string_equal(d.line[1], "[migration] max_total: 0 -> 3");
+	assert_string_equal(d.line[2], "[network mig-b] cap: 0 -> 1");
+	assert_string_equal(d.line[3],
+			    "[network mig-a] addresses: n1=10.0.0.1 n2=10.0.0.2 -> n1=10.0.0.1 "
+			    "n2=10.0.0.9");
+	assert_string_equal(d.line[4], "[network mig-d]: added");
+	assert_string_equal(d.line[5], "[network mig-c]: removed");
+	assert_string_equal(d.line[6], "networks reordered: mig-a mig-b -> mig-b mig-a");
+}
+
+/*
+ * drover.conf(5) names every key the parser accepts, under its section: a
+ * ".B key" or ".BR key ..." line after ".SS [section]". The page's path comes
+ * from meson (DROVER_MAN_DIR).
+ */
+static void test_man_page_has_every_key(void **unused)
+{
+	const char *man_dir = getenv("DROVER_MAN_DIR");
+	char page[PATH_MAX], line[1024], section[128] = "";
+	char (*seen)[192] = calloc(256, sizeof(*seen));
+	size_t n_seen = 0;
+	const char *ksec, *kname;
+	FILE *f;
+
+	(void)unused;
+	if (!man_dir)
+		skip();
+	assert_non_null(seen);
+	snprintf(page, sizeof(page), "%s/drover.conf.5", man_dir);
+	f = fopen(page, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *w;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SS [", 5) == 0) {
+			snprintf(section, sizeof(section), "%.*s", (int)strcspn(line + 5, "]"),
+				 line + 5);
+			continue;
+		}
+		if (strncmp(line, ".B ", 3) != 0 && strncmp(line, ".BR ", 4) != 0)
+			continue;
+		/* The words of the line, less the quoted separators of .BR. */
+		for (w = strtok_r(strchr(line, ' '), " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			if (w[0] == '"' || n_seen >= 256)
+				continue;
+			snprintf(seen[n_seen++], sizeof(seen[0]), "%s/%s", section, w);
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; config_key_at(i, &ksec, &kname); i++) {
+		char want[192];
+		bool found = false;
+
+		snprintf(want, sizeof(want), "%s/%s", ksec, kname);
+		for (size_t k = 0; k < n_seen && !found; k++)
+			found = strcmp(seen[k], want) == 0;
+		if (!found)
+			fail_msg("drover.conf.5 does not document [%s] %s (a .B line under .SS [%s])",
+				 ksec, kname, ksec);
+	}
+	free(seen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1206,6 +1410,11 @@ int main(void)
 		cmocka_unit_test(test_fence_section),
 		cmocka_unit_test(test_vf_pools),
 		cmocka_unit_test(test_vf_pool_errors),
+		cmocka_unit_test(test_every_problem_reported),
+		cmocka_unit_test(test_problems_beyond_the_limit),
+		cmocka_unit_test(test_no_problem),
+		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_man_page_has_every_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
