@@ -179,6 +179,50 @@ static void progress(void *opaque, const struct drover_migrate_progress *p)
 
 /* ---- jobs ---- */
 
+/*
+ * The lease ran out (agent/lease.c): destroy every domain that is not shut
+ * off, at once (timeout 0: no graceful shutdown; the others restart it).
+ * c ends up holding the domains destroyed, for the result.
+ */
+static int self_fence(void *ctx, struct inventory_collect *c, char *err, size_t errlen)
+{
+	const struct drover_plugin *p = plugin;
+	struct inventory_collect all;
+	char one[512];
+	int r, failed = 0;
+
+	memset(&all, 0, sizeof(all));
+	all.inv.size = sizeof(all.inv);
+	all.inv.add_domain = add_domain;
+	all.inv.host_data = &all;
+	r = p->inventory(ctx, &all.inv, err, errlen);
+	if (r < 0) {
+		inventory_collect_free(&all);
+		return r;
+	}
+	c->inv.size = sizeof(c->inv);
+	c->inv.add_domain = add_domain;
+	c->inv.host_data = c;
+	for (size_t i = 0; i < all.n; i++) {
+		Drover__AgentDomain *dom = all.doms[i];
+		struct drover_domain d = { .size = sizeof(d), .name = dom->name };
+
+		if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_STOPPED)
+			continue;
+		one[0] = '\0';
+		r = p->vm_stop(ctx, dom->name, 0, one, sizeof(one));
+		if (r < 0) {
+			failed = r;
+			snprintf(err, errlen, "cannot destroy '%s': %s", dom->name,
+				 one[0] ? one : strerror(-r));
+			continue;
+		}
+		add_domain(&c->inv, &d);
+	}
+	inventory_collect_free(&all);
+	return failed;
+}
+
 static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_collect *c,
 		       char *err, size_t errlen)
 {
@@ -240,6 +284,10 @@ static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_
 			break;
 		return p->device_detach(ctx, job->device_detach->vm, job->device_detach->device_xml,
 					err, errlen);
+	case DROVER__AGENT_JOB__KIND_SELF_FENCE:
+		if (!DROVER_PLUGIN_HAS(p, inventory) || !DROVER_PLUGIN_HAS(p, vm_stop))
+			break;
+		return self_fence(ctx, c, err, errlen);
 	case DROVER__AGENT_JOB__KIND_FENCE: {
 		const Drover__AgentFenceJob *f = job->fence;
 		struct drover_fence_req req = {

@@ -138,6 +138,8 @@ int frame_body_is_agent(const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_AGENT_EVENT:
 	case DROVER__ENVELOPE__BODY_AGENT_JOB_CANCEL:
 	case DROVER__ENVELOPE__BODY_AGENT_WORKER_READY:
+	case DROVER__ENVELOPE__BODY_AGENT_LEASE:
+	case DROVER__ENVELOPE__BODY_AGENT_SELF_FENCE:
 		return 1;
 	default:
 		return 0;

@@ -938,6 +938,8 @@ static const struct peer_msg peer_msgs[] = {
 	{ DROVER__ENVELOPE__BODY_JOB_ABORT, "JobAbort", false, run_job_abort },
 	{ DROVER__ENVELOPE__BODY_VM_REQUEST, "VmRequest", false, run_vm_request },
 	{ DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS, "VmActionProgress", false, run_vm_progress },
+	/* [fence] mode = watchdog: our own beat renews our agent's lease (failover.c) */
+	{ DROVER__ENVELOPE__BODY_LEASE_BEAT, "LeaseBeat", false, failover_on_applied },
 };
 
 static const struct peer_msg *peer_msg_find(Drover__Envelope__BodyCase body)
