@@ -69,6 +69,9 @@ struct failover {
 	uint64_t lease_expires_ms; /* the latest granted to our agent (monotonic) */
 	bool self_fenced;          /* our agent said so; cleared by a new lease */
 	char note[DROVER_REASON_MAX];
+	/* The VMs our agent destroyed when it self-fenced, until they run again somewhere. */
+	char (*destroyed)[DROVER_VM_NAME_MAX];
+	size_t n_destroyed;
 };
 
 /* The node's name, always written into buf (links_node_name() may return its own copy). */
@@ -390,6 +393,18 @@ void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m)
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
 					m->destroyed[i]);
 	d->fo->self_fenced = true;
+	for (size_t i = 0; i < m->n_destroyed && d->fo->n_destroyed < 4096; i++) {
+		bool known = false;
+
+		for (size_t k = 0; k < d->fo->n_destroyed; k++)
+			known = known || strcmp(d->fo->destroyed[k], m->destroyed[i]) == 0;
+		if (known)
+			continue;
+		d->fo->destroyed = xrealloc(d->fo->destroyed,
+					    (d->fo->n_destroyed + 1) * sizeof(*d->fo->destroyed));
+		strscpy(d->fo->destroyed[d->fo->n_destroyed++], m->destroyed[i],
+			sizeof(*d->fo->destroyed));
+	}
 	if (m->error && *m->error)
 		log_err("SELF-FENCING OF THIS NODE FAILED: %s (destroyed so far: %s)", m->error,
 			 off ? list : "none");
@@ -397,6 +412,40 @@ void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m)
 		log_err("this node self-fenced: no quorate configuration for %u ms; its agent "
 			 "destroyed %zu VM(s)%s%s; the others restart them",
 			 d->cfg.watchdog_timeout_ms, m->n_destroyed, off ? ": " : "", list);
+}
+
+/*
+ * A VM our agent destroyed when it self-fenced did not stop by anyone's
+ * wish: report it crashed, not shut off, so that the coordinator restarts it
+ * (core/recover.h) rather than record that it was stopped. Until it runs
+ * again, here or, once this node was counted fenced, elsewhere.
+ */
+void failover_adjust_inventory(struct droverd *d, Drover__AgentInventory *inv)
+{
+	struct failover *fo = d->fo;
+
+	if (!fo || !inv || !fo->n_destroyed)
+		return;
+	for (size_t k = 0; k < fo->n_destroyed;) {
+		const struct vm_cfg *v = state_vm_find(&d->state, fo->destroyed[k]);
+		bool done = !v || (v->owner && v->owner != d->local_id);
+
+		for (size_t i = 0; i < inv->n_domains && !done; i++) {
+			Drover__AgentDomain *dom = inv->domains[i];
+
+			if (strcmp(dom->name, fo->destroyed[k]) != 0)
+				continue;
+			if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_STOPPED)
+				dom->state = DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED;
+			else
+				done = true;
+		}
+		if (done)
+			memmove(&fo->destroyed[k], &fo->destroyed[k + 1],
+				(--fo->n_destroyed - k) * sizeof(*fo->destroyed));
+		else
+			k++;
+	}
 }
 
 /* The coordinator's fencing duties for every node of the nodelist. */
@@ -683,6 +732,7 @@ void failover_stop(struct droverd *d)
 	qb_loop_timer_del(d->loop, d->fo->beat_timer);
 	if (d->fo->kick_armed)
 		qb_loop_timer_del(d->loop, d->fo->kick_timer);
+	free(d->fo->destroyed);
 	free(d->fo);
 	d->fo = NULL;
 }
