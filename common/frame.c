@@ -115,6 +115,7 @@ int frame_body_is_peer(const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_NODE_LOST:
 	case DROVER__ENVELOPE__BODY_FENCE_RESULT:
 	case DROVER__ENVELOPE__BODY_VM_PLACED:
+	case DROVER__ENVELOPE__BODY_LEASE_BEAT:
 	case DROVER__ENVELOPE__BODY_NODE_UNFENCED:
 		return 1;
 	default:
