@@ -325,7 +325,9 @@ static void run_job(void *ctx, const Drover__AgentJob *job)
 	res.job_id = job->job_id;
 	if (r >= 0) {
 		res.outcome = DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK;
-		if (job->kind_case == DROVER__AGENT_JOB__KIND_INVENTORY) {
+		/* A self-fence job answers with the domains it destroyed. */
+		if (job->kind_case == DROVER__AGENT_JOB__KIND_INVENTORY ||
+		    job->kind_case == DROVER__AGENT_JOB__KIND_SELF_FENCE) {
 			inv.memory_mib = c.inv.memory_mib;
 			inv.vcpus = c.inv.vcpus;
 			inv.n_domains = c.n;
