@@ -166,8 +166,7 @@ static void on_result(struct agent_link *a, const Drover__AgentJobResult *r)
 	a->inv_inflight = false;
 	if (r->outcome == DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK && r->inventory) {
 		/* Ours to change: the decoded frame is freed after this. */
-		failover_adjust_inventory(a->d, (Drover__AgentInventory *)r->inventory);
-		droverd_on_local_inventory(a->d, r->inventory, NULL);
+		failover_local_inventory(a->d, (Drover__AgentInventory *)r->inventory);
 	} else {
 		char why[200];
 

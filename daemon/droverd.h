@@ -372,8 +372,8 @@ uint64_t failover_lease_left(const struct droverd *d);
 bool failover_self_fenced(const struct droverd *d);
 /* Agent hook: the agent's lease ran out and it destroyed this host's VMs. */
 void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m);
-/* Before our inventory goes out: what self-fencing destroyed is reported crashed. */
-void failover_adjust_inventory(struct droverd *d, Drover__AgentInventory *inv);
+/* Our agent's inventory goes out through here: what self-fencing destroyed is reported crashed. */
+void failover_local_inventory(struct droverd *d, Drover__AgentInventory *inv);
 
 /* metrics.c: [metrics] listen, the Prometheus endpoint (served by metrics_http.c's thread). */
 void metrics_start(struct droverd *d);

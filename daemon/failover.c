@@ -416,36 +416,76 @@ void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m)
 
 /*
  * A VM our agent destroyed when it self-fenced did not stop by anyone's
- * wish: report it crashed, not shut off, so that the coordinator restarts it
- * (core/recover.h) rather than record that it was stopped. Until it runs
- * again, here or, once this node was counted fenced, elsewhere.
+ * wish: report it crashed, not shut off (nor absent: a transient domain is
+ * gone once destroyed), so that the coordinator restarts it (core/recover.h)
+ * rather than record that it was stopped. Until it runs again, here or, once
+ * this node was counted fenced, elsewhere (its owner is then another node).
  */
-void failover_adjust_inventory(struct droverd *d, Drover__AgentInventory *inv)
+void failover_local_inventory(struct droverd *d, Drover__AgentInventory *inv)
 {
 	struct failover *fo = d->fo;
+	Drover__AgentInventory copy;
+	Drover__AgentDomain **doms, *extra;
+	size_t n_missing = 0, n;
+	bool *missing;
 
-	if (!fo || !inv || !fo->n_destroyed)
+	if (!fo || !fo->n_destroyed) {
+		droverd_on_local_inventory(d, inv, NULL);
 		return;
+	}
+	missing = xcalloc(fo->n_destroyed, sizeof(*missing));
 	for (size_t k = 0; k < fo->n_destroyed;) {
 		const struct vm_cfg *v = state_vm_find(&d->state, fo->destroyed[k]);
-		bool done = !v || (v->owner && v->owner != d->local_id);
+		bool done = !v || (v->owner && v->owner != d->local_id), found = false;
 
 		for (size_t i = 0; i < inv->n_domains && !done; i++) {
 			Drover__AgentDomain *dom = inv->domains[i];
 
 			if (strcmp(dom->name, fo->destroyed[k]) != 0)
 				continue;
+			found = true;
 			if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_STOPPED)
 				dom->state = DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED;
 			else
 				done = true;
 		}
-		if (done)
+		if (done) {
 			memmove(&fo->destroyed[k], &fo->destroyed[k + 1],
 				(--fo->n_destroyed - k) * sizeof(*fo->destroyed));
-		else
-			k++;
+			continue;
+		}
+		missing[k] = !found;
+		n_missing += !found;
+		k++;
 	}
+	if (!n_missing) {
+		free(missing);
+		droverd_on_local_inventory(d, inv, NULL);
+		return;
+	}
+	copy = *inv;
+	doms = xcalloc(inv->n_domains + n_missing, sizeof(*doms));
+	extra = xcalloc(n_missing, sizeof(*extra));
+	memcpy(doms, inv->domains, inv->n_domains * sizeof(*doms));
+	n = inv->n_domains;
+	for (size_t k = 0, e = 0; k < fo->n_destroyed; k++) {
+		const struct vm_cfg *v = state_vm_find(&d->state, fo->destroyed[k]);
+
+		if (!missing[k] || !v)
+			continue;
+		drover__agent_domain__init(&extra[e]);
+		extra[e].name = fo->destroyed[k];
+		extra[e].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED;
+		extra[e].memory_mib = v->memory_mib;
+		extra[e].vcpus = v->vcpus;
+		doms[n++] = &extra[e++];
+	}
+	copy.n_domains = n;
+	copy.domains = doms;
+	droverd_on_local_inventory(d, &copy, NULL);
+	free(doms);
+	free(extra);
+	free(missing);
 }
 
 /* The coordinator's fencing duties for every node of the nodelist. */
