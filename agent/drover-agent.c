@@ -33,7 +33,9 @@
 
 #include "exitcode.h"
 #include "jobs.h"
+#include "lease.h"
 #include "log.h"
+#include "selffence.h"
 #include "seqpacket.h"
 #include "util.h"
 #include "worker.h"
@@ -147,6 +149,7 @@ void agent_send(struct agent *a, Drover__Envelope *env, bool droppable)
 static void link_lost(struct agent *a, const char *why)
 {
 	log_notice("%s; stopping", why);
+	lease_stop(a);
 	qb_loop_poll_del(a->loop, a->fd);
 	close(a->fd);
 	a->fd = -1;
@@ -169,6 +172,9 @@ static void on_droverd_message(struct agent *a, const uint8_t *buf, size_t len)
 		break;
 	case DROVER__ENVELOPE__BODY_AGENT_JOB_CANCEL:
 		jobs_cancel(a, env->agent_job_cancel->job_id);
+		break;
+	case DROVER__ENVELOPE__BODY_AGENT_LEASE:
+		lease_on_message(a, env->agent_lease);
 		break;
 	default:
 		log_warn("dropping a message from droverd: body %d does not belong on the agent "
@@ -254,6 +260,7 @@ static int sig_stop(int sig, void *data)
 	struct agent *a = data;
 
 	log_notice("signal %d: stopping", sig);
+	lease_stop(a);
 	jobs_stop(a);
 	return 0;
 }
@@ -292,6 +299,10 @@ static void usage(FILE *f)
 		"  --log-priority P         err, warning, notice, info (default), debug\n"
 		"  -f, --foreground         log to stderr instead of syslog\n"
 		"  --check-plugin PATH|NAME load and check a plugin, describe it, exit\n"
+		"  --lease-ms MS            self-fencing: destroy every VM unless droverd renews\n"
+		"                           the lease within MS (from start, then from each lease)\n"
+		"  --watchdog-device PATH   self-fencing: feed this watchdog while the lease holds\n"
+		"  --watchdog-timeout-s S   its timeout (default 1)\n"
 		"  -h, --help / -V, --version\n",
 		AGENT_DEFAULT_MAX_WORKERS, AGENT_DEFAULT_DEADLINE_MS, AGENT_DEFAULT_INIT_TIMEOUT_MS);
 }
@@ -392,7 +403,8 @@ static int parse_ms(const char *opt, const char *s, uint64_t min, uint64_t max, 
 int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET_FD = 256, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_MAX_WORKERS, OPT_DEADLINE,
-	       OPT_INIT_TIMEOUT, OPT_LOG_PRIORITY, OPT_CHECK, OPT_WORKER, OPT_EVENTS_WORKER, OPT_PLUGIN_DIR };
+	       OPT_INIT_TIMEOUT, OPT_LOG_PRIORITY, OPT_CHECK, OPT_WORKER, OPT_EVENTS_WORKER, OPT_PLUGIN_DIR,
+	       OPT_LEASE_MS, OPT_WATCHDOG_DEVICE, OPT_WATCHDOG_TIMEOUT };
 	static const struct option opts[] = {
 		{ "socket-fd", required_argument, NULL, OPT_SOCKET_FD },
 		{ "plugin", required_argument, NULL, OPT_PLUGIN },
@@ -406,14 +418,17 @@ int main(int argc, char **argv)
 		{ "plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR },
 		{ "worker", no_argument, NULL, OPT_WORKER },
 		{ "events-worker", no_argument, NULL, OPT_EVENTS_WORKER },
+		{ "lease-ms", required_argument, NULL, OPT_LEASE_MS },
+		{ "watchdog-device", required_argument, NULL, OPT_WATCHDOG_DEVICE },
+		{ "watchdog-timeout-s", required_argument, NULL, OPT_WATCHDOG_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct agent a;
 	size_t n_paths = 0;
-	uint32_t fd = 3, v;
-	const char *check = NULL;
+	uint32_t fd = 3, v, lease_ms = 0, wd_timeout_s = 1;
+	const char *check = NULL, *wd_device = NULL;
 	bool worker = false, events_worker = false;
 	int c, r;
 
@@ -489,6 +504,18 @@ int main(int argc, char **argv)
 			break;
 		case OPT_EVENTS_WORKER:
 			events_worker = true;
+			break;
+		case OPT_LEASE_MS:
+			if (parse_ms("--lease-ms", optarg, SELFFENCE_TIMEOUT_MIN_MS,
+				     SELFFENCE_TIMEOUT_MAX_MS, &lease_ms) < 0)
+				return DROVER_EXIT_USAGE;
+			break;
+		case OPT_WATCHDOG_DEVICE:
+			wd_device = optarg;
+			break;
+		case OPT_WATCHDOG_TIMEOUT:
+			if (parse_ms("--watchdog-timeout-s", optarg, 1, 3600, &wd_timeout_s) < 0)
+				return DROVER_EXIT_USAGE;
 			break;
 		case 'h':
 			usage(stdout);
@@ -578,12 +605,20 @@ int main(int argc, char **argv)
 		plugin_loader_free(a.loader);
 		return finish(DROVER_EXIT_SOFTWARE);
 	}
+	/* Armed before anything else: VMs may already run here, and nobody vouches for them yet. */
+	if (lease_ms && lease_setup(&a, lease_ms, wd_device, wd_timeout_s) < 0) {
+		log_err("cannot arm the self-fencing lease");
+		qb_loop_destroy(a.loop);
+		plugin_loader_free(a.loader);
+		return finish(DROVER_EXIT_SOFTWARE);
+	}
 	send_hello(&a);
 	jobs_start(&a);
 
 	qb_loop_run(a.loop);
 
 	log_notice("drover-agent stopped");
+	free(a.lease);
 	if (a.fd >= 0) {
 		qb_loop_poll_del(a.loop, a.fd);
 		close(a.fd);

@@ -52,6 +52,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lease.h"
 #include "log.h"
 #include "seqpacket.h"
 #include "util.h"
@@ -131,6 +132,9 @@ static void send_result(struct agent *a, Drover__AgentJobResult *res)
 	Drover__AgentJobResult small = DROVER__AGENT_JOB_RESULT__INIT;
 	char msg[128];
 
+	/* The lease's own self-fence jobs are answered to the lease, not to droverd. */
+	if (lease_job_result(a, res))
+		return;
 	env.body_case = DROVER__ENVELOPE__BODY_AGENT_JOB_RESULT;
 	env.agent_job_result = res;
 	if (drover__envelope__get_packed_size(&env) + FRAME_HEADER <= a->max_msg) {
@@ -907,6 +911,8 @@ static const char *job_kind(const Drover__AgentJob *job, const char **ret_vm)
 		return "device_detach";
 	case DROVER__AGENT_JOB__KIND_FENCE:
 		return "fence"; /* no VM: the node is checked by the plugin */
+	case DROVER__AGENT_JOB__KIND_SELF_FENCE:
+		return "self_fence";
 	default:
 		return NULL;
 	}
@@ -931,6 +937,8 @@ static bool plugin_implements(const struct drover_plugin *p, Drover__AgentJob__K
 		return DROVER_PLUGIN_HAS(p, device_detach);
 	case DROVER__AGENT_JOB__KIND_FENCE:
 		return DROVER_PLUGIN_HAS(p, fence);
+	case DROVER__AGENT_JOB__KIND_SELF_FENCE:
+		return DROVER_PLUGIN_HAS(p, inventory) && DROVER_PLUGIN_HAS(p, vm_stop);
 	default:
 		return false;
 	}
@@ -975,6 +983,14 @@ void jobs_submit(struct agent *a, const Drover__AgentJob *job)
 	}
 	if (vm && !vm[0]) {
 		refuse(a, job->job_id, EINVAL, "%s without a VM name", kind);
+		return;
+	}
+	if (job->kind_case == DROVER__AGENT_JOB__KIND_SELF_FENCE && job->job_id < LEASE_JOB_ID_BASE) {
+		refuse(a, job->job_id, EPERM, "self_fence jobs are the agent's own");
+		return;
+	}
+	if (lease_refuses(a, job->kind_case)) {
+		refuse(a, job->job_id, EPERM, "%s", lease_refuses(a, job->kind_case));
 		return;
 	}
 	ap = find_plugin(a, job->plugin);
@@ -1036,6 +1052,15 @@ void jobs_submit(struct agent *a, const Drover__AgentJob *job)
 	log_info("%s: accepted for plugin '%s', deadline %u ms", j->what, plugin_name(ap),
 		 deadline);
 	dispatch(a, ap);
+}
+
+size_t jobs_open_ids(const struct agent *a, uint64_t *ids, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct job *j = a->jobs; j && n < max; j = j->next)
+		ids[n++] = j->id;
+	return n;
 }
 
 void jobs_cancel(struct agent *a, uint64_t job_id)

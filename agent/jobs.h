@@ -70,6 +70,9 @@ struct agent {
 	bool foreground;
 	const char *self_exe;         /* what workers exec */
 
+	/* lease.c: watchdog self-fencing, NULL when not armed */
+	struct agent_lease *lease;
+
 	/* jobs.c */
 	struct job *jobs;       /* open jobs, queued or running, in arrival order */
 	struct worker *workers; /* every worker not yet reaped */
@@ -83,6 +86,9 @@ struct agent {
  * than a few frames are already waiting.
  */
 void agent_send(struct agent *a, Drover__Envelope *env, bool droppable);
+/* The ids of the open jobs, at most max of them; returns how many. */
+size_t jobs_open_ids(const struct agent *a, uint64_t *ids, size_t max);
+
 /* Called by jobs.c when stopping is complete (every worker reaped). */
 void agent_stopped(struct agent *a);
 

@@ -206,6 +206,50 @@ static uint32_t worker_detach_timeout(uint32_t asked_ms, uint32_t deadline_ms)
 	return t;
 }
 
+/*
+ * The lease ran out (agent/lease.c): destroy every domain that is not shut
+ * off, at once (timeout 0: no graceful shutdown; the others restart it).
+ * c ends up holding the domains destroyed, for the result.
+ */
+static int self_fence(void *ctx, struct inventory_collect *c, char *err, size_t errlen)
+{
+	const struct drover_plugin *p = plugin;
+	struct inventory_collect all;
+	char one[512];
+	int r, failed = 0;
+
+	memset(&all, 0, sizeof(all));
+	all.inv.size = sizeof(all.inv);
+	all.inv.add_domain = add_domain;
+	all.inv.host_data = &all;
+	r = p->inventory(ctx, &all.inv, err, errlen);
+	if (r < 0) {
+		inventory_collect_free(&all);
+		return r;
+	}
+	c->inv.size = sizeof(c->inv);
+	c->inv.add_domain = add_domain;
+	c->inv.host_data = c;
+	for (size_t i = 0; i < all.n; i++) {
+		Drover__AgentDomain *dom = all.doms[i];
+		struct drover_domain d = { .size = sizeof(d), .name = dom->name };
+
+		if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_STOPPED)
+			continue;
+		one[0] = '\0';
+		r = p->vm_stop(ctx, dom->name, 0, one, sizeof(one));
+		if (r < 0) {
+			failed = r;
+			snprintf(err, errlen, "cannot destroy '%s': %s", dom->name,
+				 one[0] ? one : strerror(-r));
+			continue;
+		}
+		add_domain(&c->inv, &d);
+	}
+	inventory_collect_free(&all);
+	return failed;
+}
+
 static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_collect *c,
 		       char *err, size_t errlen)
 {
@@ -278,6 +322,10 @@ static int call_plugin(void *ctx, const Drover__AgentJob *job, struct inventory_
 		/* An older plugin: it returns when the hypervisor accepted the unplug. */
 		return p->device_detach(ctx, d->vm, d->device_xml, err, errlen);
 	}
+	case DROVER__AGENT_JOB__KIND_SELF_FENCE:
+		if (!DROVER_PLUGIN_HAS(p, inventory) || !DROVER_PLUGIN_HAS(p, vm_stop))
+			break;
+		return self_fence(ctx, c, err, errlen);
 	case DROVER__AGENT_JOB__KIND_FENCE: {
 		const Drover__AgentFenceJob *f = job->fence;
 		struct drover_fence_req req = {
@@ -315,7 +363,9 @@ static void run_job(void *ctx, const Drover__AgentJob *job)
 	res.job_id = job->job_id;
 	if (r >= 0) {
 		res.outcome = DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK;
-		if (job->kind_case == DROVER__AGENT_JOB__KIND_INVENTORY) {
+		/* A self-fence job answers with the domains it destroyed. */
+		if (job->kind_case == DROVER__AGENT_JOB__KIND_INVENTORY ||
+		    job->kind_case == DROVER__AGENT_JOB__KIND_SELF_FENCE) {
 			inv.memory_mib = c.inv.memory_mib;
 			inv.vcpus = c.inv.vcpus;
 			inv.n_domains = c.n;

@@ -333,6 +333,12 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 									  *n->fence_error
 									  ? n->fence_error
 									  : NULL));
+			/* [fence] mode = watchdog: the countdown of a lost node, this node's lease. */
+			json_object_object_add(fj, "self_fence_left_ms",
+					       json_object_new_int64((int64_t)n->self_fence_left_ms));
+			json_object_object_add(fj, "lease_left_ms",
+					       json_object_new_int64((int64_t)n->lease_left_ms));
+			json_object_object_add(fj, "self_fenced", json_object_new_boolean(n->self_fenced));
 			json_object_object_add(jn, "fence", fj);
 			json_object_object_add(jn, "recovering",
 					       json_object_new_int64(n->recovering));
@@ -469,6 +475,9 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 				output_table_add_note(t, note);
 			}
 		}
+		if (n->self_fenced)
+			output_table_add_note(t, "    SELF-FENCED: it was without quorum too long; its "
+						 "agent destroyed its VMs");
 		for (size_t k = 0; k < n->n_drain_failures; k++) {
 			char note[512];
 

@@ -24,6 +24,7 @@
 
 #include "droverd.h"
 #include "log.h"
+#include "selffence.h"
 #include "seqpacket.h"
 #include "util.h"
 
@@ -166,7 +167,8 @@ static void on_result(struct agent_link *a, const Drover__AgentJobResult *r)
 	}
 	a->inv_inflight = false;
 	if (r->outcome == DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK && r->inventory) {
-		droverd_on_local_inventory(a->d, r->inventory, NULL);
+		/* Ours to change: the decoded frame is freed after this. */
+		failover_local_inventory(a->d, (Drover__AgentInventory *)r->inventory);
 	} else {
 		char why[200];
 
@@ -223,6 +225,12 @@ static int agent_readable(int fd, int revents, void *data)
 			a->inv_inflight = false;
 			request_inventory(a);
 			break;
+		case DROVER__ENVELOPE__BODY_AGENT_SELF_FENCE:
+			failover_on_self_fence(a->d, env->agent_self_fence);
+			/* What runs here changed: the others must see it at once. */
+			a->inv_inflight = false;
+			request_inventory(a);
+			break;
 		case DROVER__ENVELOPE__BODY_AGENT_JOB_PROGRESS:
 			/* Only migrations report progress, and they are the queue's. */
 			drain_agent_job_progress(a->d, env->agent_job_progress->job_id,
@@ -255,14 +263,42 @@ static void spawn(struct agent_link *a)
 		return;
 	}
 	if (pid == 0) {
-		const char *argv[] = {
-			d->cfg.agent_path, "--foreground", "--log-priority",
-			log_priority_name(d->cfg.log_priority), "--plugin", d->cfg.agent_plugin,
-			"--plugin-config", d->cfg.agent_plugin_config,
-			/* With fence devices, the fence plugin too (failover.c). */
-			d->cfg.fence_mode == FENCE_MODE_DEVICE ? "--plugin" : NULL,
-			d->cfg.fence_plugin, NULL,
-		};
+		const char *argv[24];
+		char lease_ms[16], wd_s[16];
+		size_t n = 0;
+		struct selffence_timing t = { d->cfg.watchdog_timeout_ms, d->cfg.watchdog_margin_ms };
+
+		argv[n++] = d->cfg.agent_path;
+		argv[n++] = "--foreground";
+		argv[n++] = "--log-priority";
+		argv[n++] = log_priority_name(d->cfg.log_priority);
+		argv[n++] = "--plugin";
+		argv[n++] = d->cfg.agent_plugin;
+		argv[n++] = "--plugin-config";
+		argv[n++] = d->cfg.agent_plugin_config;
+		/* With fence devices, the fence plugin too (failover.c). */
+		if (d->cfg.fence_mode == FENCE_MODE_DEVICE) {
+			argv[n++] = "--plugin";
+			argv[n++] = d->cfg.fence_plugin;
+		}
+		/*
+		 * Self-fencing: the agent arms its lease before anything else, so
+		 * that VMs that run here already are covered from its start on,
+		 * whether or not this droverd ever reaches a quorate configuration.
+		 */
+		if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG) {
+			snprintf(lease_ms, sizeof(lease_ms), "%u", (unsigned)d->cfg.watchdog_timeout_ms);
+			snprintf(wd_s, sizeof(wd_s), "%u", (unsigned)selffence_watchdog_s(&t));
+			argv[n++] = "--lease-ms";
+			argv[n++] = lease_ms;
+			if (d->cfg.watchdog_device[0]) {
+				argv[n++] = "--watchdog-device";
+				argv[n++] = d->cfg.watchdog_device;
+				argv[n++] = "--watchdog-timeout-s";
+				argv[n++] = wd_s;
+			}
+		}
+		argv[n] = NULL;
 		int null = open("/dev/null", O_RDONLY);
 
 		if (null >= 0)
@@ -353,6 +389,21 @@ int agent_link_submit(struct droverd *d, Drover__AgentJob *job, uint64_t *ret_jo
 		return r;
 	*ret_job_id = job->job_id;
 	return 0;
+}
+
+int agent_link_send_lease(struct droverd *d, uint64_t expires_mono_ms)
+{
+	struct agent_link *a = d->agent;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__AgentLease m = DROVER__AGENT_LEASE__INIT;
+
+	if (!a || a->fd < 0 || !a->hello)
+		return -ENOTCONN;
+	m.expires_mono_ms = expires_mono_ms;
+	m.lease_ms = d->cfg.watchdog_timeout_ms;
+	env.body_case = DROVER__ENVELOPE__BODY_AGENT_LEASE;
+	env.agent_lease = &m;
+	return seqpacket_send(a->fd, &env);
 }
 
 void agent_link_stop(struct droverd *d)

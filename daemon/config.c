@@ -61,6 +61,7 @@
 
 #include "agent_version.h"
 #include "log.h"
+#include "selffence.h"
 #include "util.h"
 
 #ifndef DROVER_STATE_DIR_DEFAULT
@@ -291,7 +292,7 @@ static const struct key keys[] = {
 		.section = "fence",
 		.name = "mode",
 		.set = set_fence_mode,
-		.expected = "none or device",
+		.expected = "none, device or watchdog",
 	},
 	{
 		.section = "fence",
@@ -360,6 +361,30 @@ static const struct key keys[] = {
 		.min = 0,
 		.max = IPSEC_SA_MAX,
 		.offset = offsetof(struct drover_config, ipsec_sa_capacity),
+	},
+	{
+		.section = "fence",
+		.name = "watchdog_timeout_ms",
+		.set = set_u32,
+		.min = SELFFENCE_TIMEOUT_MIN_MS,
+		.max = SELFFENCE_TIMEOUT_MAX_MS,
+		.offset = offsetof(struct drover_config, watchdog_timeout_ms),
+	},
+	{
+		.section = "fence",
+		.name = "watchdog_margin_ms",
+		.set = set_u32,
+		.min = SELFFENCE_MARGIN_MIN_MS,
+		.max = SELFFENCE_MARGIN_MAX_MS,
+		.offset = offsetof(struct drover_config, watchdog_margin_ms),
+	},
+	{
+		.section = "fence",
+		.name = "watchdog_device",
+		.set = set_text,
+		.expected = "an absolute device path, at most 255 characters",
+		.max = 256,
+		.offset = offsetof(struct drover_config, watchdog_device),
 	},
 	{
 		.section = "failover",
@@ -512,6 +537,9 @@ void config_defaults(struct drover_config *c)
 	c->n_fence_devices = 0;
 	c->fence_timeout_ms = 60000;
 	c->fence_retry_ms = 5000;
+	c->watchdog_timeout_ms = 15000;
+	c->watchdog_margin_ms = 5000;
+	c->watchdog_device[0] = '\0';
 	c->failover_max_starts = 4;
 	c->alert_timeout_ms = 30000;
 	c->n_networks = 0;
@@ -632,6 +660,8 @@ static int set_fence_mode(struct drover_config *c, const struct key *k, const ch
 		c->fence_mode = FENCE_MODE_NONE;
 	else if (strcmp(value, "device") == 0)
 		c->fence_mode = FENCE_MODE_DEVICE;
+	else if (strcmp(value, "watchdog") == 0)
+		c->fence_mode = FENCE_MODE_WATCHDOG;
 	else
 		return -EINVAL;
 	return 0;
@@ -1373,6 +1403,9 @@ static void check_fence(struct parser *p)
 	}
 	if (p->c.fence_mode == FENCE_MODE_DEVICE && !p->c.fence_devices[0][0])
 		fail(p, key_line(p, "fence", "mode"), "[fence] mode = device needs device1");
+	if (p->c.watchdog_device[0] && p->c.watchdog_device[0] != '/')
+		fail(p, key_line(p, "fence", "watchdog_device"),
+		     "[fence] watchdog_device must be an absolute path");
 }
 
 /* A problem that ends the reading: the one error. */
@@ -1554,17 +1587,26 @@ void config_print(FILE *f, const struct drover_config *c)
 		"[fence]\n"
 		"mode = %s\n"
 		"plugin = %s\n",
-		c->fence_mode == FENCE_MODE_DEVICE ? "device" : "none", c->fence_plugin);
+		c->fence_mode == FENCE_MODE_DEVICE     ? "device"
+		: c->fence_mode == FENCE_MODE_WATCHDOG ? "watchdog"
+						       : "none",
+		c->fence_plugin);
 	for (size_t i = 0; i < CONFIG_MAX_FENCE_DEVICES; i++)
 		if (c->fence_devices[i][0])
 			fprintf(f, "device%zu = %s\n", i + 1, c->fence_devices[i]);
 	fprintf(f,
 		"timeout_ms = %u\n"
 		"retry_ms = %u\n"
+		"watchdog_timeout_ms = %u\n"
+		"watchdog_margin_ms = %u\n",
+		(unsigned)c->fence_timeout_ms, (unsigned)c->fence_retry_ms,
+		(unsigned)c->watchdog_timeout_ms, (unsigned)c->watchdog_margin_ms);
+	if (c->watchdog_device[0])
+		fprintf(f, "watchdog_device = %s\n", c->watchdog_device);
+	fprintf(f,
 		"\n"
 		"[failover]\n"
 		"max_starts = %u\n",
-		(unsigned)c->fence_timeout_ms, (unsigned)c->fence_retry_ms,
 		(unsigned)c->failover_max_starts);
 	fprintf(f, "\n[alerts]\n");
 	if (c->n_alerts) {

@@ -32,9 +32,10 @@
 /*
  * [fence] mode: none (drover never fences: a lost node's VMs wait for
  * `drover node confirm-off`), device (the devices, in order, through the
- * agent's fence plugin).
+ * agent's fence plugin), watchdog (self-fencing: a node without quorum for
+ * watchdog_timeout_ms destroys its VMs itself; daemon/core/selffence.h).
  */
-enum { FENCE_MODE_NONE = 0, FENCE_MODE_DEVICE = 1 };
+enum { FENCE_MODE_NONE = 0, FENCE_MODE_DEVICE = 1, FENCE_MODE_WATCHDOG = 2 };
 
 /*
  * A migration network, [network NAME], in preference order (file order):
@@ -114,6 +115,9 @@ struct drover_config {
 	size_t n_fence_devices;       /* the leading non-empty ones: levels, tried in order */
 	uint32_t fence_timeout_ms;    /* timeout_ms = 60000 (1000..600000) per device attempt */
 	uint32_t fence_retry_ms;      /* retry_ms = 5000 (1000..600000): first backoff, doubling to 60 s */
+	uint32_t watchdog_timeout_ms; /* watchdog_timeout_ms = 15000 (2000..600000): a lease's length */
+	uint32_t watchdog_margin_ms;  /* watchdog_margin_ms = 5000 (1000..600000): the survivors' wait on top */
+	char watchdog_device[256];    /* watchdog_device = "" (e.g. /dev/watchdog): fed by the agent */
 	/* [failover] */
 	uint32_t failover_max_starts; /* max_starts = 4 (1..64): restarts under way per node */
 	/* [alerts]: programs run on events (docs/OPERATIONS.md#alerts) */

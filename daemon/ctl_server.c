@@ -230,6 +230,11 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 				ns[i].fence_error = (char *)(*nc->fence_error ? nc->fence_error : note);
 				ns[i].fence_device = (char *)nc->fence_device;
 				ns[i].recovering = failover_recovering(d, k->id);
+				ns[i].self_fence_left_ms = failover_self_fence_left(d, k->id);
+			}
+			if (k->id == d->local_id) {
+				ns[i].lease_left_ms = failover_lease_left(d);
+				ns[i].self_fenced = failover_self_fenced(d);
 			}
 		}
 		{

@@ -957,6 +957,8 @@ static const struct peer_msg peer_msgs[] = {
 	{ DROVER__ENVELOPE__BODY_JOB_ABORT, "JobAbort", false, run_job_abort },
 	{ DROVER__ENVELOPE__BODY_VM_REQUEST, "VmRequest", false, run_vm_request },
 	{ DROVER__ENVELOPE__BODY_VM_ACTION_PROGRESS, "VmActionProgress", false, run_vm_progress },
+	/* [fence] mode = watchdog: our own beat renews our agent's lease (failover.c) */
+	{ DROVER__ENVELOPE__BODY_LEASE_BEAT, "LeaseBeat", false, failover_on_applied },
 };
 
 static const struct peer_msg *peer_msg_find(Drover__Envelope__BodyCase body)
@@ -1124,6 +1126,24 @@ static int sig_reload(int sig, void *data)
 		log_warn("state_dir and cpg_group changes take effect at the next restart");
 	strscpy(c.state_dir, d->cfg.state_dir, sizeof(c.state_dir));
 	strscpy(c.cpg_group, d->cfg.cpg_group, sizeof(c.cpg_group));
+	/*
+	 * Self-fencing is armed in the agent at its start and counted on by the
+	 * others: switching to or from it, or changing its timings, on one node
+	 * at a reload could let the others count on a lease nobody holds.
+	 */
+	if ((c.fence_mode == FENCE_MODE_WATCHDOG) != (d->cfg.fence_mode == FENCE_MODE_WATCHDOG) ||
+	    c.watchdog_timeout_ms != d->cfg.watchdog_timeout_ms ||
+	    c.watchdog_margin_ms != d->cfg.watchdog_margin_ms ||
+	    strcmp(c.watchdog_device, d->cfg.watchdog_device) != 0) {
+		if (c.fence_mode == FENCE_MODE_WATCHDOG || d->cfg.fence_mode == FENCE_MODE_WATCHDOG)
+			log_warn("[fence] mode = watchdog and its settings take effect at the next "
+				 "restart (of every node: they must be the same everywhere)");
+		if ((c.fence_mode == FENCE_MODE_WATCHDOG) != (d->cfg.fence_mode == FENCE_MODE_WATCHDOG))
+			c.fence_mode = d->cfg.fence_mode;
+		c.watchdog_timeout_ms = d->cfg.watchdog_timeout_ms;
+		c.watchdog_margin_ms = d->cfg.watchdog_margin_ms;
+		strscpy(c.watchdog_device, d->cfg.watchdog_device, sizeof(c.watchdog_device));
+	}
 	limits_changed = c.mig_max_out != d->cfg.mig_max_out || c.mig_max_in != d->cfg.mig_max_in ||
 			 c.mig_max_total != d->cfg.mig_max_total ||
 			 c.mig_max_retries != d->cfg.mig_max_retries;

@@ -441,6 +441,15 @@ void failover_ctl_confirm_off(struct droverd *d, qb_ipcs_connection_t *c,
 uint32_t failover_recovering(const struct droverd *d, uint32_t node);
 /* Why the fencing of node waits, "" if nothing to say (for `drover status`). */
 const char *failover_fence_note(const struct droverd *d, uint32_t node);
+/* [fence] mode = watchdog: ms until a lost node counts as self-fenced (0: not counting). */
+uint64_t failover_self_fence_left(const struct droverd *d, uint32_t node);
+/* [fence] mode = watchdog: ms left of this node's lease (0: expired or none). */
+uint64_t failover_lease_left(const struct droverd *d);
+bool failover_self_fenced(const struct droverd *d);
+/* Agent hook: the agent's lease ran out and it destroyed this host's VMs. */
+void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m);
+/* Our agent's inventory goes out through here: what self-fencing destroyed is reported crashed. */
+void failover_local_inventory(struct droverd *d, Drover__AgentInventory *inv);
 
 /* metrics.c: [metrics] listen, the Prometheus endpoint (served by metrics_http.c's thread). */
 void metrics_start(struct droverd *d);
@@ -502,6 +511,8 @@ int agent_link_submit(struct droverd *d, Drover__AgentJob *job, uint64_t *ret_jo
 
 /* The name of the agent's fence plugin, NULL if it has none (or no agent). */
 const char *agent_link_fence_plugin(const struct droverd *d);
+/* [fence] mode = watchdog: the agent may keep its VMs until expires_mono_ms. */
+int agent_link_send_lease(struct droverd *d, uint64_t expires_mono_ms);
 
 /* membership.c: CPG group "drover". */
 int membership_connect(struct droverd *d);

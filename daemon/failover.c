@@ -33,6 +33,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "recover.h"
+#include "selffence.h"
 #include "util.h"
 
 #define TICK_MS 500u
@@ -55,14 +56,23 @@ struct fo_node {
 	uint64_t next_try_ms;
 	uint32_t backoff_ms;
 	char note[DROVER_REASON_MAX];
+	/* [fence] mode = watchdog: since when (monotonic) we see it gone; 0: not gone */
+	uint64_t gone_since_ms;
 };
 
 struct failover {
 	struct fo_node nodes[DROVER_MAX_NODES];
 	uint64_t started_ms;
-	qb_loop_timer_handle timer, kick_timer;
+	qb_loop_timer_handle timer, kick_timer, beat_timer;
 	bool kick_armed;
 	struct rec_action acts[MAX_ROUND_ACTIONS];
+	/* [fence] mode = watchdog, this node's own lease (core/selffence.h) */
+	uint64_t lease_expires_ms; /* the latest granted to our agent (monotonic) */
+	bool self_fenced;          /* our agent said so; cleared by a new lease */
+	char note[DROVER_REASON_MAX];
+	/* The VMs our agent destroyed when it self-fenced, until they run again somewhere. */
+	char (*destroyed)[DROVER_VM_NAME_MAX];
+	size_t n_destroyed;
 };
 
 /* The node's name, always written into buf (links_node_name() may return its own copy). */
@@ -244,12 +254,239 @@ const char *failover_fence_note(const struct droverd *d, uint32_t node)
 	if (d->cfg.fence_mode == FENCE_MODE_NONE)
 		return "no fence device configured ([fence] mode = none): its VMs wait for "
 		       "`drover node confirm-off`";
+	if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG && d->fo) {
+		uint64_t left = failover_self_fence_left(d, node);
+
+		if (!left)
+			return "self-fencing (watchdog): waiting until its loss is seen";
+		snprintf(d->fo->note, sizeof(d->fo->note),
+			 "self-fencing (watchdog): it destroys its VMs itself without quorum; "
+			 "counted as fenced in %llu.%llu s",
+			 (unsigned long long)(left / 1000), (unsigned long long)(left % 1000 / 100));
+		return d->fo->note;
+	}
 	for (size_t i = 0; d->fo && i < DROVER_MAX_NODES; i++)
 		if (d->fo->nodes[i].id == node)
 			f = &d->fo->nodes[i];
 	if (f && f->fencing)
 		return "fencing now";
 	return "";
+}
+
+/* ---- watchdog self-fencing (core/selffence.h) ---- */
+
+static struct selffence_timing timing(const struct droverd *d)
+{
+	return (struct selffence_timing){ .timeout_ms = d->cfg.watchdog_timeout_ms,
+					  .margin_ms = d->cfg.watchdog_margin_ms };
+}
+
+/*
+ * A lost node with no fence device: it destroyed its VMs itself by the time
+ * the rule says; only then does it count as fenced. The count is this
+ * node's own, from when it saw the node gone: a coordinator that takes over
+ * mid-count starts later, never earlier.
+ */
+static void watchdog_fence(struct droverd *d, struct fo_node *f, uint64_t now)
+{
+	struct selffence_timing t = timing(d);
+	char label[96], name[NODE_NAME_MAX];
+
+	if (selffence_left_ms(now, f->gone_since_ms, &t) != 0)
+		return;
+	/* Once per RESEND_MS until it is applied (fencing: sent at next_try_ms). */
+	if (f->fencing && now - f->next_try_ms < RESEND_MS)
+		return;
+	f->fencing = true;
+	f->next_try_ms = now;
+	snprintf(label, sizeof(label), "watchdog (self-fenced: %u s without quorum, + %u s)",
+		 t.timeout_ms / 1000, t.margin_ms / 1000);
+	log_notice("%s has been gone for %u ms: it self-fenced, its VMs may run elsewhere",
+		   name_of(d, f->id, name, sizeof(name)), t.timeout_ms + t.margin_ms);
+	send_fence_result(d, f->id, true, label, "", false, 0);
+}
+
+uint64_t failover_self_fence_left(const struct droverd *d, uint32_t node)
+{
+	const struct fo_node *f = NULL;
+	struct selffence_timing t;
+	Drover__FenceState st = state_node_fence(&d->state, node);
+	uint64_t left;
+
+	if (!d->fo || d->cfg.fence_mode != FENCE_MODE_WATCHDOG ||
+	    (st != DROVER__FENCE_STATE__FENCE_STATE_PENDING &&
+	     st != DROVER__FENCE_STATE__FENCE_STATE_FAILED))
+		return 0;
+	for (size_t i = 0; i < DROVER_MAX_NODES; i++)
+		if (d->fo->nodes[i].id == node)
+			f = &d->fo->nodes[i];
+	t = timing(d);
+	left = f ? selffence_left_ms(now_ms(), f->gone_since_ms, &t) : UINT64_MAX;
+	return left == UINT64_MAX ? 0 : left ? left : 1;
+}
+
+uint64_t failover_lease_left(const struct droverd *d)
+{
+	uint64_t now = now_ms();
+
+	if (!d->fo || d->cfg.fence_mode != FENCE_MODE_WATCHDOG || d->fo->self_fenced ||
+	    selffence_lease_expired(now, d->fo->lease_expires_ms) || !d->fo->lease_expires_ms)
+		return 0;
+	return d->fo->lease_expires_ms - now;
+}
+
+bool failover_self_fenced(const struct droverd *d)
+{
+	return d->fo && d->fo->self_fenced;
+}
+
+/* Our own beat came back: renew the agent's lease if it was delivered in a quorate configuration. */
+static void on_beat(struct droverd *d, bool from_self, const Drover__LeaseBeat *m)
+{
+	uint64_t now = now_ms();
+	uint64_t exp = selffence_lease_from_beat(from_self, d->config_quorate, m->sent_mono_ms, now,
+						 d->cfg.watchdog_timeout_ms);
+
+	if (!exp || d->cfg.fence_mode != FENCE_MODE_WATCHDOG)
+		return;
+	d->fo->lease_expires_ms = selffence_lease_extend(d->fo->lease_expires_ms, exp);
+	if (selffence_lease_expired(now, exp))
+		return; /* read too late (we were stopped): it vouches for nothing now */
+	if (d->fo->self_fenced)
+		log_notice("quorate again: the lease is renewed, this node may run VMs again");
+	d->fo->self_fenced = false;
+	if (agent_link_send_lease(d, d->fo->lease_expires_ms) < 0)
+		log_debug("no agent to renew the lease of");
+}
+
+static void beat_fn(void *data)
+{
+	struct droverd *d = data;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__LeaseBeat m = DROVER__LEASE_BEAT__INIT;
+
+	if (d->stopping || !d->fo)
+		return;
+	/*
+	 * Only while the last configuration we saw is quorate: a minority has
+	 * nothing to renew, and its beats would queue while its ring is down.
+	 */
+	if (d->config_quorate) {
+		m.sent_mono_ms = now_ms();
+		env.body_case = DROVER__ENVELOPE__BODY_LEASE_BEAT;
+		env.lease_beat = &m;
+		/* As a sync message: dropped, not retried, when the membership changes. */
+		membership_send(d, &env, true);
+	}
+	qb_loop_timer_add(d->loop, QB_LOOP_HIGH,
+			  (uint64_t)selffence_beat_ms(d->cfg.watchdog_timeout_ms) * QB_TIME_NS_IN_MSEC,
+			  d, beat_fn, &d->fo->beat_timer);
+}
+
+void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m)
+{
+	char list[DROVER_REASON_MAX] = "";
+	size_t off = 0;
+
+	if (!d->fo)
+		return;
+	for (size_t i = 0; i < m->n_destroyed && off < sizeof(list) - 2; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
+					m->destroyed[i]);
+	d->fo->self_fenced = true;
+	for (size_t i = 0; i < m->n_destroyed && d->fo->n_destroyed < 4096; i++) {
+		bool known = false;
+
+		for (size_t k = 0; k < d->fo->n_destroyed; k++)
+			known = known || strcmp(d->fo->destroyed[k], m->destroyed[i]) == 0;
+		if (known)
+			continue;
+		d->fo->destroyed = xrealloc(d->fo->destroyed,
+					    (d->fo->n_destroyed + 1) * sizeof(*d->fo->destroyed));
+		strscpy(d->fo->destroyed[d->fo->n_destroyed++], m->destroyed[i],
+			sizeof(*d->fo->destroyed));
+	}
+	if (m->error && *m->error)
+		log_err("SELF-FENCING OF THIS NODE FAILED: %s (destroyed so far: %s)", m->error,
+			 off ? list : "none");
+	else
+		log_err("this node self-fenced: no quorate configuration for %u ms; its agent "
+			 "destroyed %zu VM(s)%s%s; the others restart them",
+			 d->cfg.watchdog_timeout_ms, m->n_destroyed, off ? ": " : "", list);
+}
+
+/*
+ * A VM our agent destroyed when it self-fenced did not stop by anyone's
+ * wish: report it crashed, not shut off (nor absent: a transient domain is
+ * gone once destroyed), so that the coordinator restarts it (core/recover.h)
+ * rather than record that it was stopped. Until it runs again, here or, once
+ * this node was counted fenced, elsewhere (its owner is then another node).
+ */
+void failover_local_inventory(struct droverd *d, Drover__AgentInventory *inv)
+{
+	struct failover *fo = d->fo;
+	Drover__AgentInventory copy;
+	Drover__AgentDomain **doms, *extra;
+	size_t n_missing = 0, n;
+	bool *missing;
+
+	if (!fo || !fo->n_destroyed) {
+		droverd_on_local_inventory(d, inv, NULL);
+		return;
+	}
+	missing = xcalloc(fo->n_destroyed, sizeof(*missing));
+	for (size_t k = 0; k < fo->n_destroyed;) {
+		const struct vm_cfg *v = state_vm_find(&d->state, fo->destroyed[k]);
+		bool done = !v || (v->owner && v->owner != d->local_id), found = false;
+
+		for (size_t i = 0; i < inv->n_domains && !done; i++) {
+			Drover__AgentDomain *dom = inv->domains[i];
+
+			if (strcmp(dom->name, fo->destroyed[k]) != 0)
+				continue;
+			found = true;
+			if (dom->state == DROVER__VM_RUN_STATE__VM_RUN_STATE_STOPPED)
+				dom->state = DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED;
+			else
+				done = true;
+		}
+		if (done) {
+			memmove(&fo->destroyed[k], &fo->destroyed[k + 1],
+				(--fo->n_destroyed - k) * sizeof(*fo->destroyed));
+			continue;
+		}
+		missing[k] = !found;
+		n_missing += !found;
+		k++;
+	}
+	if (!n_missing) {
+		free(missing);
+		droverd_on_local_inventory(d, inv, NULL);
+		return;
+	}
+	copy = *inv;
+	doms = xcalloc(inv->n_domains + n_missing, sizeof(*doms));
+	extra = xcalloc(n_missing, sizeof(*extra));
+	memcpy(doms, inv->domains, inv->n_domains * sizeof(*doms));
+	n = inv->n_domains;
+	for (size_t k = 0, e = 0; k < fo->n_destroyed; k++) {
+		const struct vm_cfg *v = state_vm_find(&d->state, fo->destroyed[k]);
+
+		if (!missing[k] || !v)
+			continue;
+		drover__agent_domain__init(&extra[e]);
+		extra[e].name = fo->destroyed[k];
+		extra[e].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED;
+		extra[e].memory_mib = v->memory_mib;
+		extra[e].vcpus = v->vcpus;
+		doms[n++] = &extra[e++];
+	}
+	copy.n_domains = n;
+	copy.domains = doms;
+	droverd_on_local_inventory(d, &copy, NULL);
+	free(doms);
+	free(extra);
+	free(missing);
 }
 
 /* The coordinator's fencing duties for every node of the nodelist. */
@@ -287,8 +524,13 @@ static void fence_round(struct droverd *d, uint64_t now)
 				f->lost_sent_ms = now;
 			continue;
 		}
-		if (st == DROVER__FENCE_STATE__FENCE_STATE_FENCED || f->fencing ||
-		    d->cfg.fence_mode != FENCE_MODE_DEVICE || now < f->next_try_ms)
+		if (st == DROVER__FENCE_STATE__FENCE_STATE_FENCED)
+			continue;
+		if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG) {
+			watchdog_fence(d, f, now);
+			continue;
+		}
+		if (f->fencing || d->cfg.fence_mode != FENCE_MODE_DEVICE || now < f->next_try_ms)
 			continue;
 		start_fence(d, f);
 	}
@@ -473,6 +715,12 @@ static void round_run(struct droverd *d)
 			f->lost_sent_ms = 0;
 			f->backoff_ms = 0;
 			f->next_try_ms = 0;
+			f->gone_since_ms = 0;
+			if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG)
+				f->fencing = false;
+		} else if (f && f->id != d->local_id && node_gone(d, f->id) && !f->gone_since_ms) {
+			/* Every member counts, so that a new coordinator's count is its own. */
+			f->gone_since_ms = now;
 		}
 	}
 	if (!is_coordinator(d))
@@ -514,6 +762,8 @@ int failover_start(struct droverd *d)
 {
 	d->fo = xcalloc(1, sizeof(*d->fo));
 	d->fo->started_ms = now_ms();
+	if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG)
+		beat_fn(d);
 	return qb_loop_timer_add(d->loop, QB_LOOP_LOW, (uint64_t)TICK_MS * QB_TIME_NS_IN_MSEC, d,
 				 tick_fn, &d->fo->timer);
 }
@@ -523,8 +773,10 @@ void failover_stop(struct droverd *d)
 	if (!d->fo)
 		return;
 	qb_loop_timer_del(d->loop, d->fo->timer);
+	qb_loop_timer_del(d->loop, d->fo->beat_timer);
 	if (d->fo->kick_armed)
 		qb_loop_timer_del(d->loop, d->fo->kick_timer);
+	free(d->fo->destroyed);
 	free(d->fo);
 	d->fo = NULL;
 }
@@ -538,6 +790,10 @@ void failover_on_applied(struct droverd *d, uint32_t from, bool from_self,
 
 	(void)from;
 	switch (env->body_case) {
+	case DROVER__ENVELOPE__BODY_LEASE_BEAT:
+		if (d->fo && env->lease_beat)
+			on_beat(d, from_self, env->lease_beat);
+		return; /* an observation: no round to kick */
 	case DROVER__ENVELOPE__BODY_VM_PLACED:
 		if (from_self && env->vm_placed->vm)
 			vm_actions_drop_undelivered(d, env->vm_placed->vm);

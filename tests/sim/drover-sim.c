@@ -85,6 +85,11 @@
  *                                that left its configuration lost, fences it (device: the
  *                                host powers off at once; fail: every attempt fails), and
  *                                recovers its VMs with recover_decide() (core/recover.h)
+ *   fence watchdog TIMEOUT MARGIN  failover with self-fencing instead (core/selffence.h): a
+ *                                droverd in a quorate configuration renews its agent's lease
+ *                                every tick; an agent whose lease ran out destroys its host's
+ *                                guests; the coordinator counts a lost node fenced once
+ *                                TIMEOUT + MARGIN ms passed since it saw it gone
  *   confirm-off VIA NODE         `drover node confirm-off NODE` on VIA
  *   show-queue NODE              what `drover queue` on NODE shows: each job and its blocker
  *   expect-vf NODE POOL N        every running replica's state has N VFs of POOL free on NODE

@@ -21,6 +21,7 @@
 #include "observe.h"
 #include "quorum_rule.h"
 #include "recover.h"
+#include "selffence.h"
 #include "state.h"
 #include "sync.h"
 #include "util.h"
@@ -159,6 +160,8 @@ struct replica {
 	int fenced_at[MAX_NODES + 1];  /* as coordinator: the tick it last fenced a node (+1) */
 	int lost_at[MAX_NODES + 1];    /* as coordinator: the tick it sent NodeLost (+1) */
 	int unfenced_at[MAX_NODES + 1];
+	/* fence watchdog: since when (ms) it sees each node gone, 0: not gone (failover.c) */
+	uint64_t gone_since[MAX_NODES + 1];
 	size_t n_awaiting;             /* its CLI's `vm migrate`s waiting for their job's end */
 	char awaiting[MAX_HELD][DROVER_VM_NAME_MAX];
 };
@@ -178,6 +181,9 @@ struct host {
 	char vf_pool[DROVER_VF_POOL_NAME_MAX];
 	uint32_t vf_devices;
 	uint32_t sa_capacity;
+	/* fence watchdog: its agent's lease (agent/lease.c); 0: not armed (powered off) */
+	uint64_t lease_expires;
+	bool self_fenced;
 };
 
 struct bus_msg {
@@ -220,7 +226,8 @@ struct sim {
 	bool mismatch;
 	int scenario_line;
 	bool quiet;     /* boot-all quiet: no agent reports yet */
-	int fence;      /* 0: failover off; 1: fence devices work; 2: they fail */
+	int fence;      /* 0: failover off; 1: fence devices work; 2: they fail; 3: watchdog */
+	struct selffence_timing watchdog; /* fence watchdog TIMEOUT MARGIN */
 };
 
 extern struct sim S;
@@ -361,5 +368,7 @@ uint64_t world_rnd(uint64_t lo, uint64_t hi);
 /* A migration this node's agent starts, as the world sets it going. */
 void world_migration_begin(struct mig_job *m, uint64_t memory_mib);
 void world_tick(void);
+/* fence watchdog: leases renewed by quorate droverds, and the agents' self-fencing. */
+void world_leases(void);
 
 #endif

@@ -315,6 +315,12 @@ static bool coordinate_failover(struct replica *r)
 	bool sent = false;
 	int n;
 
+	/* Every member counts how long it has seen each node gone (fence watchdog). */
+	for (uint32_t id = 1; r->up && id <= S.n; id++)
+		if (!replica_host_gone(r, id) || replica_is_member(r, id))
+			r->gone_since[id] = 0;
+		else if (!r->gone_since[id])
+			r->gone_since[id] = S.now_ms ? S.now_ms : 1;
 	if (!S.fence || !r->up || replica_coordinator(r) != r->id)
 		return false;
 	for (uint32_t id = 1; id <= S.n; id++) {
@@ -323,6 +329,27 @@ static bool coordinate_failover(struct replica *r)
 
 		if (id == r->id)
 			continue;
+		if (S.fence == 3 && replica_host_gone(r, id) && r->fenced_at[id] != S.tick + 1 &&
+		    (st == DROVER__FENCE_STATE__FENCE_STATE_PENDING ||
+		     st == DROVER__FENCE_STATE__FENCE_STATE_FAILED)) {
+			Drover__FenceResult m = DROVER__FENCE_RESULT__INIT;
+
+			/* No device: the node counts fenced once the rule says it destroyed its VMs. */
+			if (selffence_left_ms(S.now_ms, r->gone_since[id], &S.watchdog) != 0)
+				continue;
+			r->fenced_at[id] = S.tick + 1;
+			m.node = id;
+			m.ok = true;
+			m.device = "watchdog (sim)";
+			m.error = "";
+			LOGD("t=%d %s counts %s self-fenced (gone since %llu ms)", S.tick, r->name,
+			     nm(id), (unsigned long long)r->gone_since[id]);
+			env.body_case = DROVER__ENVELOPE__BODY_FENCE_RESULT;
+			env.fence_result = &m;
+			replica_send(r, &env);
+			sent = true;
+			continue;
+		}
 		if (replica_host_gone(r, id) && st == DROVER__FENCE_STATE__FENCE_STATE_NONE &&
 		    r->lost_at[id] != S.tick + 1) {
 			Drover__NodeLost m = DROVER__NODE_LOST__INIT;
@@ -335,7 +362,7 @@ static bool coordinate_failover(struct replica *r)
 			replica_send(r, &env);
 			r->lost_at[id] = S.tick + 1;
 			sent = true;
-		} else if (replica_host_gone(r, id) && r->fenced_at[id] != S.tick + 1 &&
+		} else if (S.fence != 3 && replica_host_gone(r, id) && r->fenced_at[id] != S.tick + 1 &&
 			   (st == DROVER__FENCE_STATE__FENCE_STATE_PENDING ||
 			    st == DROVER__FENCE_STATE__FENCE_STATE_FAILED)) {
 			Drover__FenceResult m = DROVER__FENCE_RESULT__INIT;

@@ -135,6 +135,18 @@ void scenario_run_line(char *line)
 		LOG("t=%d fence devices %s", S.tick, S.fence == 1 ? "work" : "fail");
 		return;
 	}
+	if (strcmp(argv[0], "fence") == 0 && argc == 4 && strcmp(argv[1], "watchdog") == 0) {
+		S.fence = 3;
+		S.watchdog.timeout_ms = (uint32_t)strtoul(argv[2], NULL, 10);
+		S.watchdog.margin_ms = (uint32_t)strtoul(argv[3], NULL, 10);
+		if (S.watchdog.timeout_ms < SELFFENCE_TIMEOUT_MIN_MS ||
+		    S.watchdog.margin_ms < SELFFENCE_MARGIN_MIN_MS)
+			goto bad;
+		LOG("t=%d fence watchdog: timeout %u ms, margin %u ms", S.tick, S.watchdog.timeout_ms,
+		    S.watchdog.margin_ms);
+		world_leases();
+		return;
+	}
 	if (strcmp(argv[0], "confirm-off") == 0 && argc == 3) {
 		struct replica *via = rep(setup_node_arg(argv[1]));
 		uint32_t id = setup_node_arg(argv[2]);

@@ -300,12 +300,53 @@ static bool vf_fails(const char *vm, uint32_t kind)
 	return true;
 }
 
+/*
+ * fence watchdog (core/selffence.h): a droverd in a quorate configuration
+ * gets its beat back within the tick and renews its agent's lease; an agent
+ * whose lease ran out destroys every guest of its host, as agent/lease.c
+ * does, whatever its droverd is doing.
+ */
+void world_leases(void)
+{
+	if (S.fence != 3)
+		return;
+	for (size_t i = 0; i < S.n; i++) {
+		struct replica *r = &S.r[i];
+		struct host *h = &S.h[i];
+		uint64_t exp;
+
+		if (!h->powered) {
+			h->lease_expires = 0;
+			h->self_fenced = false;
+			continue;
+		}
+		if (!h->lease_expires) /* the agent starts armed */
+			h->lease_expires = S.now_ms + S.watchdog.timeout_ms;
+		exp = selffence_lease_from_beat(r->up, r->up && r->config_quorate, S.now_ms, S.now_ms,
+						S.watchdog.timeout_ms);
+		h->lease_expires = selffence_lease_extend(h->lease_expires, exp);
+		if (h->self_fenced && !selffence_lease_expired(S.now_ms, h->lease_expires)) {
+			h->self_fenced = false;
+			LOG("t=%d %s's lease is renewed: it may run VMs again", S.tick, r->name);
+		}
+		if (!h->agent_up || !selffence_lease_expired(S.now_ms, h->lease_expires) ||
+		    (h->self_fenced && !h->n_running))
+			continue;
+		h->self_fenced = true;
+		LOG("t=%d %s self-fences: its lease ran out %llu ms ago; it destroys %zu VM(s)", S.tick,
+		    r->name, (unsigned long long)(S.now_ms - h->lease_expires), h->n_running);
+		while (h->n_running)
+			world_host_set(r->id, S.vms[h->running[0]].name, false);
+	}
+}
+
 /* Time passes: agent jobs finish, every agent reports, held requests are decided again. */
 void world_tick(void)
 {
 	S.tick++;
 	migrations_advance((uint64_t)S.tick * 1000u);
 	S.now_ms = (uint64_t)S.tick * 1000u;
+	world_leases();
 	for (size_t i = 0; i < S.n; i++) {
 		struct replica *r = &S.r[i];
 		struct host *h = &S.h[i];

@@ -604,6 +604,133 @@ static void test_sigterm_cancels_open_jobs(void **state)
 	start_agent(a, NULL, NULL);
 }
 
+/* ---- watchdog self-fencing (agent/lease.c) ---- */
+
+/* The agent as droverd starts it in [fence] mode = watchdog, with "good" first. */
+static void start_agent_leased(struct agent *a, const char *lease_ms)
+{
+	const char *argv[] = { agent_path, "--foreground", "--log-priority", "debug", "--plugin",
+			       plugin("good"), "--lease-ms", lease_ms, NULL };
+	int sv[2];
+	Drover__Envelope *env;
+
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	a->pid = fork();
+	assert_true(a->pid >= 0);
+	if (a->pid == 0) {
+		if (dup2(sv[1], 3) < 0)
+			_exit(127);
+		execv(agent_path, (char *const *)argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	a->fd = sv[0];
+	env = recv_env(a, 10000);
+	assert_non_null(env);
+	assert_int_equal(env->body_case, DROVER__ENVELOPE__BODY_AGENT_HELLO);
+	frame_free(env);
+}
+
+static void send_lease(struct agent *a, uint64_t expires)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__AgentLease m = DROVER__AGENT_LEASE__INIT;
+
+	m.expires_mono_ms = expires;
+	m.lease_ms = 2000;
+	env.body_case = DROVER__ENVELOPE__BODY_AGENT_LEASE;
+	env.agent_lease = &m;
+	send_env(a, &env);
+}
+
+/* The next AgentSelfFence within timeout_ms (events and results skipped); NULL if none. */
+static Drover__Envelope *wait_self_fence(struct agent *a, int timeout_ms)
+{
+	uint64_t end = ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		uint64_t now = ms();
+		Drover__Envelope *env;
+
+		if (now >= end)
+			return NULL;
+		env = recv_env(a, (int)(end - now));
+		if (!env)
+			return NULL;
+		if (env->body_case == DROVER__ENVELOPE__BODY_AGENT_SELF_FENCE)
+			return env;
+		assert_true(env->body_case == DROVER__ENVELOPE__BODY_AGENT_EVENT ||
+			    env->body_case == DROVER__ENVELOPE__BODY_AGENT_JOB_RESULT);
+		frame_free(env);
+	}
+}
+
+/*
+ * No lease from droverd within --lease-ms of the agent's start: the agent
+ * destroys every running domain itself (good's vm1; vm2 is shut off) and
+ * says so; it refuses starts until a lease that has not run out already.
+ */
+static void test_lease_runs_out(void **unused)
+{
+	struct agent a;
+	Drover__Envelope *env;
+	uint64_t t0 = ms();
+
+	(void)unused;
+	start_agent_leased(&a, "2000");
+	env = wait_self_fence(&a, 4000);
+	assert_non_null(env);
+	print_message("self-fenced %llu ms after start\n", (unsigned long long)(ms() - t0));
+	assert_true(ms() - t0 >= 2000);
+	assert_int_equal(env->agent_self_fence->n_destroyed, 1);
+	assert_string_equal(env->agent_self_fence->destroyed[0], "vm1");
+	assert_string_equal(env->agent_self_fence->error, "");
+	frame_free(env);
+
+	send_vm_start(&a, 90, "good", "vm1", "<domain/>", 3000);
+	env = wait_result(&a, 90, 3000, NULL);
+	expect_outcome(env, OUTCOME(REFUSED), EPERM, "self-fenced");
+	frame_free(env);
+	/* A lease that ran out already (a beat read late) vouches for nothing. */
+	send_lease(&a, ms() - 1);
+	send_vm_start(&a, 91, "good", "vm1", "<domain/>", 3000);
+	env = wait_result(&a, 91, 3000, NULL);
+	expect_outcome(env, OUTCOME(REFUSED), EPERM, "self-fenced");
+	frame_free(env);
+	send_lease(&a, ms() + 5000);
+	send_vm_start(&a, 92, "good", "vm1", "<domain/>", 3000);
+	env = wait_result(&a, 92, 3000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	stop_agent(&a);
+}
+
+/* Leases renewed in time: the agent never self-fences; droverd cannot ask it to. */
+static void test_lease_renewed(void **unused)
+{
+	struct agent a;
+	Drover__Envelope *env;
+	Drover__AgentJob job = DROVER__AGENT_JOB__INIT;
+	Drover__AgentSelfFenceJob sf = DROVER__AGENT_SELF_FENCE_JOB__INIT;
+
+	(void)unused;
+	start_agent_leased(&a, "2000");
+	for (int i = 0; i < 8; i++) {
+		send_lease(&a, ms() + 2000);
+		env = wait_self_fence(&a, 500);
+		assert_null(env);
+	}
+	job.job_id = 93;
+	job.kind_case = DROVER__AGENT_JOB__KIND_SELF_FENCE;
+	job.self_fence = &sf;
+	send_job(&a, &job);
+	env = wait_result(&a, 93, 3000, NULL);
+	expect_outcome(env, OUTCOME(REFUSED), EPERM, "agent's own");
+	frame_free(env);
+	stop_agent(&a);
+}
+
 /* An agent whose "good" plugin cannot init: its jobs fail with init's reason. */
 static void test_init_failure(void **unused)
 {
@@ -664,6 +791,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progress_and_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cancels_open_jobs, setup, teardown),
 		cmocka_unit_test(test_init_failure),
+		cmocka_unit_test(test_lease_runs_out),
+		cmocka_unit_test(test_lease_renewed),
 		cmocka_unit_test(test_not_started_by_droverd),
 	};
 

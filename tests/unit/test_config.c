@@ -104,6 +104,9 @@ static void assert_config_equal(const struct drover_config *a, const struct drov
 		assert_string_equal(a->fence_devices[i], b->fence_devices[i]);
 	assert_int_equal(a->fence_timeout_ms, b->fence_timeout_ms);
 	assert_int_equal(a->fence_retry_ms, b->fence_retry_ms);
+	assert_int_equal(a->watchdog_timeout_ms, b->watchdog_timeout_ms);
+	assert_int_equal(a->watchdog_margin_ms, b->watchdog_margin_ms);
+	assert_string_equal(a->watchdog_device, b->watchdog_device);
 	assert_int_equal(a->failover_max_starts, b->failover_max_starts);
 	assert_int_equal(a->migration_tls, b->migration_tls);
 	assert_int_equal(a->security.allow_qemu_passthrough, b->security.allow_qemu_passthrough);
@@ -986,6 +989,19 @@ static void test_fence_section(void **unused)
 	assert_int_equal(load_text("[fence]\ndevice1 = fence_ipmilan ip=x\n", &c), -EINVAL);
 	assert_int_equal(load_text("[fence]\nmode = sometimes\n", &c), -EINVAL);
 	assert_int_equal(load_text("[failover]\nmax_starts = 0\n", &c), -EINVAL);
+	/* Watchdog self-fencing: its timings and device, printed and read back. */
+	assert_int_equal(load_text("[fence]\nmode = watchdog\nwatchdog_timeout_ms = 10000\n"
+				   "watchdog_margin_ms = 4000\nwatchdog_device = /dev/watchdog\n", &c), 0);
+	assert_int_equal(c.fence_mode, FENCE_MODE_WATCHDOG);
+	assert_int_equal(c.watchdog_timeout_ms, 10000);
+	assert_int_equal(c.watchdog_margin_ms, 4000);
+	assert_string_equal(c.watchdog_device, "/dev/watchdog");
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+	assert_int_equal(load_text("[fence]\nwatchdog_timeout_ms = 1999\n", &c), -EINVAL);
+	assert_int_equal(load_text("[fence]\nwatchdog_margin_ms = 999\n", &c), -EINVAL);
+	assert_int_equal(load_text("[fence]\nwatchdog_device = dev/watchdog\n", &c), -EINVAL);
+	assert_non_null(strstr(err, "absolute"));
 }
 
 /* [alerts] programs and [metrics] listen: absolute paths, numeric addresses, printed and read back. */
