@@ -761,7 +761,20 @@ static void send_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 				const char *why)
 {
-	send_inventory(d, inv, why);
+	Drover__AgentInventory own;
+
+	if (!inv) {
+		send_inventory(d, NULL, why);
+		return;
+	}
+	/*
+	 * The capacity every node places by is what this node's own [node]
+	 * settings leave of the hypervisor's report: it travels in the
+	 * replicated inventory, so that all coordinators see the same figure.
+	 */
+	own = *inv;
+	own.memory_mib = config_vm_memory_mib(&d->cfg, inv->memory_mib);
+	send_inventory(d, &own, why);
 }
 
 void droverd_on_no_hypervisor(struct droverd *d)
