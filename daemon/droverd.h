@@ -385,6 +385,12 @@ void failover_ctl_confirm_off(struct droverd *d, qb_ipcs_connection_t *c,
 uint32_t failover_recovering(const struct droverd *d, uint32_t node);
 /* Why the fencing of node waits, "" if nothing to say (for `drover status`). */
 const char *failover_fence_note(const struct droverd *d, uint32_t node);
+struct rec_row;
+/*
+ * What recovery does and why VMs wait (core/recover_view.h), as this node
+ * sees it, for `drover top` and `drover queue`: *ret allocated; the count or -errno.
+ */
+int failover_rows(const struct droverd *d, struct rec_row **ret);
 
 /* metrics.c: [metrics] listen, the Prometheus endpoint (served by metrics_http.c's thread). */
 void metrics_start(struct droverd *d);
