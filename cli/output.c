@@ -311,6 +311,13 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 									  *n->fence_error
 									  ? n->fence_error
 									  : NULL));
+			json_object_object_add(fj, "lost_ms",
+					       n->fence_lost_ms ? json_object_new_uint64(n->fence_lost_ms)
+								: NULL);
+			json_object_object_add(fj, "fenced_ms",
+					       n->fence_fenced_ms
+						       ? json_object_new_uint64(n->fence_fenced_ms)
+						       : NULL);
 			json_object_object_add(jn, "fence", fj);
 			json_object_object_add(jn, "recovering",
 					       json_object_new_int64(n->recovering));

@@ -225,6 +225,8 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 				ns[i].fence_error = (char *)(*nc->fence_error ? nc->fence_error : note);
 				ns[i].fence_device = (char *)nc->fence_device;
 				ns[i].recovering = failover_recovering(d, k->id);
+				ns[i].fence_lost_ms = nc->lost_ms;
+				ns[i].fence_fenced_ms = nc->fenced_ms;
 			}
 		}
 		for (unsigned l = 0; l < DROVER_MAX_LINKS; l++) {

@@ -743,7 +743,23 @@ static void test_status(void **state)
 	assert_string_equal(json_object_get_string(idx(get(n, "drain_failures"), 1)),
 			    "web7: no usable network");
 	expect_str(idx(get(o, "networks"), 1), "name", "mig-b");
+	expect_null(get(n, "fence"), "lost_ms");
+	expect_null(get(n, "fence"), "fenced_ms");
 	json_object_put(o);
+
+	/* A lost node, fenced: when each happened (bench/failover reads them). */
+	nstat[2].fence = DROVER__FENCE_STATE__FENCE_STATE_FENCED;
+	nstat[2].fence_device = "device1 (fence-lab)";
+	nstat[2].fence_lost_ms = 1700000000000ull;
+	nstat[2].fence_fenced_ms = 1700000000750ull;
+	o = roundtrip(output_status_json(&status));
+	n = get(idx(get(o, "nodes"), 2), "fence");
+	expect_str(n, "state", "fenced");
+	expect_int(n, "lost_ms", 1700000000000ll);
+	expect_int(n, "fenced_ms", 1700000000750ll);
+	json_object_put(o);
+	nstat[2].fence = DROVER__FENCE_STATE__FENCE_STATE_NONE;
+	nstat[2].fence_device = "";
 
 	/* Nothing moving, no networks: no extra sections. */
 	for (int i = 0; i < 3; i++) {
