@@ -103,6 +103,24 @@ check "drover vm list: vm5 is recovering, not preempted" vm_jq n3 \
 for vm in vm3 vm4 vm6; do
 	check "$vm (high) still runs on ${home[$vm]}, untouched" runs_on "$vm" "${home[$vm]}"
 done
+# The views: recovery's rows (any member shows them), the failover in the history.
+queue_jq() { "$LAB" run "$1" -- drover queue --output json 2>/dev/null | jq -e "$2" >/dev/null; }
+wait_for 15 "drover queue --output json on n3: vm1 and vm5 wait for room, with the reason" queue_jq n3 \
+	'[.recoveries[] | select(.state == "waiting" and (.reason | test("no usable node has 64 MiB free")))
+	  | .vm] | sort == ["vm1", "vm5"]'
+check "drover queue --output json: vm5 came from n2, vm1 (preempted) from nowhere" queue_jq n1 \
+	'(.recoveries[] | select(.vm == "vm5") | .from == "n2" and .priority == "low") and
+	 (.recoveries[] | select(.vm == "vm1") | .from == null)'
+top=$("$LAB" run n1 -- drover top --once 2>&1)
+check "drover top shows the two recoveries and why they wait" \
+	grep -Eq "^vm5 +waiting +n2 +low +no usable node has 64 MiB free" <<<"$top"
+grep -q "RECOVERIES 2" <<<"$top" || { fail "drover top has no 'RECOVERIES 2' section:"; echo "$top"; }
+check "drover history: vm2's failover from n2 to n1, fenced and started times, ok" bash -c \
+	"'$LAB' run n3 -- drover history --output json | jq -e '.history[] | select(.vm == \"vm2\" and .kind == \"start\")
+	 | .origin == \"recovery\" and .from == \"n2\" and .to == \"n1\" and .result == \"ok\" and .fenced_ms > 0
+	   and .started_ms >= .fenced_ms and .finished_ms >= .started_ms' >/dev/null"
+check "drover status --output json: when n2 was lost and fenced" jq_on n3 \
+	'.nodes[] | select(.name == "n2") | .fence.lost_ms > 0 and .fence.fenced_ms >= .fence.lost_ms'
 check "droverd on n1 logged the preemption" \
 	grep -q "recovery: preempting VM 'vm1'" "$("$LAB" logfile n1 droverd)"
 check "drover status on n1: n2 fenced by the lab's device" jq_on n1 \
