@@ -29,6 +29,7 @@
 #include "ipc_owner.h"
 #include "log.h"
 #include "names.h"
+#include "recover_view.h"
 #include "util.h"
 #include "vmpolicy.h"
 #include "vmxml.h"
@@ -650,6 +651,8 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	/* One buffer per VM: a name made up for an unknown node must not be shared. */
 	_cleanup_free_ char(*tbuf)[32] = xcalloc(n, sizeof(*tbuf));
 	_cleanup_free_ char(*obuf)[32] = xcalloc(n, sizeof(*obuf));
+	_cleanup_free_ struct rec_row *rows = NULL;
+	int n_rows = failover_rows(d, &rows);
 
 	for (size_t i = 0; i < n; i++) {
 		const struct vm_cfg *v = &d->state.vms[i];
@@ -683,6 +686,11 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 					 v->priority != DROVER__VM_PRIORITY__VM_PRIORITY_NONE)) {
 				vs[i].state = (char *)"recovering";
 				vs[i].reason = (char *)v->want_reason;
+				/* Why it has not started yet, when recovery says (core/recover_view.h). */
+				for (int k = 0; k < n_rows; k++)
+					if (rows[k].state == REC_ROW_WAITING && rows[k].reason[0] &&
+					    !strcmp(rows[k].vm, v->name))
+						vs[i].reason = rows[k].reason;
 			} else if (v->want == DROVER__VM_WANT__VM_WANT_PREEMPTED) {
 				vs[i].state = (char *)"preempted";
 				vs[i].reason = (char *)v->want_reason;

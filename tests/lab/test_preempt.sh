@@ -98,8 +98,8 @@ wait_for 15 "drover vm list: vm1 preempted, to make room for vm2" vm_jq n1 \
 	'.vms[] | select(.name == "vm1") | .state == "preempted" and (.reason | test("preempted to make room for .vm2."))'
 check "vm1 runs nowhere" test "$(copies vm1 n1 n3)" -eq 0
 check "vm5 (low) preempted nothing and waits: runs nowhere" test "$(copies vm5 n1 n3)" -eq 0
-check "drover vm list: vm5 is recovering, not preempted" vm_jq n3 \
-	'.vms[] | select(.name == "vm5") | .state == "recovering"'
+wait_for 15 "drover vm list: vm5 is recovering, not preempted, and says why it waits" vm_jq n3 \
+	'.vms[] | select(.name == "vm5") | .state == "recovering" and (.reason | test("no usable node has 64 MiB free"))'
 for vm in vm3 vm4 vm6; do
 	check "$vm (high) still runs on ${home[$vm]}, untouched" runs_on "$vm" "${home[$vm]}"
 done
