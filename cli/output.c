@@ -339,6 +339,13 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 			json_object_object_add(fj, "lease_left_ms",
 					       json_object_new_int64((int64_t)n->lease_left_ms));
 			json_object_object_add(fj, "self_fenced", json_object_new_boolean(n->self_fenced));
+			json_object_object_add(fj, "lost_ms",
+					       n->fence_lost_ms ? json_object_new_uint64(n->fence_lost_ms)
+								: NULL);
+			json_object_object_add(fj, "fenced_ms",
+					       n->fence_fenced_ms
+						       ? json_object_new_uint64(n->fence_fenced_ms)
+						       : NULL);
 			json_object_object_add(jn, "fence", fj);
 			json_object_object_add(jn, "recovering",
 					       json_object_new_int64(n->recovering));

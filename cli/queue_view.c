@@ -127,12 +127,29 @@ static struct json_object *slots_json(const Drover__NodeSlots *n)
 	return o;
 }
 
+static struct json_object *recovery_json(const Drover__RecoveryView *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "vm", json_object_new_string(r->vm));
+	json_object_object_add(o, "state", output_json_nonempty(r->state));
+	json_object_object_add(o, "priority", output_json_nonempty(r->priority));
+	json_object_object_add(o, "from", output_json_nonempty(r->from));
+	json_object_object_add(o, "to", output_json_nonempty(r->to));
+	json_object_object_add(o, "since_ms",
+			       r->since_ms ? json_object_new_uint64(r->since_ms) : NULL);
+	json_object_object_add(o, "for_vm", output_json_nonempty(r->for_vm));
+	json_object_object_add(o, "reason", output_json_nonempty(r->reason));
+	return o;
+}
+
 struct json_object *queue_view_queue_json(const Drover__QueueReply *q)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *jobs = json_object_new_array();
 	struct json_object *networks = json_object_new_array();
 	struct json_object *nodes = json_object_new_array();
+	struct json_object *recoveries = json_object_new_array();
 
 	for (size_t i = 0; i < q->n_jobs; i++)
 		json_object_array_add(jobs, queue_view_job_json(q->jobs[i]));
@@ -144,6 +161,9 @@ struct json_object *queue_view_queue_json(const Drover__QueueReply *q)
 	for (size_t i = 0; i < q->n_nodes; i++)
 		json_object_array_add(nodes, slots_json(q->nodes[i]));
 	json_object_object_add(o, "nodes", nodes);
+	for (size_t i = 0; i < q->n_recoveries; i++)
+		json_object_array_add(recoveries, recovery_json(q->recoveries[i]));
+	json_object_object_add(o, "recoveries", recoveries);
 	return o;
 }
 
@@ -283,6 +303,20 @@ struct json_object *queue_view_history_json(const Drover__HistoryReply *h)
 	return o;
 }
 
+/* HH:MM:SS of a wall-clock time in ms, local time; "-" for none. */
+static void clock_of(uint64_t ms, char *buf, size_t size)
+{
+	time_t tt = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!ms)
+		strscpy(buf, "-", size);
+	else if (localtime_r(&tt, &tm))
+		strftime(buf, size, "%H:%M:%S", &tm);
+	else
+		strscpy(buf, "?", size);
+}
+
 int queue_view_history_text(const Drover__HistoryReply *h, FILE *f)
 {
 	static const char *const headers[] = {"OP",     "VM",       "FROM",     "TO",    "NET",
@@ -324,17 +358,14 @@ int queue_view_history_text(const Drover__HistoryReply *h, FILE *f)
 		row[9] = att;
 		output_table_add_row(t, row);
 		if (e->fenced_ms && e->finished_ms >= e->fenced_ms) {
-			char note[256], when[16], after[OUTPUT_UNIT_MAX];
-			time_t tt = (time_t)(e->fenced_ms / 1000);
-			struct tm tm;
+			char note[256], when[16], began[16], after[OUTPUT_UNIT_MAX];
 
-			if (localtime_r(&tt, &tm))
-				strftime(when, sizeof(when), "%H:%M:%S", &tm);
-			else
-				strscpy(when, "?", sizeof(when));
+			clock_of(e->fenced_ms, when, sizeof(when));
+			clock_of(e->started_ms, began, sizeof(began));
 			output_format_duration_ms(e->finished_ms - e->fenced_ms, after, sizeof(after));
-			snprintf(note, sizeof(note), "    failover: %s fenced at %s, %s %s later",
-				 dash(e->from), when,
+			snprintf(note, sizeof(note),
+				 "    failover: %s fenced at %s, restart began at %s, %s %s later",
+				 dash(e->from), when, began,
 				 e->result && strcmp(e->result, "ok") == 0 ? "running again"
 									   : "restart failed",
 				 after);
@@ -992,7 +1023,90 @@ static void build_running(struct section *s, const struct top_input *in, int wid
 	vtab_free(&t);
 }
 
-/* Starts and stops under way: a failover's restarts, preemptions, operators' starts. */
+/* Whether recovery has a row for vm (then RECOVERIES shows it, with its reason). */
+static bool in_recoveries(const Drover__QueueReply *q, const char *vm)
+{
+	for (size_t i = 0; q && vm && i < q->n_recoveries; i++)
+		if (q->recoveries[i]->vm && strcmp(q->recoveries[i]->vm, vm) == 0)
+			return true;
+	return false;
+}
+
+static bool is_ours(const Drover__JobView *j, const Drover__QueueReply *q)
+{
+	return is_state(j, "running") && !is_migration(j->kind) && !in_recoveries(q, j->vm);
+}
+
+void queue_view_recovery_why(const Drover__RecoveryView *r, uint64_t now_ms, char *buf,
+			     size_t size)
+{
+	const char *st = r->state ? r->state : "";
+	const char *reason = r->reason ? r->reason : "";
+	char took[OUTPUT_UNIT_MAX];
+
+	if (r->since_ms && now_ms > r->since_ms)
+		output_format_duration_ms(now_ms - r->since_ms, took, sizeof(took));
+	else
+		strscpy(took, "-", sizeof(took));
+	if (strcmp(st, "fencing") == 0) {
+		if (*reason)
+			snprintf(buf, size, "waits for %s to be fenced; it failed: %s", dash(r->from),
+				 reason);
+		else
+			snprintf(buf, size, "waits for %s to be fenced (lost %s ago)", dash(r->from),
+				 took);
+	} else if (strcmp(st, "waiting") == 0) {
+		snprintf(buf, size, "%s", *reason ? reason : "waiting");
+	} else if (strcmp(st, "planned") == 0) {
+		snprintf(buf, size, "starts on %s next", dash(r->to));
+	} else if (strcmp(st, "starting") == 0) {
+		snprintf(buf, size, "restarting on %s for %s", dash(r->to), took);
+	} else if (strcmp(st, "preempting") == 0) {
+		snprintf(buf, size, "stopped on %s to make room for '%s'", dash(r->to),
+			 r->for_vm && *r->for_vm ? r->for_vm : "?");
+	} else {
+		snprintf(buf, size, "%s", *reason ? reason : st);
+	}
+}
+
+/*
+ * Recovery: a lost node's VMs and preempted ones, what is done for each and
+ * why it waits (fencing, room, the per-node throttle), high priority first.
+ */
+static void build_recoveries(struct section *s, const struct top_input *in)
+{
+	static const char *const base_headers[] = {"RECOVERIES", "STATE", "FROM", "PRIO", "WHY"};
+	static const int limit[] = {20, 10, 16, 6, 0};
+	const Drover__QueueReply *q = in->queue;
+	const char *headers[ARRAY_SIZE(base_headers)];
+	char title[32];
+	struct vtab t;
+	int w[ARRAY_SIZE(base_headers)];
+
+	if (!q || !q->n_recoveries)
+		return;
+	memcpy(headers, base_headers, sizeof(headers));
+	snprintf(title, sizeof(title), "RECOVERIES %zu", q->n_recoveries);
+	headers[0] = title;
+	vtab_init(&t, ARRAY_SIZE(headers), limit, headers);
+	for (size_t i = 0; i < q->n_recoveries; i++) {
+		const Drover__RecoveryView *r = q->recoveries[i];
+		char why[512];
+
+		queue_view_recovery_why(r, (uint64_t)in->now * 1000u, why, sizeof(why));
+		vtab_add(&t, (const char *const[]){r->vm, dash(r->state), dash(r->from),
+						   dash(r->priority), why});
+	}
+	vtab_widths(&t, w);
+	section_from_vtab(s, &t, w);
+	vtab_free(&t);
+}
+
+/*
+ * Starts and stops under way that recovery does not show: operators' starts
+ * and stops, second copies' destroys (and a failover's restarts and
+ * preemptions when droverd sends no recoveries).
+ */
 static void build_operations(struct section *s, const struct top_input *in)
 {
 	static const char *const base_headers[] = {"OPERATIONS", "OP", "ROUTE", "FOR"};
@@ -1005,7 +1119,7 @@ static void build_operations(struct section *s, const struct top_input *in)
 	size_t n = 0;
 
 	for (size_t i = 0; q && i < q->n_jobs; i++)
-		n += is_state(q->jobs[i], "running") && !is_migration(q->jobs[i]->kind);
+		n += is_ours(q->jobs[i], q);
 	if (!n)
 		return;
 	memcpy(headers, base_headers, sizeof(headers));
@@ -1017,7 +1131,7 @@ static void build_operations(struct section *s, const struct top_input *in)
 		char rt[160], took[OUTPUT_UNIT_MAX];
 		uint64_t now_ms = (uint64_t)in->now * 1000u;
 
-		if (!is_state(j, "running") || is_migration(j->kind))
+		if (!is_ours(j, q))
 			continue;
 		route(j, rt, sizeof(rt));
 		if (j->started_ms && now_ms > j->started_ms)
@@ -1200,6 +1314,7 @@ enum {
 	SEC_NODES,
 	SEC_NETWORKS,
 	SEC_RUNNING,
+	SEC_RECOVERIES,
 	SEC_OPERATIONS,
 	SEC_QUEUED,
 	SEC_IDLE,
@@ -1211,11 +1326,13 @@ enum {
 static void share_lines(struct section *sec, size_t avail)
 {
 	static const size_t weight[N_SECTIONS] = {
-	    [SEC_NODES] = 4,  [SEC_NETWORKS] = 3, [SEC_RUNNING] = 6, [SEC_OPERATIONS] = 5,
-	    [SEC_QUEUED] = 2, [SEC_IDLE] = 6,     [SEC_DEGRADED] = 2, [SEC_HISTORY] = 1,
+	    [SEC_NODES] = 4,  [SEC_NETWORKS] = 3, [SEC_RUNNING] = 6, [SEC_RECOVERIES] = 5,
+	    [SEC_OPERATIONS] = 5, [SEC_QUEUED] = 2, [SEC_IDLE] = 6, [SEC_DEGRADED] = 2,
+	    [SEC_HISTORY] = 1,
 	};
-	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_DEGRADED, SEC_QUEUED,
-					 SEC_IDLE,    SEC_NODES,    SEC_RUNNING,  SEC_OPERATIONS};
+	static const int drop_order[] = {SEC_HISTORY, SEC_NETWORKS, SEC_DEGRADED,   SEC_QUEUED,
+					 SEC_IDLE,    SEC_NODES,    SEC_RUNNING,    SEC_OPERATIONS,
+					 SEC_RECOVERIES};
 	size_t need = 0;
 
 	for (int i = 0; i < N_SECTIONS; i++) {
@@ -1263,9 +1380,11 @@ int queue_view_top_render(const struct top_input *in, int width, int height, str
 	build_nodes(&sec[SEC_NODES], in, width);
 	build_networks(&sec[SEC_NETWORKS], in);
 	build_running(&sec[SEC_RUNNING], in, width);
+	build_recoveries(&sec[SEC_RECOVERIES], in);
 	build_operations(&sec[SEC_OPERATIONS], in);
 	build_queued(&sec[SEC_QUEUED], in);
-	if (in->queue && !sec[SEC_RUNNING].n && !sec[SEC_QUEUED].n && !sec[SEC_OPERATIONS].n)
+	if (in->queue && !sec[SEC_RUNNING].n && !sec[SEC_QUEUED].n && !sec[SEC_OPERATIONS].n &&
+	    !sec[SEC_RECOVERIES].n)
 		section_add(&sec[SEC_IDLE], xstrdup("No migrations running or queued."),
 			    TOP_LINE_PLAIN, false);
 	build_degraded(&sec[SEC_DEGRADED], in);

@@ -37,6 +37,14 @@
  * under its job, then the limits in one line.
  */
 struct json_object *queue_view_job_json(const Drover__JobView *j);
+/*
+ * The JSON of `drover queue` also has "recoveries": [{"vm", "state",
+ * "priority", "from", "to", "since_ms", "for_vm", "reason"}] (RecoveryView;
+ * empty strings and 0 as null), which `drover top` shows as RECOVERIES.
+ * queue_view_recovery_why(): the WHY cell of one, in words.
+ */
+void queue_view_recovery_why(const Drover__RecoveryView *r, uint64_t now_ms, char *buf,
+			     size_t size);
 struct json_object *queue_view_queue_json(const Drover__QueueReply *q);
 int queue_view_queue_text(const Drover__QueueReply *q, FILE *f);
 

@@ -75,6 +75,8 @@
 #define CPG_GROUP_MAX 127u /* CPG_MAX_NAME_LENGTH (128) less the NUL */
 /* Limits and caps: a bound against typos; no host runs 1000 migrations at once. */
 #define MIG_LIMIT_MAX 1000u
+/* [node] memory settings: up to 16 TiB, beyond any host drover runs on today. */
+#define CONFIG_MAX_NODE_MIB (16u * 1024 * 1024)
 #define NETWORK_PREFIX "network "
 #define VF_POOL_PREFIX "vf_pool "
 /* An IPsec offload capacity beyond any NIC's; a bound against typos. */
@@ -114,7 +116,7 @@ static void reset_policy_list(struct drover_config *c, const struct key *k);
 
 /* [network NAME] sections are handled apart from these (see network_header()). */
 static const char *const sections[] = {"daemon", "agent", "cluster", "migration", "fence",
-					"failover", "alerts", "metrics", "security", "node"};
+					"failover", "node", "alerts", "metrics", "security"};
 
 static int set_fence_mode(struct drover_config *c, const struct key *k, const char *value);
 static int set_alert_paths(struct drover_config *c, const struct key *k, const char *value);
@@ -395,6 +397,22 @@ static const struct key keys[] = {
 		.offset = offsetof(struct drover_config, failover_max_starts),
 	},
 	{
+		.section = "node",
+		.name = "vm_memory_mib",
+		.set = set_u32,
+		.min = 0,
+		.max = CONFIG_MAX_NODE_MIB,
+		.offset = offsetof(struct drover_config, node_vm_memory_mib),
+	},
+	{
+		.section = "node",
+		.name = "reserved_memory_mib",
+		.set = set_u32,
+		.min = 0,
+		.max = CONFIG_MAX_NODE_MIB,
+		.offset = offsetof(struct drover_config, node_reserved_mib),
+	},
+	{
 		.section = "alerts",
 		.name = "path",
 		.set = set_alert_paths,
@@ -506,6 +524,15 @@ struct parser {
 	unsigned pool_dev_line[CONFIG_MAX_VF_POOLS][CONFIG_MAX_VF_DEVICES];
 };
 
+uint64_t config_vm_memory_mib(const struct drover_config *c, uint64_t reported_mib)
+{
+	uint64_t mib = reported_mib > c->node_reserved_mib ? reported_mib - c->node_reserved_mib : 0;
+
+	if (c->node_vm_memory_mib && mib > c->node_vm_memory_mib)
+		mib = c->node_vm_memory_mib;
+	return mib;
+}
+
 void config_defaults(struct drover_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -541,6 +568,8 @@ void config_defaults(struct drover_config *c)
 	c->watchdog_margin_ms = 5000;
 	c->watchdog_device[0] = '\0';
 	c->failover_max_starts = 4;
+	c->node_vm_memory_mib = 0;
+	c->node_reserved_mib = 0;
 	c->alert_timeout_ms = 30000;
 	c->n_networks = 0;
 	c->migration_tls = false;
@@ -1608,6 +1637,12 @@ void config_print(FILE *f, const struct drover_config *c)
 		"[failover]\n"
 		"max_starts = %u\n",
 		(unsigned)c->failover_max_starts);
+	fprintf(f,
+		"\n"
+		"[node]\n"
+		"vm_memory_mib = %u\n"
+		"reserved_memory_mib = %u\n",
+		(unsigned)c->node_vm_memory_mib, (unsigned)c->node_reserved_mib);
 	fprintf(f, "\n[alerts]\n");
 	if (c->n_alerts) {
 		fprintf(f, "path =");

@@ -120,6 +120,9 @@ struct drover_config {
 	char watchdog_device[256];    /* watchdog_device = "" (e.g. /dev/watchdog): fed by the agent */
 	/* [failover] */
 	uint32_t failover_max_starts; /* max_starts = 4 (1..64): restarts under way per node */
+	/* [node]: this host's own settings (each node reads its own drover.conf) */
+	uint32_t node_vm_memory_mib;  /* vm_memory_mib = 0 (0: all; else at most this much) for VMs */
+	uint32_t node_reserved_mib;   /* reserved_memory_mib = 0: kept from VMs for the host itself */
 	/* [alerts]: programs run on events (docs/OPERATIONS.md#alerts) */
 	size_t n_alerts;
 	char alert_paths[CONFIG_MAX_ALERTS][256]; /* path = PROG [PROG...]: absolute, none by default */
@@ -209,6 +212,14 @@ struct sockaddr_storage;
  * -EINVAL otherwise; *ret and *ret_len written only on success.
  */
 int config_listen_parse(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
+
+/*
+ * The memory (MiB) drover may place VMs into on this node, given what the
+ * hypervisor reports: the report less [node] reserved_memory_mib (never
+ * below 0), and at most [node] vm_memory_mib when that is set. A node that
+ * reports nothing (0) stays 0: unknown capacity takes nothing.
+ */
+uint64_t config_vm_memory_mib(const struct drover_config *c, uint64_t reported_mib);
 
 /* Print the effective configuration as a valid drover.conf. */
 void config_print(FILE *f, const struct drover_config *c);

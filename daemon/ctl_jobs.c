@@ -19,6 +19,8 @@
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
+#include "names.h"
+#include "recover_view.h"
 #include "util.h"
 
 #define PLAN_MAX_WAVES 256
@@ -314,6 +316,9 @@ static void reply_queue(struct droverd *d, qb_ipcs_connection_t *c)
 	Drover__JobView *jv = xcalloc(n ? n : 1, sizeof(*jv));
 	Drover__JobView **jvp = xcalloc(n ? n : 1, sizeof(*jvp));
 	size_t n_nets;
+	struct rec_row *rows = NULL;
+	Drover__RecoveryView *rv = NULL, **rvp = NULL;
+	int n_rows;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
@@ -366,10 +371,34 @@ static void reply_queue(struct droverd *d, qb_ipcs_connection_t *c)
 	}
 	q.n_nodes = d->n_nodes;
 	q.nodes = nsp;
+	n_rows = failover_rows(d, &rows);
+	if (n_rows > 0) {
+		rv = xcalloc((size_t)n_rows, sizeof(*rv));
+		rvp = xcalloc((size_t)n_rows, sizeof(*rvp));
+		for (int i = 0; i < n_rows; i++) {
+			const struct rec_row *w = &rows[i];
+
+			drover__recovery_view__init(&rv[i]);
+			rvp[i] = &rv[i];
+			rv[i].vm = (char *)w->vm;
+			rv[i].state = (char *)rec_row_state_name(w->state);
+			rv[i].priority = (char *)vm_priority_name(w->priority);
+			rv[i].from = (char *)(w->from ? nname(d, w->from, &p) : "");
+			rv[i].to = (char *)(w->to ? nname(d, w->to, &p) : "");
+			rv[i].since_ms = w->since_ms;
+			rv[i].for_vm = (char *)w->for_vm;
+			rv[i].reason = (char *)w->reason;
+		}
+		q.n_recoveries = (size_t)n_rows;
+		q.recoveries = rvp;
+	}
 	resp.exit_code = DROVER_EXIT_OK;
 	resp.queue = &q;
 	ctl_send_response(c, &resp);
 	pool_free(&p);
+	free(rows);
+	free(rv);
+	free(rvp);
 	free(jobs);
 	free(fin);
 	free(jv);

@@ -30,6 +30,7 @@
 #include "ipc_owner.h"
 #include "log.h"
 #include "names.h"
+#include "recover_view.h"
 #include "util.h"
 #include "vmpolicy.h"
 #include "vmxml.h"
@@ -231,6 +232,8 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 				ns[i].fence_device = (char *)nc->fence_device;
 				ns[i].recovering = failover_recovering(d, k->id);
 				ns[i].self_fence_left_ms = failover_self_fence_left(d, k->id);
+				ns[i].fence_lost_ms = nc->lost_ms;
+				ns[i].fence_fenced_ms = nc->fenced_ms;
 			}
 			if (k->id == d->local_id) {
 				ns[i].lease_left_ms = failover_lease_left(d);
@@ -713,6 +716,8 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	_cleanup_free_ char(*obuf)[32] = xcalloc(n, sizeof(*obuf));
 	_cleanup_free_ char(*vbuf)[32] = xcalloc(n, sizeof(*vbuf));
 	_cleanup_free_ char(*dbuf)[DROVER_REASON_MAX + 16] = xcalloc(n, sizeof(*dbuf));
+	_cleanup_free_ struct rec_row *rows = NULL;
+	int n_rows = failover_rows(d, &rows);
 
 	for (size_t i = 0; i < n; i++) {
 		const struct vm_cfg *v = &d->state.vms[i];
@@ -765,6 +770,11 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 					 v->priority != DROVER__VM_PRIORITY__VM_PRIORITY_NONE)) {
 				vs[i].state = (char *)"recovering";
 				vs[i].reason = (char *)v->want_reason;
+				/* Why it has not started yet, when recovery says (core/recover_view.h). */
+				for (int k = 0; k < n_rows; k++)
+					if (rows[k].state == REC_ROW_WAITING && rows[k].reason[0] &&
+					    !strcmp(rows[k].vm, v->name))
+						vs[i].reason = rows[k].reason;
 			} else if (v->want == DROVER__VM_WANT__VM_WANT_PREEMPTED) {
 				vs[i].state = (char *)"preempted";
 				vs[i].reason = (char *)v->want_reason;

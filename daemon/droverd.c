@@ -774,7 +774,21 @@ static void send_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 void droverd_on_local_inventory(struct droverd *d, const Drover__AgentInventory *inv,
 				const char *why)
 {
-	send_inventory(d, inv, why);
+	Drover__AgentInventory own;
+
+	if (!inv) {
+		send_inventory(d, NULL, why);
+		vf_exec_announce(d);
+		return;
+	}
+	/*
+	 * The capacity every node places by is what this node's own [node]
+	 * settings leave of the hypervisor's report: it travels in the
+	 * replicated inventory, so that all coordinators see the same figure.
+	 */
+	own = *inv;
+	own.memory_mib = config_vm_memory_mib(&d->cfg, inv->memory_mib);
+	send_inventory(d, &own, why);
 	/* Also a retry of an announcement an exchange or a lost quorum ate. */
 	vf_exec_announce(d);
 }

@@ -450,6 +450,12 @@ bool failover_self_fenced(const struct droverd *d);
 void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m);
 /* Our agent's inventory goes out through here: what self-fencing destroyed is reported crashed. */
 void failover_local_inventory(struct droverd *d, Drover__AgentInventory *inv);
+struct rec_row;
+/*
+ * What recovery does and why VMs wait (core/recover_view.h), as this node
+ * sees it, for `drover top` and `drover queue`: *ret allocated; the count or -errno.
+ */
+int failover_rows(const struct droverd *d, struct rec_row **ret);
 
 /* metrics.c: [metrics] listen, the Prometheus endpoint (served by metrics_http.c's thread). */
 void metrics_start(struct droverd *d);

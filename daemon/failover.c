@@ -34,6 +34,7 @@
 #include "log.h"
 #include "recover.h"
 #include "selffence.h"
+#include "recover_view.h"
 #include "util.h"
 
 #define TICK_MS 500u
@@ -617,16 +618,12 @@ static void send_placed(struct droverd *d, const struct rec_action *a)
 		vm_actions_mark_undelivered(d, a->vm);
 }
 
-static void recover_round(struct droverd *d)
+/* One round of recover_decide() on this node's state and inventories. */
+static int decide_round(const struct droverd *d, struct rec_action *acts, size_t max)
 {
 	struct rec_node nodes[DROVER_MAX_NODES];
 	struct rec_view v;
-	char b[NODE_NAME_MAX];
-	int n;
 
-	/* The queue's or a VM request's decision in flight: decide on a view that shows it. */
-	if (d->coord_wait_seq || d->n_undelivered)
-		return;
 	memset(&v, 0, sizeof(v));
 	build_nodes(d, nodes, &v.n_nodes);
 	v.state = &d->state;
@@ -634,7 +631,33 @@ static void recover_round(struct droverd *d)
 	v.locate = view_locate;
 	v.locate_ctx = d;
 	v.max_starts = d->cfg.failover_max_starts;
-	n = recover_decide(&v, d->fo->acts, MAX_ROUND_ACTIONS);
+	return recover_decide(&v, acts, max);
+}
+
+int failover_rows(const struct droverd *d, struct rec_row **ret)
+{
+	/*
+	 * Any member decides the round as the coordinator would, on the same
+	 * replicated state and inventories, only to say why VMs wait; it acts
+	 * on nothing (recover_round() is the coordinator's).
+	 */
+	struct rec_action *acts = xcalloc(MAX_ROUND_ACTIONS, sizeof(*acts));
+	int n = decide_round(d, acts, MAX_ROUND_ACTIONS);
+	int r = recover_rows(&d->state, acts, n > 0 ? (size_t)n : 0, ret);
+
+	free(acts);
+	return r;
+}
+
+static void recover_round(struct droverd *d)
+{
+	char b[NODE_NAME_MAX];
+	int n;
+
+	/* The queue's or a VM request's decision in flight: decide on a view that shows it. */
+	if (d->coord_wait_seq || d->n_undelivered)
+		return;
+	n = decide_round(d, d->fo->acts, MAX_ROUND_ACTIONS);
 	for (int i = 0; i < n; i++) {
 		const struct rec_action *a = &d->fo->acts[i];
 

@@ -108,6 +108,8 @@ static void assert_config_equal(const struct drover_config *a, const struct drov
 	assert_int_equal(a->watchdog_margin_ms, b->watchdog_margin_ms);
 	assert_string_equal(a->watchdog_device, b->watchdog_device);
 	assert_int_equal(a->failover_max_starts, b->failover_max_starts);
+	assert_int_equal(a->node_vm_memory_mib, b->node_vm_memory_mib);
+	assert_int_equal(a->node_reserved_mib, b->node_reserved_mib);
 	assert_int_equal(a->migration_tls, b->migration_tls);
 	assert_int_equal(a->security.allow_qemu_passthrough, b->security.allow_qemu_passthrough);
 	assert_int_equal(a->security.allow_host_devices, b->security.allow_host_devices);
@@ -1004,6 +1006,55 @@ static void test_fence_section(void **unused)
 	assert_non_null(strstr(err, "absolute"));
 }
 
+/*
+ * [node] vm_memory_mib and reserved_memory_mib: the capacity this node offers
+ * VMs, with file:line errors, printed and read back; the rule that combines
+ * them with the hypervisor's report.
+ */
+static void test_node_memory(void **unused)
+{
+	struct drover_config c, back;
+
+	(void)unused;
+	config_defaults(&c);
+	assert_int_equal(c.node_vm_memory_mib, 0);
+	assert_int_equal(c.node_reserved_mib, 0);
+	/* Unset: the hypervisor's report as is; unknown (0) stays unknown. */
+	assert_int_equal(config_vm_memory_mib(&c, 24000), 24000);
+	assert_int_equal(config_vm_memory_mib(&c, 0), 0);
+
+	assert_int_equal(load_text("[node]\nvm_memory_mib = 192\n", &c), 0);
+	assert_int_equal(c.node_vm_memory_mib, 192);
+	assert_int_equal(config_vm_memory_mib(&c, 24000), 192);
+	/* Never more than the host has. */
+	assert_int_equal(config_vm_memory_mib(&c, 100), 100);
+	assert_int_equal(config_vm_memory_mib(&c, 0), 0);
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+
+	assert_int_equal(load_text("[node]\nreserved_memory_mib = 2048\n", &c), 0);
+	assert_int_equal(config_vm_memory_mib(&c, 24000), 21952);
+	assert_int_equal(config_vm_memory_mib(&c, 2048), 0);
+	assert_int_equal(config_vm_memory_mib(&c, 1000), 0);
+
+	/* Both: the reserve comes off first, then the cap. */
+	assert_int_equal(load_text("[node]\nvm_memory_mib = 4096\nreserved_memory_mib = 1024\n", &c), 0);
+	assert_int_equal(config_vm_memory_mib(&c, 24000), 4096);
+	assert_int_equal(config_vm_memory_mib(&c, 4608), 3584);
+	print_and_load(&c, &back);
+	assert_config_equal(&c, &back);
+
+	expect_error("[node]\nvm_memory_mib = 1G\n", -EINVAL, 2,
+		     "bad value '1G' for vm_memory_mib: expected an integer 0..16777216");
+	expect_error("\n[node]\nreserved_memory_mib = -1\n", -EINVAL, 3,
+		     "bad value '-1' for reserved_memory_mib: expected an integer 0..16777216");
+	expect_error("[node]\nvm_memory_mib = 16777217\n", -EINVAL, 2,
+		     "bad value '16777217' for vm_memory_mib: expected an integer 0..16777216");
+	expect_error("[node]\nmemory_mib = 5\n", -EINVAL, 2, "unknown key 'memory_mib' in [node]");
+	expect_error("[node]\nvm_memory_mib = 5\nvm_memory_mib = 6\n", -EINVAL, 3,
+		     "duplicate key 'vm_memory_mib' in [node] (first set on line 2)");
+}
+
 /* [alerts] programs and [metrics] listen: absolute paths, numeric addresses, printed and read back. */
 static void test_alerts_and_metrics(void **unused)
 {
@@ -1431,6 +1482,7 @@ int main(void)
 		cmocka_unit_test(test_no_problem),
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_man_page_has_every_key),
+		cmocka_unit_test(test_node_memory),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -743,7 +743,23 @@ static void test_status(void **state)
 	assert_string_equal(json_object_get_string(idx(get(n, "drain_failures"), 1)),
 			    "web7: no usable network");
 	expect_str(idx(get(o, "networks"), 1), "name", "mig-b");
+	expect_null(get(n, "fence"), "lost_ms");
+	expect_null(get(n, "fence"), "fenced_ms");
 	json_object_put(o);
+
+	/* A lost node, fenced: when each happened (bench/failover reads them). */
+	nstat[2].fence = DROVER__FENCE_STATE__FENCE_STATE_FENCED;
+	nstat[2].fence_device = "device1 (fence-lab)";
+	nstat[2].fence_lost_ms = 1700000000000ull;
+	nstat[2].fence_fenced_ms = 1700000000750ull;
+	o = roundtrip(output_status_json(&status));
+	n = get(idx(get(o, "nodes"), 2), "fence");
+	expect_str(n, "state", "fenced");
+	expect_int(n, "lost_ms", 1700000000000ll);
+	expect_int(n, "fenced_ms", 1700000000750ll);
+	json_object_put(o);
+	nstat[2].fence = DROVER__FENCE_STATE__FENCE_STATE_NONE;
+	nstat[2].fence_device = "";
 
 	/* Nothing moving, no networks: no extra sections. */
 	for (int i = 0; i < 3; i++) {
@@ -883,12 +899,112 @@ static void test_operations_beside_migrations(void **state)
 	t = render(history_text, &history);
 	assert_contains(t, "restart  old1  n3    n2  -      ok");
 	assert_contains(t, "    failover: n3 fenced at ");
+	assert_contains(t, ", restart began at ");
 	assert_contains(t, ", running again 2.3s later\n");
 	free(t);
 	o = roundtrip(queue_view_history_json(&history));
 	expect_str(idx(get(o, "history"), 1), "kind", "start");
 	expect_int(idx(get(o, "history"), 1), "fenced_ms", (long long)hist[1].fenced_ms);
 	expect_null(idx(get(o, "history"), 0), "fenced_ms");
+	json_object_put(o);
+}
+
+/* Recoveries beside migrations: each with what is done and why it waits; JSON too. */
+static void test_top_recoveries(void **state)
+{
+	static Drover__RecoveryView rec[5];
+	static Drover__RecoveryView *recp[5];
+	static const struct {
+		const char *vm, *st, *prio, *from, *to, *for_vm, *reason;
+		uint64_t ago_ms;
+	} R[] = {
+	    {"vm2", "starting", "high", "n2", "n1", "", "", 1500},
+	    {"vm7", "fencing", "high", "n3", "", "", "", 1500},
+	    {"vm8", "fencing", "medium", "n3", "", "", "exit 1", 1500},
+	    {"vm1", "preempting", "low", "", "n1", "vm2", "", 0},
+	    {"vm5", "waiting", "low", "n2", "", "", "waiting for preempted VMs to stop", 0},
+	};
+	struct top_input in = {.status = &status, .queue = &queue, .history = &history,
+			       .now = 1700000000};
+	struct top_frame f;
+	struct json_object *o, *r;
+	Drover__JobView *j;
+	char *t, why[256];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(R); i++) {
+		drover__recovery_view__init(&rec[i]);
+		recp[i] = &rec[i];
+		rec[i].vm = (char *)R[i].vm;
+		rec[i].state = (char *)R[i].st;
+		rec[i].priority = (char *)R[i].prio;
+		rec[i].from = (char *)R[i].from;
+		rec[i].to = (char *)R[i].to;
+		rec[i].for_vm = (char *)R[i].for_vm;
+		rec[i].reason = (char *)R[i].reason;
+		rec[i].since_ms = R[i].ago_ms ? 1700000000000ull - R[i].ago_ms : 0;
+	}
+	queue.n_recoveries = ARRAY_SIZE(R);
+	queue.recoveries = recp;
+	/* vm2's restart is a running job too; an operator's stop is not recovery's. */
+	j = add_job("vm2", "running");
+	j->kind = "start";
+	j->origin = "recovery";
+	j->from = "n2";
+	j->to = "n1";
+	j = add_job("batch", "running");
+	j->kind = "stop";
+	j->origin = "operator";
+	j->from = "n2";
+
+	queue_view_recovery_why(&rec[1], 1700000000000ull, why, sizeof(why));
+	assert_string_equal(why, "waits for n3 to be fenced (lost 1.5s ago)");
+	queue_view_recovery_why(&rec[2], 1700000000000ull, why, sizeof(why));
+	assert_string_equal(why, "waits for n3 to be fenced; it failed: exit 1");
+
+	assert_int_equal(queue_view_top_render(&in, 100, 30, &f), 0);
+	check_frame(&f, 100, 30);
+	t = frame_text(&f);
+	assert_contains(t, "RECOVERIES 5  STATE       FROM  PRIO    WHY\n");
+	assert_contains(t, "vm2           starting    n2    high    restarting on n1 for 1.5s\n");
+	assert_contains(t, "vm8           fencing     n3    medium  waits for n3 to be fenced; it failed: exit 1\n");
+	assert_contains(t, "vm1           preempting  -     low     stopped on n1 to make room for 'vm2'\n");
+	assert_contains(t, "vm5           waiting     n2    low     waiting for preempted VMs to stop\n");
+	/* vm2 shows once, under RECOVERIES; OPERATIONS keeps the operator's stop. */
+	assert_contains(t, "OPERATIONS 1  OP");
+	assert_contains(t, "batch");
+	assert_null(strstr(strstr(t, "OPERATIONS"), "vm2"));
+	free(t);
+	queue_view_top_frame_clear(&f);
+
+	o = roundtrip(queue_view_queue_json(&queue));
+	assert_int_equal(json_object_array_length(get(o, "recoveries")), 5);
+	r = idx(get(o, "recoveries"), 0);
+	expect_str(r, "vm", "vm2");
+	expect_str(r, "state", "starting");
+	expect_str(r, "priority", "high");
+	expect_str(r, "from", "n2");
+	expect_str(r, "to", "n1");
+	expect_int(r, "since_ms", 1700000000000ll - 1500);
+	expect_null(r, "for_vm");
+	expect_null(r, "reason");
+	r = idx(get(o, "recoveries"), 3);
+	expect_null(r, "from");
+	expect_null(r, "since_ms");
+	expect_str(r, "for_vm", "vm2");
+	expect_str(idx(get(o, "recoveries"), 4), "reason", "waiting for preempted VMs to stop");
+	json_object_put(o);
+
+	/* Nothing to recover: no section, and the JSON has an empty list. */
+	queue.n_recoveries = 0;
+	assert_int_equal(queue_view_top_render(&in, 100, 30, &f), 0);
+	t = frame_text(&f);
+	assert_null(strstr(t, "RECOVERIES"));
+	assert_contains(t, "OPERATIONS 2  OP");
+	free(t);
+	queue_view_top_frame_clear(&f);
+	o = roundtrip(queue_view_queue_json(&queue));
+	assert_int_equal(json_object_array_length(get(o, "recoveries")), 0);
 	json_object_put(o);
 }
 
@@ -1086,6 +1202,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_status, setup_small),
 	    cmocka_unit_test_setup(test_top_small, setup_small),
 	    cmocka_unit_test_setup(test_operations_beside_migrations, setup_small),
+	    cmocka_unit_test_setup(test_top_recoveries, setup_small),
 	    cmocka_unit_test_setup(test_top_80x24_cut, setup_small),
 	    cmocka_unit_test_setup(test_top_names, setup_small),
 	    cmocka_unit_test_setup(test_top_without_daemon, setup_small),

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "recover.h"
+#include "recover_view.h"
 
 #define HIGH DROVER__VM_PRIORITY__VM_PRIORITY_HIGH
 #define MEDIUM DROVER__VM_PRIORITY__VM_PRIORITY_MEDIUM
@@ -574,6 +575,92 @@ static void test_fence_messages_checked(void **unused)
 	state_free(&f.s);
 }
 
+/* The rows `drover top` shows: fencing, then planned, under way and waiting, by priority. */
+static void test_recovery_rows(void **unused)
+{
+	struct fixture f;
+	struct rec_row *rows;
+	struct rec_action pre = { .kind = REC_PREEMPT, .vm = "vm3", .node = 1, .for_vm = "big" };
+	int n;
+
+	(void)unused;
+	setup(&f, 1024);
+	f.nodes[2].usable = false; /* only n1 takes VMs: room for two of n2's three */
+	lose_n2(&f);
+	/* Not fenced yet: every VM of n2 waits for the fence, high first. */
+	decide(&f);
+	n = recover_rows(&f.s, f.out, (size_t)f.n, &rows);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0].vm, "vm2");
+	assert_string_equal(rows[1].vm, "vm3");
+	assert_string_equal(rows[2].vm, "vm1");
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(rows[i].state, REC_ROW_FENCING);
+		assert_int_equal(rows[i].from, 2);
+		assert_int_equal(rows[i].since_ms, 1000);
+		assert_string_equal(rows[i].reason, "");
+	}
+	free(rows);
+	/* A failed fence: its error is the reason. */
+	assert_int_equal(fence_result(&f.s, 2, false, false), 1);
+	n = recover_rows(&f.s, NULL, 0, &rows);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0].reason, "exit 1");
+	assert_string_equal(rec_row_state_name(rows[0].state), "fencing");
+	free(rows);
+	/* Fenced: vm2 and vm3 start on n1, vm1 waits for room (nothing lower to preempt). */
+	fenced_n2(&f);
+	decide(&f);
+	n = recover_rows(&f.s, f.out, (size_t)f.n, &rows);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0].vm, "vm2");
+	assert_int_equal(rows[0].state, REC_ROW_PLANNED);
+	assert_int_equal(rows[0].to, 1);
+	assert_int_equal(rows[0].from, 2);
+	assert_int_equal(rows[1].state, REC_ROW_PLANNED);
+	assert_string_equal(rows[2].vm, "vm1");
+	assert_int_equal(rows[2].state, REC_ROW_WAITING);
+	assert_int_equal(rows[2].from, 2);
+	assert_non_null(strstr(rows[2].reason, "no usable node has 512 MiB free"));
+	free(rows);
+	/* vm2's restart under way on n1: starting, the others unchanged. */
+	assert_int_equal(op(&f.s, 1, DROVER__VM_ACTION_KIND__VM_ACTION_START, "vm2", 1,
+			    DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY, NULL), 1);
+	decide(&f);
+	assert_null(find(&f, REC_START, "vm2"));
+	n = recover_rows(&f.s, f.out, (size_t)f.n, &rows);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0].vm, "vm2");
+	assert_int_equal(rows[0].state, REC_ROW_STARTING);
+	assert_string_equal(rec_row_state_name(rows[0].state), "starting");
+	assert_int_equal(rows[0].to, 1);
+	assert_int_equal(rows[0].from, 2);
+	assert_int_equal(rows[1].state, REC_ROW_PLANNED);
+	assert_int_equal(rows[2].state, REC_ROW_WAITING);
+	free(rows);
+	/* Done: a VM running again has no row. */
+	runs("vm2", 1);
+	assert_int_equal(op_end(&f.s, 1, true, NULL), 1);
+	load_from_truth(&f);
+	decide(&f);
+	n = recover_rows(&f.s, f.out, (size_t)f.n, &rows);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].vm, "vm3");
+	free(rows);
+	/* A planned preemption names the VM it makes room for; other actions make no row. */
+	n = recover_rows(&f.s, &pre, 1, &rows);
+	assert_int_equal(n, 1);
+	assert_int_equal(rows[0].state, REC_ROW_PREEMPTING);
+	assert_string_equal(rows[0].for_vm, "big");
+	assert_int_equal(rows[0].to, 1);
+	free(rows);
+	pre.kind = REC_PLACE;
+	assert_int_equal(recover_rows(&f.s, &pre, 1, &rows), 0);
+	assert_null(rows);
+	assert_int_equal(recover_rows(NULL, NULL, 0, &rows), -EINVAL);
+	state_free(&f.s);
+}
+
 static void test_state_round_trip_keeps_failover_fields(void **unused)
 {
 	struct fixture f;
@@ -611,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_stopped_by_its_guest_stays_stopped),
 		cmocka_unit_test(test_fence_messages_checked),
 		cmocka_unit_test(test_state_round_trip_keeps_failover_fields),
+		cmocka_unit_test(test_recovery_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
