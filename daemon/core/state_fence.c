@@ -148,8 +148,13 @@ static int apply_placed(struct cluster_state *s, const Drover__VmPlaced *m)
 {
 	struct vm_cfg *v;
 
+	/*
+	 * An owner only for a VM that runs; running without an owner is a VM
+	 * that wants to run and runs nowhere (it crashed, or its host
+	 * self-fenced): recovery restarts it, as after a fence.
+	 */
 	if (!m || !m->vm || !want_valid(m->want) ||
-	    (m->want == DROVER__VM_WANT__VM_WANT_RUNNING) != (m->owner != 0))
+	    (m->owner != 0 && m->want != DROVER__VM_WANT__VM_WANT_RUNNING))
 		return -EINVAL;
 	if (!(v = vm_mut(s, m->vm)))
 		return -ENOENT;

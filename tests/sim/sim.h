@@ -184,6 +184,14 @@ struct host {
 	/* fence watchdog: its agent's lease (agent/lease.c); 0: not armed (powered off) */
 	uint64_t lease_expires;
 	bool self_fenced;
+	/*
+	 * The guests its self-fencing destroyed: its droverd reports them
+	 * crashed until they run again or another node owns them
+	 * (failover_local_inventory()), so that they are restarted, not
+	 * taken for stopped by an operator.
+	 */
+	size_t n_destroyed;
+	uint16_t destroyed[MAX_VMS];
 };
 
 struct bus_msg {

@@ -32,16 +32,39 @@ void replica_send_inventory(struct replica *r)
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__NodeInventory m = DROVER__NODE_INVENTORY__INIT;
 	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
-	_cleanup_free_ Drover__AgentDomain *doms = xcalloc(h->n_running + 1, sizeof(*doms));
-	_cleanup_free_ Drover__AgentDomain **ptrs = xcalloc(h->n_running + 1, sizeof(*ptrs));
+	_cleanup_free_ Drover__AgentDomain *doms =
+		xcalloc(h->n_running + h->n_destroyed + 1, sizeof(*doms));
+	_cleanup_free_ Drover__AgentDomain **ptrs =
+		xcalloc(h->n_running + h->n_destroyed + 1, sizeof(*ptrs));
+	size_t n = 0;
 
 	for (size_t i = 0; i < h->n_running; i++) {
-		drover__agent_domain__init(&doms[i]);
-		doms[i].name = S.vms[h->running[i]].name;
-		doms[i].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING;
-		ptrs[i] = &doms[i];
+		drover__agent_domain__init(&doms[n]);
+		doms[n].name = S.vms[h->running[i]].name;
+		doms[n].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING;
+		ptrs[n] = &doms[n];
+		n++;
 	}
-	inv.n_domains = h->n_running;
+	/* failover_local_inventory(): what self-fencing destroyed is reported crashed. */
+	for (size_t k = 0; k < h->n_destroyed;) {
+		const char *vm = S.vms[h->destroyed[k]].name;
+		const struct vm_cfg *v = state_vm_find(&r->state, vm);
+		bool runs = false;
+
+		for (size_t i = 0; i < h->n_running; i++)
+			runs |= h->running[i] == h->destroyed[k];
+		if (!v || runs || (v->owner && v->owner != r->id)) {
+			h->destroyed[k] = h->destroyed[--h->n_destroyed];
+			continue;
+		}
+		drover__agent_domain__init(&doms[n]);
+		doms[n].name = (char *)vm;
+		doms[n].state = DROVER__VM_RUN_STATE__VM_RUN_STATE_CRASHED;
+		ptrs[n] = &doms[n];
+		n++;
+		k++;
+	}
+	inv.n_domains = n;
 	inv.domains = ptrs;
 	inv.memory_mib = h->memory_mib;
 	inv.vcpus = h->cpus;

@@ -318,6 +318,7 @@ void world_leases(void)
 		if (!h->powered) {
 			h->lease_expires = 0;
 			h->self_fenced = false;
+			h->n_destroyed = 0;
 			continue;
 		}
 		if (!h->lease_expires) /* the agent starts armed */
@@ -335,8 +336,11 @@ void world_leases(void)
 		h->self_fenced = true;
 		LOG("t=%d %s self-fences: its lease ran out %llu ms ago; it destroys %zu VM(s)", S.tick,
 		    r->name, (unsigned long long)(S.now_ms - h->lease_expires), h->n_running);
-		while (h->n_running)
+		while (h->n_running) {
+			if (h->n_destroyed < MAX_VMS)
+				h->destroyed[h->n_destroyed++] = h->running[0];
 			world_host_set(r->id, S.vms[h->running[0]].name, false);
+		}
 	}
 }
 

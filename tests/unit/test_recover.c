@@ -32,6 +32,7 @@ struct truth {
 	char vm[8][16];
 	uint32_t on[8], also[8];
 	bool unknown[8];
+	uint32_t crashed[8];
 	size_t n;
 };
 
@@ -58,6 +59,9 @@ static int locate(const void *ctx, const char *vm, struct locate_result *ret)
 			continue;
 		if (T.unknown[i]) {
 			ret->state = LOCATE_UNKNOWN;
+		} else if (T.crashed[i]) {
+			ret->state = LOCATE_FAILED;
+			ret->node_id = T.crashed[i];
 		} else if (T.on[i]) {
 			ret->state = LOCATE_RUNNING;
 			ret->node_id = T.on[i];
@@ -539,6 +543,36 @@ static void test_stopped_by_its_guest_stays_stopped(void **unused)
 	state_free(&f.s);
 }
 
+/*
+ * A VM that crashed on its owner (its host reports it crashed, as after a
+ * self-fence) loses its owner but keeps wanting to run, and is restarted.
+ * The VmPlaced that says so was refused as malformed, so such a VM was
+ * never restarted.
+ */
+static void test_crashed_is_restarted(void **unused)
+{
+	struct fixture f;
+	const struct rec_action *a;
+
+	(void)unused;
+	setup(&f, 4096);
+	add_vm(&f.s, "vm1", 512, HIGH);
+	runs("vm1", 1);
+	assert_int_equal(placed(&f.s, "vm1", 1, RUNNING), 1);
+	runs("vm1", 0);
+	T.crashed[0] = 1;
+	decide(&f);
+	a = find(&f, REC_PLACE, "vm1");
+	assert_non_null(a);
+	assert_int_equal(a->owner, 0);
+	assert_int_equal(a->want, RUNNING);
+	assert_int_equal(placed(&f.s, "vm1", a->owner, a->want), 1);
+	decide(&f);
+	assert_non_null(find(&f, REC_START, "vm1"));
+	T.crashed[0] = 0;
+	state_free(&f.s);
+}
+
 static void test_fence_messages_checked(void **unused)
 {
 	struct fixture f;
@@ -564,9 +598,9 @@ static void test_fence_messages_checked(void **unused)
 	assert_int_equal(lost(&f.s, 1), 0);
 	assert_int_equal(placed(&f.s, "nosuch", 1, RUNNING), -ENOENT);
 	add_vm(&f.s, "vm1", 512, HIGH);
-	/* running needs an owner, and an owner means running */
-	assert_int_equal(placed(&f.s, "vm1", 0, RUNNING), -EINVAL);
+	/* an owner means running (running without one: to be restarted) */
 	assert_int_equal(placed(&f.s, "vm1", 1, DROVER__VM_WANT__VM_WANT_STOPPED), -EINVAL);
+	assert_int_equal(placed(&f.s, "vm1", 0, RUNNING), 1);
 	/* a recovery that stops, a preemption that starts: malformed */
 	assert_int_equal(op(&f.s, 9, DROVER__VM_ACTION_KIND__VM_ACTION_STOP, "vm1", 1,
 			    DROVER__VM_ACTION_CAUSE__VM_CAUSE_RECOVERY, NULL), -EINVAL);
@@ -696,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_two_copies_keep_the_owner),
 		cmocka_unit_test(test_restart_gives_up),
 		cmocka_unit_test(test_stopped_by_its_guest_stays_stopped),
+		cmocka_unit_test(test_crashed_is_restarted),
 		cmocka_unit_test(test_fence_messages_checked),
 		cmocka_unit_test(test_state_round_trip_keeps_failover_fields),
 		cmocka_unit_test(test_recovery_rows),
