@@ -419,11 +419,9 @@ void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m)
 /*
  * A VM our agent destroyed when it self-fenced did not stop by anyone's
  * wish: report it crashed, not shut off (nor absent: a transient domain is
- * gone once destroyed), rather than let it be recorded as stopped by its
- * guest. Until it runs again, here or, once this node was counted fenced,
- * elsewhere (its owner is then another node). Known gap: a node back before
- * it was counted fenced does not get these restarted yet (seen in the lab;
- * `drover vm list` shows them failed).
+ * gone once destroyed), so that the coordinator restarts it (core/recover.h)
+ * rather than record that it was stopped. Until it runs again, here or, once
+ * this node was counted fenced, elsewhere (its owner is then another node).
  */
 void failover_local_inventory(struct droverd *d, Drover__AgentInventory *inv)
 {

@@ -9,8 +9,11 @@
 #     vouch for nothing any more) and runs none of them a second time.
 #  2. n3 frozen for longer than detection only (well within the lease): it is
 #     lost, then back before anyone counts it fenced; whichever way the race
-#     between its lease and its return goes (in the runs seen so far its lease
-#     was renewed in time), its VMs end up running exactly once.
+#     between its lease and its return goes, its VMs end up running exactly
+#     once.
+#  3. n3 frozen past its lease but thawed before the others count it fenced:
+#     its agent destroys its VMs, it comes back before the fence, and those
+#     VMs (reported crashed, not stopped) run again, each exactly once.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -116,6 +119,26 @@ sleep 1
 thaw
 wait_for 60 "n3 is back and usable" back_usable n3
 wait_for 60 "every VM runs exactly once, n3's among them ($ON_N3)" all_once
+
+# --- 3. frozen past the lease, back before the fence ---------------------------
+ON_N3=$(running_on n3 | tr '\n' ' ')
+log "n3 runs: $ON_N3"
+fenced_before=$(grep -c "this node self-fenced" "$("$LAB" logfile n3 droverd)")
+freeze n3
+# The lease ends about $TIMEOUT_MS ms after the freeze; the others count n3
+# fenced about detection + $TIMEOUT_MS + $MARGIN_MS ms after it.
+n3_empty() { ! running_on n3 | grep -qxE "$(echo $ON_N3 | tr ' ' '|')"; }
+wait_for 20 "n3's agent destroyed its VMs while n3 was frozen" n3_empty
+thaw
+wait_for 60 "n3 is back and usable" back_usable n3
+wait_for 60 "every VM runs exactly once, n3's destroyed ones among them ($ON_N3)" all_once
+check "n3's droverd heard of the self-fence once it ran again" \
+	test "$(grep -c "this node self-fenced" "$("$LAB" logfile n3 droverd)")" -gt "$fenced_before"
+if grep -q "crashed on node 3" "$("$LAB" logfile n1 droverd)"; then
+	log "n3 came back before the fence: its destroyed VMs were restarted as crashed"
+else
+	log "n3 came back after the fence: its VMs were restarted as a failover"
+fi
 
 kill "$inv_pid" 2>/dev/null
 wait "$inv_pid" 2>/dev/null
