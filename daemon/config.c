@@ -837,13 +837,21 @@ static bool section_known(const char *name, size_t len)
 	return false;
 }
 
-/* "network NAME" (or a bare "network"): a [network NAME] header. */
+/*
+ * Named sections, [network NAME] and [vf_pool NAME]: prefix is "network " or
+ * "vf_pool ". "PREFIX NAME", or the bare word, is such a header.
+ */
+static bool is_named_section(const char *prefix, const char *name, size_t len)
+{
+	size_t plen = strlen(prefix);
+
+	return (len >= plen && memcmp(name, prefix, plen) == 0) ||
+	       (len == plen - 1 && memcmp(name, prefix, plen - 1) == 0);
+}
+
 static bool is_network_section(const char *name, size_t len)
 {
-	size_t plen = strlen(NETWORK_PREFIX);
-
-	return (len >= plen && memcmp(name, NETWORK_PREFIX, plen) == 0) ||
-	       (len == plen - 1 && memcmp(name, NETWORK_PREFIX, plen - 1) == 0);
+	return is_named_section(NETWORK_PREFIX, name, len);
 }
 
 static bool network_name_valid(const char *name, size_t len)
@@ -854,6 +862,29 @@ static bool network_name_valid(const char *name, size_t len)
 		if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' &&
 		    name[i] != '-')
 			return false;
+	return true;
+}
+
+/*
+ * The NAME of a [PREFIX NAME] header (a bare [PREFIX] has none), checked
+ * against the names' rule (1..max-1 letters, digits, '.', '_' or '-');
+ * false, with the problem recorded, if it does not follow it.
+ */
+static bool section_name(struct parser *p, const char *prefix, const char *what, int max,
+			 const char *section, size_t len, const char **name, size_t *nlen)
+{
+	*name = section + strlen(prefix) - 1;
+	*nlen = len - (strlen(prefix) - 1);
+	/* Skip the space after the word. */
+	if (*nlen > 0) {
+		(*name)++;
+		(*nlen)--;
+	}
+	if (*nlen >= (size_t)max || !network_name_valid(*name, *nlen)) {
+		fail(p, p->lineno, "bad %s name '%.*s': expected 1..%d letters, digits, '.', '_' or '-'",
+		     what, (int)*nlen, *name, max - 1);
+		return false;
+	}
 	return true;
 }
 
@@ -873,22 +904,14 @@ static ssize_t network_index(const struct drover_config *c, const char *name, si
  */
 static bool network_header(struct parser *p, const char *section, size_t len)
 {
-	const char *name = section + strlen(NETWORK_PREFIX) - 1;
-	size_t nlen = len - (strlen(NETWORK_PREFIX) - 1);
+	const char *name;
+	size_t nlen;
 	struct drover_network *n;
 	ssize_t i;
 
-	/* Skip the space after "network"; a bare [network] has no name at all. */
-	if (nlen > 0) {
-		name++;
-		nlen--;
-	}
-	if (!network_name_valid(name, nlen)) {
-		fail(p, p->lineno,
-		     "bad network name '%.*s': expected 1..%d letters, digits, '.', '_' or '-'",
-		     (int)nlen, name, CONFIG_NETWORK_NAME_MAX - 1);
+	if (!section_name(p, NETWORK_PREFIX, "network", CONFIG_NETWORK_NAME_MAX, section, len, &name,
+			  &nlen))
 		return false;
-	}
 	i = network_index(&p->c, name, nlen);
 	if (i >= 0) {
 		fail(p, p->lineno, "duplicate network '%.*s' (first on line %u)", (int)nlen, name,
@@ -908,13 +931,9 @@ static bool network_header(struct parser *p, const char *section, size_t len)
 	return true;
 }
 
-/* "vf_pool NAME" (or a bare "vf_pool"): a [vf_pool NAME] header. */
 static bool is_vf_pool_section(const char *name, size_t len)
 {
-	size_t plen = strlen(VF_POOL_PREFIX);
-
-	return (len >= plen && memcmp(name, VF_POOL_PREFIX, plen) == 0) ||
-	       (len == plen - 1 && memcmp(name, VF_POOL_PREFIX, plen - 1) == 0);
+	return is_named_section(VF_POOL_PREFIX, name, len);
 }
 
 static ssize_t vf_pool_index(const struct drover_config *c, const char *name, size_t len)
@@ -931,22 +950,15 @@ static ssize_t vf_pool_index(const struct drover_config *c, const char *name, si
  */
 static bool vf_pool_header(struct parser *p, const char *section, size_t len)
 {
-	const char *name = section + strlen(VF_POOL_PREFIX) - 1;
-	size_t nlen = len - (strlen(VF_POOL_PREFIX) - 1);
+	const char *name;
+	size_t nlen;
 	struct drover_vf_pool *pool;
 	ssize_t i;
 
-	if (nlen > 0) {
-		name++;
-		nlen--;
-	}
-	/* Pool names follow the network names' rule (and CONFIG_VF_POOL_NAME_MAX is the same). */
-	if (!network_name_valid(name, nlen)) {
-		fail(p, p->lineno,
-		     "bad VF pool name '%.*s': expected 1..%d letters, digits, '.', '_' or '-'",
-		     (int)nlen, name, CONFIG_VF_POOL_NAME_MAX - 1);
+	/* Pool names follow the network names' rule. */
+	if (!section_name(p, VF_POOL_PREFIX, "VF pool", CONFIG_VF_POOL_NAME_MAX, section, len, &name,
+			  &nlen))
 		return false;
-	}
 	i = vf_pool_index(&p->c, name, nlen);
 	if (i >= 0) {
 		fail(p, p->lineno, "duplicate VF pool '%.*s' (first on line %u)", (int)nlen, name,
