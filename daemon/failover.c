@@ -59,6 +59,13 @@ struct fo_node {
 	char note[DROVER_REASON_MAX];
 	/* [fence] mode = watchdog: since when (monotonic) we see it gone; 0: not gone */
 	uint64_t gone_since_ms;
+	/*
+	 * [fence] mode = watchdog: its droverd was a CPG member since we
+	 * started and has not left CPG by itself (a stop or a crash) since:
+	 * only then does an agent there hold a lease that destroys its VMs
+	 * when it loses quorum. The agent exits with its droverd.
+	 */
+	bool lease_held;
 };
 
 struct failover {
@@ -258,6 +265,14 @@ const char *failover_fence_note(const struct droverd *d, uint32_t node)
 	if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG && d->fo) {
 		uint64_t left = failover_self_fence_left(d, node);
 
+		for (size_t i = 0; i < DROVER_MAX_NODES; i++)
+			if (d->fo->nodes[i].id == node)
+				f = &d->fo->nodes[i];
+		if (!f || !f->lease_held)
+			return "self-fencing (watchdog) does not cover it: its droverd was not running "
+			       "with it (stopped or crashed before the loss, or never seen by this "
+			       "droverd), so nothing there destroys its VMs; they wait for its return "
+			       "or `drover node confirm-off`";
 		if (!left)
 			return "self-fencing (watchdog): waiting until its loss is seen";
 		snprintf(d->fo->note, sizeof(d->fo->note),
@@ -293,7 +308,8 @@ static void watchdog_fence(struct droverd *d, struct fo_node *f, uint64_t now)
 	struct selffence_timing t = timing(d);
 	char label[96], name[NODE_NAME_MAX];
 
-	if (selffence_left_ms(now, f->gone_since_ms, &t) != 0)
+	/* Nothing destroys its VMs when its droverd was not running: not counted, ever. */
+	if (!f->lease_held || selffence_left_ms(now, f->gone_since_ms, &t) != 0)
 		return;
 	/* Once per RESEND_MS until it is applied (fencing: sent at next_try_ms). */
 	if (f->fencing && now - f->next_try_ms < RESEND_MS)
@@ -322,7 +338,7 @@ uint64_t failover_self_fence_left(const struct droverd *d, uint32_t node)
 		if (d->fo->nodes[i].id == node)
 			f = &d->fo->nodes[i];
 	t = timing(d);
-	left = f ? selffence_left_ms(now_ms(), f->gone_since_ms, &t) : UINT64_MAX;
+	left = f && f->lease_held ? selffence_left_ms(now_ms(), f->gone_since_ms, &t) : UINT64_MAX;
 	return left == UINT64_MAX ? 0 : left ? left : 1;
 }
 
@@ -537,6 +553,29 @@ static void fence_round(struct droverd *d, uint64_t now)
 	}
 }
 
+void failover_on_cpg_left(struct droverd *d, uint32_t node, bool node_down)
+{
+	struct fo_node *f;
+	char name[NODE_NAME_MAX];
+
+	/*
+	 * Called once members[] holds the configuration without it. A node
+	 * whose corosync left carries its droverd and agent away with it, lease
+	 * and all; a droverd that left alone (another of its processes may
+	 * remain) took its agent's lease with it.
+	 */
+	if (node_down || node == d->local_id || droverd_is_member(d, node) ||
+	    !(f = fo_node(d, node)) || !f->lease_held)
+		return;
+	f->lease_held = false;
+	if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG)
+		log_warn("droverd on %s left while its host stays: its agent left with it, so "
+			 "nothing there destroys its VMs without quorum; should the host be lost "
+			 "now, it does not count as self-fenced (its VMs wait for its return or "
+			 "`drover node confirm-off`)",
+			 name_of(d, node, name, sizeof(name)));
+}
+
 /* ---- rejoin ---- */
 
 /* A lost or fenced node is back: it may be used again once it holds no second copy. */
@@ -734,6 +773,7 @@ static void round_run(struct droverd *d)
 		struct fo_node *f = fo_node(d, d->nodes[i].id);
 
 		if (f && (droverd_is_member(d, f->id) || cs_member(d, f->id))) {
+			f->lease_held = f->lease_held || droverd_is_member(d, f->id);
 			f->seen = true;
 			f->lost_sent_ms = 0;
 			f->backoff_ms = 0;

@@ -1,0 +1,105 @@
+#!/bin/bash
+# Watchdog self-fencing ([fence] mode = watchdog) when the process that holds
+# the lease is not there, with real corosync, libvirtd and guests, and the
+# invariant checker (tests/lab/invariants) sampling every libvirtd throughout:
+#  1. n2's droverd is stopped cleanly (its VMs keep running, its agent exits
+#     with it), then n2 is cut off: nothing on n2 destroys its VMs, so n1/n3
+#     must not count n2 self-fenced, however long they wait; `drover status`
+#     says why. After `heal` and a droverd start, n2 runs them still, once.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+LAB=${LAB:-$repo/lab/lab}
+export DROVER_BUILD=${DROVER_BUILD:-$repo/build}
+. "$here/lib.sh"
+
+work=$(mktemp -d)
+inv_pid=
+cleanup() {
+	[ -n "$inv_pid" ] && kill "$inv_pid" 2>/dev/null
+	"$LAB" down >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+TIMEOUT_MS=10000
+MARGIN_MS=4000
+ALL="n1 n2 n3"
+vms_json() { "$LAB" run "$1" -- drover vm list --output json 2>/dev/null; }
+running_on() { "$LAB" run "$1" -- virsh -q list --state-running --name 2>/dev/null; }
+ms() { echo $(($(date +%s%N) / 1000000)); }
+copies() {
+	local vm=$1 n c=0
+	shift
+	for n in "$@"; do running_on "$n" | grep -qx "$vm" && c=$((c + 1)); done
+	echo "$c"
+}
+start_checker() {
+	# shellcheck disable=SC2086 # one argument per VM
+	"$repo/tests/lab/invariants" "$LAB" "$work/violations.$1" --down-bound 40 $ON_N2 &
+	inv_pid=$!
+}
+stop_checker() {
+	local samples
+	kill "$inv_pid" 2>/dev/null
+	wait "$inv_pid" 2>/dev/null
+	inv_pid=
+	samples=$(cat "$work/violations.$1.samples" 2>/dev/null || echo 0)
+	check "$1: the invariant checker sampled throughout ($samples samples)" test "$samples" -ge "$2"
+	check "$1: no VM on two hosts, none of n2's down past 40 s: $(head -c 400 "$work/violations.$1")" \
+		test ! -s "$work/violations.$1"
+}
+
+if [ ! -f "$DROVER_BUILD/plugins/libvirt/drover-libvirt.so" ]; then
+	fail "the libvirt plugin was not built in $DROVER_BUILD"
+	summary
+	exit 1
+fi
+
+export DROVER_LAB_CONF_EXTRA="[fence]
+mode = watchdog
+watchdog_timeout_ms = $TIMEOUT_MS
+watchdog_margin_ms = $MARGIN_MS"
+
+log "bringing up a 3-node lab with 6 guests, [fence] mode = watchdog"
+"$LAB" up --nodes 3 --token 1000 --vms 6 >/dev/null || { fail "lab up"; summary; exit 1; }
+wait_for 30 "every node knows the owner of all 6 VMs" bash -c "for n in $ALL; do
+	'$LAB' run \$n -- drover vm list --output json | jq -e '[.vms[] | select(.owner != null and .want == \"running\")] | length == 6' || exit 1; done"
+wait_for 15 "n2's agent holds a lease from its quorate droverd" jq_on n2 \
+	'.nodes[] | select(.name == "n2") | .fence.lease_left_ms > 0 and .fence.self_fenced == false'
+ON_N2=$(running_on n2 | tr '\n' ' ')
+log "n2 runs: $ON_N2"
+check "n2 runs VMs ($ON_N2)" test -n "$ON_N2" || { summary; exit 1; }
+n_on_n2=$(echo $ON_N2 | wc -w)
+
+log "phase 1: n2's droverd stopped cleanly, then n2 cut off"
+"$LAB" stop-daemon n2 >/dev/null
+check "n2's droverd and agent are gone" test -z "$("$LAB" pids n2 droverd)$("$LAB" pids n2 drover-agent)"
+check "n2 still runs its VMs" test "$(running_on n2 | wc -l)" -eq "$n_on_n2"
+wait_for 20 "n1 sees n2's droverd gone" jq_on n1 '.nodes[] | select(.name == "n2") | .online == false'
+start_checker phase1
+"$LAB" partition n1,n3 n2 >/dev/null
+t0=$(ms)
+log "partitioned n1,n3 | n2; waiting detection + timeout + margin + 10 s"
+wait_for 30 "n1 counts n2 lost" jq_on n1 '.nodes[] | select(.name == "n2") | .fence.state != "none"'
+while [ $(($(ms) - t0)) -lt $((TIMEOUT_MS + MARGIN_MS + 14000)) ]; do sleep 1; done
+check "n1 did not count n2 fenced" jq_on n1 '.nodes[] | select(.name == "n2") | .fence.state != "fenced"'
+check "n1's status says self-fencing does not cover n2" jq_on n1 \
+	'.nodes[] | select(.name == "n2") | .fence.error | test("does not cover")'
+back=0
+for vm in $ON_N2; do [ "$(copies "$vm" n1 n3)" -eq 0 ] || back=$((back + 1)); done
+check "n1/n3 restarted none of n2's VMs ($back of $n_on_n2)" test "$back" -eq 0
+check "n2 still runs all of them" test "$(running_on n2 | wc -l)" -eq "$n_on_n2"
+stop_checker phase1 50
+
+log "healing, starting n2's droverd again"
+"$LAB" heal >/dev/null
+"$LAB" start-daemon n2 >/dev/null
+wait_for 60 "n2 is back: online, inventoried, no longer lost" jq_on n1 \
+	'.nodes[] | select(.name == "n2") | .online and .inventory == "current" and .fence.state == "none"'
+wait_for 20 "n2's agent holds a lease again" jq_on n2 \
+	'.nodes[] | select(.name == "n2") | .fence.lease_left_ms > 0 and .fence.self_fenced == false'
+check "n2 runs its VMs, once" test "$(running_on n2 | wc -l)" -eq "$n_on_n2"
+
+"$LAB" heal >/dev/null
+summary
