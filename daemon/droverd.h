@@ -429,6 +429,8 @@ int failover_start(struct droverd *d);
 void failover_stop(struct droverd *d);
 /* Something changed (membership, quorum, an inventory, a change applied): decide soon. */
 void failover_kick(struct droverd *d);
+/* A drover-agent said hello: it gets the lease its predecessor held ([fence] mode = watchdog). */
+void failover_agent_up(struct droverd *d);
 /* CPG: a droverd process of node left (node_down: its corosync left with it). */
 void failover_on_cpg_left(struct droverd *d, uint32_t node, bool node_down);
 /* Row handler of NodeLost, FenceResult, VmPlaced and NodeUnfenced (peer_msgs[]). */

@@ -352,6 +352,20 @@ uint64_t failover_lease_left(const struct droverd *d)
 	return d->fo->lease_expires_ms - now;
 }
 
+void failover_agent_up(struct droverd *d)
+{
+	/*
+	 * A new agent armed a lease of its own from its start; the one this
+	 * droverd granted last (our agent's predecessor's) is what the quorate
+	 * side counts from: the new agent adopts it (agent/lease.c), even when it
+	 * ran out already. Without a grant yet, the agent keeps its own.
+	 */
+	if (!d->fo || d->cfg.fence_mode != FENCE_MODE_WATCHDOG || !d->fo->lease_expires_ms)
+		return;
+	if (agent_link_send_lease(d, d->fo->lease_expires_ms) < 0)
+		log_warn("cannot hand the current lease to the new drover-agent");
+}
+
 bool failover_self_fenced(const struct droverd *d)
 {
 	return d->fo && d->fo->self_fenced;

@@ -6,6 +6,10 @@
 #     with it), then n2 is cut off: nothing on n2 destroys its VMs, so n1/n3
 #     must not count n2 self-fenced, however long they wait; `drover status`
 #     says why. After `heal` and a droverd start, n2 runs them still, once.
+#  2. n2 is cut off again, and its drover-agent is killed shortly before its
+#     lease runs out: droverd starts a new agent, which must keep the lease
+#     its predecessor held (not arm a new one of its own), so n2 destroys its
+#     VMs within watchdog_timeout_ms of the cut, before n1/n3 restart them.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -33,6 +37,15 @@ copies() {
 	shift
 	for n in "$@"; do running_on "$n" | grep -qx "$vm" && c=$((c + 1)); done
 	echo "$c"
+}
+# The drover-agent of NODE: the one whose parent is NODE's droverd (its workers are agents' children).
+agent_pid() {
+	local d p
+	d=$("$LAB" pids "$1" droverd | head -n1)
+	for p in $("$LAB" pids "$1" drover-agent); do
+		[ "$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" = "$d" ] && echo "$p"
+	done
+	return 0
 }
 start_checker() {
 	# shellcheck disable=SC2086 # one argument per VM
@@ -100,6 +113,35 @@ wait_for 60 "n2 is back: online, inventoried, no longer lost" jq_on n1 \
 wait_for 20 "n2's agent holds a lease again" jq_on n2 \
 	'.nodes[] | select(.name == "n2") | .fence.lease_left_ms > 0 and .fence.self_fenced == false'
 check "n2 runs its VMs, once" test "$(running_on n2 | wc -l)" -eq "$n_on_n2"
+
+log "phase 2: n2 cut off, its agent killed before its lease runs out"
+start_checker phase2
+"$LAB" partition n1,n3 n2 >/dev/null
+t0=$(ms)
+# The lease n2 holds at the cut ends at most watchdog_timeout_ms after it;
+# kill the agent 3 s before: its successor, started 1 s later, must end it.
+while [ $(($(ms) - t0)) -lt $((TIMEOUT_MS - 3000)) ]; do sleep 0.2; done
+old=$(agent_pid n2)
+check "n2's agent runs, and has not self-fenced yet" test -n "$old" -a "$(running_on n2 | wc -l)" -eq "$n_on_n2"
+[ -n "$old" ] && kill -9 $old
+log "killed n2's drover-agent (pid $old) at +$(($(ms) - t0)) ms"
+t_empty=
+while [ $(($(ms) - t0)) -lt $((TIMEOUT_MS + MARGIN_MS + 20000)) ]; do
+	if [ -z "$t_empty" ] && [ -z "$(running_on n2)" ]; then
+		t_empty=$(ms)
+		log "n2 runs nothing at +$((t_empty - t0)) ms"
+	fi
+	back=0
+	for vm in $ON_N2; do [ "$(copies "$vm" n1 n3)" -ge 1 ] && back=$((back + 1)); done
+	[ -n "$t_empty" ] && [ "$back" -eq "$n_on_n2" ] && break
+	sleep 0.2
+done
+new=$(agent_pid n2)
+check "droverd started a new agent on n2 (pid ${new:-none})" test -n "$new" -a "$new" != "$old"
+check "n2 destroyed its VMs within watchdog_timeout_ms (+2 s for the destroy) of the cut" \
+	test -n "$t_empty" -a "$(( ${t_empty:-0} - t0 ))" -le $((TIMEOUT_MS + 2000))
+check "every VM of n2 runs again on n1 or n3" test "$back" -eq "$n_on_n2"
+stop_checker phase2 50
 
 "$LAB" heal >/dev/null
 summary
