@@ -78,6 +78,9 @@ struct failover {
 	uint64_t lease_expires_ms; /* the latest granted to our agent (monotonic) */
 	bool self_fenced;          /* our agent said so; cleared by a new lease */
 	char note[DROVER_REASON_MAX];
+	bool self_fence_failed;    /* its last report named an error */
+	/* droverd's exit waits for the self-fence (failover_may_exit()): since when, 0: not */
+	uint64_t exit_wait_ms;
 	/* The VMs our agent destroyed when it self-fenced, until they run again somewhere. */
 	char (*destroyed)[DROVER_VM_NAME_MAX];
 	size_t n_destroyed;
@@ -425,6 +428,7 @@ void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m)
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
 					m->destroyed[i]);
 	d->fo->self_fenced = true;
+	d->fo->self_fence_failed = m->error && *m->error;
 	for (size_t i = 0; i < m->n_destroyed && d->fo->n_destroyed < 4096; i++) {
 		bool known = false;
 
@@ -588,6 +592,44 @@ void failover_on_cpg_left(struct droverd *d, uint32_t node, bool node_down)
 			 "now, it does not count as self-fenced (its VMs wait for its return or "
 			 "`drover node confirm-off`)",
 			 name_of(d, node, name, sizeof(name)));
+}
+
+/* ---- exiting with VMs the others count on being destroyed ---- */
+
+/* After the lease, this long for the agent's destroy and its report; then droverd exits regardless. */
+#define EXIT_WAIT_GRACE_MS 60000u
+
+bool failover_may_exit(struct droverd *d)
+{
+	uint64_t now = now_ms(), bound;
+
+	/*
+	 * The agent exits with droverd, and nothing destroys this host's VMs
+	 * after that. The others count this node self-fenced only if they lose
+	 * its host while its droverd is with it (failover_on_cpg_left()). A
+	 * droverd that leaves while quorate is seen leaving on its own: the
+	 * others do not count on the lease. One without quorum is cut off, or
+	 * its corosync is gone: the others see its host lost with the lease, so
+	 * it waits until the agent has destroyed the VMs (the lease runs out
+	 * within watchdog_timeout_ms without quorum), or, bounded, gives up.
+	 */
+	if (!d->fo || d->cfg.fence_mode != FENCE_MODE_WATCHDOG ||
+	    (d->fo->self_fenced && !d->fo->self_fence_failed) ||
+	    (d->cpg_joined && d->quorate && d->config_quorate))
+		return true;
+	if (!d->fo->exit_wait_ms) {
+		d->fo->exit_wait_ms = now;
+		log_err("exiting without quorum: waiting until this node's lease runs out and its agent "
+			"destroys its VMs, which the others restart once they count this node "
+			"self-fenced (a second SIGTERM exits at once and leaves them running twice)");
+	}
+	bound = d->fo->exit_wait_ms + d->cfg.watchdog_timeout_ms + EXIT_WAIT_GRACE_MS;
+	if (now < bound)
+		return false;
+	log_err("SELF-FENCING DID NOT COMPLETE within %u ms of the stop: exiting anyway; "
+		"the VMs of this host may run while the others restart them",
+		d->cfg.watchdog_timeout_ms + EXIT_WAIT_GRACE_MS);
+	return true;
 }
 
 /* ---- rejoin ---- */

@@ -10,6 +10,9 @@
 #     lease runs out: droverd starts a new agent, which must keep the lease
 #     its predecessor held (not arm a new one of its own), so n2 destroys its
 #     VMs within watchdog_timeout_ms of the cut, before n1/n3 restart them.
+#  3. n2 is cut off, and its droverd is stopped (SIGTERM) once it knows it has
+#     no quorum: its agent would exit with it and leave the VMs running, which
+#     n1/n3 restart; droverd waits until the agent has destroyed them.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -144,4 +147,54 @@ check "every VM of n2 runs again on n1 or n3" test "$back" -eq "$n_on_n2"
 stop_checker phase2 50
 
 "$LAB" heal >/dev/null
+
+# bring_back: n2 rejoins (droverd started if need be), and n2's VMs move back to it.
+bring_back() {
+	[ -n "$("$LAB" pids n2 droverd)" ] || "$LAB" start-daemon n2 >/dev/null
+	wait_for 60 "n2 is back: online, inventoried, no longer lost" jq_on n1 \
+		'.nodes[] | select(.name == "n2") | .online and .inventory == "current" and .fence.state == "none"'
+	wait_for 20 "n2's agent holds a lease again" jq_on n2 \
+		'.nodes[] | select(.name == "n2") | .fence.lease_left_ms > 0 and .fence.self_fenced == false'
+	local vm
+	for vm in $ON_N2; do
+		running_on n2 | grep -qx "$vm" && continue
+		"$LAB" run n1 -- drover vm migrate "$vm" --to n2 >/dev/null 2>&1
+		wait_for 60 "$vm runs on n2 again" bash -c "'$LAB' run n2 -- virsh -q list --state-running --name | grep -qx $vm"
+	done
+}
+# cut_watch PHASE: until n2 runs none of its VMs and n1/n3 run all of them; sets t_empty.
+cut_watch() {
+	local back vm
+	t_empty=
+	while [ $(($(ms) - t0)) -lt $((TIMEOUT_MS + MARGIN_MS + 30000)) ]; do
+		if [ -z "$t_empty" ] && [ -z "$(running_on n2)" ]; then
+			t_empty=$(ms)
+			log "n2 runs nothing at +$((t_empty - t0)) ms"
+		fi
+		back=0
+		for vm in $ON_N2; do [ "$(copies "$vm" n1 n3)" -ge 1 ] && back=$((back + 1)); done
+		[ -n "$t_empty" ] && [ "$back" -eq "$n_on_n2" ] && break
+		sleep 0.2
+	done
+	check "$1: n2 destroyed its VMs within watchdog_timeout_ms (+2 s for the destroy) of the cut" \
+		test -n "$t_empty" -a "$(( ${t_empty:-0} - t0 ))" -le $((TIMEOUT_MS + 2000))
+	check "$1: every VM of n2 runs again on n1 or n3" test "$back" -eq "$n_on_n2"
+}
+
+log "phase 3: n2 cut off, then its droverd stopped without quorum"
+bring_back
+start_checker phase3
+"$LAB" partition n1,n3 n2 >/dev/null
+t0=$(ms)
+wait_for 15 "n2 knows it has no quorum" jq_on n2 '.quorate == false'
+"$LAB" stop-daemon n2 >/dev/null &
+stop_pid=$!
+log "stopping n2's droverd at +$(($(ms) - t0)) ms"
+cut_watch phase3
+wait "$stop_pid"
+check "phase3: n2's droverd exited" test -z "$("$LAB" pids n2 droverd)"
+check "phase3: it said why it waited" grep -q "exiting without quorum" "$("$LAB" logfile n2 droverd)"
+stop_checker phase3 50
+"$LAB" heal >/dev/null
+
 summary
