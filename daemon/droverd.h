@@ -436,6 +436,8 @@ void failover_agent_up(struct droverd *d);
  * not before its agent destroyed the VMs the others will restart (bounded).
  */
 bool failover_may_exit(struct droverd *d);
+/* droverd_fatal(): true if the exit waits for that (the loop is stopped later). */
+bool failover_hold_exit(struct droverd *d);
 /* CPG: a droverd process of node left (node_down: its corosync left with it). */
 void failover_on_cpg_left(struct droverd *d, uint32_t node, bool node_down);
 /* Row handler of NodeLost, FenceResult, VmPlaced and NodeUnfenced (peer_msgs[]). */

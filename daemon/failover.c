@@ -81,6 +81,8 @@ struct failover {
 	bool self_fence_failed;    /* its last report named an error */
 	/* droverd's exit waits for the self-fence (failover_may_exit()): since when, 0: not */
 	uint64_t exit_wait_ms;
+	bool exit_held;            /* droverd_fatal() waits (failover_hold_exit()) */
+	qb_loop_timer_handle exit_timer;
 	/* The VMs our agent destroyed when it self-fenced, until they run again somewhere. */
 	char (*destroyed)[DROVER_VM_NAME_MAX];
 	size_t n_destroyed;
@@ -632,6 +634,34 @@ bool failover_may_exit(struct droverd *d)
 	return true;
 }
 
+static void exit_wait_fn(void *data)
+{
+	struct droverd *d = data;
+
+	if (failover_may_exit(d)) {
+		d->stopping = true;
+		qb_loop_stop(d->loop);
+		return;
+	}
+	qb_loop_timer_add(d->loop, QB_LOOP_HIGH, (uint64_t)SELFFENCE_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+			  exit_wait_fn, &d->fo->exit_timer);
+}
+
+bool failover_hold_exit(struct droverd *d)
+{
+	if (!d->fo || d->fo->exit_held)
+		return d->fo && d->fo->exit_held;
+	/* Without corosync, this droverd is in no configuration: it decides and renews nothing. */
+	d->quorate = false;
+	d->config_quorate = false;
+	if (failover_may_exit(d))
+		return false;
+	d->fo->exit_held = qb_loop_timer_add(d->loop, QB_LOOP_HIGH,
+					     (uint64_t)SELFFENCE_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+					     exit_wait_fn, &d->fo->exit_timer) == 0;
+	return d->fo->exit_held;
+}
+
 /* ---- rejoin ---- */
 
 /* A lost or fenced node is back: it may be used again once it holds no second copy. */
@@ -893,6 +923,8 @@ void failover_stop(struct droverd *d)
 		return;
 	qb_loop_timer_del(d->loop, d->fo->timer);
 	qb_loop_timer_del(d->loop, d->fo->beat_timer);
+	if (d->fo->exit_held)
+		qb_loop_timer_del(d->loop, d->fo->exit_timer);
 	if (d->fo->kick_armed)
 		qb_loop_timer_del(d->loop, d->fo->kick_timer);
 	free(d->fo->destroyed);

@@ -13,6 +13,9 @@
 #  3. n2 is cut off, and its droverd is stopped (SIGTERM) once it knows it has
 #     no quorum: its agent would exit with it and leave the VMs running, which
 #     n1/n3 restart; droverd waits until the agent has destroyed them.
+#  4. n2's corosync is killed: its droverd loses corosync and exits (for the
+#     service manager to restart it), but only once its agent has destroyed
+#     the VMs that n1/n3 restart when they count n2 self-fenced.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -196,5 +199,18 @@ check "phase3: n2's droverd exited" test -z "$("$LAB" pids n2 droverd)"
 check "phase3: it said why it waited" grep -q "exiting without quorum" "$("$LAB" logfile n2 droverd)"
 stop_checker phase3 50
 "$LAB" heal >/dev/null
+
+log "phase 4: n2's corosync killed"
+bring_back
+start_checker phase4
+kill -9 $("$LAB" pids n2 corosync)
+t0=$(ms)
+log "killed n2's corosync"
+cut_watch phase4
+droverd_gone() { [ -z "$("$LAB" pids n2 droverd)" ]; }
+wait_for 20 "phase4: n2's droverd exited after the destroy" droverd_gone
+waited_twice() { [ "$(grep -c "exiting without quorum" "$("$LAB" logfile n2 droverd)")" -ge 2 ]; }
+check "phase4: it said why it waited (a second time in its log)" waited_twice
+stop_checker phase4 50
 
 summary
