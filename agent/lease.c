@@ -28,6 +28,7 @@
 struct agent_lease {
 	uint32_t lease_ms;
 	uint64_t expires_ms;    /* monotonic; 0: not armed */
+	bool granted;           /* droverd granted one: expires_ms is no longer our own guess */
 	bool fenced;            /* ran out: VMs destroyed, starts refused */
 	uint64_t fenced_at_ms;
 	uint64_t last_job_ms;   /* the last self-fence job submitted */
@@ -150,9 +151,28 @@ void lease_on_message(struct agent *a, const Drover__AgentLease *m)
 			log_err("cannot arm the lease timer");
 		l = a->lease;
 	}
+	if (!m->expires_mono_ms) {
+		/* 0 would read as "never runs out" (selffence_lease_expired()). */
+		log_warn("dropping a lease from droverd without an expiry");
+		return;
+	}
 	if (m->lease_ms)
 		l->lease_ms = m->lease_ms;
-	l->expires_ms = selffence_lease_extend(l->expires_ms, m->expires_mono_ms);
+	/*
+	 * The lease armed at start-up is this agent's own guess, made before
+	 * droverd could say anything: droverd's first grant replaces it, shorter
+	 * or not (then, if it ran out already, the next tick self-fences). An
+	 * agent started again while the node is cut off (it crashed, or droverd
+	 * restarted it) would otherwise keep the VMs running for a whole new
+	 * lease past the one its predecessor held, past the moment the quorate
+	 * side counts this node self-fenced. Later grants only extend it: the
+	 * socket keeps their order, and none is shortened by an older one.
+	 */
+	if (!l->granted)
+		l->expires_ms = m->expires_mono_ms;
+	else
+		l->expires_ms = selffence_lease_extend(l->expires_ms, m->expires_mono_ms);
+	l->granted = true;
 	if (l->fenced && !selffence_lease_expired(now, l->expires_ms)) {
 		l->fenced = false;
 		log_notice("lease renewed by a quorate droverd: this node may run VMs again "

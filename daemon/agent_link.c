@@ -213,6 +213,7 @@ static int agent_readable(int fd, int revents, void *data)
 			log_notice("drover-agent %s (pid %u) is up with %zu plugin(s)",
 				   env->agent_hello->version, env->agent_hello->pid,
 				   env->agent_hello->n_plugins);
+			failover_agent_up(a->d);
 			request_inventory(a);
 			break;
 		case DROVER__ENVELOPE__BODY_AGENT_JOB_RESULT:

@@ -85,6 +85,8 @@ void droverd_fatal(struct droverd *d, const char *why)
 {
 	log_err("%s; exiting so that the service manager restarts droverd", why);
 	exit_status = 1;
+	if (failover_hold_exit(d))
+		return;
 	d->stopping = true;
 	qb_loop_stop(d->loop);
 }

@@ -429,6 +429,17 @@ int failover_start(struct droverd *d);
 void failover_stop(struct droverd *d);
 /* Something changed (membership, quorum, an inventory, a change applied): decide soon. */
 void failover_kick(struct droverd *d);
+/* A drover-agent said hello: it gets the lease its predecessor held ([fence] mode = watchdog). */
+void failover_agent_up(struct droverd *d);
+/*
+ * Whether droverd may exit now: with [fence] mode = watchdog and no quorum,
+ * not before its agent destroyed the VMs the others will restart (bounded).
+ */
+bool failover_may_exit(struct droverd *d);
+/* droverd_fatal(): true if the exit waits for that (the loop is stopped later). */
+bool failover_hold_exit(struct droverd *d);
+/* CPG: a droverd process of node left (node_down: its corosync left with it). */
+void failover_on_cpg_left(struct droverd *d, uint32_t node, bool node_down);
 /* Row handler of NodeLost, FenceResult, VmPlaced and NodeUnfenced (peer_msgs[]). */
 void failover_on_applied(struct droverd *d, uint32_t from, bool from_self,
 			 const Drover__Envelope *env, int r);

@@ -59,6 +59,13 @@ struct fo_node {
 	char note[DROVER_REASON_MAX];
 	/* [fence] mode = watchdog: since when (monotonic) we see it gone; 0: not gone */
 	uint64_t gone_since_ms;
+	/*
+	 * [fence] mode = watchdog: its droverd was a CPG member since we
+	 * started and has not left CPG by itself (a stop or a crash) since:
+	 * only then does an agent there hold a lease that destroys its VMs
+	 * when it loses quorum. The agent exits with its droverd.
+	 */
+	bool lease_held;
 };
 
 struct failover {
@@ -71,6 +78,11 @@ struct failover {
 	uint64_t lease_expires_ms; /* the latest granted to our agent (monotonic) */
 	bool self_fenced;          /* our agent said so; cleared by a new lease */
 	char note[DROVER_REASON_MAX];
+	bool self_fence_failed;    /* its last report named an error */
+	/* droverd's exit waits for the self-fence (failover_may_exit()): since when, 0: not */
+	uint64_t exit_wait_ms;
+	bool exit_held;            /* droverd_fatal() waits (failover_hold_exit()) */
+	qb_loop_timer_handle exit_timer;
 	/* The VMs our agent destroyed when it self-fenced, until they run again somewhere. */
 	char (*destroyed)[DROVER_VM_NAME_MAX];
 	size_t n_destroyed;
@@ -258,6 +270,14 @@ const char *failover_fence_note(const struct droverd *d, uint32_t node)
 	if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG && d->fo) {
 		uint64_t left = failover_self_fence_left(d, node);
 
+		for (size_t i = 0; i < DROVER_MAX_NODES; i++)
+			if (d->fo->nodes[i].id == node)
+				f = &d->fo->nodes[i];
+		if (!f || !f->lease_held)
+			return "self-fencing (watchdog) does not cover it: its droverd was not running "
+			       "with it (stopped or crashed before the loss, or never seen by this "
+			       "droverd), so nothing there destroys its VMs; they wait for its return "
+			       "or `drover node confirm-off`";
 		if (!left)
 			return "self-fencing (watchdog): waiting until its loss is seen";
 		snprintf(d->fo->note, sizeof(d->fo->note),
@@ -293,7 +313,8 @@ static void watchdog_fence(struct droverd *d, struct fo_node *f, uint64_t now)
 	struct selffence_timing t = timing(d);
 	char label[96], name[NODE_NAME_MAX];
 
-	if (selffence_left_ms(now, f->gone_since_ms, &t) != 0)
+	/* Nothing destroys its VMs when its droverd was not running: not counted, ever. */
+	if (!f->lease_held || selffence_left_ms(now, f->gone_since_ms, &t) != 0)
 		return;
 	/* Once per RESEND_MS until it is applied (fencing: sent at next_try_ms). */
 	if (f->fencing && now - f->next_try_ms < RESEND_MS)
@@ -322,7 +343,7 @@ uint64_t failover_self_fence_left(const struct droverd *d, uint32_t node)
 		if (d->fo->nodes[i].id == node)
 			f = &d->fo->nodes[i];
 	t = timing(d);
-	left = f ? selffence_left_ms(now_ms(), f->gone_since_ms, &t) : UINT64_MAX;
+	left = f && f->lease_held ? selffence_left_ms(now_ms(), f->gone_since_ms, &t) : UINT64_MAX;
 	return left == UINT64_MAX ? 0 : left ? left : 1;
 }
 
@@ -334,6 +355,20 @@ uint64_t failover_lease_left(const struct droverd *d)
 	    selffence_lease_expired(now, d->fo->lease_expires_ms) || !d->fo->lease_expires_ms)
 		return 0;
 	return d->fo->lease_expires_ms - now;
+}
+
+void failover_agent_up(struct droverd *d)
+{
+	/*
+	 * A new agent armed a lease of its own from its start; the one this
+	 * droverd granted last (our agent's predecessor's) is what the quorate
+	 * side counts from: the new agent adopts it (agent/lease.c), even when it
+	 * ran out already. Without a grant yet, the agent keeps its own.
+	 */
+	if (!d->fo || d->cfg.fence_mode != FENCE_MODE_WATCHDOG || !d->fo->lease_expires_ms)
+		return;
+	if (agent_link_send_lease(d, d->fo->lease_expires_ms) < 0)
+		log_warn("cannot hand the current lease to the new drover-agent");
 }
 
 bool failover_self_fenced(const struct droverd *d)
@@ -395,6 +430,7 @@ void failover_on_self_fence(struct droverd *d, const Drover__AgentSelfFence *m)
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
 					m->destroyed[i]);
 	d->fo->self_fenced = true;
+	d->fo->self_fence_failed = m->error && *m->error;
 	for (size_t i = 0; i < m->n_destroyed && d->fo->n_destroyed < 4096; i++) {
 		bool known = false;
 
@@ -535,6 +571,95 @@ static void fence_round(struct droverd *d, uint64_t now)
 			continue;
 		start_fence(d, f);
 	}
+}
+
+void failover_on_cpg_left(struct droverd *d, uint32_t node, bool node_down)
+{
+	struct fo_node *f;
+	char name[NODE_NAME_MAX];
+
+	/*
+	 * Called once members[] holds the configuration without it. A node
+	 * whose corosync left carries its droverd and agent away with it, lease
+	 * and all; a droverd that left alone (another of its processes may
+	 * remain) took its agent's lease with it.
+	 */
+	if (node_down || node == d->local_id || droverd_is_member(d, node) ||
+	    !(f = fo_node(d, node)) || !f->lease_held)
+		return;
+	f->lease_held = false;
+	if (d->cfg.fence_mode == FENCE_MODE_WATCHDOG)
+		log_warn("droverd on %s left while its host stays: its agent left with it, so "
+			 "nothing there destroys its VMs without quorum; should the host be lost "
+			 "now, it does not count as self-fenced (its VMs wait for its return or "
+			 "`drover node confirm-off`)",
+			 name_of(d, node, name, sizeof(name)));
+}
+
+/* ---- exiting with VMs the others count on being destroyed ---- */
+
+/* After the lease, this long for the agent's destroy and its report; then droverd exits regardless. */
+#define EXIT_WAIT_GRACE_MS 60000u
+
+bool failover_may_exit(struct droverd *d)
+{
+	uint64_t now = now_ms(), bound;
+
+	/*
+	 * The agent exits with droverd, and nothing destroys this host's VMs
+	 * after that. The others count this node self-fenced only if they lose
+	 * its host while its droverd is with it (failover_on_cpg_left()). A
+	 * droverd that leaves while quorate is seen leaving on its own: the
+	 * others do not count on the lease. One without quorum is cut off, or
+	 * its corosync is gone: the others see its host lost with the lease, so
+	 * it waits until the agent has destroyed the VMs (the lease runs out
+	 * within watchdog_timeout_ms without quorum), or, bounded, gives up.
+	 */
+	if (!d->fo || d->cfg.fence_mode != FENCE_MODE_WATCHDOG ||
+	    (d->fo->self_fenced && !d->fo->self_fence_failed) ||
+	    (d->cpg_joined && d->quorate && d->config_quorate))
+		return true;
+	if (!d->fo->exit_wait_ms) {
+		d->fo->exit_wait_ms = now;
+		log_err("exiting without quorum: waiting until this node's lease runs out and its agent "
+			"destroys its VMs, which the others restart once they count this node "
+			"self-fenced (a second SIGTERM exits at once and leaves them running twice)");
+	}
+	bound = d->fo->exit_wait_ms + d->cfg.watchdog_timeout_ms + EXIT_WAIT_GRACE_MS;
+	if (now < bound)
+		return false;
+	log_err("SELF-FENCING DID NOT COMPLETE within %u ms of the stop: exiting anyway; "
+		"the VMs of this host may run while the others restart them",
+		d->cfg.watchdog_timeout_ms + EXIT_WAIT_GRACE_MS);
+	return true;
+}
+
+static void exit_wait_fn(void *data)
+{
+	struct droverd *d = data;
+
+	if (failover_may_exit(d)) {
+		d->stopping = true;
+		qb_loop_stop(d->loop);
+		return;
+	}
+	qb_loop_timer_add(d->loop, QB_LOOP_HIGH, (uint64_t)SELFFENCE_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+			  exit_wait_fn, &d->fo->exit_timer);
+}
+
+bool failover_hold_exit(struct droverd *d)
+{
+	if (!d->fo || d->fo->exit_held)
+		return d->fo && d->fo->exit_held;
+	/* Without corosync, this droverd is in no configuration: it decides and renews nothing. */
+	d->quorate = false;
+	d->config_quorate = false;
+	if (failover_may_exit(d))
+		return false;
+	d->fo->exit_held = qb_loop_timer_add(d->loop, QB_LOOP_HIGH,
+					     (uint64_t)SELFFENCE_TICK_MS * QB_TIME_NS_IN_MSEC, d,
+					     exit_wait_fn, &d->fo->exit_timer) == 0;
+	return d->fo->exit_held;
 }
 
 /* ---- rejoin ---- */
@@ -734,6 +859,7 @@ static void round_run(struct droverd *d)
 		struct fo_node *f = fo_node(d, d->nodes[i].id);
 
 		if (f && (droverd_is_member(d, f->id) || cs_member(d, f->id))) {
+			f->lease_held = f->lease_held || droverd_is_member(d, f->id);
 			f->seen = true;
 			f->lost_sent_ms = 0;
 			f->backoff_ms = 0;
@@ -797,6 +923,8 @@ void failover_stop(struct droverd *d)
 		return;
 	qb_loop_timer_del(d->loop, d->fo->timer);
 	qb_loop_timer_del(d->loop, d->fo->beat_timer);
+	if (d->fo->exit_held)
+		qb_loop_timer_del(d->loop, d->fo->exit_timer);
 	if (d->fo->kick_armed)
 		qb_loop_timer_del(d->loop, d->fo->kick_timer);
 	free(d->fo->destroyed);

@@ -21,6 +21,11 @@
  *     every member has applied their ends (so no job stays "running" with a
  *     source that left). Then it leaves CPG and exits; its agent exits with
  *     it. The VMs of this host keep running: droverd does not stop them.
+ *  5. Except with [fence] mode = watchdog in a partition without quorum:
+ *     the others will count this node self-fenced and restart its VMs, and
+ *     its agent, which would destroy them, exits with droverd. There
+ *     droverd waits until the agent's lease has run out and it destroyed
+ *     them (failover_may_exit()), within watchdog_timeout_ms.
  *
  * Bounds: the agent answers every migration within its deadline (15 min; a
  * hung call costs a killed worker), so the wait is bounded; LEAVE_MAX_MS is
@@ -88,11 +93,14 @@ static bool cluster_listens(const struct droverd *d)
 	return d->cpg_joined && d->quorate && d->config_quorate && d->synced;
 }
 
-static bool done(const struct droverd *d, const struct leave_count *c)
+static bool done(struct droverd *d, const struct leave_count *c)
 {
 	if (c->execs || c->ops)
 		return false;
-	return !cluster_listens(d) || (!c->queued && !c->running);
+	if (cluster_listens(d) && (c->queued || c->running))
+		return false;
+	/* [fence] mode = watchdog without quorum: the others count on our agent's destroy. */
+	return failover_may_exit(d);
 }
 
 static void stop_now(struct droverd *d)

@@ -100,6 +100,8 @@ static void confchg_cb(cpg_handle_t h, const struct cpg_name *group,
 	}
 	qsort(d->members, n, sizeof(d->members[0]), cmp_u32);
 	d->n_members = n;
+	for (size_t i = 0; i < n_left; i++)
+		failover_on_cpg_left(d, left[i].nodeid, left[i].reason == CPG_REASON_NODEDOWN);
 	if (self_joined)
 		d->cpg_joined = true;
 	if (!d->cpg_joined)
