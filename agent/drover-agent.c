@@ -260,6 +260,12 @@ static int sig_stop(int sig, void *data)
 	struct agent *a = data;
 
 	log_notice("signal %d: stopping", sig);
+	/*
+	 * droverd's end sends SIGTERM too (PR_SET_PDEATHSIG): what it wrote
+	 * before it went, its lease's release above all, is read first.
+	 */
+	if (a->fd >= 0)
+		droverd_io(a->fd, POLLIN, a);
 	lease_stop(a);
 	jobs_stop(a);
 	return 0;

@@ -29,6 +29,8 @@ struct agent_lease {
 	uint32_t lease_ms;
 	uint64_t expires_ms;    /* monotonic; 0: not armed */
 	bool granted;           /* droverd granted one: expires_ms is no longer our own guess */
+	bool released;          /* droverd stops cleanly: the watchdog may be disarmed at our end */
+	bool stopped;           /* lease_stop() ran: the timer is gone (a signal and an EOF both stop) */
 	bool fenced;            /* ran out: VMs destroyed, starts refused */
 	uint64_t fenced_at_ms;
 	uint64_t last_job_ms;   /* the last self-fence job submitted */
@@ -45,7 +47,14 @@ static void wd_open(struct agent_lease *l, uint64_t now)
 {
 	int s;
 
-	if (!l->wd_path || l->wd_fd >= 0 || now < l->wd_next_try_ms)
+	/*
+	 * Opened at droverd's first grant, not at our start: an agent that
+	 * replaces one that died with the device armed must not feed it on its
+	 * own start-up guess (the host then resets unless a quorate droverd
+	 * renews the lease in time), and a host that boots without quorum is
+	 * not reset for that alone.
+	 */
+	if (!l->wd_path || !l->granted || l->wd_fd >= 0 || now < l->wd_next_try_ms)
 		return;
 	l->wd_fd = open(l->wd_path, O_WRONLY | O_CLOEXEC);
 	if (l->wd_fd < 0) {
@@ -145,6 +154,14 @@ void lease_on_message(struct agent *a, const Drover__AgentLease *m)
 	struct agent_lease *l = a->lease;
 	uint64_t now = now_ms();
 
+	if (m->release) {
+		/* Not a grant: droverd is about to close the link after a clean stop. */
+		if (l) {
+			l->released = true;
+			log_info("droverd stops cleanly: the watchdog may be disarmed when it is gone");
+		}
+		return;
+	}
 	if (!l) {
 		/* droverd asks for self-fencing although we were not started for it. */
 		if (lease_setup(a, m->lease_ms ? m->lease_ms : SELFFENCE_TIMEOUT_MIN_MS, NULL, 0) < 0)
@@ -234,13 +251,28 @@ void lease_stop(struct agent *a)
 {
 	struct agent_lease *l = a->lease;
 
-	if (!l)
+	if (!l || l->stopped)
 		return;
-	if (l->wd_fd >= 0 && !l->fenced) {
+	l->stopped = true;
+	if (l->wd_fd >= 0 && !l->fenced && l->released) {
 		/* The magic close: a clean stop with a valid lease must not reset the host. */
 		if (write(l->wd_fd, "V", 1) != 1)
 			log_warn("watchdog %s: the magic close failed: %s", l->wd_path,
 				 strerror(errno));
+		close(l->wd_fd);
+		l->wd_fd = -1;
+	} else if (l->wd_fd >= 0 && !l->fenced) {
+		/*
+		 * droverd ended without releasing the lease: it crashed or was
+		 * killed, perhaps on a host cut off from the others, which count
+		 * it self-fenced once the lease has run out. Nothing would
+		 * destroy its VMs after us, so the watchdog stays armed: the host
+		 * resets unless a new agent gets a lease from a quorate droverd
+		 * in time and feeds it.
+		 */
+		log_crit("droverd ended without releasing the lease: leaving the watchdog %s armed; "
+			 "this host resets within %u s unless a new droverd renews the lease",
+			 l->wd_path, l->wd_timeout_s);
 		close(l->wd_fd);
 		l->wd_fd = -1;
 	}

@@ -407,6 +407,27 @@ int agent_link_send_lease(struct droverd *d, uint64_t expires_mono_ms)
 	return seqpacket_send(a->fd, &env);
 }
 
+/*
+ * A clean stop that the others do not count on as a self-fence: the agent
+ * may disarm the hardware watchdog when our end closes. Without this, an end
+ * of the link leaves it armed (agent/lease.c), so that a droverd that dies
+ * on a host cut off from the others resets that host instead of leaving its
+ * VMs running unguarded.
+ */
+int agent_link_release_lease(struct droverd *d)
+{
+	struct agent_link *a = d->agent;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__AgentLease m = DROVER__AGENT_LEASE__INIT;
+
+	if (!a || a->fd < 0 || !a->hello)
+		return -ENOTCONN;
+	m.release = true;
+	env.body_case = DROVER__ENVELOPE__BODY_AGENT_LEASE;
+	env.agent_lease = &m;
+	return seqpacket_send(a->fd, &env);
+}
+
 void agent_link_stop(struct droverd *d)
 {
 	struct agent_link *a = d->agent;

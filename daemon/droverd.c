@@ -1359,6 +1359,10 @@ int main(int argc, char **argv)
 	drain_stop(&d);
 	failover_stop(&d);
 	nethealth_stop(&d);
+	if (d.lease_release && d.cfg.fence_mode == FENCE_MODE_WATCHDOG &&
+	    agent_link_release_lease(&d) < 0)
+		log_warn("stopping: cannot tell the agent that it may disarm the watchdog; "
+			 "a watchdog device then resets this host");
 	agent_link_stop(&d);
 	events_stop(&d);
 	metrics_stop(&d);

@@ -166,6 +166,7 @@ struct droverd {
 	bool config_existed;
 	qb_loop_t *loop;
 	bool stopping;            /* the loop is ending */
+	bool lease_release;       /* watchdog mode: the stop leaves no VM the others count on (failover_may_exit()) */
 	bool leaving;             /* leave.c: a clean stop waits for this node's migrations */
 	uint64_t leave_started_ms, leave_resent_ms;
 	qb_loop_timer_handle leave_timer;
@@ -530,6 +531,7 @@ int agent_link_submit(struct droverd *d, Drover__AgentJob *job, uint64_t *ret_jo
 const char *agent_link_fence_plugin(const struct droverd *d);
 /* [fence] mode = watchdog: the agent may keep its VMs until expires_mono_ms. */
 int agent_link_send_lease(struct droverd *d, uint64_t expires_mono_ms);
+int agent_link_release_lease(struct droverd *d);
 
 /* membership.c: CPG group "drover". */
 int membership_connect(struct droverd *d);

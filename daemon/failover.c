@@ -615,9 +615,14 @@ bool failover_may_exit(struct droverd *d)
 	 * it waits until the agent has destroyed the VMs (the lease runs out
 	 * within watchdog_timeout_ms without quorum), or, bounded, gives up.
 	 */
+	/*
+	 * Only a stop while quorate releases the lease: the agent then disarms
+	 * a watchdog device on its way out. After a self-fence the agent keeps
+	 * it armed anyway, and a stop that gives up below must not disarm it.
+	 */
+	d->lease_release = d->cpg_joined && d->quorate && d->config_quorate;
 	if (!d->fo || d->cfg.fence_mode != FENCE_MODE_WATCHDOG ||
-	    (d->fo->self_fenced && !d->fo->self_fence_failed) ||
-	    (d->cpg_joined && d->quorate && d->config_quorate))
+	    (d->fo->self_fenced && !d->fo->self_fence_failed) || d->lease_release)
 		return true;
 	if (!d->fo->exit_wait_ms) {
 		d->fo->exit_wait_ms = now;

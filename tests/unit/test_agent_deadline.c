@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -606,11 +607,16 @@ static void test_sigterm_cancels_open_jobs(void **state)
 
 /* ---- watchdog self-fencing (agent/lease.c) ---- */
 
-/* The agent as droverd starts it in [fence] mode = watchdog, with "good" first. */
-static void start_agent_leased(struct agent *a, const char *lease_ms)
+/*
+ * The agent as droverd starts it in [fence] mode = watchdog, with "good"
+ * first, and with wd (if not NULL) as its watchdog device.
+ */
+static void start_agent_leased_wd(struct agent *a, const char *lease_ms, const char *wd)
 {
 	const char *argv[] = { agent_path, "--foreground", "--log-priority", "debug", "--plugin",
-			       plugin("good"), "--lease-ms", lease_ms, NULL };
+			       plugin("good"), "--lease-ms", lease_ms,
+			       wd ? "--watchdog-device" : NULL, wd, "--watchdog-timeout-s", "1",
+			       NULL };
 	int sv[2];
 	Drover__Envelope *env;
 
@@ -630,6 +636,11 @@ static void start_agent_leased(struct agent *a, const char *lease_ms)
 	assert_non_null(env);
 	assert_int_equal(env->body_case, DROVER__ENVELOPE__BODY_AGENT_HELLO);
 	frame_free(env);
+}
+
+static void start_agent_leased(struct agent *a, const char *lease_ms)
+{
+	start_agent_leased_wd(a, lease_ms, NULL);
 }
 
 static void send_lease(struct agent *a, uint64_t expires)
@@ -731,6 +742,61 @@ static void test_lease_renewed(void **unused)
 	stop_agent(&a);
 }
 
+static void send_release(struct agent *a)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__AgentLease m = DROVER__AGENT_LEASE__INIT;
+
+	m.release = true;
+	env.body_case = DROVER__ENVELOPE__BODY_AGENT_LEASE;
+	env.agent_lease = &m;
+	send_env(a, &env);
+}
+
+/*
+ * The watchdog device (a plain file here, which records the magic close
+ * "V") is disarmed only when droverd released the lease before the link
+ * ended; a link that just ends (droverd crashed or was killed, perhaps on a
+ * host cut off from the others) leaves it armed, so the host resets.
+ */
+static void run_watchdog_end(bool release, const char *expect)
+{
+	char path[] = "/tmp/drover-test-wd-XXXXXX";
+	char got[16] = "";
+	struct agent a;
+	ssize_t n;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	start_agent_leased_wd(&a, "2000", path);
+	send_lease(&a, ms() + 3000);
+	/* The device is opened at a tick after the grant (every 200 ms). */
+	assert_null(wait_self_fence(&a, 600));
+	if (release)
+		send_release(&a);
+	stop_agent(&a);
+	n = pread(fd, got, sizeof(got) - 1, 0);
+	assert_true(n >= 0);
+	got[n] = '\0';
+	close(fd);
+	unlink(path);
+	print_message("watchdog device after the end of the link (%s): '%s'\n",
+		      release ? "released" : "not released", got);
+	assert_string_equal(got, expect);
+}
+
+static void test_watchdog_released(void **unused)
+{
+	(void)unused;
+	run_watchdog_end(true, "V");
+}
+
+static void test_watchdog_stays_armed(void **unused)
+{
+	(void)unused;
+	run_watchdog_end(false, "");
+}
+
 /* An agent whose "good" plugin cannot init: its jobs fail with init's reason. */
 static void test_init_failure(void **unused)
 {
@@ -793,6 +859,8 @@ int main(void)
 		cmocka_unit_test(test_init_failure),
 		cmocka_unit_test(test_lease_runs_out),
 		cmocka_unit_test(test_lease_renewed),
+		cmocka_unit_test(test_watchdog_released),
+		cmocka_unit_test(test_watchdog_stays_armed),
 		cmocka_unit_test(test_not_started_by_droverd),
 	};
 
