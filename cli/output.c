@@ -393,7 +393,8 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 		{
 			/*
 			 * The inventory check of its VFs: {"state": "ok"|"mismatch",
-			 * "at_ms", "mismatches": [...], "in_flight"}, null when not checked.
+			 * "at_ms", "mismatches": [...], "in_flight", "unconfirmed"}, null
+			 * when not checked.
 			 */
 			struct json_object *vc = NULL, *ms;
 
@@ -407,6 +408,8 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 				json_object_object_add(vc, "mismatches", ms);
 				json_object_object_add(vc, "in_flight",
 						       json_object_new_int64(n->vf_check_in_flight));
+				json_object_object_add(vc, "unconfirmed",
+						       json_object_new_int64(n->vf_check_unconfirmed));
 			}
 			json_object_object_add(jn, "vf_check", vc);
 		}

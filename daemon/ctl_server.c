@@ -269,6 +269,7 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 				ns[i].vf_check = (char *)(a->shown.n ? "mismatch" : "ok");
 				ns[i].vf_check_ms = a->at_ms;
 				ns[i].vf_check_in_flight = a->shown.n_in_flight;
+				ns[i].vf_check_unconfirmed = (uint32_t)(a->prev.n + a->prev.n_dropped);
 				for (size_t m = 0; m < a->shown.n; m++) {
 					vf_check_issue_text(&a->shown.issues[m], vmt[i][m],
 							    sizeof(vmt[i][m]));

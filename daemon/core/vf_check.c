@@ -104,8 +104,12 @@ void vf_check_node(const struct cluster_state *s, const struct node_obs *o,
 		bool want_found = false;
 		int held;
 
-		if (d->state != DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING || !d->vf_known)
+		if (d->state != DROVER__VM_RUN_STATE__VM_RUN_STATE_RUNNING)
 			continue;
+		if (!d->vf_known) {
+			ret->n_unreported++;
+			continue;
+		}
 		v = state_vm_find(s, d->name);
 		if (v && state_op_for_vm(s, v->name)) {
 			ret->n_in_flight++;
@@ -141,7 +145,11 @@ void vf_check_node(const struct cluster_state *s, const struct node_obs *o,
 		else if (want && found)
 			add_issue(ret, VF_CHECK_UNALLOCATED, d->name, "", found);
 	}
-	ret->checked = ret->n_checked > 0;
+	/*
+	 * A node that runs nothing agrees (nothing runs with a VF there); one
+	 * whose plugin does not report devices was not checked at all.
+	 */
+	ret->checked = ret->n_unreported == 0;
 }
 
 static bool same_issue(const struct vf_check_issue *a, const struct vf_check_issue *b)

@@ -56,9 +56,10 @@ struct vf_check_issue {
 };
 
 struct vf_check_result {
-	/* The node's inventory was current and had at least one domain to check. */
+	/* The node's inventory was current, and the plugin reported every running domain's devices. */
 	bool checked;
 	uint32_t n_checked;   /* running domains compared */
+	uint32_t n_unreported; /* running domains whose devices the plugin did not report */
 	uint32_t n_in_flight; /* skipped: an operation of the VM is under way */
 	uint32_t n_dropped;   /* disagreements beyond VF_CHECK_MAX */
 	size_t n;
@@ -68,7 +69,9 @@ struct vf_check_result {
 /*
  * Compare o (a node's last inventory) with the replicated state. Not
  * checked (ret->checked false, no issues) when o is not current, its agent
- * fails, or no running domain reported its devices.
+ * fails, the state does not know the node, or a running domain's devices
+ * were not reported (an older plugin). A node that runs nothing is checked
+ * and agrees.
  */
 void vf_check_node(const struct cluster_state *s, const struct node_obs *o,
 		   struct vf_check_result *ret);

@@ -3,13 +3,21 @@
 # stand-in VFs (lab/lab up --vf-pools n1:2,n3:1 --vf-vms 2 --vf-vms-on n1):
 # vfvm1 and vfvm2, Linux guests with a standby virtio NIC and a VF each, both
 # on n1; n3 has one free VF, n2 no pool.
+#  - `drover node drain n1 --dry-run` says so first: one VM gets a VF on n3,
+#    the other lands degraded;
 #  - `drover node drain n1`: one VM lands on n3 with n3's VF, the other runs
 #    degraded (`degraded: no VF`) on its standby NIC; each VM runs exactly
 #    once throughout (tests/lab/invariants), every node's view of the pools
 #    agrees, and so do the hypervisors' live XML;
 #  - the degraded VM on n3 (moved there if it landed on n2) gets n3's VF
 #    within seconds of the VM holding it leaving (migrated to n1, resumed):
-#    the attach happens, the mark clears, the guest sees the NIC.
+#    the attach happens, the mark clears, the guest sees the NIC;
+#  - after each path the inventory check (docs/SRIOV.md) finds every pool
+#    node's live XML agreeing with the replicated VFs; a VF detached behind
+#    drover's back (virsh) is reported as a mismatch on every node, in
+#    `drover status` and `drover vm list`, logged by its node, and nothing
+#    is "fixed": the replicated state keeps the VF; attached again by hand,
+#    the check agrees again.
 # Needs root and the lab's Linux guest (TCG).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -86,9 +94,24 @@ for vm in vfvm1 vfvm2; do
 	wait_for 120 "$vm booted (serial console)" grep -aq 'DROVER-GUEST up' "$(serial "$vm")"
 done
 boots1=$(boots vfvm1) boots2=$(boots vfvm2)
+t=$(now_ms)
+wait_for 30 "inventory check: n1's and n3's live XML agree with the replicated VFs (every node)" \
+	vf_agree_since "$ALL" "$t"
 
 "$here/invariants" "$LAB" "$work/violations" &
 inv_pid=$!
+
+# --- the dry run says it first: one gets n3's VF, the other runs degraded ----
+plan=$(on n2 drover node drain n1 --dry-run --output json 2>/dev/null)
+check "drain --dry-run: one VF guest gets a VF of pool lab on n3, the other lands degraded on n2 or n3" \
+	jq -e '[.steps[] | select(.vm == "vfvm1" or .vm == "vfvm2")] as $s | ($s | length == 2)
+		and ([$s[] | select(.vf == "vf" and .vf_pool == "lab" and .to == "n3")] | length == 1)
+		and ([$s[] | select(.vf == "degraded" and (.to == "n2" or .to == "n3"))] | length == 1)' <<<"$plan"
+check "drain --dry-run (text) shows the VF column and the degraded count" \
+	bash -c "'$LAB' run n2 -- drover node drain n1 --dry-run 2>/dev/null |
+		grep -q '1 VM will run degraded (no free VF on its target)'"
+check "the dry run changed nothing (n1 active)" \
+	jq_on_all "$ALL" '.nodes[] | select(.name == "n1") | .state == "active"'
 
 # --- drain n1: one VM gets n3's VF, the other runs degraded -------------------
 rc=0
@@ -110,6 +133,9 @@ check "n3's live XML of $with_vf has n3's VF (vf1) and the standby NIC" \
 check "$dnode's live XML of $degraded has the standby NIC and no VF" \
 	eval 'standby_on "$dnode" "$degraded" && no_vf_on "$dnode" "$degraded"'
 check "drover and libvirt agree where each VF guest runs" drover_agrees_with_libvirt
+t=$(now_ms)
+wait_for 30 "inventory check after the drain: the live XML agrees with the replicated VFs" \
+	vf_agree_since "$ALL" "$t"
 
 # --- a degraded VM gets the VF its host's pool frees -------------------------
 if [ "$dnode" != n3 ]; then
@@ -135,6 +161,38 @@ wait_for 20 "the guest $degraded sees its VF come up (serial console)" \
 	eval '[ "$(nic_ups "$degraded")" -gt "$ups0" ]'
 wait_for 10 "pools on every node: n1 1 of 2 free, n3 0 of 1" st_jq_all "$(pools '["n1:1/2", "n2:", "n3:0/1"]')"
 check "drover and libvirt agree where each VF guest runs" drover_agrees_with_libvirt
+t=$(now_ms)
+wait_for 30 "inventory check after the repair: the live XML agrees with the replicated VFs" \
+	vf_agree_since "$ALL" "$t"
+
+# --- a VF detached behind drover's back: reported, not "fixed" -------------
+"$LAB" vf-device n3 1 "$(mac_of "$degraded")" >"$work/vf.xml"
+rc=0
+on n3 virsh -q detach-device "$degraded" "$work/vf.xml" --live >"$work/detach.out" 2>&1 || rc=$?
+check "virsh detach-device of $degraded's VF on n3 (by hand) exits 0 (got $rc)" [ "$rc" -eq 0 ]
+wait_for 10 "the VF is gone from n3's live XML of $degraded" no_vf_on n3 "$degraded"
+wait_for 30 "every node's drover status reports n3's VF check: vf1 allocated to $degraded, absent" \
+	jq_on_all "$ALL" ".nodes[] | select(.name == \"n3\") | .vf_check.state == \"mismatch\"
+		and (.vf_check.mismatches | any(. == \"$degraded: VF 'vf1' allocated, absent from the live XML\"))"
+check "every node's drover vm list shows $degraded's VF mismatch" vm_jq_all \
+	".vms[] | select(.name == \"$degraded\") | .vf_mismatch == \"$degraded: VF 'vf1' allocated, absent from the live XML\""
+check "drover vm list (text) marks it VF MISMATCH" \
+	bash -c "'$LAB' run n2 -- drover vm list 2>/dev/null | grep -E '^$degraded ' | grep -q 'VF MISMATCH'"
+check "drover status (text) names the mismatch" \
+	bash -c "'$LAB' run n1 -- drover status 2>/dev/null | grep -q \"VF MISMATCH: $degraded: VF 'vf1' allocated\""
+check "n3's droverd logged it as an error" \
+	bash -c "'$LAB' logs n3 droverd 400 | grep -q \"VF inventory check: $degraded: VF 'vf1' allocated, absent\""
+check "nothing was 'fixed': the replicated state still gives $degraded n3's VF, the pool none free" \
+	eval 'vm_jq_all ".vms[] | select(.name == \"$degraded\") | .vf.node == \"n3\" and .degraded == null" &&
+		st_jq_all "$(pools '"'"'["n1:1/2", "n2:", "n3:0/1"]'"'"')" && no_vf_on n3 "$degraded"'
+rc=0
+on n3 virsh -q attach-device "$degraded" "$work/vf.xml" --live >"$work/attach.out" 2>&1 || rc=$?
+check "virsh attach-device puts the VF back by hand (exit $rc)" [ "$rc" -eq 0 ]
+t=$(now_ms)
+wait_for 30 "the inventory check agrees again, on every node" vf_agree_since "$ALL" "$t"
+check "and $degraded's mismatch is gone from drover vm list" vm_jq_all \
+	".vms[] | select(.name == \"$degraded\") | .vf_mismatch == null"
+
 check "neither guest restarted" eval '[ "$(boots vfvm1)" -eq "$boots1" ] && [ "$(boots vfvm2)" -eq "$boots2" ]'
 
 kill "$inv_pid" 2>/dev/null

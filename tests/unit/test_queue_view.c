@@ -660,6 +660,34 @@ static void test_plan(void **state)
 	assert_contains(t, "web2  n3  mig-b    2     source outgoing limit 2/2\n");
 	assert_contains(t, "big1  -   -        -     no target has 4096 MiB free\n");
 	assert_contains(t, "3 VMs: 1 in the first wave, 1 later, 1 cannot move\n");
+
+	/* Without a VF asked for: no VF column, "vf" null in JSON. */
+	assert_null(strstr(t, " VF "));
+	free(t);
+	o = roundtrip(queue_view_plan_json(&plan));
+	expect_null(idx(get(o, "steps"), 0), "vf");
+	json_object_put(o);
+
+	/* SR-IOV: one gets a VF, one lands degraded, one waits for a VF (vf = required). */
+	steps[0].vf = "vf";
+	steps[0].vf_pool = "lab";
+	steps[1].vf = "degraded";
+	steps[1].vf_pool = "lab";
+	steps[2].vf = "waits";
+	steps[2].vf_pool = "lab";
+	steps[2].blocker = "no free VF in pool lab on any target";
+	o = roundtrip(queue_view_plan_json(&plan));
+	expect_str(idx(get(o, "steps"), 0), "vf", "vf");
+	expect_str(idx(get(o, "steps"), 0), "vf_pool", "lab");
+	expect_str(idx(get(o, "steps"), 1), "vf", "degraded");
+	expect_str(idx(get(o, "steps"), 2), "vf", "waits");
+	json_object_put(o);
+	t = render(plan_text, &plan);
+	assert_contains(t, "VM    TO  NETWORK  WAVE  VF                BLOCKER\n");
+	assert_contains(t, "web1  n2  mig-a    1     VF lab            -\n");
+	assert_contains(t, "web2  n3  mig-b    2     degraded (no VF)  source outgoing limit 2/2\n");
+	assert_contains(t, "big1  -   -        -     waits for a VF    no free VF in pool lab on any target\n");
+	assert_contains(t, "1 VM will run degraded (no free VF on its target)\n");
 	free(t);
 
 	plan.n_steps = 0;

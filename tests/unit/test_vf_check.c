@@ -307,7 +307,7 @@ static void test_in_flight_not_flagged(void **unused)
 	vf_check_node(&s, &f.o, &r);
 	assert_int_equal(r.n, 0);
 	assert_int_equal(r.n_in_flight, 1);
-	assert_false(r.checked);
+	assert_true(r.checked);
 	state_free(&s);
 }
 
@@ -338,6 +338,12 @@ static void test_not_checked(void **unused)
 	f.doms[0].vf_known = false;
 	vf_check_node(&s, &f.o, &r);
 	assert_false(r.checked);
+	assert_int_equal(r.n_unreported, 1);
+	assert_int_equal(r.n, 0);
+	/* A node that runs nothing agrees. */
+	observe(&f, 1);
+	vf_check_node(&s, &f.o, &r);
+	assert_true(r.checked);
 	assert_int_equal(r.n, 0);
 	/* Not running (paused, an incoming migration's copy): not compared. */
 	observe(&f, 1);
