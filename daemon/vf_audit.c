@@ -56,12 +56,14 @@ void vf_audit_on_inventory(struct droverd *d, uint32_t from)
 		if (a->shown.checked && vf_check_find(&a->shown, shown.issues[i].vm))
 			continue;
 		vf_check_issue_text(&shown.issues[i], text, sizeof(text));
-		log_err("VF inventory check: %s (the replicated state and this hypervisor disagree; "
-			"nothing is changed: find out which is right)",
-			text);
+		log_err(
+		    "VF inventory check: %s (the replicated state and this hypervisor disagree; "
+		    "nothing is changed: find out which is right)",
+		    text);
 	}
 	if (from == d->local_id && a->shown.checked && a->shown.n && shown.checked && !shown.n)
-		log_notice("VF inventory check: the replicated VFs and this hypervisor agree again");
+		log_notice(
+		    "VF inventory check: the replicated VFs and this hypervisor agree again");
 	a->prev = cur;
 	a->have_prev = true;
 	a->shown = shown;

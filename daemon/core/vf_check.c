@@ -140,8 +140,8 @@ void vf_check_node(const struct cluster_state *s, const struct node_obs *o,
 			add_issue(ret, VF_CHECK_UNALLOCATED, d->name, "", label);
 		}
 		if (want && !want_found)
-			add_issue(ret, found ? VF_CHECK_OTHER_DEVICE : VF_CHECK_ABSENT, d->name, want,
-				  found);
+			add_issue(ret, found ? VF_CHECK_OTHER_DEVICE : VF_CHECK_ABSENT, d->name,
+				  want, found);
 		else if (want && found)
 			add_issue(ret, VF_CHECK_UNALLOCATED, d->name, "", found);
 	}

@@ -56,12 +56,13 @@ struct vf_check_issue {
 };
 
 struct vf_check_result {
-	/* The node's inventory was current, and the plugin reported every running domain's devices. */
+	/* The node's inventory was current, and the plugin reported every running domain's devices.
+	 */
 	bool checked;
-	uint32_t n_checked;   /* running domains compared */
+	uint32_t n_checked;    /* running domains compared */
 	uint32_t n_unreported; /* running domains whose devices the plugin did not report */
-	uint32_t n_in_flight; /* skipped: an operation of the VM is under way */
-	uint32_t n_dropped;   /* disagreements beyond VF_CHECK_MAX */
+	uint32_t n_in_flight;  /* skipped: an operation of the VM is under way */
+	uint32_t n_dropped;    /* disagreements beyond VF_CHECK_MAX */
 	size_t n;
 	struct vf_check_issue issues[VF_CHECK_MAX];
 };

@@ -28,7 +28,8 @@ static int add_vm(struct cluster_state *s, const char *name, const char *pool)
 	char xml[256];
 
 	snprintf(xml, sizeof(xml),
-		 "<domain><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu></domain>", name);
+		 "<domain><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu></domain>",
+		 name);
 	vm.name = (char *)name;
 	vm.xml = xml;
 	vm.memory_mib = 64;
@@ -106,8 +107,7 @@ static void run_on(struct cluster_state *s, const char *vm, uint32_t node, bool 
 }
 
 /* A migration of vm from source to target, started: an operation in flight. */
-static void migrate_start(struct cluster_state *s, const char *vm, uint32_t source,
-			  uint32_t target)
+static void migrate_start(struct cluster_state *s, const char *vm, uint32_t source, uint32_t target)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
 	Drover__JobsAdd m = DROVER__JOBS_ADD__INIT;
@@ -448,15 +448,15 @@ static void test_many_findings_bounded(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_agree),
-		cmocka_unit_test(test_allocated_but_absent),
-		cmocka_unit_test(test_present_but_not_allocated),
-		cmocka_unit_test(test_other_device_and_extra),
-		cmocka_unit_test(test_in_flight_not_flagged),
-		cmocka_unit_test(test_not_checked),
-		cmocka_unit_test(test_unidentifiable_template_skipped),
-		cmocka_unit_test(test_confirm_needs_two_in_a_row),
-		cmocka_unit_test(test_many_findings_bounded),
+	    cmocka_unit_test(test_agree),
+	    cmocka_unit_test(test_allocated_but_absent),
+	    cmocka_unit_test(test_present_but_not_allocated),
+	    cmocka_unit_test(test_other_device_and_extra),
+	    cmocka_unit_test(test_in_flight_not_flagged),
+	    cmocka_unit_test(test_not_checked),
+	    cmocka_unit_test(test_unidentifiable_template_skipped),
+	    cmocka_unit_test(test_confirm_needs_two_in_a_row),
+	    cmocka_unit_test(test_many_findings_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
