@@ -103,10 +103,11 @@ inv_pid=$!
 
 # --- the dry run says it first: one gets n3's VF, the other runs degraded ----
 plan=$(on n2 drover node drain n1 --dry-run --output json 2>/dev/null)
+plan_jq() { jq -e "$1" >/dev/null <<<"$plan"; }
 check "drain --dry-run: one VF guest gets a VF of pool lab on n3, the other lands degraded on n2 or n3" \
-	jq -e '[.steps[] | select(.vm == "vfvm1" or .vm == "vfvm2")] as $s | ($s | length == 2)
+	plan_jq '[.steps[] | select(.vm == "vfvm1" or .vm == "vfvm2")] as $s | ($s | length == 2)
 		and ([$s[] | select(.vf == "vf" and .vf_pool == "lab" and .to == "n3")] | length == 1)
-		and ([$s[] | select(.vf == "degraded" and (.to == "n2" or .to == "n3"))] | length == 1)' <<<"$plan"
+		and ([$s[] | select(.vf == "degraded" and (.to == "n2" or .to == "n3"))] | length == 1)'
 check "drain --dry-run (text) shows the VF column and the degraded count" \
 	bash -c "'$LAB' run n2 -- drover node drain n1 --dry-run 2>/dev/null |
 		grep -q '1 VM will run degraded (no free VF on its target)'"
@@ -166,9 +167,12 @@ wait_for 30 "inventory check after the repair: the live XML agrees with the repl
 	vf_agree_since "$ALL" "$t"
 
 # --- a VF detached behind drover's back: reported, not "fixed" -------------
-"$LAB" vf-device n3 1 "$(mac_of "$degraded")" >"$work/vf.xml"
+# In the lab's directory: a node's namespaces see it (not this test's /tmp).
+vfxml=$lab_dir/vf-drain-by-hand.xml
+"$LAB" vf-device n3 1 "$(mac_of "$degraded")" >"$vfxml"
 rc=0
-on n3 virsh -q detach-device "$degraded" "$work/vf.xml" --live >"$work/detach.out" 2>&1 || rc=$?
+on n3 virsh -q detach-device "$degraded" "$vfxml" --live >"$work/detach.out" 2>&1 || rc=$?
+sed 's/^/    /' "$work/detach.out"
 check "virsh detach-device of $degraded's VF on n3 (by hand) exits 0 (got $rc)" [ "$rc" -eq 0 ]
 wait_for 10 "the VF is gone from n3's live XML of $degraded" no_vf_on n3 "$degraded"
 wait_for 30 "every node's drover status reports n3's VF check: vf1 allocated to $degraded, absent" \
@@ -186,7 +190,8 @@ check "nothing was 'fixed': the replicated state still gives $degraded n3's VF, 
 	eval 'vm_jq_all ".vms[] | select(.name == \"$degraded\") | .vf.node == \"n3\" and .degraded == null" &&
 		st_jq_all "$(pools '"'"'["n1:1/2", "n2:", "n3:0/1"]'"'"')" && no_vf_on n3 "$degraded"'
 rc=0
-on n3 virsh -q attach-device "$degraded" "$work/vf.xml" --live >"$work/attach.out" 2>&1 || rc=$?
+on n3 virsh -q attach-device "$degraded" "$vfxml" --live >"$work/attach.out" 2>&1 || rc=$?
+sed 's/^/    /' "$work/attach.out"
 check "virsh attach-device puts the VF back by hand (exit $rc)" [ "$rc" -eq 0 ]
 t=$(now_ms)
 wait_for 30 "the inventory check agrees again, on every node" vf_agree_since "$ALL" "$t"
