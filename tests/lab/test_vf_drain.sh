@@ -170,10 +170,13 @@ wait_for 30 "inventory check after the repair: the live XML agrees with the repl
 # In the lab's directory: a node's namespaces see it (not this test's /tmp).
 vfxml=$lab_dir/vf-drain-by-hand.xml
 "$LAB" vf-device n3 1 "$(mac_of "$degraded")" >"$vfxml"
+# By its alias: the standby NIC has the same MAC, so virsh cannot tell them apart by the XML.
+alias=$(live_xml n3 "$degraded" | sed -n "/<source dev='vf1'/,/<\/interface>/s/.*<alias name='\([^']*\)'.*/\1/p" | head -n 1)
 rc=0
-on n3 virsh -q detach-device "$degraded" "$vfxml" --live >"$work/detach.out" 2>&1 || rc=$?
+on n3 virsh -q detach-device-alias "$degraded" "$alias" --live >"$work/detach.out" 2>&1 || rc=$?
 sed 's/^/    /' "$work/detach.out"
-check "virsh detach-device of $degraded's VF on n3 (by hand) exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "virsh detach-device-alias $degraded '$alias' (its VF, by hand) on n3 exits 0 (got $rc)" \
+	[ -n "$alias" -a "$rc" -eq 0 ]
 wait_for 10 "the VF is gone from n3's live XML of $degraded" no_vf_on n3 "$degraded"
 wait_for 30 "every node's drover status reports n3's VF check: vf1 allocated to $degraded, absent" \
 	jq_on_all "$ALL" ".nodes[] | select(.name == \"n3\") | .vf_check.state == \"mismatch\"
