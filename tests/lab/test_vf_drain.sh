@@ -79,6 +79,17 @@ if [ ! -f "$DROVER_BUILD/plugins/libvirt/drover-libvirt.so" ]; then
 	exit 1
 fi
 
+# --vf-vms-on: refused before anything is built when it cannot hold the guests.
+refused() {
+	local out rc=0
+	out=$("$LAB" up "${@:2}" 2>&1) || rc=$?
+	[ "$rc" -ne 0 ] && grep -q -- "$1" <<<"$out"
+}
+check "lab up --vf-vms-on a node without a pool is refused" \
+	refused "must name a node of --vf-pools" --vf-pools n1:2,n3:1 --vf-vms 1 --vf-vms-on n2
+check "lab up --vf-vms-on a pool too small for --vf-vms is refused" \
+	refused "--vf-vms-on n3 has 1 VFs" --vf-pools n1:2,n3:1 --vf-vms 2 --vf-vms-on n3
+
 log "bringing up a 3-node lab with VF pools n1:2,n3:1 and two VF guests, both on n1"
 if ! "$LAB" up --nodes 3 --vms 0 --vf-pools n1:2,n3:1 --vf-vms 2 --vf-vms-on n1; then
 	fail "lab up --vf-pools n1:2,n3:1 --vf-vms 2 --vf-vms-on n1"
