@@ -1210,7 +1210,10 @@ static void build_queued(struct section *s, const struct top_input *in)
 	vtab_free(&t);
 }
 
-/* VMs that run without the VF they ask for, or short of IPsec offload capacity. */
+/*
+ * VMs that run without the VF they ask for, short of IPsec offload capacity,
+ * or whose host's live XML disagrees with the VF drover allocated them.
+ */
 static void build_degraded(struct section *s, const struct top_input *in)
 {
 	static const char *const headers[] = {"DEGRADED", "NODE", "WHY"};
@@ -1225,12 +1228,17 @@ static void build_degraded(struct section *s, const struct top_input *in)
 		const Drover__VmStatus *v = in->vms->vms[i];
 		char why[400];
 		const char *row[3];
+		bool mismatch = v->vf_mismatch && *v->vf_mismatch;
+		int n;
 
-		if (!(v->degraded && *v->degraded) && !v->ipsec_short)
+		if (!(v->degraded && *v->degraded) && !v->ipsec_short && !mismatch)
 			continue;
-		snprintf(why, sizeof(why), "%s%s%s", v->degraded && *v->degraded ? v->degraded : "",
-			 v->degraded && *v->degraded && v->ipsec_short ? "; " : "",
-			 v->ipsec_short ? "IPsec SAs beyond the node's offload capacity" : "");
+		n = snprintf(why, sizeof(why), "%s%s%s", v->degraded && *v->degraded ? v->degraded : "",
+			     v->degraded && *v->degraded && v->ipsec_short ? "; " : "",
+			     v->ipsec_short ? "IPsec SAs beyond the node's offload capacity" : "");
+		if (mismatch && n >= 0 && (size_t)n < sizeof(why))
+			snprintf(why + n, sizeof(why) - (size_t)n, "%sVF MISMATCH: %s", n ? "; " : "",
+				 v->vf_mismatch);
 		row[0] = v->name;
 		row[1] = v->node && *v->node ? v->node : "-";
 		row[2] = why;

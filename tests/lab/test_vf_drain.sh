@@ -196,6 +196,8 @@ check "every node's drover vm list shows $degraded's VF mismatch" vm_jq_all \
 	".vms[] | select(.name == \"$degraded\") | .vf_mismatch == \"$degraded: VF 'vf1' allocated, absent from the live XML\""
 check "drover vm list (text) marks it VF MISMATCH" \
 	bash -c "'$LAB' run n2 -- drover vm list 2>/dev/null | grep -E '^$degraded ' | grep -q 'VF MISMATCH'"
+check "drover top --once lists it under DEGRADED with the mismatch" \
+	bash -c "'$LAB' run n1 -- drover top --once 2>/dev/null | grep -E '(^| )$degraded +n3 ' | grep -q 'VF MISMATCH'"
 check "drover status (text) names the mismatch" \
 	bash -c "'$LAB' run n1 -- drover status 2>/dev/null | grep -q \"VF MISMATCH: $degraded: VF 'vf1' allocated\""
 check "n3's droverd logged it as an error" \

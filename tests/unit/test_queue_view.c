@@ -873,6 +873,45 @@ static void test_top_small(void **state)
 }
 
 /*
+ * SR-IOV in top: a VM running without its VF, and one whose host's live XML
+ * disagrees with the VF drover allocated it (the inventory check), both under
+ * DEGRADED with why.
+ */
+static void test_top_degraded_vf_mismatch(void **state)
+{
+	Drover__VmStatus v[3], *vp[3];
+	Drover__VmListReply list = DROVER__VM_LIST_REPLY__INIT;
+	struct top_input in = input();
+	struct top_frame f;
+	char *t;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		drover__vm_status__init(&v[i]);
+		vp[i] = &v[i];
+		v[i].state = "running";
+	}
+	v[0].name = "vfvm1";
+	v[0].node = "n2";
+	v[0].degraded = "no VF";
+	v[1].name = "vfvm2";
+	v[1].node = "n3";
+	v[1].vf_mismatch = "vfvm2: VF 'vf1' allocated, absent from the live XML";
+	v[2].name = "fine1";
+	v[2].node = "n1";
+	list.n_vms = 3;
+	list.vms = vp;
+	in.vms = &list;
+	assert_int_equal(queue_view_top_render(&in, 120, 40, &f), 0);
+	t = frame_text(&f);
+	assert_contains(t, "vfvm1     n2    no VF\n");
+	assert_contains(t, "vfvm2     n3    VF MISMATCH: vfvm2: VF 'vf1' allocated, absent from the live XML\n");
+	assert_lacks(t, "fine1");
+	free(t);
+	queue_view_top_frame_clear(&f);
+}
+
+/*
  * A failover's restart and a preemption beside a migration: labelled by what
  * they do in the queue, the history and top, which shows them in a section of
  * their own, never as migrations.
@@ -1226,6 +1265,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_queue_text, setup_small),
 	    cmocka_unit_test_setup(test_history, setup_small),
 	    cmocka_unit_test_setup(test_plan, setup_small),
+	    cmocka_unit_test_setup(test_top_degraded_vf_mismatch, setup_small),
 	    cmocka_unit_test_setup(test_limits, setup_small),
 	    cmocka_unit_test_setup(test_status, setup_small),
 	    cmocka_unit_test_setup(test_top_small, setup_small),
