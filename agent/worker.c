@@ -33,6 +33,8 @@
 #include "util.h"
 
 #define INVENTORY_MAX_DOMAINS 65536
+/* Device labels kept per domain: a VM has one VF; a few more are a finding. */
+#define INVENTORY_MAX_VF_DEVICES 8
 
 static int wfd = -1;
 static uint64_t wseq;
@@ -140,6 +142,30 @@ static int add_domain(struct drover_inventory *inv, const struct drover_domain *
 	if (DROVER_FITS(struct drover_domain, d, guest_agent) && d->guest_agent &&
 	    strlen(d->guest_agent) < 32)
 		pd->guest_agent = xstrdup(d->guest_agent);
+	/*
+	 * The devices a VF could be, one label a line; bounded like the
+	 * tables they go to (labels of 48 bytes, a few per domain).
+	 */
+	if (DROVER_FITS(struct drover_domain, d, vf_devices) && d->vf_devices) {
+		const char *p = d->vf_devices;
+
+		pd->vf_devices_known = true;
+		while (*p && pd->n_vf_devices < INVENTORY_MAX_VF_DEVICES) {
+			size_t len = strcspn(p, "\n");
+
+			if (len > 0 && len < 48) {
+				pd->vf_devices = xrealloc(pd->vf_devices,
+							  (pd->n_vf_devices + 1) * sizeof(char *));
+				char *label = xcalloc(1, len + 1);
+
+				memcpy(label, p, len);
+				pd->vf_devices[pd->n_vf_devices++] = label;
+			}
+			p += len;
+			if (*p)
+				p++;
+		}
+	}
 	c->doms = xrealloc(c->doms, (c->n + 1) * sizeof(*c->doms));
 	c->doms[c->n++] = pd;
 	return 0;
@@ -151,6 +177,9 @@ static void inventory_collect_free(struct inventory_collect *c)
 		free(c->doms[i]->name);
 		if (c->doms[i]->guest_agent != protobuf_c_empty_string)
 			free(c->doms[i]->guest_agent);
+		for (size_t k = 0; k < c->doms[i]->n_vf_devices; k++)
+			free(c->doms[i]->vf_devices[k]);
+		free(c->doms[i]->vf_devices);
 		free(c->doms[i]);
 	}
 	free(c->doms);

@@ -999,6 +999,11 @@ static void vm_vf_json(struct json_object *j, const Drover__VmStatus *v)
 			       json_object_new_string(v->vf_required ? "required" : "preferred"));
 	json_object_object_add(j, "ipsec_offload_sa", json_object_new_int64(v->ipsec_offload_sa));
 	json_object_object_add(j, "ipsec_short", json_object_new_boolean(v->ipsec_short));
+	/* The inventory check's finding about it (its host's live XML disagrees), or null. */
+	json_object_object_add(j, "vf_mismatch",
+			       output_json_string_or_null(v->vf_mismatch && *v->vf_mismatch
+							      ? v->vf_mismatch
+							      : NULL));
 }
 
 static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, char **argv)
@@ -1104,6 +1109,13 @@ static int cmd_vm_list(struct cli *cli, const struct command *cmd, int argc, cha
 				char more[320];
 
 				snprintf(more, sizeof(more), "%s, IPsec SAs short", cells[2]);
+				memcpy(state, more, sizeof(state));
+				cells[2] = state;
+			}
+			if (v->vf_mismatch && *v->vf_mismatch && strlen(cells[2]) < 200) {
+				char more[320];
+
+				snprintf(more, sizeof(more), "%s, VF MISMATCH", cells[2]);
 				memcpy(state, more, sizeof(state));
 				cells[2] = state;
 			}

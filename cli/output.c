@@ -390,6 +390,29 @@ struct json_object *output_status_json(const Drover__StatusReply *st)
 			json_object_object_add(sa, "used", json_object_new_uint64(n->ipsec_sa_used));
 			json_object_object_add(jn, "ipsec_sa", sa);
 		}
+		{
+			/*
+			 * The inventory check of its VFs: {"state": "ok"|"mismatch",
+			 * "at_ms", "mismatches": [...], "in_flight", "unconfirmed"}, null
+			 * when not checked.
+			 */
+			struct json_object *vc = NULL, *ms;
+
+			if (n->vf_check && *n->vf_check) {
+				vc = json_object_new_object();
+				json_object_object_add(vc, "state", json_object_new_string(n->vf_check));
+				json_object_object_add(vc, "at_ms", json_object_new_uint64(n->vf_check_ms));
+				ms = json_object_new_array();
+				for (size_t k = 0; k < n->n_vf_mismatches; k++)
+					json_object_array_add(ms, json_object_new_string(n->vf_mismatches[k]));
+				json_object_object_add(vc, "mismatches", ms);
+				json_object_object_add(vc, "in_flight",
+						       json_object_new_int64(n->vf_check_in_flight));
+				json_object_object_add(vc, "unconfirmed",
+						       json_object_new_int64(n->vf_check_unconfirmed));
+			}
+			json_object_object_add(jn, "vf_check", vc);
+		}
 		json_object_array_add(nodes, jn);
 	}
 	json_object_object_add(o, "nodes", nodes);
@@ -510,6 +533,13 @@ int output_status_text(const Drover__StatusReply *st, FILE *f)
 					 n->ipsec_sa_used > n->ipsec_sa_capacity ? " (over: some VMs run "
 										   "IPsec on their CPU)"
 										 : "");
+			output_table_add_note(t, note);
+		}
+		/* The inventory check: said only when it found the live XML disagreeing. */
+		for (size_t k = 0; k < n->n_vf_mismatches; k++) {
+			char note[320];
+
+			snprintf(note, sizeof(note), "    VF MISMATCH: %s", n->vf_mismatches[k]);
 			output_table_add_note(t, note);
 		}
 		if (n->migrations_out || n->migrations_in || n->jobs_queued)

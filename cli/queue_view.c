@@ -399,6 +399,9 @@ struct json_object *queue_view_plan_json(const Drover__DrainPlan *p)
 		json_object_object_add(js, "wave", json_object_new_int64(s->wave));
 		json_object_object_add(js, "blocker", output_json_nonempty(s->blocker));
 		json_object_object_add(js, "memory_mib", json_object_new_uint64(s->memory_mib));
+		/* SR-IOV: "vf", "degraded", "waits", or null (no VF asked for). */
+		json_object_object_add(js, "vf", output_json_nonempty(s->vf));
+		json_object_object_add(js, "vf_pool", output_json_nonempty(s->vf_pool));
 		json_object_array_add(steps, js);
 	}
 	json_object_object_add(o, "steps", steps);
@@ -408,8 +411,10 @@ struct json_object *queue_view_plan_json(const Drover__DrainPlan *p)
 int queue_view_plan_text(const Drover__DrainPlan *p, FILE *f)
 {
 	static const char *const headers[] = {"VM", "TO", "NETWORK", "WAVE", "BLOCKER"};
+	static const char *const vf_headers[] = {"VM", "TO", "NETWORK", "WAVE", "VF", "BLOCKER"};
 	_cleanup_table_ struct output_table *t = NULL;
-	size_t first = 0, later = 0, stuck = 0;
+	size_t first = 0, later = 0, stuck = 0, degraded = 0;
+	bool any_vf = false;
 	int r;
 
 	if (!p->n_steps) {
@@ -417,11 +422,15 @@ int queue_view_plan_text(const Drover__DrainPlan *p, FILE *f)
 		return ferror(f) ? -EIO : 0;
 	}
 	fprintf(f, "Drain plan for %s (dry run, nothing changed):\n", p->node);
-	t = output_table_new(ARRAY_SIZE(headers), headers);
+	/* A VF column only when a VM asks for a VF: plans without SR-IOV look as before. */
+	for (size_t i = 0; i < p->n_steps; i++)
+		any_vf |= p->steps[i]->vf_pool && *p->steps[i]->vf_pool;
+	t = any_vf ? output_table_new(ARRAY_SIZE(vf_headers), vf_headers)
+		   : output_table_new(ARRAY_SIZE(headers), headers);
 	for (size_t i = 0; i < p->n_steps; i++) {
 		const Drover__PlanStep *s = p->steps[i];
-		char wave[16];
-		const char *row[ARRAY_SIZE(headers)];
+		char wave[16], vf[64];
+		const char *row[ARRAY_SIZE(vf_headers)];
 		bool moves = s->to && *s->to;
 
 		if (moves)
@@ -439,11 +448,28 @@ int queue_view_plan_text(const Drover__DrainPlan *p, FILE *f)
 		row[2] = dash(s->network);
 		row[3] = wave;
 		row[4] = dash(s->blocker);
+		if (any_vf) {
+			/* "VF lab", "degraded (no VF)", "waits for a VF", or "-". */
+			if (s->vf && !strcmp(s->vf, "vf"))
+				snprintf(vf, sizeof(vf), "VF %s", s->vf_pool);
+			else if (s->vf && !strcmp(s->vf, "degraded"))
+				snprintf(vf, sizeof(vf), "degraded (no VF)");
+			else if (s->vf && !strcmp(s->vf, "waits"))
+				snprintf(vf, sizeof(vf), "waits for a VF");
+			else
+				snprintf(vf, sizeof(vf), "-");
+			degraded += s->vf && !strcmp(s->vf, "degraded");
+			row[4] = vf;
+			row[5] = dash(s->blocker);
+		}
 		output_table_add_row(t, row);
 	}
 	r = output_table_print(t, f);
 	fprintf(f, "%zu VM%s: %zu in the first wave, %zu later, %zu cannot move\n", p->n_steps,
 		p->n_steps == 1 ? "" : "s", first, later, stuck);
+	if (degraded)
+		fprintf(f, "%zu VM%s will run degraded (no free VF on %s target)\n", degraded,
+			degraded == 1 ? "" : "s", degraded == 1 ? "its" : "their");
 	return r < 0 ? r : ferror(f) ? -EIO : 0;
 }
 
@@ -1184,7 +1210,10 @@ static void build_queued(struct section *s, const struct top_input *in)
 	vtab_free(&t);
 }
 
-/* VMs that run without the VF they ask for, or short of IPsec offload capacity. */
+/*
+ * VMs that run without the VF they ask for, short of IPsec offload capacity,
+ * or whose host's live XML disagrees with the VF drover allocated them.
+ */
 static void build_degraded(struct section *s, const struct top_input *in)
 {
 	static const char *const headers[] = {"DEGRADED", "NODE", "WHY"};
@@ -1199,12 +1228,17 @@ static void build_degraded(struct section *s, const struct top_input *in)
 		const Drover__VmStatus *v = in->vms->vms[i];
 		char why[400];
 		const char *row[3];
+		bool mismatch = v->vf_mismatch && *v->vf_mismatch;
+		int n;
 
-		if (!(v->degraded && *v->degraded) && !v->ipsec_short)
+		if (!(v->degraded && *v->degraded) && !v->ipsec_short && !mismatch)
 			continue;
-		snprintf(why, sizeof(why), "%s%s%s", v->degraded && *v->degraded ? v->degraded : "",
-			 v->degraded && *v->degraded && v->ipsec_short ? "; " : "",
-			 v->ipsec_short ? "IPsec SAs beyond the node's offload capacity" : "");
+		n = snprintf(why, sizeof(why), "%s%s%s", v->degraded && *v->degraded ? v->degraded : "",
+			     v->degraded && *v->degraded && v->ipsec_short ? "; " : "",
+			     v->ipsec_short ? "IPsec SAs beyond the node's offload capacity" : "");
+		if (mismatch && n >= 0 && (size_t)n < sizeof(why))
+			snprintf(why + n, sizeof(why) - (size_t)n, "%sVF MISMATCH: %s", n ? "; " : "",
+				 v->vf_mismatch);
 		row[0] = v->name;
 		row[1] = v->node && *v->node ? v->node : "-";
 		row[2] = why;

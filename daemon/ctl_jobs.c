@@ -19,6 +19,7 @@
 #include "droverd.h"
 #include "exitcode.h"
 #include "log.h"
+#include "coord.h"
 #include "names.h"
 #include "recover_view.h"
 #include "util.h"
@@ -480,6 +481,22 @@ static void reply_config(struct droverd *d, qb_ipcs_connection_t *c)
  * again, until nothing more starts. Waves approximate the order: a real drain
  * hands a slot on the moment a migration ends.
  */
+/* What a plan step says of the VM's VF (PlanStep.vf). */
+static const char *plan_vf_name(enum queue_plan_vf vf)
+{
+	switch (vf) {
+	case QUEUE_PLAN_VF_GETS:
+		return "vf";
+	case QUEUE_PLAN_VF_DEGRADED:
+		return "degraded";
+	case QUEUE_PLAN_VF_WAITS:
+		return "waits";
+	case QUEUE_PLAN_VF_NONE:
+	default:
+		return "";
+	}
+}
+
 static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct known_node *k)
 {
 	Drover__CtlResponse resp = DROVER__CTL_RESPONSE__INIT;
@@ -496,6 +513,8 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 	const char **names;
 	size_t n_names;
 	drain_build_view(d, &v);
+	/* SR-IOV: the free VFs, so that the plan says who gets one, who lands degraded. */
+	coord_view_add_vf(&d->state, &v);
 	/* As if draining already: nothing lands on it. */
 	for (size_t i = 0; i < v.n_nodes; i++)
 		if (v.nodes[i].id == k->id)
@@ -507,7 +526,8 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 		    (j->state != QUEUE_JOB_QUEUED && j->state != QUEUE_JOB_RUNNING))
 			continue;
 		mine[n] = j->source == k->id && j->state == QUEUE_JOB_QUEUED;
-		jobs[n++] = *j;
+		jobs[n] = *j;
+		coord_job_add_vf(&d->state, &jobs[n++]);
 	}
 	names = xcalloc(o && o->n_domains ? o->n_domains : 1, sizeof(*names));
 	n_names = vms_on(d, o, names);
@@ -520,6 +540,7 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 				   (enum queue_priority)vc->priority, vc->memory_mib, vc->vcpus, k->id,
 				   now) < 0)
 			continue;
+		coord_job_add_vf(&d->state, &jobs[n]);
 		mine[n++] = true;
 	}
 	steps = xcalloc(n ? n : 1, sizeof(*steps));
@@ -546,6 +567,8 @@ static void reply_plan(struct droverd *d, qb_ipcs_connection_t *c, const struct 
 			s->wave = steps[i].wave;
 			s->blocker = pool_printf(&p, "%s", steps[i].blocker);
 			s->memory_mib = jobs[i].memory_mib;
+			s->vf_pool = pool_printf(&p, "%s", jobs[i].want_vf_pool);
+			s->vf = (char *)plan_vf_name(steps[i].vf);
 		}
 	plan.node = (char *)k->name;
 	plan.n_steps = n_plan;

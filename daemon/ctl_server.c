@@ -188,6 +188,9 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 							   sizeof(*vps));
 	_cleanup_free_ Drover__VfPoolStatus **vpp = xcalloc(DROVER_MAX_NODES * DROVER_MAX_VF_POOLS,
 							    sizeof(*vpp));
+	/* The inventory check's findings, per node: the text and the pointers to it. */
+	_cleanup_free_ char(*vmt)[VF_CHECK_MAX][200] = xcalloc(DROVER_MAX_NODES, sizeof(*vmt));
+	_cleanup_free_ char *(*vmp)[VF_CHECK_MAX] = xcalloc(DROVER_MAX_NODES, sizeof(*vmp));
 	uint32_t coord = droverd_coordinator(d);
 	char buf[2][32];
 
@@ -256,6 +259,25 @@ static void reply_status(struct droverd *d, qb_ipcs_connection_t *c)
 			ns[i].vf_pools = &vpp[base];
 			ns[i].ipsec_sa_capacity = state_sa_capacity(&d->state, k->id);
 			ns[i].ipsec_sa_used = state_sa_used(&d->state, k->id);
+		}
+		{
+			/* The inventory check of its VFs (vf_audit.c), "" when not checked. */
+			const struct vf_audit_slot *a = vf_audit_node(d, k->id);
+
+			ns[i].vf_check = (char *)"";
+			if (a && a->shown.checked) {
+				ns[i].vf_check = (char *)(a->shown.n ? "mismatch" : "ok");
+				ns[i].vf_check_ms = a->at_ms;
+				ns[i].vf_check_in_flight = a->shown.n_in_flight;
+				ns[i].vf_check_unconfirmed = (uint32_t)(a->prev.n + a->prev.n_dropped);
+				for (size_t m = 0; m < a->shown.n; m++) {
+					vf_check_issue_text(&a->shown.issues[m], vmt[i][m],
+							    sizeof(vmt[i][m]));
+					vmp[i][m] = vmt[i][m];
+				}
+				ns[i].n_vf_mismatches = a->shown.n;
+				ns[i].vf_mismatches = vmp[i];
+			}
 		}
 		for (unsigned l = 0; l < DROVER_MAX_LINKS; l++) {
 			if (!(k->links_configured & (1u << l)))
@@ -716,6 +738,7 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 	_cleanup_free_ char(*obuf)[32] = xcalloc(n, sizeof(*obuf));
 	_cleanup_free_ char(*vbuf)[32] = xcalloc(n, sizeof(*vbuf));
 	_cleanup_free_ char(*dbuf)[DROVER_REASON_MAX + 16] = xcalloc(n, sizeof(*dbuf));
+	_cleanup_free_ char(*mbuf)[200] = xcalloc(n, sizeof(*mbuf));
 	_cleanup_free_ struct rec_row *rows = NULL;
 	int n_rows = failover_rows(d, &rows);
 
@@ -756,6 +779,17 @@ static void reply_vm_list(struct droverd *d, qb_ipcs_connection_t *c)
 		}
 		vs[i].degraded = (char *)(state_vf_degraded(v, dbuf[i], sizeof(dbuf[i])) ? dbuf[i] : "");
 		vm_guest_agent(d, &loc[i], v->name, &vs[i]);
+		vs[i].vf_mismatch = (char *)"";
+		for (size_t k = 0; k < d->n_nodes; k++) {
+			const struct vf_audit_slot *a = vf_audit_node(d, d->nodes[k].id);
+			const struct vf_check_issue *is = a ? vf_check_find(&a->shown, v->name) : NULL;
+
+			if (is) {
+				vf_check_issue_text(is, mbuf[i], sizeof(mbuf[i]));
+				vs[i].vf_mismatch = mbuf[i];
+				break;
+			}
+		}
 		op = state_op_for_vm(&d->state, v->name);
 		/*
 		 * Stopped as the hypervisors say, and what drover means to do

@@ -743,6 +743,8 @@ static void on_inventory(struct droverd *d, uint32_t from, const Drover__NodeInv
 	bool was_ok = before && before->agent_ok, had_error = before && *before->agent_error;
 	int r = obs_on_inventory(d->obs, &d->state, from, m);
 
+	if (r == 0)
+		vf_audit_on_inventory(d, from);
 	if (r == -E2BIG)
 		log_warn("dropping inventory of node %u: more domains than we track", from);
 	else if (r == 0 && !m->agent_ok && !m->no_hypervisor && (was_ok || !had_error))
@@ -806,16 +808,23 @@ static void resend_own_inventory(struct droverd *d)
 	const struct node_obs *o = droverd_obs(d, d->local_id);
 	Drover__AgentInventory inv = DROVER__AGENT_INVENTORY__INIT;
 	Drover__AgentDomain *doms, **ptrs;
+	char *(*vf_ptrs)[OBS_VF_DEVICES_MAX];
 
 	if (!o)
 		return;
 	doms = xcalloc(o->n_domains, sizeof(*doms));
 	ptrs = xcalloc(o->n_domains, sizeof(*ptrs));
+	vf_ptrs = xcalloc(o->n_domains, sizeof(*vf_ptrs));
 	for (size_t i = 0; i < o->n_domains; i++) {
 		drover__agent_domain__init(&doms[i]);
 		doms[i].name = (char *)o->domains[i].name;
 		doms[i].state = o->domains[i].state;
 		doms[i].guest_agent = (char *)o->domains[i].guest_agent;
+		doms[i].vf_devices_known = o->domains[i].vf_known;
+		doms[i].n_vf_devices = o->domains[i].n_vf_devices;
+		doms[i].vf_devices = vf_ptrs[i];
+		for (size_t k = 0; k < o->domains[i].n_vf_devices; k++)
+			vf_ptrs[i][k] = (char *)o->domains[i].vf_devices[k];
 		ptrs[i] = &doms[i];
 	}
 	inv.memory_mib = o->memory_mib;
@@ -825,6 +834,7 @@ static void resend_own_inventory(struct droverd *d)
 	send_inventory(d, o->agent_ok ? &inv : NULL, o->agent_error);
 	free(doms);
 	free(ptrs);
+	free(vf_ptrs);
 }
 
 int droverd_locate(const struct droverd *d, const char *vm, struct locate_result *ret)

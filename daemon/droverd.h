@@ -21,6 +21,7 @@
 #include "observe.h"
 #include "state.h"
 #include "sync.h"
+#include "vf_check.h"
 
 #define NODE_NAME_MAX 64
 #define DROVER_MAX_LINKS 8
@@ -223,6 +224,8 @@ struct droverd {
 
 	/* observations from every node's agent, replicated in agreed order */
 	struct node_obs obs[DROVER_MAX_NODES];
+	/* vf_audit.c: the inventory check of each node's VFs (DROVER_MAX_NODES, allocated on use) */
+	struct vf_audit_slot *vf_audit;
 	struct agent_link *agent;  /* agent_link.c */
 
 	/* vm_actions.c: beside the replicated operations (state.ops) */
@@ -403,6 +406,22 @@ void drain_agent_lost(struct droverd *d);
 size_t drain_departures(struct droverd *d, Drover__InventoryDeparture *ret, size_t max);
 /* Execute the current step of migration j if it is ours: the transfer, or a VF step (vf_exec.c). */
 void drain_take_step(struct droverd *d, const struct queue_job *j);
+
+/*
+ * vf_audit.c: the inventory check (core/vf_check.h) of each node's last
+ * inventories: prev, the last one's findings; shown, those the one before
+ * had too (what views show and the node logs); at_ms, when (wall clock).
+ */
+struct vf_audit_slot {
+	uint32_t node_id; /* 0: unused */
+	bool have_prev;
+	struct vf_check_result prev, shown;
+	uint64_t at_ms;
+};
+void vf_audit_on_inventory(struct droverd *d, uint32_t from);
+void vf_audit_forget(struct droverd *d, uint32_t node);
+/* The check of node's current inventory, NULL if none (not current, or not checked yet). */
+const struct vf_audit_slot *vf_audit_node(const struct droverd *d, uint32_t node);
 
 /* vf_exec.c: this node's VF pools and SA capacity announced; the VF steps it executes */
 void vf_exec_announce(struct droverd *d);

@@ -105,6 +105,17 @@ struct drover_domain {
 	 * if size covers it.
 	 */
 	const char *guest_agent;
+	/*
+	 * The host network devices in the running domain's live XML that a
+	 * [vf_pool] template could name, one label a line, each labelled as
+	 * drover labels a template (daemon/core/vf_device.h): the host PCI
+	 * address of a <hostdev> or <interface type='hostdev'> source
+	 * ("0000:03:10.1"), else the <source dev=...> of an <interface>.
+	 * "" when it has none; NULL when not reported (not running, or the
+	 * plugin does not look). droverd compares them with the VFs it
+	 * allocated. Added within ABI 1: a host reads it only if size covers it.
+	 */
+	const char *vf_devices;
 };
 
 /*

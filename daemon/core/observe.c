@@ -163,6 +163,19 @@ int obs_on_inventory(struct node_obs *t, const struct cluster_state *s, uint32_t
 		    strscpy(o->domains[o->n_domains].guest_agent, dom->guest_agent,
 			    OBS_GUEST_AGENT_MAX) < 0)
 			o->domains[o->n_domains].guest_agent[0] = '\0';
+		/*
+		 * Labels too long for the table, or beyond its size, are left
+		 * out: no pool device has one (state.h bounds them alike).
+		 */
+		o->domains[o->n_domains].vf_known = dom->vf_devices_known;
+		for (size_t d = 0; d < dom->n_vf_devices; d++) {
+			struct obs_domain *od = &o->domains[o->n_domains];
+
+			if (od->n_vf_devices < OBS_VF_DEVICES_MAX && dom->vf_devices[d] &&
+			    strscpy(od->vf_devices[od->n_vf_devices], dom->vf_devices[d],
+				    DROVER_VF_LABEL_MAX) >= 0)
+				od->n_vf_devices++;
+		}
 		o->domains[o->n_domains++].state = dom->state;
 	}
 	/*

@@ -25,11 +25,20 @@
 #include "state.h"
 
 #define OBS_GUEST_AGENT_MAX 32
+/* Host network devices kept per domain: a VM has one VF; more is a finding. */
+#define OBS_VF_DEVICES_MAX 4
 
 struct obs_domain {
 	char name[DROVER_VM_NAME_MAX];
 	Drover__VmRunState state;
 	char guest_agent[OBS_GUEST_AGENT_MAX]; /* its guest agent's version, "" if none */
+	/*
+	 * The host network devices in its live XML, labelled like [vf_pool]
+	 * templates (core/vf_check.h), if the plugin reported them (vf_known).
+	 */
+	bool vf_known;
+	uint32_t n_vf_devices;
+	char vf_devices[OBS_VF_DEVICES_MAX][DROVER_VF_LABEL_MAX];
 };
 
 struct node_obs {

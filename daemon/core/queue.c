@@ -604,6 +604,29 @@ int queue_dispatch(const struct queue_view *v, struct queue_job *jobs, size_t n,
 	return 0;
 }
 
+/*
+ * Whether a job a plan starts gets a VF of its pool on its target: one that
+ * is free and that no start before it in the round took (taken counts them).
+ * A VF the VM leaves on its source is not counted free again: a drained
+ * source takes nothing, and the real allocation frees it only at the end.
+ */
+static void plan_vf(const struct queue_view *v, const struct queue_job *j,
+		    struct queue_plan_step *st, uint32_t taken[QUEUE_MAX_VF_POOLS][QUEUE_MAX_NODES])
+{
+	int p = vf_pool_index(v, j->want_vf_pool), t = node_index(v, j->target);
+
+	if (!j->want_vf_pool[0]) {
+		st->vf = QUEUE_PLAN_VF_NONE;
+		return;
+	}
+	if (p >= 0 && t >= 0 && t < QUEUE_MAX_NODES && v->vf_free[p][t] > taken[p][t]) {
+		taken[p][t]++;
+		st->vf = QUEUE_PLAN_VF_GETS;
+		return;
+	}
+	st->vf = QUEUE_PLAN_VF_DEGRADED;
+}
+
 /* A finished migration in a plan: what it took moves from source to target. */
 static void plan_move(struct queue_view *v, const struct queue_job *j)
 {
@@ -630,6 +653,8 @@ int queue_plan(struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t 
 		return -EINVAL;
 	memset(steps, 0, n * sizeof(*steps));
 	for (uint32_t w = 1; w <= max_waves; w++) {
+		/* The VFs the round's starts take, in dispatch order: the first ones get them. */
+		uint32_t vf_taken[QUEUE_MAX_VF_POOLS][QUEUE_MAX_NODES] = {{0}};
 		size_t n_acts = 0;
 		int r = queue_dispatch(v, jobs, n, now_ms, acts, sizeof(acts) / sizeof(acts[0]), &n_acts);
 
@@ -647,7 +672,13 @@ int queue_plan(struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t 
 			strscpy(st->network, acts[a].network_name, sizeof(st->network));
 			if (w == 1)
 				st->blocker[0] = '\0';
+			plan_vf(v, &jobs[acts[a].job], st, vf_taken);
 		}
+		/* What the round's starts took is taken for the next rounds. */
+		for (size_t p = 0; p < v->n_vf_pools && p < QUEUE_MAX_VF_POOLS; p++)
+			for (size_t i = 0; i < v->n_nodes && i < QUEUE_MAX_NODES; i++)
+				v->vf_free[p][i] -= vf_taken[p][i] < v->vf_free[p][i] ? vf_taken[p][i]
+										 : v->vf_free[p][i];
 		if (!n_acts)
 			break;
 		for (size_t i = 0; i < n; i++) {
@@ -659,8 +690,11 @@ int queue_plan(struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t 
 	}
 	/* Those that never start: why, as the last round saw it. */
 	for (size_t i = 0; i < n; i++)
-		if (jobs[i].state == QUEUE_JOB_QUEUED)
+		if (jobs[i].state == QUEUE_JOB_QUEUED) {
 			strscpy(steps[i].blocker, jobs[i].blocker_text, sizeof(steps[i].blocker));
+			if (jobs[i].blocker == QUEUE_BLOCK_NO_VF)
+				steps[i].vf = QUEUE_PLAN_VF_WAITS;
+		}
 	return 0;
 }
 

@@ -255,11 +255,20 @@ int queue_job_init(struct queue_job *job, uint64_t id, const char *vm, enum queu
 int queue_dispatch(const struct queue_view *v, struct queue_job *jobs, size_t n, uint64_t now_ms,
 		   struct queue_action *ret, size_t max, size_t *ret_n);
 
+/* What a job's VM, asking for a VF (want_vf_pool), gets where a plan puts it. */
+enum queue_plan_vf {
+	QUEUE_PLAN_VF_NONE = 0, /* it asks for none (or never starts, for another reason) */
+	QUEUE_PLAN_VF_GETS,     /* a free VF of its pool on its target */
+	QUEUE_PLAN_VF_DEGRADED, /* none free there: it runs on its standby NIC, degraded */
+	QUEUE_PLAN_VF_WAITS,    /* vf = required and no target has one: it never starts */
+};
+
 /* One job's fate in queue_plan(). */
 struct queue_plan_step {
 	uint32_t wave;   /* 1: starts at once; n: after n-1 rounds; 0: never starts */
 	uint32_t target;
 	char network[QUEUE_NAME_MAX];
+	enum queue_plan_vf vf;
 	/*
 	 * Why it waited in the first round (wave > 1), or why it never starts
 	 * (wave 0 and still queued; a job running already keeps wave 0 and "").

@@ -26,6 +26,14 @@
  * its cached answer or none. libvirt marks a domain that got such a command
  * as tainted ("custom-ga-command"), which is harmless; libvirt's
  * virDomainGetGuestInfo() does not report the agent's version.
+ *
+ * VF devices (drover_domain.vf_devices): for a running domain, the host
+ * devices of its live XML's <interface> and <hostdev> elements, labelled by
+ * daemon/core/vf_device.c, the very function that labels droverd's
+ * [vf_pool] templates, so that both sides name a device alike. Only the
+ * element's <source> is labelled: the live XML also gives each device a
+ * guest-side PCI <address>, which is not the host's. A source naming neither
+ * a PCI address nor a dev (a bridge, a network) is no VF and is left out.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +43,7 @@
 #include <libvirt/libvirt-qemu.h>
 
 #include "libvirt_plugin.h"
+#include "vf_device.h"
 
 #define LV_GA_TTL_MS 30000u
 /* A guest whose agent channel is not connected yet (booting) is asked again sooner. */
@@ -156,6 +165,50 @@ static const char *ga_version(struct lv_ctx *ctx, virDomainPtr dom, const char *
 	return e->version;
 }
 
+/* Room for the VF device labels of one domain: a few, each at most 47 characters. */
+#define LV_VF_LABELS_MAX 512
+
+/*
+ * The labels of the host devices a [vf_pool] template could name in a live
+ * domain XML, one a line, into buf ("" none).
+ */
+static void vf_labels(const char *xml, char *buf, size_t len)
+{
+	static const char *const open_tags[] = {"<interface ", "<hostdev "};
+	static const char *const close_tags[] = {"</interface>", "</hostdev>"};
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t t = 0; t < 2; t++) {
+		for (const char *p = strstr(xml, open_tags[t]); p; p = strstr(p + 1, open_tags[t])) {
+			const char *end = strstr(p, close_tags[t]), *src, *src_end, *tag_end;
+			char part[512], label[64];
+			size_t n;
+
+			if (!end)
+				break;
+			src = strstr(p, "<source");
+			if (!src || src > end || !(tag_end = strchr(src, '>')))
+				continue;
+			/* <source .../> alone, or <source>...</source> with an <address>. */
+			if (tag_end[-1] == '/')
+				src_end = tag_end + 1;
+			else if (!(src_end = strstr(src, "</source>")) || src_end > end)
+				continue;
+			n = (size_t)(src_end - src);
+			if (n >= sizeof(part))
+				continue;
+			memcpy(part, src, n);
+			part[n] = '\0';
+			vf_device_label(part, 0, label, sizeof(label));
+			if (strcmp(label, "device0") == 0 || strlen(label) >= 48 ||
+			    used + strlen(label) + 2 > len)
+				continue;
+			used += (size_t)snprintf(buf + used, len - used, "%s\n", label);
+		}
+	}
+}
+
 int lv_state_from_virt(int state)
 {
 	switch (state) {
@@ -229,6 +282,7 @@ int lv_inventory(void *opaque, struct drover_inventory *inv, char *err, size_t e
 	for (int i = 0; i < n; i++) {
 		struct drover_domain d = {.size = sizeof(d), .state = DROVER_VM_UNKNOWN};
 		virDomainInfo info;
+		char vf[LV_VF_LABELS_MAX];
 
 		d.name = virDomainGetName(doms[i]);
 		if (!d.name) /* cannot happen for a listed domain; never report "" */
@@ -241,6 +295,16 @@ int lv_inventory(void *opaque, struct drover_inventory *inv, char *err, size_t e
 				const char *v = ga_version(ctx, doms[i], d.name, &ga_budget);
 
 				d.guest_agent = *v ? v : NULL;
+				char *xml = virDomainGetXMLDesc(doms[i], 0);
+
+				/* Not read: not reported (NULL), never "none". */
+				if (xml) {
+					vf_labels(xml, vf, sizeof(vf));
+					d.vf_devices = vf;
+					free(xml);
+				} else {
+					virResetLastError();
+				}
 			}
 		} else {
 			lv_log(ctx, LOG_INFO,

@@ -54,6 +54,23 @@ jq_on_all() {
 	done
 }
 
+# vf_agree_since NODES T_MS: on every node of NODES, each node with a VF
+# pool says its SR-IOV inventory check (docs/SRIOV.md) found the replicated
+# VFs and its live XML agreeing, nothing confirmed and nothing pending, in an
+# inventory delivered one inventory interval (lab/lab: 5 s) after T_MS (ms
+# since the epoch; the lab's nodes share the host's clock), so one taken
+# after T_MS: give T_MS when the path ended (now_ms).
+VF_INVENTORY_MS=${VF_INVENTORY_MS:-5000}
+vf_agree_since() {
+	local nodes=$1 t=$(($2 + VF_INVENTORY_MS))
+	jq_on_all "$nodes" "[.nodes[] | select(.vf_pools | length > 0)] as \$p | (\$p | length > 0)
+		and all(\$p[]; .vf_check != null and .vf_check.state == \"ok\"
+			and .vf_check.unconfirmed == 0 and .vf_check.at_ms > $t)"
+}
+
+# now_ms: the host's wall clock in ms.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
 summary() {
 	echo
 	echo "lab: $TESTS_PASSED passed, $TESTS_FAILED failed"

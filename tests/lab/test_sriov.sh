@@ -8,7 +8,9 @@
 #    `degraded: no VF`; n1's VF is free again; the guest kept running;
 #  - `--to n3`: a VF of n3's pool is attached, the mark clears;
 #  - with `vf-ignore-unplug` on, a migration is refused with the reason and the
-#    VM stays on n3 with its VF.
+#    VM stays on n3 with its VF;
+#  - after each path the inventory check (docs/SRIOV.md) finds n1's and n3's
+#    live XML agreeing with the replicated VFs.
 # Needs root and the lab's Linux guest (TCG).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +56,9 @@ wait_for 30 "every node shows vfvm1 on n1 holding a VF of pool lab, not degraded
 wait_for 120 "vfvm1 booted (serial console)" grep -aq 'DROVER-GUEST up' "$serial"
 boots0=$(boots)
 up0=$(uptime_now)
+t=$(now_ms)
+wait_for 30 "inventory check: the live XML agrees with the replicated VFs (every node)" \
+	vf_agree_since "$ALL" "$t"
 
 # --- to a node without a pool: degraded, the VF back in n1's pool ------------
 rc=0
@@ -65,6 +70,8 @@ wait_for 10 "n1's VF is free again (2 of 2)" st_jq_all "$(pools '["n1:2/2", "n2:
 check "on n2 vfvm1 has its standby NIC and no VF" eval 'standby_on n2 && no_vf_on n2'
 check "drover top --once lists vfvm1 as degraded" \
 	bash -c "\"$LAB\" run n1 -- drover top --once 2>/dev/null | grep -Eq '(^| )vfvm1 +n2 +no VF'"
+t=$(now_ms)
+wait_for 30 "inventory check after the move to n2: the live XML agrees" vf_agree_since "$ALL" "$t"
 
 # --- to a node with a free VF: attached, the mark clears ---------------------
 rc=0
@@ -76,6 +83,8 @@ wait_for 10 "n3's live domain XML has the VF (vf1) and the standby NIC" eval 'vf
 wait_for 10 "pools: n1 2 of 2 free, n3 0 of 1" st_jq_all "$(pools '["n1:2/2", "n2:", "n3:0/1"]')"
 wait_for 20 "the guest's uptime kept growing through both moves ($up0 -> later)" \
 	eval '[ "$(uptime_now)" -gt "$up0" ] && [ "$(boots)" -eq "$boots0" ]'
+t=$(now_ms)
+wait_for 30 "inventory check after the move to n3: the live XML agrees" vf_agree_since "$ALL" "$t"
 
 # --- a guest that ignores the unplug: the migration is refused ---------------
 check "vf-ignore-unplug vfvm1 on" "$LAB" vf-ignore-unplug vfvm1 on
@@ -88,6 +97,8 @@ check "vfvm1 is still on n3 with its VF" vm_jq_all \
 	'.vms[] | select(.name == "vfvm1") | .node == "n3" and .vf.node == "n3" and .degraded == null'
 check "n3's live XML still has the VF" vf_on n3 1
 "$LAB" vf-ignore-unplug vfvm1 off >/dev/null 2>&1 || true
+t=$(now_ms)
+wait_for 30 "inventory check after the refused migration: the live XML agrees" vf_agree_since "$ALL" "$t"
 check "the guest never restarted" eval '[ "$(boots)" -eq "$boots0" ]'
 
 summary

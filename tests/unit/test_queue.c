@@ -766,6 +766,68 @@ static void test_vf_required_waits(void **unused)
 	assert_int_equal(acts[0].target, 3);
 }
 
+/*
+ * The dry run with VFs (`drover node drain --dry-run`): n3 has one free VF,
+ * n2 none. The first VM asking for one gets n3's; the second lands degraded;
+ * a VM asking for none is none of it. The VF taken in one wave is taken in
+ * the next (one migration out at a time); a `vf = required` VM waits.
+ */
+static void test_plan_vf(void **unused)
+{
+	struct queue_plan_step steps[3];
+
+	(void)unused;
+	vf_view(0, 1);
+	view.nodes[0].usable_target = false; /* draining */
+	job(0, 1, QUEUE_PRIO_MEDIUM, 512, 1, 0);
+	strcpy(jobs[0].want_vf_pool, "fast");
+	job(1, 2, QUEUE_PRIO_MEDIUM, 512, 1, 1);
+	strcpy(jobs[1].want_vf_pool, "fast");
+	job(2, 3, QUEUE_PRIO_MEDIUM, 512, 1, 2);
+	assert_int_equal(queue_plan(&view, jobs, 3, 1000, 16, steps), 0);
+	assert_int_equal(steps[0].wave, 1);
+	assert_int_equal(steps[0].target, 3);
+	assert_int_equal(steps[0].vf, QUEUE_PLAN_VF_GETS);
+	assert_int_equal(steps[1].wave, 1);
+	assert_int_equal(steps[1].target, 2);
+	assert_int_equal(steps[1].vf, QUEUE_PLAN_VF_DEGRADED);
+	assert_int_equal(steps[2].vf, QUEUE_PLAN_VF_NONE);
+	assert_int_equal(view.vf_free[0][2], 0);
+
+	/* One out at a time: the second starts in wave 2, and n3's VF is gone by then. */
+	vf_view(0, 1);
+	view.nodes[0].usable_target = false;
+	view.nodes[2].free_mib = 8192; /* n3 has the most room now: only the VF is missing */
+	view.limits.per_source = 1;
+	job(0, 1, QUEUE_PRIO_MEDIUM, 512, 1, 0);
+	strcpy(jobs[0].want_vf_pool, "fast");
+	job(1, 2, QUEUE_PRIO_MEDIUM, 512, 1, 1);
+	strcpy(jobs[1].want_vf_pool, "fast");
+	assert_int_equal(queue_plan(&view, jobs, 2, 1000, 16, steps), 0);
+	assert_int_equal(steps[0].wave, 1);
+	assert_int_equal(steps[0].target, 3);
+	assert_int_equal(steps[0].vf, QUEUE_PLAN_VF_GETS);
+	assert_int_equal(steps[1].wave, 2);
+	assert_int_equal(steps[1].vf, QUEUE_PLAN_VF_DEGRADED);
+
+	/* vf = required: the first gets n3's VF, the second never starts and waits for one. */
+	vf_view(0, 1);
+	view.nodes[0].usable_target = false;
+	view.limits.per_source = 1;
+	job(0, 1, QUEUE_PRIO_MEDIUM, 512, 1, 0);
+	strcpy(jobs[0].want_vf_pool, "fast");
+	jobs[0].want_vf_required = true;
+	job(1, 2, QUEUE_PRIO_MEDIUM, 512, 1, 1);
+	strcpy(jobs[1].want_vf_pool, "fast");
+	jobs[1].want_vf_required = true;
+	assert_int_equal(queue_plan(&view, jobs, 2, 1000, 16, steps), 0);
+	assert_int_equal(steps[0].vf, QUEUE_PLAN_VF_GETS);
+	assert_int_equal(steps[0].target, 3);
+	assert_int_equal(steps[1].wave, 0);
+	assert_int_equal(steps[1].vf, QUEUE_PLAN_VF_WAITS);
+	assert_string_equal(steps[1].blocker, "no free VF in pool fast on any target");
+}
+
 static void test_sa_spare_preferred(void **unused)
 {
 	(void)unused;
@@ -796,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_last_resort),
 		cmocka_unit_test(test_fixed_network),
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_plan_vf),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_arguments),
 	};

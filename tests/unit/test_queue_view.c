@@ -660,6 +660,34 @@ static void test_plan(void **state)
 	assert_contains(t, "web2  n3  mig-b    2     source outgoing limit 2/2\n");
 	assert_contains(t, "big1  -   -        -     no target has 4096 MiB free\n");
 	assert_contains(t, "3 VMs: 1 in the first wave, 1 later, 1 cannot move\n");
+
+	/* Without a VF asked for: no VF column, "vf" null in JSON. */
+	assert_null(strstr(t, " VF "));
+	free(t);
+	o = roundtrip(queue_view_plan_json(&plan));
+	expect_null(idx(get(o, "steps"), 0), "vf");
+	json_object_put(o);
+
+	/* SR-IOV: one gets a VF, one lands degraded, one waits for a VF (vf = required). */
+	steps[0].vf = "vf";
+	steps[0].vf_pool = "lab";
+	steps[1].vf = "degraded";
+	steps[1].vf_pool = "lab";
+	steps[2].vf = "waits";
+	steps[2].vf_pool = "lab";
+	steps[2].blocker = "no free VF in pool lab on any target";
+	o = roundtrip(queue_view_plan_json(&plan));
+	expect_str(idx(get(o, "steps"), 0), "vf", "vf");
+	expect_str(idx(get(o, "steps"), 0), "vf_pool", "lab");
+	expect_str(idx(get(o, "steps"), 1), "vf", "degraded");
+	expect_str(idx(get(o, "steps"), 2), "vf", "waits");
+	json_object_put(o);
+	t = render(plan_text, &plan);
+	assert_contains(t, "VM    TO  NETWORK  WAVE  VF                BLOCKER\n");
+	assert_contains(t, "web1  n2  mig-a    1     VF lab            -\n");
+	assert_contains(t, "web2  n3  mig-b    2     degraded (no VF)  source outgoing limit 2/2\n");
+	assert_contains(t, "big1  -   -        -     waits for a VF    no free VF in pool lab on any target\n");
+	assert_contains(t, "1 VM will run degraded (no free VF on its target)\n");
 	free(t);
 
 	plan.n_steps = 0;
@@ -840,6 +868,45 @@ static void test_top_small(void **state)
 	assert_lacks(t, "more");
 	/* The finished job of the queue is history's, not a running or queued line. */
 	assert_lacks(t, "app1       n1->n3");
+	free(t);
+	queue_view_top_frame_clear(&f);
+}
+
+/*
+ * SR-IOV in top: a VM running without its VF, and one whose host's live XML
+ * disagrees with the VF drover allocated it (the inventory check), both under
+ * DEGRADED with why.
+ */
+static void test_top_degraded_vf_mismatch(void **state)
+{
+	Drover__VmStatus v[3], *vp[3];
+	Drover__VmListReply list = DROVER__VM_LIST_REPLY__INIT;
+	struct top_input in = input();
+	struct top_frame f;
+	char *t;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		drover__vm_status__init(&v[i]);
+		vp[i] = &v[i];
+		v[i].state = "running";
+	}
+	v[0].name = "vfvm1";
+	v[0].node = "n2";
+	v[0].degraded = "no VF";
+	v[1].name = "vfvm2";
+	v[1].node = "n3";
+	v[1].vf_mismatch = "vfvm2: VF 'vf1' allocated, absent from the live XML";
+	v[2].name = "fine1";
+	v[2].node = "n1";
+	list.n_vms = 3;
+	list.vms = vp;
+	in.vms = &list;
+	assert_int_equal(queue_view_top_render(&in, 120, 40, &f), 0);
+	t = frame_text(&f);
+	assert_contains(t, "vfvm1     n2    no VF\n");
+	assert_contains(t, "vfvm2     n3    VF MISMATCH: vfvm2: VF 'vf1' allocated, absent from the live XML\n");
+	assert_lacks(t, "fine1");
 	free(t);
 	queue_view_top_frame_clear(&f);
 }
@@ -1198,6 +1265,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_queue_text, setup_small),
 	    cmocka_unit_test_setup(test_history, setup_small),
 	    cmocka_unit_test_setup(test_plan, setup_small),
+	    cmocka_unit_test_setup(test_top_degraded_vf_mismatch, setup_small),
 	    cmocka_unit_test_setup(test_limits, setup_small),
 	    cmocka_unit_test_setup(test_status, setup_small),
 	    cmocka_unit_test_setup(test_top_small, setup_small),
