@@ -62,7 +62,7 @@
 #define LEAVE_MAX_MS (19u * 60u * 1000u)
 
 struct leave_count {
-	size_t execs;    /* migrations our agent runs as source */
+	size_t execs;    /* migrations our agent runs as source, and VF steps */
 	size_t ops;      /* starts and stops our agent runs */
 	size_t queued;   /* replicated: queued migrations out of this node */
 	size_t running;  /* replicated: running migrations out of this node */
@@ -71,7 +71,12 @@ struct leave_count {
 static void count(const struct droverd *d, struct leave_count *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->execs = d->n_execs;
+	/*
+	 * A VF detach or attach in flight counts as a migration does: exiting
+	 * would kill its worker halfway, and a guest that then completes the
+	 * unplug leaves the VM without the VF the replicated state gives it.
+	 */
+	c->execs = d->n_execs + d->n_vf_steps;
 	for (size_t i = 0; i < DROVER_MAX_OPS; i++)
 		if (d->op_local[i].id && d->op_local[i].job_id)
 			c->ops++;

@@ -186,6 +186,11 @@ void vf_exec_step(struct droverd *d, const struct queue_job *j)
 	if (!j || !is_vf_step(j) || state_op_executor(j) != d->local_id ||
 	    step_find(d, j->id, j->step))
 		return;
+	if (d->leaving) {
+		/* A failed step ends the plan on its failure path: the VM keeps its VF, or runs degraded. */
+		send_step_result(d, j->id, j->step, false, "droverd on this node is stopping");
+		return;
+	}
 	detach = j->plan[j->step].kind == DROVER__OP_STEP_KIND__OP_STEP_VF_DETACH;
 	v = state_vm_find(&d->state, j->vm);
 	/* The VF of a migration's step is the one the VM holds (state_vf.c). */
