@@ -519,6 +519,12 @@ int agent_link_submit(struct droverd *d, Drover__AgentJob *job, uint64_t *ret_jo
 const char *agent_link_fence_plugin(const struct droverd *d);
 /* [fence] mode = watchdog: the agent may keep its VMs until expires_mono_ms. */
 int agent_link_send_lease(struct droverd *d, uint64_t expires_mono_ms);
+/*
+ * Tell the agent that jobs (migrations from this node) are queued: it starts
+ * job workers now (it keeps none at rest), so that the migrations do not
+ * wait for them when they start. Returns 0 or -errno.
+ */
+int agent_link_prewarm(struct droverd *d, uint32_t jobs);
 
 /* membership.c: CPG group "drover". */
 int membership_connect(struct droverd *d);
