@@ -639,17 +639,24 @@ void drain_take_step(struct droverd *d, const struct queue_job *j)
  */
 static void prewarm_agent(struct droverd *d)
 {
-	uint32_t n = 0;
+	uint32_t queued = 0, running = 0;
+	struct mig_limits l;
 
 	for (size_t i = 0; i < d->state.n_jobs; i++) {
 		const struct queue_job *j = &d->state.jobs[i];
 
-		if (j->kind == QUEUE_OP_MIGRATE && j->state == QUEUE_JOB_QUEUED &&
-		    j->source == d->local_id)
-			n++;
+		if (j->kind != QUEUE_OP_MIGRATE || j->source != d->local_id)
+			continue;
+		queued += j->state == QUEUE_JOB_QUEUED;
+		running += j->state == QUEUE_JOB_RUNNING;
 	}
-	if (n)
-		(void)agent_link_prewarm(d, n);
+	/* Only as many as may start now: more would leave before their turn. */
+	drain_limits(d, &l);
+	if (l.per_source)
+		queued = running >= l.per_source ? 0
+		       : queued < l.per_source - running ? queued : l.per_source - running;
+	if (queued)
+		(void)agent_link_prewarm(d, queued);
 }
 
 void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
