@@ -514,9 +514,9 @@ static int job_run(struct job *j, struct worker *w)
 	 * worker's start: what a migration's start costs (bench/migstart,
 	 * bench/footprint). The frequent short jobs only at debug level.
 	 */
-	qb_log(j->light ? LOG_DEBUG : LOG_INFO, "%s: started in %s worker %d %llu ms after its arrival%s",
-	       j->what, kind_name(w->kind), (int)w->pid,
-	       (unsigned long long)(now_ms() - j->received_ms),
+	qb_log(j->light ? LOG_DEBUG : LOG_INFO,
+	       "%s: started in %s worker %d %llu ms after its arrival%s", j->what,
+	       kind_name(w->kind), (int)w->pid, (unsigned long long)(now_ms() - j->received_ms),
 	       w->fresh ? " (a worker started for it)" : "");
 	w->fresh = false;
 	return 1;
