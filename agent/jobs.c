@@ -29,8 +29,9 @@
  * on its socket, runs fini() and exits. Each worker maps its hypervisor
  * library (~18 MiB resident for libvirt), and a host at rest needs none:
  * the frequent short jobs there, inventory (droverd asks every 10 s) and
- * the lease's self-fence, run in the plugin's events worker whenever no job
- * worker is idle, since that process is up and connected anyway. A drain's
+ * the lease's self-fence, run in the plugin's events worker whenever it is
+ * idle (else in a job worker), since that process is up and connected
+ * anyway. A drain's
  * burst of migrations still finds its workers warm for the next job, since
  * they stay while jobs come. What a job pays for a worker started for it
  * (exec, the plugin's libraries, init()) is logged with each job's start,
@@ -542,13 +543,18 @@ static void dispatch(struct agent *a, struct agent_plugin *ap)
 			next = j->next;
 			if (j->ap != ap || j->worker || j->urgent != (pass == 0))
 				continue;
-			for (w = a->workers; w; w = w->next)
-				if (w->ap == ap && w->kind == WORKER_JOBS && w->state == W_IDLE)
-					break;
-			/* No job worker is idle: a short job need not wait for one to start. */
-			if (!w && j->light && ap->events && ap->events->state == W_IDLE &&
+			/*
+			 * A short job goes to the events worker first: given to an
+			 * idle job worker, droverd's inventory every 10 s would
+			 * keep that worker from ever leaving.
+			 */
+			w = NULL;
+			if (j->light && ap->events && ap->events->state == W_IDLE &&
 			    ap->events->fd >= 0)
 				w = ap->events;
+			for (struct worker *x = a->workers; x && !w; x = x->next)
+				if (x->ap == ap && x->kind == WORKER_JOBS && x->state == W_IDLE)
+					w = x;
 			if (!w || job_run(j, w) == 0) {
 				queued++;
 				queued_urgent += j->urgent;

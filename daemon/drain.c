@@ -632,6 +632,25 @@ void drain_take_step(struct droverd *d, const struct queue_job *j)
 /* ---- delivered messages ---- */
 
 /*
+ * This node is being drained: its migrations are planned next (the
+ * coordinator's JobsAdd, then JobStart), so its agent starts the job workers
+ * for the first of them now, one round earlier than JobsAdd would.
+ */
+void drain_on_node_state(struct droverd *d, uint32_t from, bool from_self,
+			 const Drover__Envelope *env, int r)
+{
+	struct mig_limits l;
+
+	(void)from;
+	(void)from_self;
+	if (r != 1 || env->set_node_state->node_id != d->local_id ||
+	    env->set_node_state->state != DROVER__NODE_STATE__NODE_STATE_DRAINING)
+		return;
+	drain_limits(d, &l);
+	(void)agent_link_prewarm(d, l.per_source ? l.per_source : 2);
+}
+
+/*
  * Migrations from this node were queued: the agent keeps no job worker at
  * rest, so have it start them now, while the coordinator decides (its round
  * follows DRAIN_KICK_MS later), rather than when the migration's AgentJob
