@@ -160,7 +160,7 @@ int main(int argc, char **argv)
 	if (pid == 0) {
 		if (dup2(sv[1], 3) < 0)
 			_exit(127);
-		execl(agent, agent, "--foreground", "--log-priority", "warning", "--plugin", plugin,
+		execl(agent, agent, "--foreground", "--log-priority", "err", "--plugin", plugin,
 		      "--plugin-config", config, "--idle-worker-ms", IDLE_WORKER_MS, (char *)NULL);
 		_exit(127);
 	}
