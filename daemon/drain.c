@@ -671,9 +671,10 @@ static void prewarm_agent(struct droverd *d)
 	}
 	/* Only as many as may start now: more would leave before their turn. */
 	drain_limits(d, &l);
-	if (l.per_source)
-		queued = running >= l.per_source ? 0
-		       : queued < l.per_source - running ? queued : l.per_source - running;
+	if (l.per_source && running >= l.per_source)
+		queued = 0;
+	else if (l.per_source && queued > l.per_source - running)
+		queued = l.per_source - running;
 	if (queued)
 		(void)agent_link_prewarm(d, queued);
 }

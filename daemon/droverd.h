@@ -381,10 +381,10 @@ void watchdog_start(struct droverd *d);
 void watchdog_stop(struct droverd *d);
 /* Something changed: re-run the coordinator's queue soon (coalesced). */
 void drain_kick(struct droverd *d);
-/* A replicated queue change was applied (r == 1) or rejected (r <= 0). */
 /* SetNodeState applied: a drain of this node prewarms its agent's job workers. */
 void drain_on_node_state(struct droverd *d, uint32_t from, bool from_self,
 			 const Drover__Envelope *env, int r);
+/* A replicated queue change was applied (r == 1) or rejected (r <= 0). */
 void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
 		      int r);
 /* One of our own messages came back (whatever it was): the coordinator may go on. */
