@@ -35,6 +35,8 @@
 #include "jobs.h"
 #include "lease.h"
 #include "log.h"
+#include "plugin_loader.h"
+#include "plugin_probe.h"
 #include "selffence.h"
 #include "seqpacket.h"
 #include "util.h"
@@ -176,6 +178,9 @@ static void on_droverd_message(struct agent *a, const uint8_t *buf, size_t len)
 	case DROVER__ENVELOPE__BODY_AGENT_LEASE:
 		lease_on_message(a, env->agent_lease);
 		break;
+	case DROVER__ENVELOPE__BODY_AGENT_PREWARM:
+		jobs_prewarm(a, env->agent_prewarm);
+		break;
 	default:
 		log_warn("dropping a message from droverd: body %d does not belong on the agent "
 			 "link in this direction", (int)env->body_case);
@@ -227,15 +232,14 @@ static void send_hello(struct agent *a)
 	Drover__AgentPluginInfo info[AGENT_MAX_PLUGINS], *infop[AGENT_MAX_PLUGINS];
 
 	for (size_t i = 0; i < a->n_plugins; i++) {
-		const struct loaded_plugin *lp = a->plugins[i].lp;
+		const struct plugin_facts *f = &a->plugins[i].facts;
 
 		drover__agent_plugin_info__init(&info[i]);
-		info[i].name = (char *)lp->plugin->name;
-		info[i].description =
-			(char *)(lp->plugin->description ? lp->plugin->description : "");
-		info[i].path = lp->path;
-		info[i].abi_version = lp->plugin->abi_version;
-		info[i].size = lp->plugin->size;
+		info[i].name = (char *)f->name;
+		info[i].description = f->description;
+		info[i].path = f->path;
+		info[i].abi_version = f->abi_version;
+		info[i].size = f->size;
 		infop[i] = &info[i];
 	}
 	hello.pid = (uint32_t)getpid();
@@ -302,6 +306,7 @@ static void usage(FILE *f)
 		"  --max-workers N          concurrent jobs per plugin (default %d)\n"
 		"  --default-deadline-ms MS deadline of jobs that bring none (default %u)\n"
 		"  --init-timeout-ms MS     how long a plugin's init() may take (default %u)\n"
+		"  --idle-worker-ms MS      a job worker idle this long exits (default %u)\n"
 		"  --log-priority P         err, warning, notice, info (default), debug\n"
 		"  -f, --foreground         log to stderr instead of syslog\n"
 		"  --check-plugin PATH|NAME load and check a plugin, describe it, exit\n"
@@ -310,7 +315,8 @@ static void usage(FILE *f)
 		"  --watchdog-device PATH   self-fencing: feed this watchdog while the lease holds\n"
 		"  --watchdog-timeout-s S   its timeout (default 1)\n"
 		"  -h, --help / -V, --version\n",
-		AGENT_DEFAULT_MAX_WORKERS, AGENT_DEFAULT_DEADLINE_MS, AGENT_DEFAULT_INIT_TIMEOUT_MS);
+		AGENT_DEFAULT_MAX_WORKERS, AGENT_DEFAULT_DEADLINE_MS, AGENT_DEFAULT_INIT_TIMEOUT_MS,
+		AGENT_DEFAULT_IDLE_WORKER_MS);
 }
 
 /* Where a bare plugin name is looked up; --plugin-dir changes it (tests of an installed tree). */
@@ -382,6 +388,14 @@ static int check_plugin(const char *path)
 	return 0;
 }
 
+/* Forget the plugins' facts (also those of a plugin whose check failed half-way). */
+static void plugins_free(struct agent *a)
+{
+	for (size_t i = 0; i < AGENT_MAX_PLUGINS; i++)
+		plugin_facts_free(&a->plugins[i].facts);
+	a->n_plugins = 0;
+}
+
 /* Every exit after log_setup(): an orderly qb_log_fini() removes the blackbox from /dev/shm. */
 static int finish(int status)
 {
@@ -410,7 +424,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET_FD = 256, OPT_PLUGIN, OPT_PLUGIN_CONFIG, OPT_MAX_WORKERS, OPT_DEADLINE,
 	       OPT_INIT_TIMEOUT, OPT_LOG_PRIORITY, OPT_CHECK, OPT_WORKER, OPT_EVENTS_WORKER, OPT_PLUGIN_DIR,
-	       OPT_LEASE_MS, OPT_WATCHDOG_DEVICE, OPT_WATCHDOG_TIMEOUT };
+	       OPT_LEASE_MS, OPT_WATCHDOG_DEVICE, OPT_WATCHDOG_TIMEOUT, OPT_PROBE, OPT_IDLE_WORKER };
 	static const struct option opts[] = {
 		{ "socket-fd", required_argument, NULL, OPT_SOCKET_FD },
 		{ "plugin", required_argument, NULL, OPT_PLUGIN },
@@ -421,6 +435,8 @@ int main(int argc, char **argv)
 		{ "log-priority", required_argument, NULL, OPT_LOG_PRIORITY },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "check-plugin", required_argument, NULL, OPT_CHECK },
+		{ "probe-plugin", required_argument, NULL, OPT_PROBE },
+		{ "idle-worker-ms", required_argument, NULL, OPT_IDLE_WORKER },
 		{ "plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR },
 		{ "worker", no_argument, NULL, OPT_WORKER },
 		{ "events-worker", no_argument, NULL, OPT_EVENTS_WORKER },
@@ -434,7 +450,7 @@ int main(int argc, char **argv)
 	struct agent a;
 	size_t n_paths = 0;
 	uint32_t fd = 3, v, lease_ms = 0, wd_timeout_s = 1;
-	const char *check = NULL, *wd_device = NULL;
+	const char *check = NULL, *probe = NULL, *wd_device = NULL;
 	bool worker = false, events_worker = false;
 	int c, r;
 
@@ -444,6 +460,7 @@ int main(int argc, char **argv)
 	a.max_workers = AGENT_DEFAULT_MAX_WORKERS;
 	a.default_deadline_ms = AGENT_DEFAULT_DEADLINE_MS;
 	a.init_timeout_ms = AGENT_DEFAULT_INIT_TIMEOUT_MS;
+	a.idle_worker_ms = AGENT_DEFAULT_IDLE_WORKER_MS;
 	a.log_priority = LOG_INFO;
 	/* Workers exec this very binary, even if a package upgrade replaced the file. */
 	a.self_exe = "/proc/self/exe";
@@ -502,6 +519,14 @@ int main(int argc, char **argv)
 		case OPT_CHECK:
 			check = optarg;
 			break;
+		case OPT_PROBE:
+			probe = optarg;
+			break;
+		case OPT_IDLE_WORKER:
+			if (parse_ms("--idle-worker-ms", optarg, 1, UINT32_MAX,
+				     &a.idle_worker_ms) < 0)
+				return DROVER_EXIT_USAGE;
+			break;
 		case OPT_PLUGIN_DIR:
 			plugin_dir = optarg;
 			break;
@@ -546,6 +571,9 @@ int main(int argc, char **argv)
 
 		return check_plugin(cp);
 	}
+	/* The agent's own check of a plugin, in a child so that the agent never maps it. */
+	if (probe)
+		return plugin_probe_main(probe);
 
 	if (worker || events_worker) {
 		struct worker_args wa = {
@@ -573,22 +601,29 @@ int main(int argc, char **argv)
 		return finish(DROVER_EXIT_USAGE);
 	}
 	a.max_msg = seqpacket_max_msg(a.fd);
-	a.loader = plugin_loader_new();
 	for (size_t i = 0; i < n_paths; i++) {
+		struct agent_plugin *ap = &a.plugins[i];
 		char err[1024];
 
-		r = plugin_loader_load(a.loader, paths[i], &a.plugins[i].lp, err, sizeof(err));
+		r = plugin_probe(a.self_exe, paths[i], a.init_timeout_ms, &ap->facts, err,
+				 sizeof(err));
+		for (size_t k = 0; r == 0 && k < i; k++)
+			if (strcmp(a.plugins[k].facts.name, ap->facts.name) == 0) {
+				snprintf(err, sizeof(err),
+					 "plugin '%s': a plugin named '%s' is already loaded from "
+					 "'%s'", paths[i], ap->facts.name, a.plugins[k].facts.path);
+				r = -EEXIST;
+			}
 		if (r < 0) {
 			log_err("%s; exiting", err);
-			plugin_loader_free(a.loader);
+			plugins_free(&a);
 			return finish(DROVER_EXIT_CONFIG);
 		}
-		a.plugins[i].config = configs[i];
-		a.plugins[i].agent = &a;
+		ap->config = configs[i];
+		ap->agent = &a;
 		a.n_plugins++;
-		log_info("loaded plugin '%s' from '%s' (ABI %u, %u bytes)",
-			 a.plugins[i].lp->plugin->name, paths[i],
-			 a.plugins[i].lp->plugin->abi_version, a.plugins[i].lp->plugin->size);
+		log_info("loaded plugin '%s' from '%s' (ABI %u, %u bytes)", ap->facts.name,
+			 paths[i], ap->facts.abi_version, ap->facts.size);
 	}
 	log_notice("drover-agent %s starting: %zu plugin(s), %u worker(s) per plugin",
 		   DROVER_VERSION, a.n_plugins, a.max_workers);
@@ -596,7 +631,7 @@ int main(int argc, char **argv)
 	a.loop = qb_loop_create();
 	if (!a.loop) {
 		log_err("cannot create the main loop");
-		plugin_loader_free(a.loader);
+		plugins_free(&a);
 		return finish(DROVER_EXIT_SOFTWARE);
 	}
 	qb_loop_signal_add(a.loop, QB_LOOP_HIGH, SIGTERM, &a, sig_stop, NULL);
@@ -608,14 +643,14 @@ int main(int argc, char **argv)
 	if (qb_loop_poll_add(a.loop, QB_LOOP_HIGH, a.fd, POLLIN, &a, droverd_io) < 0) {
 		log_err("cannot watch the droverd socket");
 		qb_loop_destroy(a.loop);
-		plugin_loader_free(a.loader);
+		plugins_free(&a);
 		return finish(DROVER_EXIT_SOFTWARE);
 	}
 	/* Armed before anything else: VMs may already run here, and nobody vouches for them yet. */
 	if (lease_ms && lease_setup(&a, lease_ms, wd_device, wd_timeout_s) < 0) {
 		log_err("cannot arm the self-fencing lease");
 		qb_loop_destroy(a.loop);
-		plugin_loader_free(a.loader);
+		plugins_free(&a);
 		return finish(DROVER_EXIT_SOFTWARE);
 	}
 	send_hello(&a);
@@ -631,6 +666,6 @@ int main(int argc, char **argv)
 	}
 	outq_free(&a);
 	qb_loop_destroy(a.loop);
-	plugin_loader_free(a.loader);
+	plugins_free(&a);
 	return finish(a.exit_status);
 }

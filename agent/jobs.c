@@ -13,8 +13,8 @@
  * Each job has a deadline, counted from its arrival, queueing included. When
  * it passes, the job is answered TIMEOUT at once and its worker's process
  * group is SIGKILLed: a worker is its own process group, so whatever the
- * plugin spawned (an ssh tunnel, a helper) dies with it. A fresh worker is
- * started so the next job does not pay for init(). The agent never waits for
+ * plugin spawned (an ssh tunnel, a helper) dies with it. A fresh worker
+ * starts when a job needs one. The agent never waits for
  * a worker: it learns everything from the worker's socket and from SIGCHLD,
  * both in the loop. A worker that dies on its own fails its job with the
  * exit status; a worker whose init() fails or hangs past init_timeout_ms
@@ -24,12 +24,18 @@
  * Every plugin with events also gets an events worker, restarted with
  * backoff (1 s doubling to 30 s) whenever it exits.
  *
- * The pool shrinks back when the work is done: a job worker idle for
- * IDLE_RETIRE_MS while another idle one of its plugin is warm gets end of
- * file on its socket, runs fini() and exits. So a host at rest keeps one
- * warm job worker per plugin (each maps its hypervisor library: ~18 MiB
- * resident apiece for libvirt), and a drain's burst of migrations still
- * finds its workers warm for the next job, since they stay while jobs come.
+ * The pool empties when the work is done: a job worker idle for
+ * --idle-worker-ms (default AGENT_DEFAULT_IDLE_WORKER_MS) gets end of file
+ * on its socket, runs fini() and exits. Each worker maps its hypervisor
+ * library (~18 MiB resident for libvirt), and a host at rest needs none:
+ * the frequent short jobs there, inventory (droverd asks every 10 s) and
+ * the lease's self-fence, run in the plugin's events worker whenever it is
+ * idle (else in a job worker), since that process is up and connected
+ * anyway. A drain's
+ * burst of migrations still finds its workers warm for the next job, since
+ * they stay while jobs come. What a job pays for a worker started for it
+ * (exec, the plugin's libraries, init()) is logged with each job's start,
+ * and bench/migstart measures it against a warm worker.
  *
  * Considered and rejected: threads in the agent (a hung call cannot be
  * abandoned: there is no safe way to kill a thread stuck in libvirt, and it
@@ -62,7 +68,6 @@
 #define EVENTS_STABLE_MS 60000u   /* an events worker that lived this long resets the backoff */
 #define STOP_GRACE_MS 3000u       /* idle workers get this long to run fini() at shutdown */
 #define MSGS_PER_DISPATCH 64      /* from one worker per loop pass, so none starves the rest */
-#define IDLE_RETIRE_MS 20000u     /* a job worker idle this long, with another one warm, exits */
 
 enum worker_kind { WORKER_JOBS, WORKER_EVENTS };
 
@@ -89,6 +94,7 @@ struct worker {
 	bool init_timer_armed;
 	qb_loop_timer_handle idle_timer; /* job workers: retire when idle for long (see above) */
 	bool idle_timer_armed;
+	bool fresh; /* started for a job and has run none yet (for the start-up cost's log) */
 };
 
 struct job {
@@ -99,6 +105,7 @@ struct job {
 	uint64_t received_ms;
 	uint32_t deadline_ms;
 	bool urgent; /* vm_abort_migration: goes first, may use one worker beyond the cap */
+	bool light;  /* inventory, self_fence: short, may run in the events worker */
 	char what[192]; /* "job 7 (vm_start 'vm1')", for logs and errors */
 	uint8_t *frame; /* the AgentJob as the worker gets it */
 	size_t len;
@@ -115,7 +122,7 @@ static void events_schedule(struct agent_plugin *ap);
 
 static const char *plugin_name(const struct agent_plugin *ap)
 {
-	return ap->lp->plugin->name;
+	return ap->facts.name;
 }
 
 static const char *kind_name(enum worker_kind k)
@@ -347,7 +354,7 @@ static struct worker *worker_spawn(struct agent *a, struct agent_plugin *ap, enu
 	argv[n++] = "drover-agent";
 	argv[n++] = kind == WORKER_EVENTS ? "--events-worker" : "--worker";
 	argv[n++] = "--plugin";
-	argv[n++] = ap->lp->path;
+	argv[n++] = ap->facts.path;
 	argv[n++] = "--plugin-config";
 	argv[n++] = ap->config;
 	argv[n++] = "--log-priority";
@@ -423,9 +430,6 @@ static struct worker *worker_spawn(struct agent *a, struct agent_plugin *ap, enu
 	return w;
 }
 
-static size_t count_workers(const struct agent *a, const struct agent_plugin *ap,
-			    enum worker_kind kind, int state);
-
 static void idle_expired(void *data)
 {
 	struct worker *w = data;
@@ -433,17 +437,14 @@ static void idle_expired(void *data)
 	w->idle_timer_armed = false;
 	if (w->state != W_IDLE || w->a->stopping)
 		return;
-	/* The last warm one stays: the next job must not wait for init(). */
-	if (count_workers(w->a, w->ap, WORKER_JOBS, W_IDLE) < 2)
-		return;
-	log_debug("job worker %d of plugin '%s' idle for %u ms with another warm: retiring it",
-		  (int)w->pid, plugin_name(w->ap), IDLE_RETIRE_MS);
+	log_debug("job worker %d of plugin '%s' idle for %u ms: retiring it", (int)w->pid,
+		  plugin_name(w->ap), w->a->idle_worker_ms);
 	/* End of file on its socket: it calls fini() and exits; the reap forgets it. */
 	worker_close_fd(w);
 	w->state = W_GONE;
 }
 
-/* w (a job worker) has just become idle: it retires if it stays so while another is warm. */
+/* w (a job worker) has just become idle: it retires unless a job comes within idle_worker_ms. */
 static void idle_arm(struct worker *w)
 {
 	if (w->kind != WORKER_JOBS || w->state != W_IDLE)
@@ -451,19 +452,8 @@ static void idle_arm(struct worker *w)
 	if (w->idle_timer_armed)
 		qb_loop_timer_del(w->a->loop, w->idle_timer);
 	w->idle_timer_armed = qb_loop_timer_add(w->a->loop, QB_LOOP_LOW,
-						(uint64_t)IDLE_RETIRE_MS * QB_TIME_NS_IN_MSEC, w,
-						idle_expired, &w->idle_timer) == 0;
-}
-
-/* Keep one job worker of ap warm, so the next job does not wait for init(). */
-static void prewarm(struct agent *a, struct agent_plugin *ap)
-{
-	if (a->stopping)
-		return;
-	if (count_workers(a, ap, WORKER_JOBS, W_IDLE) + count_workers(a, ap, WORKER_JOBS, W_STARTING))
-		return;
-	if (count_workers(a, ap, WORKER_JOBS, -1) < a->max_workers)
-		worker_spawn(a, ap, WORKER_JOBS);
+						(uint64_t)w->a->idle_worker_ms * QB_TIME_NS_IN_MSEC,
+						w, idle_expired, &w->idle_timer) == 0;
 }
 
 static void events_restart(void *data)
@@ -520,7 +510,16 @@ static int job_run(struct job *j, struct worker *w)
 	w->state = W_BUSY;
 	w->job = j;
 	j->worker = w;
-	log_debug("%s: running in worker %d", j->what, (int)w->pid);
+	/*
+	 * How long the job waited before the plugin got it, and whether for a
+	 * worker's start: what a migration's start costs (bench/migstart,
+	 * bench/footprint). The frequent short jobs only at debug level.
+	 */
+	qb_log(j->light ? LOG_DEBUG : LOG_INFO,
+	       "%s: started in %s worker %d %llu ms after its arrival%s", j->what,
+	       kind_name(w->kind), (int)w->pid, (unsigned long long)(now_ms() - j->received_ms),
+	       w->fresh ? " (a worker started for it)" : "");
+	w->fresh = false;
 	return 1;
 }
 
@@ -544,9 +543,18 @@ static void dispatch(struct agent *a, struct agent_plugin *ap)
 			next = j->next;
 			if (j->ap != ap || j->worker || j->urgent != (pass == 0))
 				continue;
-			for (w = a->workers; w; w = w->next)
-				if (w->ap == ap && w->kind == WORKER_JOBS && w->state == W_IDLE)
-					break;
+			/*
+			 * A short job goes to the events worker first: given to an
+			 * idle job worker, droverd's inventory every 10 s would
+			 * keep that worker from ever leaving.
+			 */
+			w = NULL;
+			if (j->light && ap->events && ap->events->state == W_IDLE &&
+			    ap->events->fd >= 0)
+				w = ap->events;
+			for (struct worker *x = a->workers; x && !w; x = x->next)
+				if (x->ap == ap && x->kind == WORKER_JOBS && x->state == W_IDLE)
+					w = x;
 			if (!w || job_run(j, w) == 0) {
 				queued++;
 				queued_urgent += j->urgent;
@@ -557,8 +565,11 @@ static void dispatch(struct agent *a, struct agent_plugin *ap)
 	live = count_workers(a, ap, WORKER_JOBS, -1);
 	cap = a->max_workers + (queued_urgent ? 1 : 0);
 	while (starting < queued && live < cap) {
-		if (!worker_spawn(a, ap, WORKER_JOBS))
+		struct worker *w = worker_spawn(a, ap, WORKER_JOBS);
+
+		if (!w)
 			break;
+		w->fresh = true;
 		starting++;
 		live++;
 	}
@@ -602,10 +613,8 @@ static void on_ready(struct worker *w, const Drover__AgentWorkerReady *rd)
 		log_info("%s worker %d of plugin '%s' ready in %llu ms", kind_name(w->kind),
 			 (int)w->pid, plugin_name(w->ap),
 			 (unsigned long long)(now_ms() - w->started_ms));
-		if (w->kind == WORKER_JOBS) {
-			dispatch(a, w->ap);
-			idle_arm(w);
-		}
+		dispatch(a, w->ap);
+		idle_arm(w);
 		return;
 	}
 	/* The worker exits after saying so; SIGCHLD reaps it. */
@@ -635,13 +644,26 @@ static void on_result(struct worker *w, const Drover__AgentJobResult *r)
 		if (j)
 			job_fail(j, DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_FAILED, EPROTO,
 				 "the worker broke the protocol and was killed");
-		prewarm(w->a, w->ap);
 		return;
 	}
 	w->job = NULL;
 	w->state = w->exited ? W_GONE : W_IDLE;
 	idle_arm(w);
 	j->worker = NULL;
+	/*
+	 * The events worker's connection went away under the job (it restarts
+	 * itself soon): a job worker connects afresh and answers instead, as
+	 * it would have had the job gone there in the first place.
+	 */
+	if (w->kind == WORKER_EVENTS &&
+	    res.outcome != DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK &&
+	    res.error_code == ENOTCONN && !w->a->stopping) {
+		log_info("%s: the events worker lost its connection; handing it to a job worker",
+			 j->what);
+		j->light = false;
+		dispatch(w->a, w->ap);
+		return;
+	}
 	/* Only the worker's verdict is taken; the agent's facts are its own. */
 	if (res.outcome != DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_OK)
 		res.outcome = DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_FAILED;
@@ -694,7 +716,6 @@ static void worker_message(struct worker *w, const uint8_t *buf, size_t len)
 		} else {
 			worker_kill(w);
 		}
-		prewarm(w->a, w->ap);
 		return;
 	}
 	switch (env->body_case) {
@@ -880,7 +901,6 @@ static void job_deadline(void *data)
 	job_fail(j, DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_TIMEOUT, ETIMEDOUT,
 		 "deadline of %u ms passed; the plugin '%s' call was abandoned and its worker "
 		 "(pid %d) killed", j->deadline_ms, plugin_name(ap), (int)pid);
-	prewarm(a, ap);
 	dispatch(a, ap);
 }
 
@@ -918,27 +938,27 @@ static const char *job_kind(const Drover__AgentJob *job, const char **ret_vm)
 	}
 }
 
-static bool plugin_implements(const struct drover_plugin *p, Drover__AgentJob__KindCase k)
+static bool plugin_implements(const struct plugin_facts *f, Drover__AgentJob__KindCase k)
 {
 	switch (k) {
 	case DROVER__AGENT_JOB__KIND_INVENTORY:
-		return DROVER_PLUGIN_HAS(p, inventory);
+		return f->calls & PLUGIN_CALL_INVENTORY;
 	case DROVER__AGENT_JOB__KIND_VM_START:
-		return DROVER_PLUGIN_HAS(p, vm_start);
+		return f->calls & PLUGIN_CALL_VM_START;
 	case DROVER__AGENT_JOB__KIND_VM_STOP:
-		return DROVER_PLUGIN_HAS(p, vm_stop);
+		return f->calls & PLUGIN_CALL_VM_STOP;
 	case DROVER__AGENT_JOB__KIND_VM_MIGRATE:
-		return DROVER_PLUGIN_HAS(p, vm_migrate);
+		return f->calls & PLUGIN_CALL_VM_MIGRATE;
 	case DROVER__AGENT_JOB__KIND_ABORT_MIGRATION:
-		return DROVER_PLUGIN_HAS(p, vm_abort_migration);
+		return f->calls & PLUGIN_CALL_VM_ABORT_MIGRATION;
 	case DROVER__AGENT_JOB__KIND_DEVICE_ATTACH:
-		return DROVER_PLUGIN_HAS(p, device_attach);
+		return f->calls & PLUGIN_CALL_DEVICE_ATTACH;
 	case DROVER__AGENT_JOB__KIND_DEVICE_DETACH:
-		return DROVER_PLUGIN_HAS(p, device_detach);
+		return f->calls & PLUGIN_CALL_DEVICE_DETACH;
 	case DROVER__AGENT_JOB__KIND_FENCE:
-		return DROVER_PLUGIN_HAS(p, fence);
+		return f->calls & PLUGIN_CALL_FENCE;
 	case DROVER__AGENT_JOB__KIND_SELF_FENCE:
-		return DROVER_PLUGIN_HAS(p, inventory) && DROVER_PLUGIN_HAS(p, vm_stop);
+		return (f->calls & PLUGIN_CALL_INVENTORY) && (f->calls & PLUGIN_CALL_VM_STOP);
 	default:
 		return false;
 	}
@@ -998,13 +1018,13 @@ void jobs_submit(struct agent *a, const Drover__AgentJob *job)
 		refuse(a, job->job_id, ENOENT, "no plugin '%s' is loaded", job->plugin);
 		return;
 	}
-	if (!plugin_implements(ap->lp->plugin, job->kind_case)) {
+	if (!plugin_implements(&ap->facts, job->kind_case)) {
 		refuse(a, job->job_id, EOPNOTSUPP, "plugin '%s' does not implement %s",
 		       plugin_name(ap), kind);
 		return;
 	}
 	if (job->kind_case == DROVER__AGENT_JOB__KIND_VM_MIGRATE && job->vm_migrate->tls &&
-	    !(drover_plugin_migrate_flags(ap->lp->plugin) & DROVER_MIGRATE_TLS)) {
+	    !(ap->facts.migrate_flags & DROVER_MIGRATE_TLS)) {
 		refuse(a, job->job_id, EOPNOTSUPP,
 		       "plugin '%s' cannot migrate over TLS, which migration_tls = yes asks for; "
 		       "not migrating '%s' in the clear",
@@ -1020,6 +1040,8 @@ void jobs_submit(struct agent *a, const Drover__AgentJob *job)
 	j->received_ms = now_ms();
 	j->deadline_ms = deadline;
 	j->urgent = job->kind_case == DROVER__AGENT_JOB__KIND_ABORT_MIGRATION;
+	j->light = job->kind_case == DROVER__AGENT_JOB__KIND_INVENTORY ||
+		   job->kind_case == DROVER__AGENT_JOB__KIND_SELF_FENCE;
 	if (vm)
 		snprintf(j->what, sizeof(j->what), "job %llu (%s '%.100s')",
 			 (unsigned long long)j->id, kind, vm);
@@ -1084,19 +1106,40 @@ void jobs_cancel(struct agent *a, uint64_t job_id)
 	j->worker = NULL;
 	job_fail(j, DROVER__AGENT_JOB_OUTCOME__AGENT_JOB_OUTCOME_CANCELED, ECANCELED,
 		 "canceled; the plugin call was abandoned and its worker killed");
-	prewarm(a, w->ap);
 	dispatch(a, w->ap);
+}
+
+void jobs_prewarm(struct agent *a, const Drover__AgentPrewarm *m)
+{
+	struct agent_plugin *ap = find_plugin(a, m->plugin);
+	size_t ready, live, want;
+
+	if (!ap || a->stopping || lease_refuses(a, DROVER__AGENT_JOB__KIND_VM_MIGRATE)) {
+		log_debug("prewarm for plugin '%s' ignored", m->plugin);
+		return;
+	}
+	want = m->jobs < a->max_workers ? m->jobs : a->max_workers;
+	ready = count_workers(a, ap, WORKER_JOBS, W_IDLE) +
+		count_workers(a, ap, WORKER_JOBS, W_STARTING);
+	live = count_workers(a, ap, WORKER_JOBS, -1);
+	if (ready >= want)
+		return;
+	log_debug("prewarm: %zu job(s) of plugin '%s' coming, %zu worker(s) ready; starting %zu",
+		  (size_t)m->jobs, plugin_name(ap), ready, want - ready);
+	/* A worker started here that no job takes leaves after idle_worker_ms (idle_arm()). */
+	while (ready < want && live < a->max_workers && worker_spawn(a, ap, WORKER_JOBS)) {
+		ready++;
+		live++;
+	}
 }
 
 void jobs_start(struct agent *a)
 {
 	for (size_t i = 0; i < a->n_plugins; i++) {
 		struct agent_plugin *ap = &a->plugins[i];
-		const struct drover_plugin *p = ap->lp->plugin;
 
 		ap->agent = a;
-		prewarm(a, ap);
-		if (DROVER_PLUGIN_HAS(p, events_fd) && DROVER_PLUGIN_HAS(p, events_dispatch)) {
+		if (ap->facts.calls & PLUGIN_CALL_EVENTS) {
 			ap->events_backoff_ms = EVENTS_BACKOFF_MIN_MS;
 			ap->events = worker_spawn(a, ap, WORKER_EVENTS);
 			if (!ap->events)

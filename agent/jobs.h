@@ -14,12 +14,14 @@
 #include <qb/qbloop.h>
 
 #include "frame.h"
-#include "plugin_loader.h"
+#include "plugin_probe.h"
 
 #define AGENT_MAX_PLUGINS 8
 #define AGENT_DEFAULT_MAX_WORKERS 4
 #define AGENT_DEFAULT_DEADLINE_MS (5u * 60u * 1000u)
 #define AGENT_DEFAULT_INIT_TIMEOUT_MS 30000u
+/* A job worker idle this long exits; none is kept at rest (jobs.c says why). */
+#define AGENT_DEFAULT_IDLE_WORKER_MS 10000u
 
 struct job;
 struct worker;
@@ -27,7 +29,7 @@ struct worker;
 /* One plugin the agent loaded, and its workers' bookkeeping. */
 struct agent_plugin {
 	struct agent *agent;
-	const struct loaded_plugin *lp;
+	struct plugin_facts facts; /* learnt by plugin_probe(): the agent never maps a plugin */
 	const char *config; /* the operator's string for init(), "" if none */
 	struct worker *events;           /* the events worker, if running */
 	bool events_off;                 /* the plugin has no events */
@@ -58,7 +60,6 @@ struct agent {
 	bool pollout;
 
 	/* plugins, from the command line, in load order */
-	struct plugin_loader *loader;
 	struct agent_plugin plugins[AGENT_MAX_PLUGINS];
 	size_t n_plugins;
 
@@ -66,6 +67,7 @@ struct agent {
 	unsigned max_workers;         /* per plugin */
 	uint32_t default_deadline_ms; /* for jobs that bring none */
 	uint32_t init_timeout_ms;     /* for a worker's plugin init() */
+	uint32_t idle_worker_ms;      /* an idle job worker exits after this */
 	int log_priority;
 	bool foreground;
 	const char *self_exe;         /* what workers exec */
@@ -93,11 +95,13 @@ size_t jobs_open_ids(const struct agent *a, uint64_t *ids, size_t max);
 void agent_stopped(struct agent *a);
 
 /* jobs.c */
-/* Start each plugin's events worker and one warm job worker. */
+/* Start each plugin's events worker (job workers start when jobs come). */
 void jobs_start(struct agent *a);
 /* A job from droverd: refused, queued or handed to a worker. */
 void jobs_submit(struct agent *a, const Drover__AgentJob *job);
 void jobs_cancel(struct agent *a, uint64_t job_id);
+/* AgentPrewarm: start job workers for jobs droverd says are coming. */
+void jobs_prewarm(struct agent *a, const Drover__AgentPrewarm *m);
 /* SIGCHLD: reap every exited worker. */
 void jobs_reap(struct agent *a);
 /*

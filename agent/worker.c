@@ -474,6 +474,7 @@ static int events_loop(void *ctx, int efd)
 		}
 		if (pfd[1].revents) {
 			ssize_t n = seqpacket_recv(wfd, rbuf, sizeof(rbuf));
+			Drover__Envelope *env = NULL;
 
 			if (n == 0)
 				return 0; /* the agent let us go */
@@ -481,6 +482,22 @@ static int events_loop(void *ctx, int efd)
 				log_err("worker: cannot read from the agent: %s",
 					strerror((int)-n));
 				return 1;
+			}
+			/*
+			 * A short job (inventory, self-fence) while no job worker
+			 * is idle (jobs.c): run on this connection, events wait
+			 * meanwhile in the plugin's queue. The agent's deadline
+			 * covers it as in any worker.
+			 */
+			if (n > 0 && frame_decode(rbuf, (size_t)n, &env) == 0) {
+				if (env->body_case == DROVER__ENVELOPE__BODY_AGENT_JOB)
+					run_job(ctx, env->agent_job);
+				else
+					log_err("worker: unexpected message from the agent "
+						"(body %d)", (int)env->body_case);
+				frame_free(env);
+			} else if (n > 0) {
+				log_err("worker: bad frame from the agent");
 			}
 		}
 		if (pfd[0].revents) {

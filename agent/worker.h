@@ -3,7 +3,8 @@
  * exec()s with --worker or --events-worker (see jobs.c for why a process,
  * and why exec). A worker loads one plugin, calls its init() once, reports
  * AgentWorkerReady on fd 3, and then either runs AgentJobs one at a time
- * (job worker) or dispatches the plugin's events (events worker), until the
+ * (job worker) or dispatches the plugin's events (events worker, which runs
+ * the short jobs the agent hands it between events, see jobs.c), until the
  * agent closes the socket; then it calls fini() and exits 0.
  */
 #ifndef DROVER_AGENT_WORKER_H

@@ -143,6 +143,7 @@ int frame_body_is_agent(const Drover__Envelope *env)
 	case DROVER__ENVELOPE__BODY_AGENT_WORKER_READY:
 	case DROVER__ENVELOPE__BODY_AGENT_LEASE:
 	case DROVER__ENVELOPE__BODY_AGENT_SELF_FENCE:
+	case DROVER__ENVELOPE__BODY_AGENT_PREWARM:
 		return 1;
 	default:
 		return 0;

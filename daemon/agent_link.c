@@ -428,6 +428,20 @@ int agent_link_release_lease(struct droverd *d)
 	return seqpacket_send(a->fd, &env);
 }
 
+int agent_link_prewarm(struct droverd *d, uint32_t jobs)
+{
+	struct agent_link *a = d->agent;
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__AgentPrewarm m = DROVER__AGENT_PREWARM__INIT;
+
+	if (!a || a->fd < 0 || !a->hello)
+		return -ENOTCONN;
+	m.jobs = jobs;
+	env.body_case = DROVER__ENVELOPE__BODY_AGENT_PREWARM;
+	env.agent_prewarm = &m;
+	return seqpacket_send(a->fd, &env);
+}
+
 void agent_link_stop(struct droverd *d)
 {
 	struct agent_link *a = d->agent;

@@ -385,6 +385,9 @@ void watchdog_start(struct droverd *d);
 void watchdog_stop(struct droverd *d);
 /* Something changed: re-run the coordinator's queue soon (coalesced). */
 void drain_kick(struct droverd *d);
+/* SetNodeState applied: a drain of this node prewarms its agent's job workers. */
+void drain_on_node_state(struct droverd *d, uint32_t from, bool from_self,
+			 const Drover__Envelope *env, int r);
 /* A replicated queue change was applied (r == 1) or rejected (r <= 0). */
 void drain_on_applied(struct droverd *d, uint32_t from, bool from_self, const Drover__Envelope *env,
 		      int r);
@@ -551,6 +554,12 @@ const char *agent_link_fence_plugin(const struct droverd *d);
 /* [fence] mode = watchdog: the agent may keep its VMs until expires_mono_ms. */
 int agent_link_send_lease(struct droverd *d, uint64_t expires_mono_ms);
 int agent_link_release_lease(struct droverd *d);
+/*
+ * Tell the agent that jobs (migrations from this node) are queued: it starts
+ * job workers now (it keeps none at rest), so that the migrations do not
+ * wait for them when they start. Returns 0 or -errno.
+ */
+int agent_link_prewarm(struct droverd *d, uint32_t jobs);
 
 /* membership.c: CPG group "drover". */
 int membership_connect(struct droverd *d);

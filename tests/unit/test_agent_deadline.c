@@ -9,6 +9,9 @@
  * runs beside a hung one; a job that waits in the queue past its deadline
  * times out there; cancel, crash, failing init and refusals are answered;
  * progress and events flow; closing the socket stops the agent with exit 0.
+ * And the pool at rest: no job worker stays once idle, and an inventory is
+ * answered by the events worker while no job worker exists; a prewarm hint
+ * starts workers ahead of their jobs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -843,6 +847,208 @@ static void test_not_started_by_droverd(void **unused)
 	assert_int_equal(WEXITSTATUS(st), 64);
 }
 
+/* ---- the pool at rest ---- */
+
+/* How many live children of pid have flag ("--worker", "--events-worker") in their argv. */
+static int count_children(pid_t pid, const char *flag)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char path[300], buf[4096], *p;
+		int ppid = 0, child = atoi(e->d_name);
+		size_t len;
+		FILE *f;
+
+		if (child <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", child);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		p = strrchr(buf, ')');
+		/* ") S ppid": a zombie (Z) has exited already. */
+		if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1 || ppid != pid || p[2] == 'Z')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", child);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+			if (strcmp(buf + i, flag) == 0) {
+				n++;
+				break;
+			}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Wait up to timeout_ms until pid has n children with flag; returns whether it came to that. */
+static int wait_children(pid_t pid, const char *flag, int n, int timeout_ms)
+{
+	uint64_t end = ms() + (uint64_t)timeout_ms;
+
+	while (count_children(pid, flag) != n) {
+		if (ms() >= end)
+			return 0;
+		usleep(20 * 1000);
+	}
+	return 1;
+}
+
+/*
+ * Workers start for jobs and leave when idle (--idle-worker-ms): at rest the
+ * agent runs no job worker at all, only each plugin's events worker.
+ */
+static void test_no_job_worker_at_rest(void **unused)
+{
+	struct agent a;
+	Drover__Envelope *env;
+
+	(void)unused;
+	start_agent(&a, "--idle-worker-ms", "400");
+	/* Nothing asked yet: no job worker; good's events worker runs (hang has no events). */
+	assert_true(wait_children(a.pid, "--events-worker", 1, 5000));
+	assert_int_equal(count_children(a.pid, "--worker"), 0);
+
+	/* Two jobs at once on hang: two job workers, which both leave once idle. */
+	send_vm_start(&a, 100, "hang", "vm1", "", 300);
+	send_vm_start(&a, 101, "hang", "vm2", "", 300);
+	env = wait_result(&a, 100, 2000, NULL);
+	expect_outcome(env, OUTCOME(TIMEOUT), ETIMEDOUT, NULL);
+	frame_free(env);
+	env = wait_result(&a, 101, 2000, NULL);
+	expect_outcome(env, OUTCOME(TIMEOUT), ETIMEDOUT, NULL);
+	frame_free(env);
+	send_vm_start(&a, 102, "good", "vm1", "<domain/>", 3000);
+	send_vm_start(&a, 103, "hang", "vm3", "<domain/>", 3000);
+	env = wait_result(&a, 102, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	send_inventory(&a, 104, "hang", 3000);
+	env = wait_result(&a, 104, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	/* 103 hangs in its worker until its deadline; then every job worker is idle or gone. */
+	env = wait_result(&a, 103, 4000, NULL);
+	expect_outcome(env, OUTCOME(TIMEOUT), ETIMEDOUT, NULL);
+	frame_free(env);
+	assert_true(wait_children(a.pid, "--worker", 0, 3000));
+	assert_int_equal(count_children(a.pid, "--events-worker"), 1);
+	stop_agent(&a);
+}
+
+/*
+ * With no job worker at all, an inventory is answered at once by the
+ * plugin's events worker, and no job worker is started for it; a plugin
+ * without events still gets a job worker for its inventory.
+ */
+static void test_inventory_without_job_worker(void **unused)
+{
+	struct agent a;
+	Drover__Envelope *env;
+	uint64_t t0;
+
+	(void)unused;
+	start_agent(&a, "--idle-worker-ms", "400");
+	assert_true(wait_children(a.pid, "--events-worker", 1, 5000));
+	/* The events worker reports its one event when ready: then it can take jobs. */
+	while (a.n_events == 0) {
+		env = wait_result(&a, 999, 200, NULL);
+		assert_null(env);
+	}
+	assert_int_equal(count_children(a.pid, "--worker"), 0);
+	for (uint64_t id = 110; id < 113; id++) {
+		t0 = ms();
+		send_inventory(&a, id, "good", 2000);
+		env = wait_result(&a, id, 3000, NULL);
+		expect_outcome(env, OUTCOME(OK), 0, NULL);
+		assert_int_equal(env->agent_job_result->inventory->n_domains, 2);
+		frame_free(env);
+		print_message("inventory %llu answered in %llu ms\n", (unsigned long long)id,
+			      (unsigned long long)(ms() - t0));
+		assert_int_equal(count_children(a.pid, "--worker"), 0);
+	}
+	/* Events still flow afterwards: the worker is the same, not restarted. */
+	assert_int_equal(count_children(a.pid, "--events-worker"), 1);
+
+	/* hang has no events worker: its inventory starts a job worker, which then leaves. */
+	send_inventory(&a, 113, "hang", 3000);
+	env = wait_result(&a, 113, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	assert_true(wait_children(a.pid, "--worker", 0, 3000));
+
+	/* A job that is not short never runs in the events worker. */
+	send_vm_start(&a, 114, "good", "vm1", "<domain/>", 3000);
+	env = wait_result(&a, 114, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	assert_true(wait_children(a.pid, "--worker", 0, 3000));
+	stop_agent(&a);
+}
+
+static void send_prewarm(struct agent *a, const char *plug, uint32_t jobs)
+{
+	Drover__Envelope env = DROVER__ENVELOPE__INIT;
+	Drover__AgentPrewarm m = DROVER__AGENT_PREWARM__INIT;
+
+	m.plugin = (char *)plug;
+	m.jobs = jobs;
+	env.body_case = DROVER__ENVELOPE__BODY_AGENT_PREWARM;
+	env.agent_prewarm = &m;
+	send_env(a, &env);
+}
+
+/*
+ * AgentPrewarm (droverd queued migrations from this node): job workers start
+ * before their jobs come, at most --max-workers (2 here), and leave again
+ * when no job comes; a job that comes finds one warm.
+ */
+static void test_prewarm(void **unused)
+{
+	struct agent a;
+	Drover__Envelope *env;
+
+	(void)unused;
+	start_agent(&a, "--idle-worker-ms", "1500");
+	assert_int_equal(count_children(a.pid, "--worker"), 0);
+	send_prewarm(&a, "good", 5);
+	assert_true(wait_children(a.pid, "--worker", 2, 3000));
+	/* Unused, they leave once idle. */
+	assert_true(wait_children(a.pid, "--worker", 0, 5000));
+
+	/* A hint for one: one worker, and the migration that follows takes it. */
+	send_prewarm(&a, "", 1); /* "": the first plugin, hang */
+	send_prewarm(&a, "good", 1);
+	send_prewarm(&a, "good", 1); /* repeated: still one */
+	assert_true(wait_children(a.pid, "--worker", 2, 3000));
+	usleep(300 * 1000);
+	assert_int_equal(count_children(a.pid, "--worker"), 2);
+	send_inventory(&a, 120, "hang", 3000);
+	env = wait_result(&a, 120, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	assert_int_equal(count_children(a.pid, "--worker"), 2);
+	/* An unknown plugin's hint is ignored; the agent goes on. */
+	send_prewarm(&a, "nosuch", 1);
+	send_inventory(&a, 121, "good", 3000);
+	env = wait_result(&a, 121, 4000, NULL);
+	expect_outcome(env, OUTCOME(OK), 0, NULL);
+	frame_free(env);
+	assert_true(wait_children(a.pid, "--worker", 0, 5000));
+	stop_agent(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -862,6 +1068,9 @@ int main(void)
 		cmocka_unit_test(test_watchdog_released),
 		cmocka_unit_test(test_watchdog_stays_armed),
 		cmocka_unit_test(test_not_started_by_droverd),
+		cmocka_unit_test(test_no_job_worker_at_rest),
+		cmocka_unit_test(test_inventory_without_job_worker),
+		cmocka_unit_test(test_prewarm),
 	};
 
 	agent_path = getenv("DROVER_AGENT");
