@@ -614,8 +614,7 @@ bool failover_may_exit(struct droverd *d)
 	 * its corosync is gone: the others see its host lost with the lease, so
 	 * it waits until the agent has destroyed the VMs (the lease runs out
 	 * within watchdog_timeout_ms without quorum), or, bounded, gives up.
-	 */
-	/*
+	 *
 	 * Only a stop while quorate releases the lease: the agent then disarms
 	 * a watchdog device on its way out. After a self-fence the agent keeps
 	 * it armed anyway, and a stop that gives up below must not disarm it.
